@@ -1,0 +1,8 @@
+//! propwash: community multiplayer for DRL Simulator.
+//!
+//! A racer who hosts runs a listen server inside the game; pilots and
+//! spectators join it directly over UDP. The game reaches all of this through
+//! the C ABI in [`ffi`]; the layers below it are usable from Rust as well.
+
+pub mod proto;
+pub mod util;

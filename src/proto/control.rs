@@ -1,0 +1,304 @@
+//! Control messages: the rare, reliable, JSON-encoded part of the protocol
+//! (join handshake, membership, properties), and the binary game-event form.
+//! None of this is sent per tick.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::wire::{Reader, WireError};
+
+/// Largest game-event payload (Photon's RaiseEvent equivalent).
+pub const MAX_EVENT_PAYLOAD: usize = 16 * 1024;
+/// Largest key or value of a room or player property.
+pub const MAX_PROPERTY_BYTES: usize = 1024;
+/// Most properties a room or a player may hold.
+pub const MAX_PROPERTIES: usize = 64;
+/// Longest display name, in bytes.
+pub const MAX_NAME_BYTES: usize = 64;
+
+/// What a peer does in the room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Flies a drone; up to 6 per room, the host is one of them.
+    Pilot,
+    /// Watches; up to 15 per room.
+    Spectator,
+}
+
+/// The JSON body of a hello.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The game build the client runs; must equal the host's.
+    pub game_version: String,
+    /// Display name.
+    pub name: String,
+    /// The game's player id (`player-id` in player-state.json), may be empty.
+    pub player_id: String,
+    /// The role asked for.
+    pub role: Role,
+    /// Seat as a spectator when the pilot seats are taken.
+    #[serde(default)]
+    pub spectate_if_full: bool,
+}
+
+/// A seated peer as everyone sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerInfo {
+    /// Room-unique number, never reused while the room lives (host is 1).
+    pub actor: u16,
+    /// Pilot or spectator.
+    pub role: Role,
+    /// Display name.
+    pub name: String,
+    /// The game's player id.
+    pub player_id: String,
+    /// The player's own properties.
+    #[serde(default)]
+    pub props: BTreeMap<String, String>,
+}
+
+/// Why a player left the room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    /// They left on purpose.
+    Left,
+    /// Nothing was heard from them for the timeout.
+    TimedOut,
+    /// The host closed the room.
+    RoomClosed,
+}
+
+/// Reliable control messages, host to client and client to host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Control {
+    /// Host to a new peer: you are seated.
+    Welcome {
+        /// The new peer's actor number.
+        actor: u16,
+        /// The role given (may be spectator when the pilot seats were full).
+        role: Role,
+        /// Everyone already seated, the host first.
+        players: Vec<PlayerInfo>,
+        /// The room's properties.
+        room: BTreeMap<String, String>,
+        /// Snapshot rate this peer will receive, per second.
+        snapshot_hz: u32,
+    },
+    /// Host to everyone: a peer was seated.
+    PlayerJoined(PlayerInfo),
+    /// Host to everyone: a peer left.
+    PlayerLeft {
+        /// Who left.
+        actor: u16,
+        /// Why.
+        reason: LeaveReason,
+    },
+    /// Host to everyone: room properties changed (`None` removes a key).
+    RoomProps {
+        /// Changed keys and their new values.
+        changes: BTreeMap<String, Option<String>>,
+    },
+    /// A player's properties changed: client to host for its own, host to
+    /// everyone with the actor filled in.
+    PlayerProps {
+        /// Whose properties.
+        actor: u16,
+        /// Changed keys and their new values.
+        changes: BTreeMap<String, Option<String>>,
+    },
+    /// Spectator to host: follow this pilot at the full pilot rate (`None`: none).
+    Follow {
+        /// The pilot's actor number.
+        actor: Option<u16>,
+    },
+    /// Client to host: I am leaving. Host to client: the room is closing.
+    Leave,
+}
+
+/// Why a join was refused; the number travels in the refuse packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum RefuseReason {
+    /// Protocol or game version differs from the host's.
+    VersionMismatch = 1,
+    /// All pilot seats are taken.
+    PilotsFull = 2,
+    /// All spectator seats are taken.
+    SpectatorsFull = 3,
+    /// The hello could not be read.
+    Malformed = 4,
+    /// The host is closing the room.
+    RoomClosed = 5,
+}
+
+impl RefuseReason {
+    /// Reads the number from a refuse packet; unknown numbers are kept as malformed.
+    pub fn from_u8(b: u8) -> RefuseReason {
+        match b {
+            1 => RefuseReason::VersionMismatch,
+            2 => RefuseReason::PilotsFull,
+            3 => RefuseReason::SpectatorsFull,
+            5 => RefuseReason::RoomClosed,
+            _ => RefuseReason::Malformed,
+        }
+    }
+}
+
+/// Who receives a game event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventTarget {
+    /// Everyone but the sender.
+    Others,
+    /// Everyone, the sender too.
+    All,
+    /// Only the host.
+    Host,
+    /// One player.
+    Actor(u16),
+}
+
+impl EventTarget {
+    fn encode(self) -> (u8, u16) {
+        match self {
+            EventTarget::Others => (0, 0),
+            EventTarget::All => (1, 0),
+            EventTarget::Host => (2, 0),
+            EventTarget::Actor(a) => (3, a),
+        }
+    }
+    fn decode(kind: u8, actor: u16) -> Result<Self, WireError> {
+        Ok(match kind {
+            0 => EventTarget::Others,
+            1 => EventTarget::All,
+            2 => EventTarget::Host,
+            3 => EventTarget::Actor(actor),
+            _ => return Err(WireError::Invalid("event target")),
+        })
+    }
+}
+
+/// A game event as it travels (the sender's actor is filled in by the host).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GameEvent {
+    /// Who raised it.
+    pub from: u16,
+    /// Game-defined event code.
+    pub code: u8,
+    /// Who should receive it.
+    pub target: EventTarget,
+    /// Game-defined payload, at most [`MAX_EVENT_PAYLOAD`] bytes.
+    pub payload: Vec<u8>,
+}
+
+/// First byte of a reliable message.
+const MSG_CONTROL: u8 = 1;
+const MSG_EVENT: u8 = 2;
+
+/// A reliable message: control or game event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message {
+    /// JSON control message.
+    Control(Control),
+    /// Binary game event.
+    Event(GameEvent),
+}
+
+impl Message {
+    /// Serializes the message.
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Message::Control(c) => {
+                let mut out = vec![MSG_CONTROL];
+                // Serializing these plain types cannot fail; an empty body would
+                // be refused by the reader rather than misread.
+                if let Ok(json) = serde_json::to_vec(c) {
+                    out.extend_from_slice(&json);
+                }
+                out
+            }
+            Message::Event(e) => {
+                let (kind, actor) = e.target.encode();
+                let mut out = Vec::with_capacity(7 + e.payload.len());
+                out.push(MSG_EVENT);
+                out.extend_from_slice(&e.from.to_be_bytes());
+                out.push(e.code);
+                out.push(kind);
+                out.extend_from_slice(&actor.to_be_bytes());
+                out.extend_from_slice(&e.payload);
+                out
+            }
+        }
+    }
+
+    /// Parses a reassembled reliable message.
+    pub fn decode(data: &[u8]) -> Result<Message, WireError> {
+        let mut r = Reader::new(data);
+        match r.u8("message kind")? {
+            MSG_CONTROL => serde_json::from_slice(r.rest())
+                .map(Message::Control)
+                .map_err(|e| WireError::Json(e.to_string())),
+            MSG_EVENT => {
+                let from = r.u16("event sender")?;
+                let code = r.u8("event code")?;
+                let kind = r.u8("event target")?;
+                let actor = r.u16("event target actor")?;
+                let target = EventTarget::decode(kind, actor)?;
+                let payload = r.rest();
+                if payload.len() > MAX_EVENT_PAYLOAD {
+                    return Err(WireError::Invalid("event payload size"));
+                }
+                Ok(Message::Event(GameEvent {
+                    from,
+                    code,
+                    target,
+                    payload: payload.to_vec(),
+                }))
+            }
+            _ => Err(WireError::Invalid("message kind")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip() {
+        let msgs = [
+            Message::Control(Control::PlayerLeft {
+                actor: 4,
+                reason: LeaveReason::TimedOut,
+            }),
+            Message::Event(GameEvent {
+                from: 2,
+                code: 200,
+                target: EventTarget::Actor(9),
+                payload: vec![1, 2, 3],
+            }),
+        ];
+        for m in msgs {
+            assert_eq!(Message::decode(&m.encode()).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn bad_messages_are_errors() {
+        assert!(matches!(Message::decode(&[1, b'{']), Err(WireError::Json(_))));
+        assert_eq!(
+            Message::decode(&[2, 0, 1, 5, 9, 0, 0]),
+            Err(WireError::Invalid("event target"))
+        );
+        assert_eq!(Message::decode(&[]), Err(WireError::Truncated("message kind")));
+        let mut big = vec![2, 0, 1, 5, 0, 0, 0];
+        big.resize(7 + MAX_EVENT_PAYLOAD + 1, 0);
+        assert_eq!(
+            Message::decode(&big),
+            Err(WireError::Invalid("event payload size"))
+        );
+    }
+}

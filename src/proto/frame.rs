@@ -1,0 +1,400 @@
+//! One pilot's state for one physics tick, and its quantized wire form.
+//!
+//! The layout is fixed-size (31 bytes) so a snapshot can be sliced without
+//! parsing. Precision, chosen for what a racer can see at 60 Hz:
+//!
+//! | field            | bits      | step            | range              | worst error      |
+//! |------------------|-----------|-----------------|--------------------|------------------|
+//! | tick             | 32        | 1               | full `u32`         | exact            |
+//! | position x/y/z   | 3 × 22    | 2 mm            | ±4194 m            | 1 mm             |
+//! | orientation      | 2 + 3×12  | smallest-three  | any unit quaternion| < 0.1°           |
+//! | velocity         | 3 × 11    | 1/16 m/s        | ±64 m/s            | 0.031 m/s        |
+//! | angular velocity | 3 × 12    | 1/16 rad/s      | ±128 rad/s         | 0.031 rad/s      |
+//! | throttle         | 8         | 1/255           | 0..1               | 0.002            |
+//! | yaw/pitch/roll   | 3 × 8     | 1/127           | -1..1              | 0.004            |
+//! | buttons          | 8         | -               | 8 flags            | exact            |
+//!
+//! Values outside a range are clamped to its edge (a drone faster than 64 m/s
+//! is shown at 64 m/s); NaN encodes as zero. The tick is sent whole because
+//! every pilot counts its own physics ticks and a snapshot mixes pilots.
+
+/// Bytes of one encoded pilot frame.
+pub const FRAME_BYTES: usize = 31;
+/// Bytes of one encoded input (sticks and buttons), used for redundancy.
+pub const INPUT_BYTES: usize = 5;
+
+const POS_BITS: u32 = 22;
+const POS_STEP: f32 = 0.002;
+const ROT_BITS: u32 = 12;
+const VEL_BITS: u32 = 11;
+const VEL_STEP: f32 = 1.0 / 16.0;
+const ANG_BITS: u32 = 12;
+const ANG_STEP: f32 = 1.0 / 16.0;
+
+/// The sticks and buttons of one tick.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PilotInput {
+    /// Throttle, 0 (idle) to 1 (full).
+    pub throttle: f32,
+    /// Yaw stick, -1 to 1.
+    pub yaw: f32,
+    /// Pitch stick, -1 to 1.
+    pub pitch: f32,
+    /// Roll stick, -1 to 1.
+    pub roll: f32,
+    /// Eight button or state flags (arm, flip-over, ...), game-defined.
+    pub buttons: u32,
+}
+
+/// One pilot's drone at one physics tick, in the game's units (metres,
+/// metres per second, radians per second) and Unity's axes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PilotFrame {
+    /// The pilot's own physics tick number.
+    pub tick: u32,
+    /// Position, metres.
+    pub position: [f32; 3],
+    /// Orientation as a unit quaternion x, y, z, w.
+    pub rotation: [f32; 4],
+    /// Linear velocity, metres per second.
+    pub velocity: [f32; 3],
+    /// Angular velocity, radians per second.
+    pub angular_velocity: [f32; 3],
+    /// Sticks and buttons of this tick.
+    pub input: PilotInput,
+}
+
+/// Writes bits most-significant first into a fixed buffer.
+struct BitWriter<'a> {
+    out: &'a mut [u8],
+    bit: usize,
+}
+
+impl BitWriter<'_> {
+    fn put(&mut self, value: u32, bits: u32) {
+        for i in (0..bits).rev() {
+            let b = (value >> i) & 1;
+            let byte = self.bit / 8;
+            let shift = 7 - (self.bit % 8);
+            if b == 1 {
+                self.out[byte] |= 1 << shift;
+            } else {
+                self.out[byte] &= !(1 << shift);
+            }
+            self.bit += 1;
+        }
+    }
+}
+
+struct BitReader<'a> {
+    data: &'a [u8],
+    bit: usize,
+}
+
+impl BitReader<'_> {
+    fn get(&mut self, bits: u32) -> u32 {
+        let mut v = 0u32;
+        for _ in 0..bits {
+            let byte = self.data[self.bit / 8];
+            let b = (byte >> (7 - (self.bit % 8))) & 1;
+            v = (v << 1) | u32::from(b);
+            self.bit += 1;
+        }
+        v
+    }
+}
+
+/// Quantizes `v` with `step` into a signed field of `bits`, stored offset-binary.
+fn q_signed(v: f32, step: f32, bits: u32) -> u32 {
+    let max = (1i64 << (bits - 1)) - 1;
+    let min = -(1i64 << (bits - 1));
+    let v = if v.is_finite() { v } else { 0.0 };
+    let q = ((v / step).round() as i64).clamp(min, max);
+    (q - min) as u32
+}
+
+fn dq_signed(raw: u32, step: f32, bits: u32) -> f32 {
+    let min = -(1i64 << (bits - 1));
+    (i64::from(raw) + min) as f32 * step
+}
+
+fn q_unit(v: f32, levels: u32) -> u32 {
+    let v = if v.is_finite() { v.clamp(0.0, 1.0) } else { 0.0 };
+    (v * levels as f32).round() as u32
+}
+
+fn q_stick(v: f32) -> u32 {
+    let v = if v.is_finite() { v.clamp(-1.0, 1.0) } else { 0.0 };
+    ((v * 127.0).round() as i32 + 127) as u32
+}
+
+fn dq_stick(raw: u32) -> f32 {
+    ((raw as i32 - 127) as f32 / 127.0).clamp(-1.0, 1.0)
+}
+
+/// Normalizes a quaternion; a zero or non-finite one becomes identity.
+fn normalized(q: [f32; 4]) -> [f32; 4] {
+    let n = (q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]).sqrt();
+    if !n.is_finite() || n < 1e-6 {
+        return [0.0, 0.0, 0.0, 1.0];
+    }
+    [q[0] / n, q[1] / n, q[2] / n, q[3] / n]
+}
+
+const ROT_RANGE: f32 = std::f32::consts::FRAC_1_SQRT_2;
+
+/// The three small components lie within ±1/√2; zero is exactly representable.
+fn rot_step() -> f32 {
+    ROT_RANGE / ((1u32 << (ROT_BITS - 1)) - 1) as f32
+}
+
+fn put_rotation(w: &mut BitWriter<'_>, q: [f32; 4]) {
+    let q = normalized(q);
+    let mut largest = 0;
+    for i in 1..4 {
+        if q[i].abs() > q[largest].abs() {
+            largest = i;
+        }
+    }
+    // q and -q are the same rotation: send the one whose dropped part is positive.
+    let sign = if q[largest] < 0.0 { -1.0 } else { 1.0 };
+    w.put(largest as u32, 2);
+    for (i, c) in q.iter().enumerate() {
+        if i == largest {
+            continue;
+        }
+        w.put(q_signed(c * sign, rot_step(), ROT_BITS), ROT_BITS);
+    }
+}
+
+fn get_rotation(r: &mut BitReader<'_>) -> [f32; 4] {
+    let largest = r.get(2) as usize;
+    let mut q = [0.0f32; 4];
+    let mut sum = 0.0;
+    for (i, c) in q.iter_mut().enumerate() {
+        if i == largest {
+            continue;
+        }
+        *c = dq_signed(r.get(ROT_BITS), rot_step(), ROT_BITS).clamp(-ROT_RANGE, ROT_RANGE);
+        sum += *c * *c;
+    }
+    q[largest] = (1.0 - sum).max(0.0).sqrt();
+    normalized(q)
+}
+
+fn put_input(w: &mut BitWriter<'_>, input: &PilotInput) {
+    w.put(q_unit(input.throttle, 255), 8);
+    w.put(q_stick(input.yaw), 8);
+    w.put(q_stick(input.pitch), 8);
+    w.put(q_stick(input.roll), 8);
+    w.put(input.buttons & 0xff, 8);
+}
+
+fn get_input(r: &mut BitReader<'_>) -> PilotInput {
+    PilotInput {
+        throttle: r.get(8) as f32 / 255.0,
+        yaw: dq_stick(r.get(8)),
+        pitch: dq_stick(r.get(8)),
+        roll: dq_stick(r.get(8)),
+        buttons: r.get(8),
+    }
+}
+
+impl PilotFrame {
+    /// Writes the quantized frame into `out` (exactly [`FRAME_BYTES`]).
+    pub fn encode(&self, out: &mut [u8; FRAME_BYTES]) {
+        let mut w = BitWriter { out, bit: 0 };
+        w.put(self.tick, 32);
+        for v in self.position {
+            w.put(q_signed(v, POS_STEP, POS_BITS), POS_BITS);
+        }
+        put_rotation(&mut w, self.rotation);
+        for v in self.velocity {
+            w.put(q_signed(v, VEL_STEP, VEL_BITS), VEL_BITS);
+        }
+        for v in self.angular_velocity {
+            w.put(q_signed(v, ANG_STEP, ANG_BITS), ANG_BITS);
+        }
+        put_input(&mut w, &self.input);
+        // Pad the last partial byte with zeros so equal frames encode equally.
+        let rem = (8 - w.bit % 8) % 8;
+        w.put(0, rem as u32);
+    }
+
+    /// Reads a frame written by [`PilotFrame::encode`].
+    pub fn decode(data: &[u8; FRAME_BYTES]) -> PilotFrame {
+        let mut r = BitReader { data, bit: 0 };
+        let tick = r.get(32);
+        let mut position = [0.0; 3];
+        for v in &mut position {
+            *v = dq_signed(r.get(POS_BITS), POS_STEP, POS_BITS);
+        }
+        let rotation = get_rotation(&mut r);
+        let mut velocity = [0.0; 3];
+        for v in &mut velocity {
+            *v = dq_signed(r.get(VEL_BITS), VEL_STEP, VEL_BITS);
+        }
+        let mut angular_velocity = [0.0; 3];
+        for v in &mut angular_velocity {
+            *v = dq_signed(r.get(ANG_BITS), ANG_STEP, ANG_BITS);
+        }
+        let input = get_input(&mut r);
+        PilotFrame {
+            tick,
+            position,
+            rotation,
+            velocity,
+            angular_velocity,
+            input,
+        }
+    }
+}
+
+impl PilotInput {
+    /// Writes the quantized input into `out` (exactly [`INPUT_BYTES`]).
+    pub fn encode(&self, out: &mut [u8; INPUT_BYTES]) {
+        let mut w = BitWriter { out, bit: 0 };
+        put_input(&mut w, self);
+    }
+
+    /// Reads an input written by [`PilotInput::encode`].
+    pub fn decode(data: &[u8; INPUT_BYTES]) -> PilotInput {
+        let mut r = BitReader { data, bit: 0 };
+        get_input(&mut r)
+    }
+}
+
+/// The angle in degrees between two orientations (0 when equal).
+pub fn rotation_error_degrees(a: [f32; 4], b: [f32; 4]) -> f32 {
+    let a = normalized(a);
+    let b = normalized(b);
+    let dot = (a[0] * b[0] + a[1] * b[1] + a[2] * b[2] + a[3] * b[3])
+        .abs()
+        .min(1.0);
+    (2.0 * (dot as f64).acos()).to_degrees() as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic generator so the tests need no extra crate.
+    struct Lcg(u64);
+    impl Lcg {
+        fn unit(&mut self) -> f32 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((self.0 >> 40) as f32) / ((1u64 << 24) as f32)
+        }
+        fn range(&mut self, lo: f32, hi: f32) -> f32 {
+            lo + (hi - lo) * self.unit()
+        }
+    }
+
+    fn random_frame(g: &mut Lcg) -> PilotFrame {
+        let q = normalized([
+            g.range(-1.0, 1.0),
+            g.range(-1.0, 1.0),
+            g.range(-1.0, 1.0),
+            g.range(-1.0, 1.0),
+        ]);
+        PilotFrame {
+            tick: (g.unit() * u32::MAX as f32) as u32,
+            position: [
+                g.range(-4000.0, 4000.0),
+                g.range(-50.0, 500.0),
+                g.range(-4000.0, 4000.0),
+            ],
+            rotation: q,
+            velocity: [g.range(-60.0, 60.0), g.range(-60.0, 60.0), g.range(-60.0, 60.0)],
+            angular_velocity: [
+                g.range(-120.0, 120.0),
+                g.range(-120.0, 120.0),
+                g.range(-120.0, 120.0),
+            ],
+            input: PilotInput {
+                throttle: g.unit(),
+                yaw: g.range(-1.0, 1.0),
+                pitch: g.range(-1.0, 1.0),
+                roll: g.range(-1.0, 1.0),
+                buttons: (g.unit() * 255.0) as u32,
+            },
+        }
+    }
+
+    #[test]
+    fn quantization_error_stays_within_documented_bounds() {
+        let mut g = Lcg(7);
+        let mut worst_pos = 0.0f32;
+        let mut worst_rot = 0.0f32;
+        for _ in 0..100_000 {
+            let f = random_frame(&mut g);
+            let mut buf = [0u8; FRAME_BYTES];
+            f.encode(&mut buf);
+            let d = PilotFrame::decode(&buf);
+            assert_eq!(d.tick, f.tick);
+            assert_eq!(d.input.buttons, f.input.buttons);
+            for i in 0..3 {
+                worst_pos = worst_pos.max((d.position[i] - f.position[i]).abs());
+                assert!((d.velocity[i] - f.velocity[i]).abs() <= VEL_STEP / 2.0 + 1e-4);
+                assert!(
+                    (d.angular_velocity[i] - f.angular_velocity[i]).abs() <= ANG_STEP / 2.0 + 1e-4
+                );
+            }
+            worst_rot = worst_rot.max(rotation_error_degrees(d.rotation, f.rotation));
+            assert!((d.input.throttle - f.input.throttle).abs() <= 0.5 / 255.0 + 1e-6);
+            assert!((d.input.roll - f.input.roll).abs() <= 0.5 / 127.0 + 1e-6);
+        }
+        // f32 positions near 4 km carry ~0.25 mm of their own rounding.
+        assert!(worst_pos <= 0.001 + 0.0003, "position error {worst_pos} m");
+        assert!(worst_rot <= 0.1, "orientation error {worst_rot} degrees");
+    }
+
+    #[test]
+    fn out_of_range_and_nan_values_clamp_instead_of_wrapping() {
+        let f = PilotFrame {
+            tick: 9,
+            position: [1.0e7, f32::NAN, -1.0e7],
+            rotation: [0.0, 0.0, 0.0, 0.0],
+            velocity: [500.0, -500.0, f32::INFINITY],
+            angular_velocity: [1000.0, 0.0, 0.0],
+            input: PilotInput {
+                throttle: 3.0,
+                yaw: -9.0,
+                pitch: f32::NAN,
+                roll: 0.5,
+                buttons: 0x1ff,
+            },
+        };
+        let mut buf = [0u8; FRAME_BYTES];
+        f.encode(&mut buf);
+        let d = PilotFrame::decode(&buf);
+        assert!(d.position[0] > 4000.0 && d.position[2] < -4000.0);
+        assert_eq!(d.position[1], 0.0);
+        assert_eq!(d.rotation, [0.0, 0.0, 0.0, 1.0]);
+        assert!(d.velocity[0] > 63.0 && d.velocity[1] < -63.0 && d.velocity[2] == 0.0);
+        assert!(d.angular_velocity[0] > 127.0);
+        assert_eq!(d.input.throttle, 1.0);
+        assert_eq!(d.input.yaw, -1.0);
+        assert_eq!(d.input.pitch, 0.0);
+        assert_eq!(d.input.buttons, 0xff);
+    }
+
+    #[test]
+    fn equal_frames_encode_to_equal_bytes_and_input_round_trips() {
+        let mut g = Lcg(3);
+        let f = random_frame(&mut g);
+        let (mut a, mut b) = ([0u8; FRAME_BYTES], [0xffu8; FRAME_BYTES]);
+        f.encode(&mut a);
+        f.encode(&mut b);
+        assert_eq!(a, b);
+        let mut i = [0u8; INPUT_BYTES];
+        f.input.encode(&mut i);
+        let back = PilotInput::decode(&i);
+        assert!((back.yaw - f.input.yaw).abs() < 0.005);
+    }
+}
