@@ -6,3 +6,5 @@
 
 pub mod proto;
 pub mod util;
+pub mod lab;
+pub mod runtime;

@@ -1,0 +1,4 @@
+//! The test lab: tools that put real sockets under bad network conditions.
+//! Used by the integration tests, the benchmarks and `propwash demo`.
+
+pub mod impair;
