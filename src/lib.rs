@@ -4,7 +4,8 @@
 //! spectators join it directly over UDP. The game reaches all of this through
 //! the C ABI in [`ffi`]; the layers below it are usable from Rust as well.
 
-pub mod proto;
-pub mod util;
 pub mod lab;
+pub mod proto;
 pub mod runtime;
+pub mod session;
+pub mod util;

@@ -50,6 +50,9 @@ pub struct PlayerInfo {
     pub actor: u16,
     /// Pilot or spectator.
     pub role: Role,
+    /// A pilot's seat (0 to 5; the host is 0); snapshots name pilots by seat.
+    #[serde(default)]
+    pub seat: Option<u8>,
     /// Display name.
     pub name: String,
     /// The game's player id.
@@ -288,12 +291,18 @@ mod tests {
 
     #[test]
     fn bad_messages_are_errors() {
-        assert!(matches!(Message::decode(&[1, b'{']), Err(WireError::Json(_))));
+        assert!(matches!(
+            Message::decode(&[1, b'{']),
+            Err(WireError::Json(_))
+        ));
         assert_eq!(
             Message::decode(&[2, 0, 1, 5, 9, 0, 0]),
             Err(WireError::Invalid("event target"))
         );
-        assert_eq!(Message::decode(&[]), Err(WireError::Truncated("message kind")));
+        assert_eq!(
+            Message::decode(&[]),
+            Err(WireError::Truncated("message kind"))
+        );
         let mut big = vec![2, 0, 1, 5, 0, 0, 0];
         big.resize(7 + MAX_EVENT_PAYLOAD + 1, 0);
         assert_eq!(

@@ -121,12 +121,20 @@ fn dq_signed(raw: u32, step: f32, bits: u32) -> f32 {
 }
 
 fn q_unit(v: f32, levels: u32) -> u32 {
-    let v = if v.is_finite() { v.clamp(0.0, 1.0) } else { 0.0 };
+    let v = if v.is_finite() {
+        v.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     (v * levels as f32).round() as u32
 }
 
 fn q_stick(v: f32) -> u32 {
-    let v = if v.is_finite() { v.clamp(-1.0, 1.0) } else { 0.0 };
+    let v = if v.is_finite() {
+        v.clamp(-1.0, 1.0)
+    } else {
+        0.0
+    };
     ((v * 127.0).round() as i32 + 127) as u32
 }
 
@@ -310,7 +318,11 @@ mod tests {
                 g.range(-4000.0, 4000.0),
             ],
             rotation: q,
-            velocity: [g.range(-60.0, 60.0), g.range(-60.0, 60.0), g.range(-60.0, 60.0)],
+            velocity: [
+                g.range(-60.0, 60.0),
+                g.range(-60.0, 60.0),
+                g.range(-60.0, 60.0),
+            ],
             angular_velocity: [
                 g.range(-120.0, 120.0),
                 g.range(-120.0, 120.0),

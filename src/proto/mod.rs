@@ -5,6 +5,8 @@ pub mod control;
 pub mod frame;
 pub mod wire;
 
-pub use control::{Control, EventTarget, GameEvent, Hello, LeaveReason, Message, PlayerInfo, RefuseReason, Role};
+pub use control::{
+    Control, EventTarget, GameEvent, Hello, LeaveReason, Message, PlayerInfo, RefuseReason, Role,
+};
 pub use frame::{PilotFrame, PilotInput, FRAME_BYTES, INPUT_BYTES};
 pub use wire::{WireError, MAX_PAYLOAD, PROTOCOL_VERSION};

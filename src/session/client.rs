@@ -1,0 +1,638 @@
+//! A joining peer: says hello (echoing the host's cookie), sends its pilot's
+//! frames with the last few inputs repeated, and turns snapshots, control
+//! messages and game events from the host into [`Event`]s.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::clock::{ClockEstimate, Pinger};
+use super::host::AGE_STEP_US;
+use super::link::Link;
+use super::{
+    apply_props, check_props, interval_for, loss_fraction, packet, CloseReason, Event, PeerStats,
+    SessionError, Transmit, DEFAULT_PILOT_HZ, DEFAULT_TIMEOUT, HOST_ACTOR, MAX_PILOTS,
+    REDUNDANT_INPUTS,
+};
+use crate::proto::control::MAX_EVENT_PAYLOAD;
+use crate::proto::wire::{
+    packet_kind, PacketKind, Reader, SectionKind, WireError, Writer, MAGIC, PROTOCOL_VERSION,
+};
+use crate::proto::{
+    Control, EventTarget, GameEvent, Hello, LeaveReason, Message, PilotFrame, PilotInput,
+    PlayerInfo, RefuseReason, Role, FRAME_BYTES, INPUT_BYTES,
+};
+
+const HELLO_RETRY: Duration = Duration::from_millis(250);
+const LEAVE_LINGER: Duration = Duration::from_millis(500);
+const INPUT_RING: usize = 16;
+
+/// How a client joins.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// The host's address.
+    pub host: SocketAddr,
+    /// The game build; must equal the host's.
+    pub game_version: String,
+    /// Display name.
+    pub name: String,
+    /// The game's player id.
+    pub player_id: String,
+    /// Pilot or spectator.
+    pub role: Role,
+    /// Accept a spectator seat when the pilot seats are taken.
+    pub spectate_if_full: bool,
+    /// Frames per second sent to the host (10 to 240).
+    pub send_hz: u32,
+    /// Silence after which the host is considered gone.
+    pub timeout: Duration,
+    /// How long to keep trying to get seated.
+    pub connect_timeout: Duration,
+}
+
+impl ClientConfig {
+    /// Joins `host` as a pilot with the defaults.
+    pub fn new(host: SocketAddr, game_version: &str, name: &str, role: Role) -> Self {
+        ClientConfig {
+            host,
+            game_version: game_version.to_string(),
+            name: name.to_string(),
+            player_id: String::new(),
+            role,
+            spectate_if_full: false,
+            send_hz: DEFAULT_PILOT_HZ,
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Where a client is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientState {
+    /// Saying hello, not yet seated.
+    Connecting,
+    /// Seated in the room.
+    Connected,
+    /// Over; no more traffic.
+    Closed(CloseReason),
+}
+
+/// The joining side's sans-IO core. See the module docs of
+/// [`crate::session`] for when to call what.
+pub struct Client {
+    cfg: ClientConfig,
+    epoch: Instant,
+    state: ClientState,
+    cookie: u64,
+    next_hello_at: Instant,
+    connect_deadline: Instant,
+    link: Link,
+    pinger: Pinger,
+    actor: u16,
+    role: Role,
+    players: BTreeMap<u16, PlayerInfo>,
+    seat_actor: [Option<u16>; MAX_PILOTS],
+    seat_tick: [Option<u32>; MAX_PILOTS],
+    room: BTreeMap<String, String>,
+    local: Option<PilotFrame>,
+    local_serial: u64,
+    sent_serial: u64,
+    inputs: VecDeque<(u32, PilotInput)>,
+    next_send_at: Instant,
+    send_interval: Duration,
+    leaving_until: Option<Instant>,
+    events: VecDeque<Event>,
+    /// Datagrams dropped as malformed or from the wrong address.
+    pub rejected_datagrams: u64,
+}
+
+impl Client {
+    /// Starts joining at `now`; the first hello goes out at once.
+    pub fn new(cfg: ClientConfig, now: Instant) -> Self {
+        Client {
+            send_interval: interval_for(cfg.send_hz),
+            connect_deadline: now + cfg.connect_timeout,
+            role: cfg.role,
+            cfg,
+            epoch: now,
+            state: ClientState::Connecting,
+            cookie: 0,
+            next_hello_at: now,
+            link: Link::new(now),
+            pinger: Pinger::new(now, now),
+            actor: 0,
+            players: BTreeMap::new(),
+            seat_actor: [None; MAX_PILOTS],
+            seat_tick: [None; MAX_PILOTS],
+            room: BTreeMap::new(),
+            local: None,
+            local_serial: 0,
+            sent_serial: 0,
+            inputs: VecDeque::with_capacity(INPUT_RING),
+            next_send_at: now,
+            leaving_until: None,
+            events: VecDeque::new(),
+            rejected_datagrams: 0,
+        }
+    }
+
+    /// Where the client is in its life.
+    pub fn state(&self) -> ClientState {
+        self.state
+    }
+
+    /// Our actor number (0 until welcomed).
+    pub fn actor(&self) -> u16 {
+        self.actor
+    }
+
+    /// Our role (as asked until welcomed, then as given).
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Everyone seated, as far as we know, by actor number.
+    pub fn players(&self) -> &BTreeMap<u16, PlayerInfo> {
+        &self.players
+    }
+
+    /// The room's properties.
+    pub fn room_props(&self) -> &BTreeMap<String, String> {
+        &self.room
+    }
+
+    /// The host address.
+    pub fn host_addr(&self) -> SocketAddr {
+        self.cfg.host
+    }
+
+    /// Our estimate of the host clock.
+    pub fn clock(&self) -> ClockEstimate {
+        self.pinger.estimate()
+    }
+
+    /// The host clock now, microseconds, as best we know it (our own clock
+    /// until the first pong).
+    pub fn host_time_us(&self, now: Instant) -> u64 {
+        let local = now.saturating_duration_since(self.epoch).as_micros() as i64;
+        (local + self.pinger.estimate().offset_us).max(0) as u64
+    }
+
+    /// Statistics of our link to the host.
+    pub fn stats(&self) -> PeerStats {
+        PeerStats {
+            actor: HOST_ACTOR,
+            role: Some(Role::Pilot),
+            rtt_ms: self.pinger.rtt().map_or(0.0, |d| d.as_secs_f32() * 1000.0),
+            loss: loss_fraction(&self.link.counters),
+            counters: self.link.counters,
+            last_tick: self.local.map_or(0, |f| f.tick),
+            inputs_recovered: 0,
+        }
+    }
+
+    /// Our pilot's frame for this tick; sent at the next send slot together
+    /// with the inputs of the ticks before it. Ignored for spectators.
+    pub fn push_local_frame(&mut self, frame: PilotFrame) {
+        if self.role != Role::Pilot || matches!(self.state, ClientState::Closed(_)) {
+            return;
+        }
+        if self.inputs.back().is_some_and(|&(t, _)| t >= frame.tick) {
+            // A tick the game already pushed (or older): keep the first.
+            if self.local.is_some_and(|f| f.tick >= frame.tick) {
+                return;
+            }
+        } else {
+            if self.inputs.len() == INPUT_RING {
+                self.inputs.pop_front();
+            }
+            self.inputs.push_back((frame.tick, frame.input));
+        }
+        self.local = Some(frame);
+        self.local_serial += 1;
+    }
+
+    fn connected(&self) -> Result<(), SessionError> {
+        if self.state == ClientState::Connected && self.leaving_until.is_none() {
+            Ok(())
+        } else {
+            Err(SessionError::NotConnected)
+        }
+    }
+
+    /// Raises a game event; the host stamps our actor number on it.
+    pub fn send_event(
+        &mut self,
+        code: u8,
+        target: EventTarget,
+        payload: &[u8],
+    ) -> Result<(), SessionError> {
+        if payload.len() > MAX_EVENT_PAYLOAD {
+            return Err(SessionError::EventTooLarge(payload.len()));
+        }
+        self.connected()?;
+        if let EventTarget::Actor(a) = target {
+            if !self.players.contains_key(&a) {
+                return Err(SessionError::NoSuchActor(a));
+            }
+        }
+        let ev = GameEvent {
+            from: self.actor,
+            code,
+            target,
+            payload: payload.to_vec(),
+        };
+        self.link.send_message(&Message::Event(ev).encode())?;
+        Ok(())
+    }
+
+    /// Changes our own player properties.
+    pub fn set_player_props(
+        &mut self,
+        changes: BTreeMap<String, Option<String>>,
+    ) -> Result<(), SessionError> {
+        self.connected()?;
+        let me = self
+            .players
+            .get(&self.actor)
+            .map(|p| p.props.clone())
+            .unwrap_or_default();
+        check_props(&me, &changes)?;
+        self.link.send_message(
+            &Message::Control(Control::PlayerProps {
+                actor: self.actor,
+                changes: changes.clone(),
+            })
+            .encode(),
+        )?;
+        if let Some(p) = self.players.get_mut(&self.actor) {
+            apply_props(&mut p.props, &changes);
+        }
+        self.events.push_back(Event::PlayerPropsChanged {
+            actor: self.actor,
+            changes,
+        });
+        Ok(())
+    }
+
+    /// Spectators: receive this pilot at the full pilot rate.
+    pub fn follow(&mut self, actor: Option<u16>) -> Result<(), SessionError> {
+        self.connected()?;
+        if let Some(a) = actor {
+            if !self.players.get(&a).is_some_and(|p| p.role == Role::Pilot) {
+                return Err(SessionError::NoSuchActor(a));
+            }
+        }
+        self.link
+            .send_message(&Message::Control(Control::Follow { actor }).encode())?;
+        Ok(())
+    }
+
+    /// Leaves the room: the host is told, and the session closes once it
+    /// acknowledged or after half a second.
+    pub fn leave(&mut self, now: Instant) {
+        match self.state {
+            ClientState::Connected if self.leaving_until.is_none() => {
+                let _ = self
+                    .link
+                    .send_message(&Message::Control(Control::Leave).encode());
+                self.leaving_until = Some(now + LEAVE_LINGER);
+            }
+            ClientState::Connecting => self.close(CloseReason::Left),
+            _ => {}
+        }
+    }
+
+    fn close(&mut self, reason: CloseReason) {
+        if !matches!(self.state, ClientState::Closed(_)) {
+            self.state = ClientState::Closed(reason);
+            self.events.push_back(Event::Closed { reason });
+        }
+    }
+
+    /// Takes one datagram from `from`.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        data: &[u8],
+    ) -> Result<(), WireError> {
+        let r = self.dispatch(now, from, data);
+        if r.is_err() {
+            self.rejected_datagrams += 1;
+        }
+        r
+    }
+
+    fn dispatch(&mut self, now: Instant, from: SocketAddr, data: &[u8]) -> Result<(), WireError> {
+        if from != self.cfg.host {
+            return Err(WireError::Invalid(
+                "datagram from an address that is not the host",
+            ));
+        }
+        if matches!(self.state, ClientState::Closed(_)) {
+            return Ok(());
+        }
+        match packet_kind(data)? {
+            PacketKind::Challenge => {
+                let mut r = Reader::new(&data[1..]);
+                self.cookie = r.u64("challenge cookie")?;
+                if self.state == ClientState::Connecting {
+                    self.next_hello_at = now;
+                }
+                Ok(())
+            }
+            PacketKind::Refuse => {
+                let mut r = Reader::new(&data[1..]);
+                let _host_protocol = r.u16("refuse protocol version")?;
+                let reason = RefuseReason::from_u8(r.u8("refuse reason")?);
+                let message = String::from_utf8_lossy(r.rest()).into_owned();
+                if self.state == ClientState::Connecting {
+                    tracing::warn!(%message, "the host refused the join");
+                    self.events.push_back(Event::Refused { reason, message });
+                    self.close(CloseReason::Refused);
+                }
+                Ok(())
+            }
+            PacketKind::Data => self.on_data(now, data),
+            PacketKind::Hello => Err(WireError::Invalid("hello sent to a client")),
+        }
+    }
+
+    fn on_data(&mut self, now: Instant, data: &[u8]) -> Result<(), WireError> {
+        let seat_actor = self.seat_actor;
+        let seat_tick = &mut self.seat_tick;
+        let events = &mut self.events;
+        let fresh = packet::read(
+            &mut self.link,
+            &mut self.pinger,
+            now,
+            data,
+            |kind, r| match kind {
+                SectionKind::Snapshot => {
+                    let host_us = r.u64("snapshot time")?;
+                    let count = r.u8("snapshot count")? as usize;
+                    for _ in 0..count {
+                        let head = r.u8("snapshot entry")?;
+                        let frame = PilotFrame::decode(r.array::<FRAME_BYTES>("snapshot frame")?);
+                        let seat = usize::from(head >> 5);
+                        if seat >= MAX_PILOTS {
+                            return Err(WireError::Invalid("snapshot seat"));
+                        }
+                        let age_us = u64::from(head & 0x1f) * AGE_STEP_US;
+                        let Some(actor) = seat_actor[seat] else {
+                            continue;
+                        };
+                        if seat_tick[seat].is_some_and(|t| frame.tick <= t) {
+                            continue;
+                        }
+                        seat_tick[seat] = Some(frame.tick);
+                        events.push_back(Event::Frame {
+                            actor,
+                            frame,
+                            host_time_us: host_us.saturating_sub(age_us),
+                        });
+                    }
+                    Ok(())
+                }
+                _ => Err(WireError::Invalid("section a host may not send")),
+            },
+        )?;
+        if !fresh {
+            return Ok(());
+        }
+        while let Some(bytes) = self.link.poll_message() {
+            match Message::decode(&bytes) {
+                Ok(m) => self.on_message(m),
+                Err(e) => {
+                    tracing::debug!("unreadable message from the host: {e}");
+                    self.rejected_datagrams += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_message(&mut self, m: Message) {
+        match m {
+            Message::Control(Control::Welcome {
+                actor,
+                role,
+                players,
+                room,
+                snapshot_hz: _,
+            }) if self.state == ClientState::Connecting => {
+                self.actor = actor;
+                self.role = role;
+                self.room = room;
+                self.state = ClientState::Connected;
+                self.events.push_back(Event::Welcomed { actor, role });
+                for p in players {
+                    self.add_player(p);
+                }
+                let me = PlayerInfo {
+                    actor,
+                    role,
+                    seat: None,
+                    name: self.cfg.name.clone(),
+                    player_id: self.cfg.player_id.clone(),
+                    props: BTreeMap::new(),
+                };
+                self.players.insert(actor, me);
+            }
+            Message::Control(Control::PlayerJoined(p)) => {
+                if p.actor == self.actor {
+                    // Our own seat (with the seat number the host gave us).
+                    self.players.insert(p.actor, p);
+                } else {
+                    self.add_player(p);
+                }
+            }
+            Message::Control(Control::PlayerLeft { actor, reason }) => {
+                if let Some(p) = self.players.remove(&actor) {
+                    if let Some(s) = p.seat.map(usize::from).filter(|&s| s < MAX_PILOTS) {
+                        self.seat_actor[s] = None;
+                        self.seat_tick[s] = None;
+                    }
+                    self.events.push_back(Event::PlayerLeft { actor, reason });
+                }
+            }
+            Message::Control(Control::RoomProps { changes }) => {
+                apply_props(&mut self.room, &changes);
+                self.events.push_back(Event::RoomPropsChanged(changes));
+            }
+            Message::Control(Control::PlayerProps { actor, changes }) => {
+                if let Some(p) = self.players.get_mut(&actor) {
+                    apply_props(&mut p.props, &changes);
+                }
+                self.events
+                    .push_back(Event::PlayerPropsChanged { actor, changes });
+            }
+            Message::Control(Control::Leave) => {
+                self.events.push_back(Event::PlayerLeft {
+                    actor: HOST_ACTOR,
+                    reason: LeaveReason::RoomClosed,
+                });
+                self.close(CloseReason::RoomClosed);
+            }
+            Message::Event(ev) => self.events.push_back(Event::GameEvent(ev)),
+            Message::Control(other) => {
+                tracing::debug!(?other, "ignored a control message out of place");
+            }
+        }
+    }
+
+    fn add_player(&mut self, p: PlayerInfo) {
+        if let Some(s) = p.seat.map(usize::from).filter(|&s| s < MAX_PILOTS) {
+            if p.role == Role::Pilot && p.actor != self.actor {
+                self.seat_actor[s] = Some(p.actor);
+                self.seat_tick[s] = None;
+            }
+        }
+        self.players.insert(p.actor, p.clone());
+        self.events.push_back(Event::PlayerJoined(p));
+    }
+
+    /// Gives up on a silent host, a join that never got an answer, or a
+    /// goodbye the host did not acknowledge in time.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.state {
+            ClientState::Connecting if now >= self.connect_deadline => {
+                tracing::warn!(host = %self.cfg.host, "no answer from the host");
+                self.close(CloseReason::TimedOut);
+            }
+            ClientState::Connected => {
+                if let Some(t) = self.leaving_until {
+                    if now >= t || !self.link.has_unacked() {
+                        self.close(CloseReason::Left);
+                    }
+                } else if now.saturating_duration_since(self.link.last_heard) >= self.cfg.timeout {
+                    tracing::warn!(host = %self.cfg.host, "the host went silent");
+                    self.close(CloseReason::TimedOut);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The next instant `handle_timeout` or `poll_transmit` has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            ClientState::Closed(_) => None,
+            ClientState::Connecting => Some(self.next_hello_at.min(self.connect_deadline)),
+            ClientState::Connected => {
+                let mut t = self
+                    .pinger
+                    .next_due()
+                    .min(self.link.last_heard + self.cfg.timeout);
+                if let Some(r) = self.link.next_resend() {
+                    t = t.min(r);
+                }
+                if self.link.ack_owed() || self.link.reliable_due(self.link.last_sent) {
+                    t = t.min(self.link.last_sent);
+                }
+                if self.local_serial > self.sent_serial {
+                    t = t.min(self.next_send_at);
+                }
+                if let Some(l) = self.leaving_until {
+                    t = t.min(l);
+                    if !self.link.has_unacked() {
+                        t = t.min(self.epoch);
+                    }
+                }
+                Some(t)
+            }
+        }
+    }
+
+    /// The next datagram to send, written into `buf`; call until `None`.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let to = self.cfg.host;
+        match self.state {
+            ClientState::Closed(_) => None,
+            ClientState::Connecting => {
+                if now < self.next_hello_at {
+                    return None;
+                }
+                self.next_hello_at = now + HELLO_RETRY;
+                let mut w = Writer::new(buf);
+                w.u8(PacketKind::Hello as u8);
+                w.bytes(&MAGIC);
+                w.u16(PROTOCOL_VERSION);
+                w.u64(self.cookie);
+                let hello = Hello {
+                    game_version: self.cfg.game_version.clone(),
+                    name: self.cfg.name.clone(),
+                    player_id: self.cfg.player_id.clone(),
+                    role: self.cfg.role,
+                    spectate_if_full: self.cfg.spectate_if_full,
+                };
+                let json = serde_json::to_vec(&hello).unwrap_or_default();
+                w.bytes(&json);
+                if !w.fits() {
+                    tracing::error!("hello does not fit a datagram: name or player id too long");
+                    self.close(CloseReason::Refused);
+                    return None;
+                }
+                Some(Transmit { to, len: w.len() })
+            }
+            ClientState::Connected => {
+                let frame_due = self.role == Role::Pilot
+                    && self.local_serial > self.sent_serial
+                    && now >= self.next_send_at
+                    && self.leaving_until.is_none();
+                let local = self.local;
+                let inputs = &self.inputs;
+                let mut sent = false;
+                let len = packet::build(&mut self.link, &mut self.pinger, now, buf, false, |w| {
+                    let (true, Some(frame)) = (frame_due, local) else {
+                        return false;
+                    };
+                    write_pilot(w, &frame, inputs);
+                    sent = w.fits();
+                    sent
+                })?;
+                if sent {
+                    self.sent_serial = self.local_serial;
+                    self.next_send_at = now + self.send_interval;
+                }
+                Some(Transmit { to, len })
+            }
+        }
+    }
+
+    /// The next event for the game.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+}
+
+/// Writes a pilot section: the frame, then the inputs of the ticks just
+/// before it that we still have, newest first.
+fn write_pilot(w: &mut Writer<'_>, frame: &PilotFrame, inputs: &VecDeque<(u32, PilotInput)>) {
+    w.u8(SectionKind::Pilot as u8);
+    let mut b = [0u8; FRAME_BYTES];
+    frame.encode(&mut b);
+    w.bytes(&b);
+    let mut earlier = [PilotInput::default(); REDUNDANT_INPUTS];
+    let mut n = 0;
+    for k in 1..=REDUNDANT_INPUTS as u32 {
+        let Some(tick) = frame.tick.checked_sub(k) else {
+            break;
+        };
+        match inputs.iter().rev().find(|(t, _)| *t == tick) {
+            Some((_, input)) => {
+                earlier[n] = *input;
+                n += 1;
+            }
+            None => break,
+        }
+    }
+    w.u8(n as u8);
+    for input in &earlier[..n] {
+        let mut b = [0u8; INPUT_BYTES];
+        input.encode(&mut b);
+        w.bytes(&b);
+    }
+}

@@ -1,0 +1,930 @@
+//! The listen server. The hosting racer is pilot 1 (actor 1, pilot seat 0);
+//! everyone else is a peer with a link, seated after proving their address
+//! with a cookie, so a flood of spoofed hellos costs one hash each and
+//! never a seat.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use super::clock::Pinger;
+use super::link::Link;
+use super::{
+    apply_props, check_props, interval_for, loss_fraction, packet, CloseReason, Event, PeerStats,
+    SessionError, Transmit, DEFAULT_PILOT_HZ, DEFAULT_SPECTATOR_HZ, DEFAULT_TIMEOUT, HOST_ACTOR,
+    MAX_PILOTS, MAX_SPECTATORS,
+};
+use crate::proto::control::{MAX_EVENT_PAYLOAD, MAX_NAME_BYTES};
+use crate::proto::wire::{
+    PacketKind, Reader, SectionKind, WireError, Writer, MAGIC, MAX_PAYLOAD, PROTOCOL_VERSION,
+};
+use crate::proto::{
+    Control, EventTarget, GameEvent, Hello, LeaveReason, Message, PilotFrame, PilotInput,
+    PlayerInfo, RefuseReason, Role, FRAME_BYTES, INPUT_BYTES,
+};
+
+/// How the host runs its room.
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    /// The game build; joiners must run the same.
+    pub game_version: String,
+    /// The hosting racer's display name.
+    pub name: String,
+    /// The hosting racer's player id.
+    pub player_id: String,
+    /// Snapshots per second to pilots (10 to 240).
+    pub pilot_hz: u32,
+    /// Snapshots per second to spectators (10 to 240).
+    pub spectator_hz: u32,
+    /// Pilot seats, the host's included (1 to 6).
+    pub max_pilots: usize,
+    /// Spectator seats (0 to 15).
+    pub max_spectators: usize,
+    /// Silence after which a peer is dropped.
+    pub timeout: Duration,
+    /// Initial room properties.
+    pub room: BTreeMap<String, String>,
+    /// Key for address-proving cookies; random per room in production.
+    pub cookie_secret: [u8; 32],
+}
+
+impl HostConfig {
+    /// A room with the default rates and full capacity.
+    pub fn new(game_version: &str, name: &str) -> Self {
+        HostConfig {
+            game_version: game_version.to_string(),
+            name: name.to_string(),
+            player_id: String::new(),
+            pilot_hz: DEFAULT_PILOT_HZ,
+            spectator_hz: DEFAULT_SPECTATOR_HZ,
+            max_pilots: MAX_PILOTS,
+            max_spectators: MAX_SPECTATORS,
+            timeout: DEFAULT_TIMEOUT,
+            room: BTreeMap::new(),
+            cookie_secret: [0; 32],
+        }
+    }
+}
+
+/// Refusals and challenges the host sends per second at most.
+const ANSWER_BUDGET_PER_SEC: f64 = 200.0;
+/// How long a departed peer's link stays to acknowledge its goodbye.
+const DEPART_LINGER: Duration = Duration::from_secs(1);
+/// Ticks of input history kept per pilot.
+const INPUT_HISTORY: usize = 256;
+/// Cookies stay valid for two of these periods.
+const COOKIE_PERIOD_SECS: u64 = 10;
+
+struct PilotSeat {
+    actor: u16,
+    frame: Option<PilotFrame>,
+    received_us: u64,
+    serial: u64,
+    inputs: Box<[(u32, PilotInput, bool); INPUT_HISTORY]>,
+    inputs_recovered: u64,
+}
+
+impl PilotSeat {
+    fn new(actor: u16) -> Self {
+        PilotSeat {
+            actor,
+            frame: None,
+            received_us: 0,
+            serial: 0,
+            inputs: Box::new([(0, PilotInput::default(), false); INPUT_HISTORY]),
+            inputs_recovered: 0,
+        }
+    }
+
+    fn record_input(&mut self, tick: u32, input: PilotInput, redundant: bool) {
+        let slot = &mut self.inputs[tick as usize % INPUT_HISTORY];
+        if slot.2 && slot.0 == tick {
+            return;
+        }
+        // Only fill a slot with an older tick than the one it holds if that is
+        // a genuine gap; never let an old input overwrite a newer one.
+        if slot.2 && slot.0 > tick {
+            return;
+        }
+        *slot = (tick, input, true);
+        if redundant {
+            self.inputs_recovered += 1;
+        }
+    }
+}
+
+struct Peer {
+    addr: SocketAddr,
+    info: PlayerInfo,
+    link: Link,
+    pinger: Pinger,
+    seat: Option<usize>,
+    next_full_at: Instant,
+    next_follow_at: Instant,
+    full_interval: Duration,
+    follow: Option<u16>,
+    sent_serial: [u64; MAX_PILOTS],
+    departing_until: Option<Instant>,
+}
+
+impl Peer {
+    fn seated(&self) -> bool {
+        self.departing_until.is_none()
+    }
+}
+
+/// The listen server's sans-IO core. See the module docs of
+/// [`crate::session`] for when to call what.
+pub struct Host {
+    cfg: HostConfig,
+    epoch: Instant,
+    peers: Vec<Peer>,
+    seats: [Option<PilotSeat>; MAX_PILOTS],
+    seat_freed_at: [Option<Instant>; MAX_PILOTS],
+    host_info: PlayerInfo,
+    next_actor: u16,
+    room: BTreeMap<String, String>,
+    events: VecDeque<Event>,
+    answers: VecDeque<(SocketAddr, Vec<u8>)>,
+    answer_tokens: f64,
+    answer_refill_at: Instant,
+    tx_start: usize,
+    tx_scanned: usize,
+    closed: bool,
+    /// Datagrams dropped as malformed, from strangers, or over budget.
+    pub rejected_datagrams: u64,
+}
+
+impl Host {
+    /// Opens a room at `now`; the host occupies pilot seat 0 as actor 1.
+    pub fn new(mut cfg: HostConfig, now: Instant) -> Self {
+        cfg.max_pilots = cfg.max_pilots.clamp(1, MAX_PILOTS);
+        cfg.max_spectators = cfg.max_spectators.min(MAX_SPECTATORS);
+        cfg.name = clean_name(&cfg.name, HOST_ACTOR);
+        let host_info = PlayerInfo {
+            actor: HOST_ACTOR,
+            role: Role::Pilot,
+            seat: Some(0),
+            name: cfg.name.clone(),
+            player_id: cfg.player_id.clone(),
+            props: BTreeMap::new(),
+        };
+        let mut seats: [Option<PilotSeat>; MAX_PILOTS] = Default::default();
+        seats[0] = Some(PilotSeat::new(HOST_ACTOR));
+        Host {
+            room: cfg.room.clone(),
+            cfg,
+            epoch: now,
+            peers: Vec::new(),
+            seats,
+            seat_freed_at: [None; MAX_PILOTS],
+            host_info,
+            next_actor: HOST_ACTOR + 1,
+            events: VecDeque::new(),
+            answers: VecDeque::new(),
+            answer_tokens: ANSWER_BUDGET_PER_SEC,
+            answer_refill_at: now,
+            tx_start: 0,
+            tx_scanned: 0,
+            closed: false,
+            rejected_datagrams: 0,
+        }
+    }
+
+    /// The host clock: microseconds since the room opened.
+    pub fn host_time_us(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.epoch).as_micros() as u64
+    }
+
+    /// Everyone seated, the host first.
+    pub fn players(&self) -> Vec<PlayerInfo> {
+        let mut v = vec![self.host_info.clone()];
+        v.extend(
+            self.peers
+                .iter()
+                .filter(|p| p.seated())
+                .map(|p| p.info.clone()),
+        );
+        v
+    }
+
+    /// The room's properties.
+    pub fn room_props(&self) -> &BTreeMap<String, String> {
+        &self.room
+    }
+
+    /// The input a pilot gave at `tick`, if the host has it (from the
+    /// pilot's frame or from the redundant copies in later packets).
+    pub fn input(&self, actor: u16, tick: u32) -> Option<PilotInput> {
+        let seat = self.seats.iter().flatten().find(|s| s.actor == actor)?;
+        let (t, input, valid) = seat.inputs[tick as usize % INPUT_HISTORY];
+        (valid && t == tick).then_some(input)
+    }
+
+    /// Each seated peer's link statistics.
+    pub fn stats(&self) -> Vec<PeerStats> {
+        self.peers
+            .iter()
+            .filter(|p| p.seated())
+            .map(|p| {
+                let seat = p.seat.and_then(|s| self.seats[s].as_ref());
+                PeerStats {
+                    actor: p.info.actor,
+                    role: Some(p.info.role),
+                    rtt_ms: p.pinger.rtt().map_or(0.0, |d| d.as_secs_f32() * 1000.0),
+                    loss: loss_fraction(&p.link.counters),
+                    counters: p.link.counters,
+                    last_tick: seat.and_then(|s| s.frame).map_or(0, |f| f.tick),
+                    inputs_recovered: seat.map_or(0, |s| s.inputs_recovered),
+                }
+            })
+            .collect()
+    }
+
+    /// The host's own frame for this tick (the host is pilot 1).
+    pub fn push_local_frame(&mut self, now: Instant, frame: PilotFrame) {
+        let now_us = self.host_time_us(now);
+        if let Some(seat) = self.seats[0].as_mut() {
+            seat.record_input(frame.tick, frame.input, false);
+            seat.frame = Some(frame);
+            seat.received_us = now_us;
+            seat.serial += 1;
+        }
+    }
+
+    /// Raises a game event from the host.
+    pub fn send_event(
+        &mut self,
+        code: u8,
+        target: EventTarget,
+        payload: &[u8],
+    ) -> Result<(), SessionError> {
+        if payload.len() > MAX_EVENT_PAYLOAD {
+            return Err(SessionError::EventTooLarge(payload.len()));
+        }
+        if let EventTarget::Actor(a) = target {
+            if a != HOST_ACTOR && !self.peers.iter().any(|p| p.seated() && p.info.actor == a) {
+                return Err(SessionError::NoSuchActor(a));
+            }
+        }
+        self.route_event(GameEvent {
+            from: HOST_ACTOR,
+            code,
+            target,
+            payload: payload.to_vec(),
+        });
+        Ok(())
+    }
+
+    /// Changes room properties and tells everyone.
+    pub fn set_room_props(
+        &mut self,
+        changes: BTreeMap<String, Option<String>>,
+    ) -> Result<(), SessionError> {
+        check_props(&self.room, &changes)?;
+        apply_props(&mut self.room, &changes);
+        self.broadcast(&Message::Control(Control::RoomProps {
+            changes: changes.clone(),
+        }));
+        self.events.push_back(Event::RoomPropsChanged(changes));
+        Ok(())
+    }
+
+    /// Changes the host's own player properties and tells everyone.
+    pub fn set_player_props(
+        &mut self,
+        changes: BTreeMap<String, Option<String>>,
+    ) -> Result<(), SessionError> {
+        check_props(&self.host_info.props, &changes)?;
+        apply_props(&mut self.host_info.props, &changes);
+        self.broadcast(&Message::Control(Control::PlayerProps {
+            actor: HOST_ACTOR,
+            changes,
+        }));
+        Ok(())
+    }
+
+    /// Closes the room: everyone is told, then the session ends.
+    pub fn close(&mut self, now: Instant) {
+        if self.closed {
+            return;
+        }
+        self.broadcast(&Message::Control(Control::Leave));
+        for p in &mut self.peers {
+            p.departing_until.get_or_insert(now + DEPART_LINGER);
+        }
+        self.closed = true;
+        self.events.push_back(Event::Closed {
+            reason: CloseReason::Left,
+        });
+    }
+
+    /// Takes one datagram from `from`.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        data: &[u8],
+    ) -> Result<(), WireError> {
+        let result = self.dispatch(now, from, data);
+        if result.is_err() {
+            self.rejected_datagrams += 1;
+        }
+        result
+    }
+
+    fn dispatch(&mut self, now: Instant, from: SocketAddr, data: &[u8]) -> Result<(), WireError> {
+        if let Some(i) = self.peers.iter().position(|p| p.addr == from) {
+            return self.on_data(now, i, data);
+        }
+        match crate::proto::wire::packet_kind(data)? {
+            PacketKind::Hello if !self.closed => self.on_hello(now, from, data),
+            PacketKind::Hello => {
+                self.answer(
+                    now,
+                    from,
+                    refuse_packet(RefuseReason::RoomClosed, "the room is closing"),
+                );
+                Ok(())
+            }
+            _ => Err(WireError::Invalid(
+                "packet from an address that is not seated",
+            )),
+        }
+    }
+
+    fn cookie(&self, from: SocketAddr, period: u64) -> u64 {
+        let mut h = Sha256::new();
+        h.update(self.cfg.cookie_secret);
+        h.update(from.to_string().as_bytes());
+        h.update(period.to_be_bytes());
+        let d = h.finalize();
+        u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+    }
+
+    fn cookie_period(&self, now: Instant) -> u64 {
+        self.host_time_us(now) / 1_000_000 / COOKIE_PERIOD_SECS
+    }
+
+    /// Queues a challenge or refusal, within the per-second budget.
+    fn answer(&mut self, now: Instant, to: SocketAddr, packet: Vec<u8>) {
+        let elapsed = now
+            .saturating_duration_since(self.answer_refill_at)
+            .as_secs_f64();
+        self.answer_refill_at = now;
+        self.answer_tokens =
+            (self.answer_tokens + elapsed * ANSWER_BUDGET_PER_SEC).min(ANSWER_BUDGET_PER_SEC);
+        if self.answer_tokens < 1.0 || self.answers.len() >= 256 {
+            self.rejected_datagrams += 1;
+            return;
+        }
+        self.answer_tokens -= 1.0;
+        self.answers.push_back((to, packet));
+    }
+
+    fn on_hello(&mut self, now: Instant, from: SocketAddr, data: &[u8]) -> Result<(), WireError> {
+        let mut r = Reader::new(&data[1..]);
+        if r.array::<4>("hello magic")? != &MAGIC {
+            return Err(WireError::BadMagic);
+        }
+        let protocol = r.u16("hello protocol version")?;
+        if protocol != PROTOCOL_VERSION {
+            let msg = format!(
+                "protocol version mismatch: the host speaks propwash protocol {PROTOCOL_VERSION}, you speak {protocol}"
+            );
+            self.answer(
+                now,
+                from,
+                refuse_packet(RefuseReason::VersionMismatch, &msg),
+            );
+            return Ok(());
+        }
+        let cookie = r.u64("hello cookie")?;
+        let period = self.cookie_period(now);
+        let valid = cookie == self.cookie(from, period)
+            || (period > 0 && cookie == self.cookie(from, period - 1));
+        if !valid {
+            let mut p = vec![PacketKind::Challenge as u8];
+            p.extend_from_slice(&self.cookie(from, period).to_be_bytes());
+            self.answer(now, from, p);
+            return Ok(());
+        }
+        let hello: Hello = match serde_json::from_slice(r.rest()) {
+            Ok(h) => h,
+            Err(e) => {
+                let msg = format!("the host could not read your hello: {e}");
+                self.answer(now, from, refuse_packet(RefuseReason::Malformed, &msg));
+                return Err(WireError::Json(e.to_string()));
+            }
+        };
+        if hello.game_version != self.cfg.game_version {
+            let msg = format!(
+                "game version mismatch: the host runs {}, you run {}",
+                self.cfg.game_version, hello.game_version
+            );
+            self.answer(
+                now,
+                from,
+                refuse_packet(RefuseReason::VersionMismatch, &msg),
+            );
+            return Ok(());
+        }
+        let pilots = self
+            .seats
+            .iter()
+            .take(self.cfg.max_pilots)
+            .filter(|s| s.is_some())
+            .count();
+        let spectators = self
+            .peers
+            .iter()
+            .filter(|p| p.seated() && p.info.role == Role::Spectator)
+            .count();
+        let pilot_free = pilots < self.cfg.max_pilots;
+        let spectator_free = spectators < self.cfg.max_spectators;
+        let role = match hello.role {
+            Role::Pilot if pilot_free => Role::Pilot,
+            Role::Pilot if hello.spectate_if_full && spectator_free => Role::Spectator,
+            Role::Pilot => {
+                let msg = format!(
+                    "pilots full: all {} pilot seats are taken",
+                    self.cfg.max_pilots
+                );
+                self.answer(now, from, refuse_packet(RefuseReason::PilotsFull, &msg));
+                return Ok(());
+            }
+            Role::Spectator if spectator_free => Role::Spectator,
+            Role::Spectator => {
+                let msg = format!(
+                    "spectators full: all {} spectator seats are taken",
+                    self.cfg.max_spectators
+                );
+                self.answer(now, from, refuse_packet(RefuseReason::SpectatorsFull, &msg));
+                return Ok(());
+            }
+        };
+        self.seat(now, from, hello, role);
+        Ok(())
+    }
+
+    fn seat(&mut self, now: Instant, from: SocketAddr, hello: Hello, role: Role) {
+        let actor = self.next_actor;
+        self.next_actor = self.next_actor.wrapping_add(1).max(HOST_ACTOR + 1);
+        let seat = if role == Role::Pilot {
+            // Reuse the seat freed longest ago, so late snapshots about a
+            // departed pilot cannot be mistaken for the newcomer.
+            let free = (0..self.cfg.max_pilots)
+                .filter(|&i| self.seats[i].is_none())
+                .min_by_key(|&i| self.seat_freed_at[i]);
+            if let Some(i) = free {
+                self.seats[i] = Some(PilotSeat::new(actor));
+            }
+            free
+        } else {
+            None
+        };
+        let info = PlayerInfo {
+            actor,
+            role,
+            seat: seat.map(|s| s as u8),
+            name: clean_name(&hello.name, actor),
+            player_id: hello.player_id.chars().take(128).collect(),
+            props: BTreeMap::new(),
+        };
+        let hz = match role {
+            Role::Pilot => self.cfg.pilot_hz,
+            Role::Spectator => self.cfg.spectator_hz,
+        };
+        let mut link = Link::new(now);
+        let welcome = Message::Control(Control::Welcome {
+            actor,
+            role,
+            players: self.players(),
+            room: self.room.clone(),
+            snapshot_hz: hz.clamp(*super::RATE_RANGE.start(), *super::RATE_RANGE.end()),
+        });
+        // A fresh link always has room for the welcome.
+        let _ = link.send_message(&welcome.encode());
+        self.broadcast(&Message::Control(Control::PlayerJoined(info.clone())));
+        self.peers.push(Peer {
+            addr: from,
+            info: info.clone(),
+            link,
+            pinger: Pinger::new(self.epoch, now),
+            seat,
+            next_full_at: now,
+            next_follow_at: now,
+            full_interval: interval_for(hz),
+            follow: None,
+            sent_serial: [0; MAX_PILOTS],
+            departing_until: None,
+        });
+        tracing::info!(actor, name = %info.name, ?role, %from, "player seated");
+        self.events.push_back(Event::PlayerJoined(info));
+    }
+
+    fn on_data(&mut self, now: Instant, i: usize, data: &[u8]) -> Result<(), WireError> {
+        let now_us = self.host_time_us(now);
+        let peer = &mut self.peers[i];
+        let seat_index = peer.seat;
+        let seated = peer.seated();
+        let actor = peer.info.actor;
+        let seats = &mut self.seats;
+        let events = &mut self.events;
+        let fresh = packet::read(
+            &mut peer.link,
+            &mut peer.pinger,
+            now,
+            data,
+            |kind, r| match kind {
+                SectionKind::Pilot => {
+                    let frame = PilotFrame::decode(r.array::<FRAME_BYTES>("pilot frame")?);
+                    let n = r.u8("input count")? as usize;
+                    let inputs = r.bytes(n * INPUT_BYTES, "redundant inputs")?;
+                    let Some(seat) = seat_index
+                        .and_then(|s| seats[s].as_mut())
+                        .filter(|_| seated)
+                    else {
+                        return Ok(());
+                    };
+                    for (k, chunk) in inputs.chunks_exact(INPUT_BYTES).enumerate() {
+                        let Some(tick) = frame.tick.checked_sub(k as u32 + 1) else {
+                            break;
+                        };
+                        if let Ok(b) = <&[u8; INPUT_BYTES]>::try_from(chunk) {
+                            seat.record_input(tick, PilotInput::decode(b), true);
+                        }
+                    }
+                    if seat.frame.is_none_or(|f| frame.tick > f.tick) {
+                        seat.record_input(frame.tick, frame.input, false);
+                        seat.frame = Some(frame);
+                        seat.received_us = now_us;
+                        seat.serial += 1;
+                        events.push_back(Event::Frame {
+                            actor,
+                            frame,
+                            host_time_us: now_us,
+                        });
+                    }
+                    Ok(())
+                }
+                _ => Err(WireError::Invalid("section a client may not send")),
+            },
+        )?;
+        if !fresh {
+            return Ok(());
+        }
+        while let Some(bytes) = self.peers.get_mut(i).and_then(|p| p.link.poll_message()) {
+            match Message::decode(&bytes) {
+                Ok(m) => self.on_message(now, i, m),
+                Err(e) => {
+                    tracing::debug!(actor, "unreadable message: {e}");
+                    self.rejected_datagrams += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_message(&mut self, now: Instant, i: usize, m: Message) {
+        if !self.peers[i].seated() {
+            return;
+        }
+        let actor = self.peers[i].info.actor;
+        match m {
+            Message::Event(mut ev) => {
+                if ev.payload.len() > MAX_EVENT_PAYLOAD {
+                    return;
+                }
+                ev.from = actor;
+                self.route_event(ev);
+            }
+            Message::Control(Control::PlayerProps { changes, .. }) => {
+                let props = &mut self.peers[i].info.props;
+                if let Err(e) = check_props(props, &changes) {
+                    tracing::debug!(actor, "refused player properties: {e}");
+                    return;
+                }
+                apply_props(props, &changes);
+                let msg = Message::Control(Control::PlayerProps {
+                    actor,
+                    changes: changes.clone(),
+                });
+                self.broadcast_except(&msg, Some(actor));
+                self.events
+                    .push_back(Event::PlayerPropsChanged { actor, changes });
+            }
+            Message::Control(Control::Follow { actor: target }) => {
+                self.peers[i].follow = target;
+            }
+            Message::Control(Control::Leave) => self.remove(now, i, LeaveReason::Left),
+            Message::Control(other) => {
+                tracing::debug!(
+                    actor,
+                    ?other,
+                    "ignored a control message only the host may send"
+                );
+            }
+        }
+    }
+
+    fn route_event(&mut self, ev: GameEvent) {
+        let to_host = match ev.target {
+            EventTarget::Others => ev.from != HOST_ACTOR,
+            EventTarget::All | EventTarget::Host => true,
+            EventTarget::Actor(a) => a == HOST_ACTOR,
+        };
+        let bytes = Message::Event(ev.clone()).encode();
+        let mut broken = Vec::new();
+        for (i, p) in self.peers.iter_mut().enumerate() {
+            if !p.seated() {
+                continue;
+            }
+            let wanted = match ev.target {
+                EventTarget::Others => p.info.actor != ev.from,
+                EventTarget::All => true,
+                EventTarget::Host => false,
+                EventTarget::Actor(a) => p.info.actor == a,
+            };
+            if wanted && p.link.send_message(&bytes).is_err() {
+                broken.push(i);
+            }
+        }
+        self.drop_backlogged(broken);
+        if to_host {
+            self.events.push_back(Event::GameEvent(ev));
+        }
+    }
+
+    fn broadcast(&mut self, m: &Message) {
+        self.broadcast_except(m, None);
+    }
+
+    fn broadcast_except(&mut self, m: &Message, except: Option<u16>) {
+        let bytes = m.encode();
+        let mut broken = Vec::new();
+        for (i, p) in self.peers.iter_mut().enumerate() {
+            if p.seated() && Some(p.info.actor) != except && p.link.send_message(&bytes).is_err() {
+                broken.push(i);
+            }
+        }
+        self.drop_backlogged(broken);
+    }
+
+    /// Peers that stopped acknowledging megabytes of messages are gone in all
+    /// but name: drop them rather than buffer without end.
+    fn drop_backlogged(&mut self, broken: Vec<usize>) {
+        for &i in broken.iter().rev() {
+            tracing::warn!(
+                actor = self.peers[i].info.actor,
+                "dropping a peer that stopped acknowledging"
+            );
+            let until = self.peers[i].link.last_heard;
+            self.remove(until, i, LeaveReason::TimedOut);
+        }
+    }
+
+    fn remove(&mut self, now: Instant, i: usize, reason: LeaveReason) {
+        let Some(p) = self.peers.get_mut(i) else {
+            return;
+        };
+        if !p.seated() {
+            return;
+        }
+        p.departing_until = Some(now + DEPART_LINGER);
+        let actor = p.info.actor;
+        if let Some(s) = p.seat.take() {
+            self.seats[s] = None;
+            self.seat_freed_at[s] = Some(now);
+        }
+        tracing::info!(actor, ?reason, "player left");
+        self.broadcast(&Message::Control(Control::PlayerLeft { actor, reason }));
+        for other in &mut self.peers {
+            if other.follow == Some(actor) {
+                other.follow = None;
+            }
+        }
+        self.events.push_back(Event::PlayerLeft { actor, reason });
+    }
+
+    /// Drops silent peers and forgets departed ones.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let timeout = self.cfg.timeout;
+        let silent: Vec<usize> = (0..self.peers.len())
+            .filter(|&i| {
+                let p = &self.peers[i];
+                p.seated() && now.saturating_duration_since(p.link.last_heard) >= timeout
+            })
+            .collect();
+        for i in silent {
+            self.remove(now, i, LeaveReason::TimedOut);
+        }
+        self.peers
+            .retain(|p| p.departing_until.is_none_or(|t| now < t));
+    }
+
+    /// The next instant `handle_timeout` or `poll_transmit` has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        for p in &self.peers {
+            if let Some(t) = p.departing_until {
+                consider(t);
+                continue;
+            }
+            consider(p.link.last_heard + self.cfg.timeout);
+            consider(p.pinger.next_due());
+            if let Some(t) = p.link.next_resend() {
+                consider(t);
+            }
+            if p.link.ack_owed() || p.link.reliable_due(p.link.last_sent) {
+                consider(p.link.last_sent);
+            }
+            if self.has_new_frames(p, true) {
+                consider(p.next_full_at);
+            }
+            if self.has_new_frames(p, false) {
+                consider(p.next_follow_at);
+            }
+        }
+        if !self.answers.is_empty() {
+            consider(self.epoch);
+        }
+        next
+    }
+
+    fn has_new_frames(&self, p: &Peer, full: bool) -> bool {
+        self.seats.iter().enumerate().any(|(s, seat)| {
+            let Some(seat) = seat else { return false };
+            Some(s) != p.seat
+                && seat.serial > p.sent_serial[s]
+                && (full || (p.info.role == Role::Spectator && p.follow == Some(seat.actor)))
+        })
+    }
+
+    /// The next datagram to send, written into `buf` (at least
+    /// [`MAX_PAYLOAD`] bytes); call until `None`.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if let Some((to, bytes)) = self.answers.pop_front() {
+            let len = bytes.len().min(buf.len());
+            buf[..len].copy_from_slice(&bytes[..len]);
+            return Some(Transmit { to, len });
+        }
+        let n = self.peers.len();
+        while self.tx_scanned < n {
+            let i = (self.tx_start + self.tx_scanned) % n;
+            if let Some(len) = self.build_for(now, i, buf) {
+                return Some(Transmit {
+                    to: self.peers[i].addr,
+                    len,
+                });
+            }
+            self.tx_scanned += 1;
+        }
+        self.tx_scanned = 0;
+        self.tx_start = if n == 0 { 0 } else { (self.tx_start + 1) % n };
+        None
+    }
+
+    fn build_for(&mut self, now: Instant, i: usize, buf: &mut [u8]) -> Option<usize> {
+        let now_us = self.host_time_us(now);
+        let pilot_interval = interval_for(self.cfg.pilot_hz);
+        let p = &mut self.peers[i];
+        if !p.seated() {
+            // Only acknowledge a departing peer's last packets.
+            if !p.link.ack_owed() {
+                return None;
+            }
+            return packet::build(&mut p.link, &mut p.pinger, now, buf, true, |_| false);
+        }
+        let full_due = now >= p.next_full_at;
+        let follow_due =
+            p.info.role == Role::Spectator && p.follow.is_some() && now >= p.next_follow_at;
+        let seats = &self.seats;
+        let Peer {
+            link,
+            pinger,
+            seat: own_seat,
+            follow,
+            sent_serial,
+            next_full_at,
+            next_follow_at,
+            full_interval,
+            ..
+        } = p;
+        packet::build(link, pinger, now, buf, false, |w| {
+            if !full_due && !follow_due {
+                return false;
+            }
+            let mut picked = [false; MAX_PILOTS];
+            let mut count = 0;
+            let mut followed_sent = false;
+            for (s, seat) in seats.iter().enumerate() {
+                let Some(seat) = seat else { continue };
+                if Some(s) == *own_seat || seat.serial <= sent_serial[s] || seat.frame.is_none() {
+                    continue;
+                }
+                let is_followed = *follow == Some(seat.actor);
+                if full_due || (follow_due && is_followed) {
+                    picked[s] = true;
+                    count += 1;
+                    followed_sent |= is_followed;
+                }
+            }
+            if count == 0 || w.space() < SNAPSHOT_HEADER + count * SNAPSHOT_ENTRY {
+                return false;
+            }
+            write_snapshot(w, now_us, seats, &picked, count);
+            for (s, take) in picked.iter().enumerate() {
+                if *take {
+                    if let Some(seat) = &seats[s] {
+                        sent_serial[s] = seat.serial;
+                    }
+                }
+            }
+            if full_due {
+                *next_full_at = now + *full_interval;
+            }
+            if followed_sent {
+                *next_follow_at = now + pilot_interval;
+            }
+            true
+        })
+    }
+
+    /// The next event for the game.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// True once [`Host::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// True while goodbyes are still unacknowledged after closing.
+    pub fn is_flushing(&self) -> bool {
+        self.peers.iter().any(|p| p.link.has_unacked())
+    }
+}
+
+/// Bytes before a snapshot's entries: tag, host time, count.
+pub(crate) const SNAPSHOT_HEADER: usize = 1 + 8 + 1;
+/// Bytes of one snapshot entry: seat and age, then the frame.
+pub const SNAPSHOT_ENTRY: usize = 1 + FRAME_BYTES;
+/// Age resolution of a snapshot entry, microseconds (5 bits: up to 62 ms).
+pub(crate) const AGE_STEP_US: u64 = 2000;
+
+fn write_snapshot(
+    w: &mut Writer<'_>,
+    now_us: u64,
+    seats: &[Option<PilotSeat>; MAX_PILOTS],
+    picked: &[bool; MAX_PILOTS],
+    count: usize,
+) {
+    w.u8(SectionKind::Snapshot as u8);
+    w.u64(now_us);
+    w.u8(count as u8);
+    for (s, seat) in seats.iter().enumerate() {
+        let (true, Some(seat)) = (picked[s], seat) else {
+            continue;
+        };
+        let Some(frame) = seat.frame else { continue };
+        let age = (now_us.saturating_sub(seat.received_us) / AGE_STEP_US).min(31) as u8;
+        w.u8((s as u8) << 5 | age);
+        let mut b = [0u8; FRAME_BYTES];
+        frame.encode(&mut b);
+        w.bytes(&b);
+    }
+}
+
+fn refuse_packet(reason: RefuseReason, message: &str) -> Vec<u8> {
+    let mut p = vec![PacketKind::Refuse as u8];
+    p.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
+    p.push(reason as u8);
+    let max = MAX_PAYLOAD - p.len();
+    let mut end = message.len().min(max);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    p.extend_from_slice(&message.as_bytes()[..end]);
+    p
+}
+
+/// Trims a display name to something printable and bounded.
+fn clean_name(name: &str, actor: u16) -> String {
+    let mut out = String::new();
+    for c in name.trim().chars().filter(|c| !c.is_control()) {
+        if out.len() + c.len_utf8() > MAX_NAME_BYTES {
+            break;
+        }
+        out.push(c);
+    }
+    if out.is_empty() {
+        format!("Pilot {actor}")
+    } else {
+        out
+    }
+}

@@ -1,0 +1,252 @@
+//! The sans-IO room: a [`Host`] (listen server, also pilot 1) and a
+//! [`Client`] (pilot or spectator). Neither touches a socket, a thread or the
+//! system clock: the driver feeds datagrams and the current time in, and
+//! takes datagrams and events out.
+//!
+//! Every core offers the same five calls, each cheap and harmless to call
+//! more often than needed:
+//! - `handle_datagram(now, from, bytes)` whenever a datagram arrives;
+//! - `handle_timeout(now)` when the time from `poll_timeout` has come;
+//! - `poll_transmit(now, buf)` until it returns `None`, after any of the above;
+//! - `poll_event()` until it returns `None`;
+//! - `poll_timeout()` for the next instant something is due.
+
+mod client;
+mod clock;
+mod host;
+mod link;
+mod packet;
+pub mod sim;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub use client::{Client, ClientConfig, ClientState};
+pub use clock::ClockEstimate;
+pub use host::SNAPSHOT_ENTRY;
+pub use host::{Host, HostConfig};
+pub use link::{LinkCounters, LinkError};
+
+use crate::proto::{GameEvent, LeaveReason, PilotFrame, PlayerInfo, RefuseReason, Role};
+
+/// Most pilots in a room, the host included.
+pub const MAX_PILOTS: usize = 6;
+/// Most spectators in a room.
+pub const MAX_SPECTATORS: usize = 15;
+/// The host's actor number.
+pub const HOST_ACTOR: u16 = 1;
+/// Default snapshot rate to pilots, per second.
+pub const DEFAULT_PILOT_HZ: u32 = 60;
+/// Default snapshot rate to spectators, per second.
+pub const DEFAULT_SPECTATOR_HZ: u32 = 30;
+/// Allowed send rates, per second.
+pub const RATE_RANGE: std::ops::RangeInclusive<u32> = 10..=240;
+/// Silence after which a peer is considered gone.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Inputs of earlier ticks repeated in every pilot packet, against loss.
+pub const REDUNDANT_INPUTS: usize = 6;
+
+/// A datagram the core wants sent: `len` bytes at the start of the buffer
+/// given to `poll_transmit`, to `to`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Destination.
+    pub to: SocketAddr,
+    /// Bytes written into the caller's buffer.
+    pub len: usize,
+}
+
+/// Something the game should learn about.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// Client only: the host seated us.
+    Welcomed {
+        /// Our actor number.
+        actor: u16,
+        /// The role we got (spectator when pilots were full and we allowed it).
+        role: Role,
+    },
+    /// Client only: the host refused us; the session is over.
+    Refused {
+        /// Why, as a number the game can branch on.
+        reason: RefuseReason,
+        /// Why, in words that name both sides' versions or the seat counts.
+        message: String,
+    },
+    /// A player was seated (on a client, also once for each player already
+    /// there when we were welcomed).
+    PlayerJoined(PlayerInfo),
+    /// A player left.
+    PlayerLeft {
+        /// Who.
+        actor: u16,
+        /// Why.
+        reason: LeaveReason,
+    },
+    /// A game event arrived.
+    GameEvent(GameEvent),
+    /// Room properties changed.
+    RoomPropsChanged(BTreeMap<String, Option<String>>),
+    /// A player's properties changed.
+    PlayerPropsChanged {
+        /// Whose.
+        actor: u16,
+        /// What changed (`None`: removed).
+        changes: BTreeMap<String, Option<String>>,
+    },
+    /// A pilot's newer frame arrived.
+    Frame {
+        /// The pilot's actor number.
+        actor: u16,
+        /// The frame.
+        frame: PilotFrame,
+        /// When the host received it, host clock, microseconds.
+        host_time_us: u64,
+    },
+    /// The session ended (client: left, timed out, room closed; host: closed).
+    Closed {
+        /// Why.
+        reason: CloseReason,
+    },
+}
+
+/// Why a session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// We left or closed it.
+    Left,
+    /// The host could not be reached or went silent.
+    TimedOut,
+    /// The host closed the room.
+    RoomClosed,
+    /// The host refused the join.
+    Refused,
+}
+
+/// Errors from calls the game makes into a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionError {
+    /// The game-event payload exceeds 16 KiB.
+    EventTooLarge(usize),
+    /// A property key or value is empty, too long, or there are too many.
+    BadProperty(String),
+    /// Not possible before the host welcomed us or after the session closed.
+    NotConnected,
+    /// Only the host may do this.
+    NotHost,
+    /// The named actor is not in the room.
+    NoSuchActor(u16),
+    /// A link could not take the message.
+    Link(LinkError),
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionError::EventTooLarge(n) => write!(
+                f,
+                "event payload of {n} bytes exceeds the {} byte limit",
+                crate::proto::control::MAX_EVENT_PAYLOAD
+            ),
+            SessionError::BadProperty(why) => write!(f, "bad property: {why}"),
+            SessionError::NotConnected => write!(f, "not connected to a room"),
+            SessionError::NotHost => write!(f, "only the host may do this"),
+            SessionError::NoSuchActor(a) => write!(f, "no player with actor number {a}"),
+            SessionError::Link(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for SessionError {}
+
+impl From<LinkError> for SessionError {
+    fn from(e: LinkError) -> Self {
+        SessionError::Link(e)
+    }
+}
+
+/// Statistics of one peer's link, as seen from this side.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PeerStats {
+    /// The peer's actor number (0 while not yet welcomed).
+    pub actor: u16,
+    /// Pilot or spectator.
+    pub role: Option<Role>,
+    /// Round trip from pings, milliseconds (0 before the first answer).
+    pub rtt_ms: f32,
+    /// Fraction of our packets the peer did not acknowledge.
+    pub loss: f32,
+    /// Raw link counters.
+    pub counters: LinkCounters,
+    /// The newest tick received from this pilot (host side) or from the
+    /// host's snapshot about it.
+    pub last_tick: u32,
+    /// Inputs filled in from redundancy after their own packet was lost.
+    pub inputs_recovered: u64,
+}
+
+fn loss_fraction(c: &LinkCounters) -> f32 {
+    let judged = c.packets_acked + c.packets_lost;
+    if judged == 0 {
+        0.0
+    } else {
+        c.packets_lost as f32 / judged as f32
+    }
+}
+
+/// Checks a set of property changes against the limits.
+pub(crate) fn check_props(
+    current: &BTreeMap<String, String>,
+    changes: &BTreeMap<String, Option<String>>,
+) -> Result<(), SessionError> {
+    use crate::proto::control::{MAX_PROPERTIES, MAX_PROPERTY_BYTES};
+    let mut count = current.len();
+    for (k, v) in changes {
+        if k.is_empty() || k.len() > MAX_PROPERTY_BYTES {
+            return Err(SessionError::BadProperty(format!(
+                "key must be 1 to {MAX_PROPERTY_BYTES} bytes"
+            )));
+        }
+        match v {
+            Some(v) if v.len() > MAX_PROPERTY_BYTES => {
+                return Err(SessionError::BadProperty(format!(
+                    "value of {k:?} exceeds {MAX_PROPERTY_BYTES} bytes"
+                )))
+            }
+            Some(_) if !current.contains_key(k) => count += 1,
+            None if current.contains_key(k) => count -= 1,
+            _ => {}
+        }
+    }
+    if count > MAX_PROPERTIES {
+        return Err(SessionError::BadProperty(format!(
+            "more than {MAX_PROPERTIES} properties"
+        )));
+    }
+    Ok(())
+}
+
+/// Applies checked changes.
+pub(crate) fn apply_props(
+    current: &mut BTreeMap<String, String>,
+    changes: &BTreeMap<String, Option<String>>,
+) {
+    for (k, v) in changes {
+        match v {
+            Some(v) => {
+                current.insert(k.clone(), v.clone());
+            }
+            None => {
+                current.remove(k);
+            }
+        }
+    }
+}
+
+/// Clamps a configured rate into [`RATE_RANGE`].
+pub(crate) fn interval_for(hz: u32) -> Duration {
+    let hz = hz.clamp(*RATE_RANGE.start(), *RATE_RANGE.end());
+    Duration::from_micros(1_000_000 / u64::from(hz))
+}

@@ -1,0 +1,69 @@
+//! Building and reading data packets, shared by host and client: the ack
+//! header, whatever per-tick section the owner adds, pings and pongs, and
+//! reliable fragments to fill the rest.
+
+use std::time::Instant;
+
+use super::clock::Pinger;
+use super::link::Link;
+use crate::proto::wire::{
+    packet_kind, section_kind, DataHeader, PacketKind, Reader, SectionKind, WireError, Writer,
+    MAX_PAYLOAD,
+};
+
+/// Builds one data packet into `buf` if anything is due (or `force`).
+/// `extra` writes the owner's per-tick sections and says whether it wrote any.
+pub(crate) fn build(
+    link: &mut Link,
+    pinger: &mut Pinger,
+    now: Instant,
+    buf: &mut [u8],
+    force: bool,
+    extra: impl FnOnce(&mut Writer<'_>) -> bool,
+) -> Option<usize> {
+    let cap = buf.len().min(MAX_PAYLOAD);
+    let mut w = Writer::new(&mut buf[..cap]);
+    let seq = link.begin_packet(&mut w);
+    let mut wrote = extra(&mut w);
+    if pinger.due(now) {
+        let before = w.len();
+        pinger.write(now, &mut w);
+        wrote |= w.len() > before;
+    }
+    let fragments = link.write_fragments(now, seq, &mut w);
+    if !wrote && fragments == 0 && !link.ack_owed() && !force {
+        return None;
+    }
+    let len = w.len();
+    link.finish_packet(now, seq, len, fragments > 0);
+    Some(len)
+}
+
+/// Reads a data packet: header and acks, pings, pongs and fragments; every
+/// other section goes to `other`. Returns false for a duplicate packet.
+pub(crate) fn read(
+    link: &mut Link,
+    pinger: &mut Pinger,
+    now: Instant,
+    data: &[u8],
+    mut other: impl FnMut(SectionKind, &mut Reader<'_>) -> Result<(), WireError>,
+) -> Result<bool, WireError> {
+    if packet_kind(data)? != PacketKind::Data {
+        return Err(WireError::Invalid("packet kind for a seated peer"));
+    }
+    let mut r = Reader::new(&data[1..]);
+    let header = DataHeader::read(&mut r)?;
+    if !link.on_header(now, &header, data.len()) {
+        return Ok(false);
+    }
+    while r.remaining() > 0 {
+        let kind = section_kind(r.u8("section kind")?)?;
+        match kind {
+            SectionKind::Fragment => link.on_fragment(&mut r)?,
+            SectionKind::Ping => pinger.on_ping(&mut r)?,
+            SectionKind::Pong => pinger.on_pong(now, &mut r)?,
+            other_kind => other(other_kind, &mut r)?,
+        }
+    }
+    Ok(true)
+}

@@ -1,0 +1,214 @@
+//! A whole room in memory: one [`Host`], any number of [`Client`]s, a
+//! simulated clock stepped to the earliest pending wakeup, and a network with
+//! latency, jitter, loss and duplication (jitter reorders). Deterministic for
+//! a given seed; no sockets, no threads, no sleeping.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use super::{Client, ClientConfig, Event, Host, HostConfig};
+use crate::proto::wire::MAX_PAYLOAD;
+use crate::util::SplitMix64;
+
+/// How the simulated network treats every datagram.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Conditions {
+    /// Mean one-way delay.
+    pub latency: Duration,
+    /// Uniform extra delay in ±jitter.
+    pub jitter: Duration,
+    /// Probability a datagram is lost.
+    pub loss: f64,
+    /// Probability a datagram arrives twice.
+    pub duplicate: f64,
+}
+
+/// Where a datagram comes from or goes to in the simulation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Node {
+    /// The host.
+    Host,
+    /// Client by index.
+    Client(usize),
+    /// Anyone else (an attacker, a stray sender).
+    Stranger,
+}
+
+type Flight = Reverse<(Instant, u64, SocketAddr, SocketAddr, Vec<u8>)>;
+
+/// The room and its network.
+pub struct SimRoom {
+    /// Simulated now.
+    pub now: Instant,
+    /// The host core.
+    pub host: Host,
+    /// The host's address.
+    pub host_addr: SocketAddr,
+    /// Client cores with their addresses.
+    pub clients: Vec<(SocketAddr, Client)>,
+    /// Events the host produced, in order.
+    pub host_events: Vec<Event>,
+    /// Events each client produced, in order.
+    pub client_events: Vec<Vec<Event>>,
+    /// Datagrams delivered so far.
+    pub delivered: u64,
+    /// Network conditions for new datagrams.
+    pub conditions: Conditions,
+    flights: BinaryHeap<Flight>,
+    seq: u64,
+    rng: SplitMix64,
+    steps: u64,
+}
+
+const STEP_LIMIT: u64 = 50_000_000;
+
+impl SimRoom {
+    /// A room whose host starts at a fixed instant.
+    pub fn new(cfg: HostConfig, conditions: Conditions, seed: u64) -> Self {
+        let now = Instant::now();
+        let host_addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 5056);
+        SimRoom {
+            now,
+            host: Host::new(cfg, now),
+            host_addr,
+            clients: Vec::new(),
+            host_events: Vec::new(),
+            client_events: Vec::new(),
+            delivered: 0,
+            conditions,
+            flights: BinaryHeap::new(),
+            seq: 0,
+            rng: SplitMix64(seed),
+            steps: 0,
+        }
+    }
+
+    /// Adds a client; `make` gets the host address and returns its config.
+    pub fn add_client(&mut self, make: impl FnOnce(SocketAddr) -> ClientConfig) -> usize {
+        let i = self.clients.len();
+        let addr = SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::new(10, 0, 1, (i + 2) as u8)),
+            40000 + i as u16,
+        );
+        let c = Client::new(make(self.host_addr), self.now);
+        self.clients.push((addr, c));
+        self.client_events.push(Vec::new());
+        i
+    }
+
+    /// Sends a raw datagram into the network, as if from `from`.
+    pub fn inject(&mut self, from: SocketAddr, to: SocketAddr, data: Vec<u8>) {
+        self.schedule(from, to, data);
+    }
+
+    fn schedule(&mut self, from: SocketAddr, to: SocketAddr, data: Vec<u8>) {
+        let c = self.conditions;
+        if self.rng.chance(c.loss) {
+            return;
+        }
+        let copies = if self.rng.chance(c.duplicate) { 2 } else { 1 };
+        for _ in 0..copies {
+            let jitter_us = c.jitter.as_micros() as f64 * (self.rng.unit() * 2.0 - 1.0);
+            let delay_us = (c.latency.as_micros() as f64 + jitter_us).max(0.0);
+            let at = self.now + Duration::from_micros(delay_us as u64);
+            self.seq += 1;
+            self.flights
+                .push(Reverse((at, self.seq, from, to, data.clone())));
+        }
+    }
+
+    fn flush(&mut self) {
+        let mut buf = [0u8; MAX_PAYLOAD];
+        let now = self.now;
+        while let Some(t) = self.host.poll_transmit(now, &mut buf) {
+            let data = buf[..t.len].to_vec();
+            self.schedule(self.host_addr, t.to, data);
+        }
+        for i in 0..self.clients.len() {
+            loop {
+                let (addr, c) = &mut self.clients[i];
+                let addr = *addr;
+                let Some(t) = c.poll_transmit(now, &mut buf) else {
+                    break;
+                };
+                let data = buf[..t.len].to_vec();
+                self.schedule(addr, t.to, data);
+            }
+        }
+    }
+
+    fn collect_events(&mut self) {
+        while let Some(e) = self.host.poll_event() {
+            self.host_events.push(e);
+        }
+        for (i, (_, c)) in self.clients.iter_mut().enumerate() {
+            while let Some(e) = c.poll_event() {
+                self.client_events[i].push(e);
+            }
+        }
+    }
+
+    fn next_wakeup(&self) -> Option<Instant> {
+        let mut next = self.flights.peek().map(|Reverse(f)| f.0);
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n: Instant| n.min(t)));
+            }
+        };
+        consider(self.host.poll_timeout());
+        for (_, c) in &self.clients {
+            consider(c.poll_timeout());
+        }
+        next
+    }
+
+    /// Runs the room for `d` of simulated time.
+    pub fn run_for(&mut self, d: Duration) {
+        let end = self.now + d;
+        loop {
+            self.flush();
+            self.collect_events();
+            let next = self.next_wakeup();
+            let Some(next) = next.filter(|&t| t <= end) else {
+                self.now = end;
+                self.tick();
+                self.flush();
+                self.collect_events();
+                return;
+            };
+            self.now = self.now.max(next);
+            self.steps += 1;
+            assert!(
+                self.steps < STEP_LIMIT,
+                "the room never went idle: a core keeps asking to wake up"
+            );
+            self.tick();
+        }
+    }
+
+    fn tick(&mut self) {
+        let now = self.now;
+        while self.flights.peek().is_some_and(|Reverse(f)| f.0 <= now) {
+            let Some(Reverse((_, _, from, to, data))) = self.flights.pop() else {
+                break;
+            };
+            self.delivered += 1;
+            if to == self.host_addr {
+                let _ = self.host.handle_datagram(now, from, &data);
+            } else if let Some((_, c)) = self.clients.iter_mut().find(|(a, _)| *a == to) {
+                let _ = c.handle_datagram(now, from, &data);
+            }
+        }
+        self.host.handle_timeout(now);
+        for (_, c) in &mut self.clients {
+            c.handle_timeout(now);
+        }
+    }
+
+    /// The address of client `i`.
+    pub fn client_addr(&self, i: usize) -> SocketAddr {
+        self.clients[i].0
+    }
+}
