@@ -26,6 +26,9 @@ const RECEIVE_WINDOW: u32 = 1024;
 const SEND_WINDOW: u32 = 256;
 /// Bytes of partly received messages a peer may make us hold.
 const MAX_PARTIAL_BYTES: usize = 512 * 1024;
+/// Bytes sent and not yet acknowledged, at most; below the receiver's
+/// partial-message cap, so an honest sender never overruns it.
+const MAX_INFLIGHT_BYTES: usize = 256 * 1024;
 /// Bytes queued for a peer before the link is declared broken.
 pub(crate) const MAX_QUEUED_BYTES: usize = 4 * 1024 * 1024;
 const SENT_RING: usize = 1024;
@@ -91,6 +94,7 @@ pub(crate) struct Link {
     next_msg: u32,
     outgoing: VecDeque<OutFragment>,
     queued_bytes: usize,
+    inflight_bytes: usize,
     next_deliver: u32,
     partial: BTreeMap<u32, Partial>,
     partial_bytes: usize,
@@ -123,6 +127,7 @@ impl Link {
             next_msg: 0,
             outgoing: VecDeque::new(),
             queued_bytes: 0,
+            inflight_bytes: 0,
             next_deliver: 0,
             partial: BTreeMap::new(),
             partial_bytes: 0,
@@ -185,10 +190,24 @@ impl Link {
     pub(crate) fn reliable_due(&self, now: Instant) -> bool {
         let rto = self.rto();
         let end = self.window_end();
-        self.outgoing
+        // Mirrors write_fragments: resends are always due, new fragments only
+        // while the in-flight cap has room.
+        let mut first_new = true;
+        for f in self
+            .outgoing
             .iter()
             .take_while(|f| f.msg.wrapping_sub(end) >= 0x8000_0000)
-            .any(|f| self.fragment_due(f, now, rto))
+        {
+            if f.last_sent.is_none() {
+                if first_new && self.inflight_bytes + f.data.len() <= MAX_INFLIGHT_BYTES {
+                    return true;
+                }
+                first_new = false;
+            } else if self.fragment_due(f, now, rto) {
+                return true;
+            }
+        }
+        false
     }
 
     /// When the earliest unacknowledged fragment will need resending.
@@ -242,6 +261,12 @@ impl Link {
             }
             if w.space() < FRAGMENT_HEADER + f.data.len() {
                 break;
+            }
+            if f.last_sent.is_none() {
+                if self.inflight_bytes + f.data.len() > MAX_INFLIGHT_BYTES {
+                    break;
+                }
+                self.inflight_bytes += f.data.len();
             }
             w.u8(SectionKind::Fragment as u8);
             w.u32(f.msg);
@@ -351,7 +376,10 @@ impl Link {
                     .iter_mut()
                     .find(|f| f.msg == msg && f.index == index)
                 {
-                    f.acked = true;
+                    if !f.acked {
+                        f.acked = true;
+                        self.inflight_bytes = self.inflight_bytes.saturating_sub(f.data.len());
+                    }
                 }
             }
         }
@@ -420,8 +448,10 @@ impl Link {
         }
         if !self.partial.contains_key(&msg) {
             let size = count as usize * FRAGMENT_DATA;
-            if self.partial_bytes + size > MAX_PARTIAL_BYTES {
-                // Drop it; an honest sender resends once we have caught up.
+            // The message delivered next is always admitted, so a full buffer
+            // of later messages can never block delivery; others wait for room
+            // and are resent by an honest sender.
+            if msg != self.next_deliver && self.partial_bytes + size > MAX_PARTIAL_BYTES {
                 return Ok(());
             }
             self.partial_bytes += size;
