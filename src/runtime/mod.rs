@@ -1,4 +1,440 @@
-//! The network thread: owns the socket, drives the sans-IO core and bridges
-//! to the game thread without ever making it wait.
+//! The network thread and the game-thread handle to it.
+//!
+//! A [`Session`] is what the game holds. Every method returns at once: frames
+//! and commands go into bounded lock-free queues, reads come from a
+//! wait-free triple buffer the network thread publishes, events are drained
+//! from a queue. Nothing here waits for the network thread, allocates per
+//! tick on the push/read path, or calls back into the game.
 
+mod driver;
+mod socket;
 pub mod triple;
+mod view;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use parking_lot::Mutex;
+
+pub use view::PilotState;
+
+use crate::proto::control::MAX_EVENT_PAYLOAD;
+use crate::proto::{EventTarget, PilotFrame, PlayerInfo, Role};
+use crate::session::{
+    interval_for, Client, ClientConfig, CloseReason, Event, Host, HostConfig, PeerStats,
+};
+use driver::{Command, Core, Driver};
+use socket::{ChannelSocket, ReaderCounters};
+
+/// Frames the game may push ahead of the network thread.
+const PUSH_QUEUE: usize = 256;
+/// Commands the game may queue ahead of the network thread.
+const COMMAND_QUEUE: usize = 1024;
+
+/// Where a session is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionState {
+    /// Joining, not yet seated.
+    Connecting,
+    /// In the room (a host is from the start).
+    Connected,
+    /// Over.
+    Closed(CloseReason),
+}
+
+/// Errors from game-thread calls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RuntimeError {
+    /// The network thread is behind by a whole queue; the call was dropped.
+    QueueFull,
+    /// The session is over.
+    Closed,
+    /// The payload exceeds 16 KiB.
+    EventTooLarge(usize),
+    /// Another thread is using the handle right now.
+    Busy,
+}
+
+impl fmt::Display for RuntimeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RuntimeError::QueueFull => {
+                write!(f, "the network thread is behind; the request was dropped")
+            }
+            RuntimeError::Closed => write!(f, "the session is closed"),
+            RuntimeError::EventTooLarge(n) => {
+                write!(
+                    f,
+                    "event payload of {n} bytes exceeds the {MAX_EVENT_PAYLOAD} byte limit"
+                )
+            }
+            RuntimeError::Busy => write!(f, "the session handle is in use by another thread"),
+        }
+    }
+}
+
+impl std::error::Error for RuntimeError {}
+
+/// Membership and properties as last published by the network thread.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoomSnapshot {
+    /// Session state.
+    pub state: SessionState,
+    /// Our actor number (0 while joining).
+    pub actor: u16,
+    /// Our role.
+    pub role: Role,
+    /// Everyone seated.
+    pub players: Vec<PlayerInfo>,
+    /// Room properties.
+    pub room: BTreeMap<String, String>,
+}
+
+pub(crate) struct Shared {
+    snapshot: Mutex<Arc<RoomSnapshot>>,
+}
+
+/// Transport counters, for diagnostics and the benchmark.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TransportCounters {
+    /// Datagrams the reader thread received.
+    pub received: u64,
+    /// Datagrams from strangers dropped before laminar.
+    pub dropped_strangers: u64,
+    /// Datagrams dropped because the network thread was behind.
+    pub dropped_full: u64,
+    /// Frames the game pushed while the queue was full.
+    pub pushes_dropped: u64,
+}
+
+/// The game's handle to a running session. `Send`; use it from one thread
+/// at a time (the FFI layer enforces that without ever blocking).
+pub struct Session {
+    epoch: Instant,
+    local_addr: SocketAddr,
+    is_host: bool,
+    default_delay: Duration,
+    push_tx: Sender<PilotFrame>,
+    cmd_tx: Sender<Command>,
+    events_rx: Receiver<Event>,
+    view: triple::Reader<view::RoomView>,
+    shared: Arc<Shared>,
+    cached: Arc<RoomSnapshot>,
+    stop: Arc<AtomicBool>,
+    counters: Arc<ReaderCounters>,
+    pushes_dropped: AtomicU64,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Session {
+    /// Opens a room on `bind` (the host is pilot 1).
+    pub fn host(bind: SocketAddr, mut cfg: HostConfig) -> io::Result<Session> {
+        if cfg.cookie_secret == [0; 32] {
+            cfg.cookie_secret = random_secret();
+        }
+        let delay = interval_for(cfg.pilot_hz) * 2;
+        Session::start(bind, delay, true, move |now| {
+            Core::Host(Box::new(Host::new(cfg, now)))
+        })
+    }
+
+    /// Joins the room at `cfg.host` from `bind` (port 0: any).
+    pub fn join(bind: SocketAddr, cfg: ClientConfig) -> io::Result<Session> {
+        // Snapshots come at the pilot rate to pilots and at about half to
+        // spectators: two snapshot intervals of delay rides out one loss.
+        let hz = match cfg.role {
+            Role::Pilot => crate::session::DEFAULT_PILOT_HZ,
+            Role::Spectator => crate::session::DEFAULT_SPECTATOR_HZ,
+        };
+        let delay = interval_for(hz) * 2;
+        Session::start(bind, delay, false, move |now| {
+            Core::Client(Box::new(Client::new(cfg, now)))
+        })
+    }
+
+    fn start(
+        bind: SocketAddr,
+        default_delay: Duration,
+        is_host: bool,
+        make: impl FnOnce(Instant) -> Core + Send + 'static,
+    ) -> io::Result<Session> {
+        let socket = UdpSocket::bind(bind)?;
+        let local_addr = socket.local_addr()?;
+        let reader_socket = socket.try_clone()?;
+        let ((prio_tx, prio_rx), (str_tx, str_rx)) = socket::queues();
+        let (push_tx, push_rx) = crossbeam_channel::bounded(PUSH_QUEUE);
+        let (cmd_tx, cmd_rx) = crossbeam_channel::bounded(COMMAND_QUEUE);
+        let (events_tx, events_rx) = crossbeam_channel::unbounded();
+        let (view_w, view_r) = triple::triple_buffer(view::RoomView::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let counters = Arc::new(ReaderCounters::default());
+        let known: socket::KnownPeers = Arc::default();
+        let epoch = Instant::now();
+        let core = make(epoch);
+        if let Core::Client(c) = &core {
+            known.write().insert(c.host_addr());
+        }
+        let initial = RoomSnapshot {
+            state: if is_host {
+                SessionState::Connected
+            } else {
+                SessionState::Connecting
+            },
+            actor: if is_host {
+                crate::session::HOST_ACTOR
+            } else {
+                0
+            },
+            role: Role::Pilot,
+            players: Vec::new(),
+            room: BTreeMap::new(),
+        };
+        let cached = Arc::new(initial);
+        let shared = Arc::new(Shared {
+            snapshot: Mutex::new(cached.clone()),
+        });
+        let reader = socket::spawn_reader(
+            reader_socket,
+            known.clone(),
+            is_host,
+            prio_tx,
+            str_tx,
+            stop.clone(),
+            counters.clone(),
+        )?;
+        let mut config = laminar::Config::default();
+        // Our core decides when a peer is gone; laminar must not drop it first.
+        config.idle_connection_timeout = Duration::from_secs(30);
+        config.heartbeat_interval = None;
+        let channel_socket = ChannelSocket::new(socket, prio_rx.clone(), str_rx.clone())?;
+        let driver = Driver {
+            core,
+            manager: laminar::ConnectionManager::new(channel_socket, config),
+            priority_rx: prio_rx,
+            stranger_rx: str_rx,
+            push_rx,
+            cmd_rx,
+            events_tx,
+            view: view_w,
+            master: Box::default(),
+            shared: shared.clone(),
+            known,
+            stop: stop.clone(),
+        };
+        let stop_on_panic = stop.clone();
+        let net = std::thread::Builder::new()
+            .name("propwash-net".into())
+            .spawn(move || {
+                let outcome =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.run()));
+                if outcome.is_err() {
+                    tracing::error!("the network thread failed and the session is closed");
+                }
+                // Lets the reader thread end.
+                stop_on_panic.store(true, Ordering::Relaxed);
+            })?;
+        Ok(Session {
+            epoch,
+            local_addr,
+            is_host,
+            default_delay,
+            push_tx,
+            cmd_tx,
+            events_rx,
+            view: view_r,
+            shared,
+            cached,
+            stop,
+            counters,
+            pushes_dropped: AtomicU64::new(0),
+            threads: vec![net, reader.handle],
+        })
+    }
+
+    /// The address the session's socket is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// True for the room's host.
+    pub fn is_host(&self) -> bool {
+        self.is_host
+    }
+
+    /// Queues our pilot's frame for this tick. Never blocks.
+    pub fn push_local(&self, frame: &PilotFrame) -> Result<(), RuntimeError> {
+        match self.push_tx.try_send(*frame) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => {
+                self.pushes_dropped.fetch_add(1, Ordering::Relaxed);
+                Err(RuntimeError::QueueFull)
+            }
+            Err(TrySendError::Disconnected(_)) => Err(RuntimeError::Closed),
+        }
+    }
+
+    /// Every remote pilot's newest frame, into `out`; returns how many.
+    pub fn read_pilots(&mut self, out: &mut [PilotState]) -> usize {
+        self.view.latest().0.latest(out)
+    }
+
+    /// Every remote pilot as at `now - delay` on the host clock,
+    /// interpolated (or briefly extrapolated on loss); `None` uses two
+    /// snapshot intervals.
+    pub fn read_pilots_interpolated(
+        &mut self,
+        delay: Option<Duration>,
+        out: &mut [PilotState],
+    ) -> usize {
+        let delay = delay.unwrap_or(self.default_delay).as_micros() as u64;
+        let (view, _) = self.view.latest();
+        let now_us = host_time_us(self.epoch, view, Instant::now());
+        view.at(now_us.saturating_sub(delay), out)
+    }
+
+    /// The host clock in seconds (like PhotonNetwork.Time). The host's own
+    /// clock is exact; a client's is estimated (see [`crate::session::ClockEstimate`]).
+    pub fn host_time(&mut self) -> f64 {
+        let (view, _) = self.view.latest();
+        host_time_us(self.epoch, view, Instant::now()) as f64 / 1e6
+    }
+
+    /// True once a client has a clock estimate (always true for a host).
+    pub fn clock_synced(&mut self) -> bool {
+        self.view.latest().0.clock_valid
+    }
+
+    /// Link statistics: per peer on a host, the link to the host on a client.
+    pub fn stats(&mut self, out: &mut [PeerStats]) -> usize {
+        let (view, _) = self.view.latest();
+        let n = view.stats_len.min(out.len());
+        out[..n].copy_from_slice(&view.stats[..n]);
+        n
+    }
+
+    /// Transport counters.
+    pub fn transport_counters(&self) -> TransportCounters {
+        TransportCounters {
+            received: self.counters.received.load(Ordering::Relaxed),
+            dropped_strangers: self.counters.dropped_strangers.load(Ordering::Relaxed),
+            dropped_full: self.counters.dropped_full.load(Ordering::Relaxed),
+            pushes_dropped: self.pushes_dropped.load(Ordering::Relaxed),
+        }
+    }
+
+    fn command(&self, cmd: Command) -> Result<(), RuntimeError> {
+        match self.cmd_tx.try_send(cmd) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(RuntimeError::QueueFull),
+            Err(TrySendError::Disconnected(_)) => Err(RuntimeError::Closed),
+        }
+    }
+
+    /// Raises a game event (reliable, ordered, exactly once per receiver).
+    pub fn send_event(
+        &self,
+        code: u8,
+        target: EventTarget,
+        payload: &[u8],
+    ) -> Result<(), RuntimeError> {
+        if payload.len() > MAX_EVENT_PAYLOAD {
+            return Err(RuntimeError::EventTooLarge(payload.len()));
+        }
+        self.command(Command::Event {
+            code,
+            target,
+            payload: payload.to_vec(),
+        })
+    }
+
+    /// Changes room properties (host only; a client's request is refused
+    /// and logged).
+    pub fn set_room_props(
+        &self,
+        changes: BTreeMap<String, Option<String>>,
+    ) -> Result<(), RuntimeError> {
+        self.command(Command::RoomProps(changes))
+    }
+
+    /// Changes our own player properties.
+    pub fn set_player_props(
+        &self,
+        changes: BTreeMap<String, Option<String>>,
+    ) -> Result<(), RuntimeError> {
+        self.command(Command::PlayerProps(changes))
+    }
+
+    /// Spectators: follow a pilot at the full pilot rate.
+    pub fn follow(&self, actor: Option<u16>) -> Result<(), RuntimeError> {
+        self.command(Command::Follow(actor))
+    }
+
+    /// Leaves the room (a host closes it). Returns at once; the network
+    /// thread says goodbye and ends within about a second.
+    pub fn leave(&self) {
+        if self.command(Command::Leave).is_err() {
+            self.stop.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// The next event for the game (frames are read with `read_pilots`).
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events_rx.try_recv().ok()
+    }
+
+    /// Membership and properties as last published. Never waits: if the
+    /// network thread is swapping it this instant, the previous copy is
+    /// returned.
+    pub fn snapshot(&mut self) -> Arc<RoomSnapshot> {
+        if let Some(s) = self.shared.snapshot.try_lock() {
+            if !Arc::ptr_eq(&s, &self.cached) {
+                self.cached = s.clone();
+            }
+        }
+        self.cached.clone()
+    }
+
+    /// Leaves and waits for the threads to end (at most about 1.5 s); for
+    /// tools and tests, not the game thread.
+    pub fn close_and_wait(mut self) {
+        self.leave();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Never join here: dropping must not stall the game. The threads see
+        // the flag (or the closed channels) and end on their own.
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn host_time_us(epoch: Instant, view: &view::RoomView, now: Instant) -> u64 {
+    let local = now.saturating_duration_since(epoch).as_micros() as i64;
+    (local + view.clock_offset_us).max(0) as u64
+}
+
+/// A per-room cookie key from the OS's randomness via std's hasher seeds,
+/// mixed through SHA-256 with the time and the process id.
+fn random_secret() -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = Sha256::new();
+    for _ in 0..4 {
+        let mut s = std::collections::hash_map::RandomState::new().build_hasher();
+        s.write_u64(0x7077);
+        h.update(s.finish().to_be_bytes());
+    }
+    h.update(format!("{:?}{}", Instant::now(), std::process::id()).as_bytes());
+    h.finalize().into()
+}

@@ -153,6 +153,7 @@ pub struct Host {
     tx_start: usize,
     tx_scanned: usize,
     closed: bool,
+    membership_version: u64,
     /// Datagrams dropped as malformed, from strangers, or over budget.
     pub rejected_datagrams: u64,
 }
@@ -189,6 +190,7 @@ impl Host {
             tx_start: 0,
             tx_scanned: 0,
             closed: false,
+            membership_version: 0,
             rejected_datagrams: 0,
         }
     }
@@ -213,6 +215,16 @@ impl Host {
     /// The room's properties.
     pub fn room_props(&self) -> &BTreeMap<String, String> {
         &self.room
+    }
+
+    /// Addresses the host still exchanges data with (seated or departing).
+    pub fn peer_addrs(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.peers.iter().map(|p| p.addr)
+    }
+
+    /// Changes whenever a peer is seated or forgotten.
+    pub fn membership_version(&self) -> u64 {
+        self.membership_version
     }
 
     /// The input a pilot gave at `tick`, if the host has it (from the
@@ -507,6 +519,7 @@ impl Host {
         });
         // A fresh link always has room for the welcome.
         let _ = link.send_message(&welcome.encode());
+        self.membership_version += 1;
         self.broadcast(&Message::Control(Control::PlayerJoined(info.clone())));
         self.peers.push(Peer {
             addr: from,

@@ -1,0 +1,240 @@
+//! The seam under laminar: our own [`DatagramSocket`].
+//!
+//! A reader thread blocks on the UDP socket and sorts what arrives: datagrams
+//! from addresses the session already talks to go to the priority queue;
+//! from anyone else only hello-shaped datagrams pass, at a bounded rate, into
+//! a small separate queue; everything else is dropped before laminar sees it.
+//! That closes laminar's "first packet creates a connection" hole: a flood of
+//! spoofed sources costs the reader a few comparisons per datagram and never
+//! delays a seated pilot's frames. The driver thread wakes on either queue,
+//! and laminar reads from them through [`ChannelSocket`], at most
+//! [`RECEIVE_BUDGET`] datagrams per poll so the tick always goes on.
+
+use std::collections::{HashSet, VecDeque};
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use laminar::DatagramSocket;
+use parking_lot::RwLock;
+
+use crate::proto::wire::{PacketKind, MAGIC};
+
+/// laminar's header on an unreliable, unordered packet.
+pub(crate) const LAMINAR_HEADER: usize = 5;
+/// Datagrams laminar may read in one poll.
+pub(crate) const RECEIVE_BUDGET: usize = 256;
+/// Hello-shaped datagrams from strangers admitted per second.
+const STRANGER_RATE: f64 = 500.0;
+const PRIORITY_QUEUE: usize = 4096;
+const STRANGER_QUEUE: usize = 256;
+
+/// One received datagram.
+#[derive(Debug)]
+pub(crate) struct Inbound {
+    pub(crate) data: Vec<u8>,
+    pub(crate) from: SocketAddr,
+}
+
+/// What the reader thread counted.
+#[derive(Debug, Default)]
+pub(crate) struct ReaderCounters {
+    pub(crate) received: AtomicU64,
+    pub(crate) dropped_strangers: AtomicU64,
+    pub(crate) dropped_full: AtomicU64,
+}
+
+/// Who the reader lets through without the stranger filter.
+pub(crate) type KnownPeers = Arc<RwLock<HashSet<SocketAddr>>>;
+
+/// True for a laminar unreliable packet carrying a propwash hello.
+fn looks_like_hello(d: &[u8]) -> bool {
+    let h = LAMINAR_HEADER;
+    d.len() >= h + 1 + MAGIC.len() + 2 + 8
+        && d[2] == 0 // laminar PacketType::Packet
+        && d[3] == 0 // DeliveryGuarantee::Unreliable
+        && d[4] == 0 // OrderingGuarantee::None
+        && d[h] == PacketKind::Hello as u8
+        && d[h + 1..h + 1 + MAGIC.len()] == MAGIC
+}
+
+pub(crate) struct ReaderThread {
+    pub(crate) handle: JoinHandle<()>,
+}
+
+/// Starts the reader. `accept_hellos` is true for a host.
+pub(crate) fn spawn_reader(
+    socket: UdpSocket,
+    known: KnownPeers,
+    accept_hellos: bool,
+    priority: Sender<Inbound>,
+    strangers: Sender<Inbound>,
+    stop: Arc<AtomicBool>,
+    counters: Arc<ReaderCounters>,
+) -> io::Result<ReaderThread> {
+    socket.set_read_timeout(Some(Duration::from_millis(50)))?;
+    let handle = std::thread::Builder::new()
+        .name("propwash-reader".into())
+        .spawn(move || {
+            let mut buf = [0u8; 2048];
+            let mut tokens = STRANGER_RATE;
+            let mut refill_at = Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                let (n, from) = match socket.recv_from(&mut buf) {
+                    Ok(x) => x,
+                    // Timeouts let us see `stop`; Windows reports ICMP
+                    // unreachable as a reset on UDP, which is not fatal.
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => continue,
+                };
+                counters.received.fetch_add(1, Ordering::Relaxed);
+                let data = &buf[..n];
+                let target = if known.read().contains(&from) {
+                    &priority
+                } else if accept_hellos && looks_like_hello(data) {
+                    let now = Instant::now();
+                    tokens = (tokens + now.duration_since(refill_at).as_secs_f64() * STRANGER_RATE)
+                        .min(STRANGER_RATE);
+                    refill_at = now;
+                    if tokens < 1.0 {
+                        counters.dropped_strangers.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    tokens -= 1.0;
+                    &strangers
+                } else {
+                    counters.dropped_strangers.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                match target.try_send(Inbound {
+                    data: data.to_vec(),
+                    from,
+                }) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(_)) => {
+                        counters.dropped_full.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(TrySendError::Disconnected(_)) => break,
+                }
+            }
+        })?;
+    Ok(ReaderThread { handle })
+}
+
+/// Creates the two queues between reader and driver.
+pub(crate) fn queues() -> (
+    (Sender<Inbound>, Receiver<Inbound>),
+    (Sender<Inbound>, Receiver<Inbound>),
+) {
+    (
+        crossbeam_channel::bounded(PRIORITY_QUEUE),
+        crossbeam_channel::bounded(STRANGER_QUEUE),
+    )
+}
+
+/// laminar's view of the socket: sends go straight out, receives come from
+/// the reader's queues (priority first) within a per-poll budget.
+#[derive(Debug)]
+pub(crate) struct ChannelSocket {
+    socket: UdpSocket,
+    local: SocketAddr,
+    priority: Receiver<Inbound>,
+    strangers: Receiver<Inbound>,
+    stash: VecDeque<Inbound>,
+    budget: usize,
+    pub(crate) bytes_sent: u64,
+}
+
+impl ChannelSocket {
+    pub(crate) fn new(
+        socket: UdpSocket,
+        priority: Receiver<Inbound>,
+        strangers: Receiver<Inbound>,
+    ) -> io::Result<Self> {
+        let local = socket.local_addr()?;
+        Ok(ChannelSocket {
+            socket,
+            local,
+            priority,
+            strangers,
+            stash: VecDeque::new(),
+            budget: RECEIVE_BUDGET,
+            bytes_sent: 0,
+        })
+    }
+
+    /// Hands back a datagram the driver took while waiting.
+    pub(crate) fn stash(&mut self, d: Inbound) {
+        self.stash.push_back(d);
+    }
+
+    /// Resets the per-poll receive budget.
+    pub(crate) fn refill(&mut self) {
+        self.budget = RECEIVE_BUDGET;
+    }
+
+    /// Sends a datagram that is not laminar's (reserved for NAT punching
+    /// and coordinator traffic on the same port).
+    #[allow(dead_code)]
+    pub(crate) fn send_raw(&mut self, to: SocketAddr, data: &[u8]) -> io::Result<usize> {
+        self.socket.send_to(data, to)
+    }
+}
+
+impl DatagramSocket for ChannelSocket {
+    fn send_packet(&mut self, addr: &SocketAddr, payload: &[u8]) -> io::Result<usize> {
+        let n = self.socket.send_to(payload, addr)?;
+        self.bytes_sent += n as u64;
+        Ok(n)
+    }
+
+    fn receive_packet<'a>(&mut self, buffer: &'a mut [u8]) -> io::Result<(&'a [u8], SocketAddr)> {
+        if self.budget == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let next = self
+            .stash
+            .pop_front()
+            .or_else(|| self.priority.try_recv().ok())
+            .or_else(|| self.strangers.try_recv().ok());
+        let Some(d) = next else {
+            return Err(io::ErrorKind::WouldBlock.into());
+        };
+        self.budget -= 1;
+        let n = d.data.len().min(buffer.len());
+        buffer[..n].copy_from_slice(&d.data[..n]);
+        Ok((&buffer[..n], d.from))
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+
+    fn is_blocking_mode(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hello_shape_is_recognised_and_everything_else_is_not() {
+        let mut d = vec![0x12, 0x34, 0, 0, 0, PacketKind::Hello as u8];
+        d.extend_from_slice(&MAGIC);
+        d.extend_from_slice(&[0; 10]);
+        assert!(looks_like_hello(&d));
+        let mut reliable = d.clone();
+        reliable[3] = 1;
+        assert!(!looks_like_hello(&reliable));
+        let mut data = d.clone();
+        data[5] = PacketKind::Data as u8;
+        assert!(!looks_like_hello(&data));
+        assert!(!looks_like_hello(&d[..12]));
+    }
+}
