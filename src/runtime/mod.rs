@@ -209,10 +209,12 @@ impl Session {
             stop.clone(),
             counters.clone(),
         )?;
-        let mut config = laminar::Config::default();
         // Our core decides when a peer is gone; laminar must not drop it first.
-        config.idle_connection_timeout = Duration::from_secs(30);
-        config.heartbeat_interval = None;
+        let config = laminar::Config {
+            idle_connection_timeout: Duration::from_secs(30),
+            heartbeat_interval: None,
+            ..Default::default()
+        };
         let channel_socket = ChannelSocket::new(socket, prio_rx.clone(), str_rx.clone())?;
         let driver = Driver {
             core,

@@ -125,11 +125,11 @@ pub(crate) fn spawn_reader(
     Ok(ReaderThread { handle })
 }
 
-/// Creates the two queues between reader and driver.
-pub(crate) fn queues() -> (
-    (Sender<Inbound>, Receiver<Inbound>),
-    (Sender<Inbound>, Receiver<Inbound>),
-) {
+/// One queue between reader and driver.
+pub(crate) type Queue = (Sender<Inbound>, Receiver<Inbound>);
+
+/// Creates the priority and stranger queues between reader and driver.
+pub(crate) fn queues() -> (Queue, Queue) {
     (
         crossbeam_channel::bounded(PRIORITY_QUEUE),
         crossbeam_channel::bounded(STRANGER_QUEUE),
