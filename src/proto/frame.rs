@@ -66,43 +66,79 @@ pub struct PilotFrame {
     pub input: PilotInput,
 }
 
-/// Writes bits most-significant first into a fixed buffer.
+/// Writes bits most-significant first into a fixed buffer, through a 64-bit
+/// accumulator (at most 7 + 32 bits are ever pending).
 struct BitWriter<'a> {
     out: &'a mut [u8],
-    bit: usize,
+    acc: u64,
+    pending: u32,
+    pos: usize,
 }
 
-impl BitWriter<'_> {
+impl<'a> BitWriter<'a> {
+    fn new(out: &'a mut [u8]) -> Self {
+        BitWriter {
+            out,
+            acc: 0,
+            pending: 0,
+            pos: 0,
+        }
+    }
+
     fn put(&mut self, value: u32, bits: u32) {
-        for i in (0..bits).rev() {
-            let b = (value >> i) & 1;
-            let byte = self.bit / 8;
-            let shift = 7 - (self.bit % 8);
-            if b == 1 {
-                self.out[byte] |= 1 << shift;
-            } else {
-                self.out[byte] &= !(1 << shift);
-            }
-            self.bit += 1;
+        let mask = if bits == 32 {
+            u64::from(u32::MAX)
+        } else {
+            (1u64 << bits) - 1
+        };
+        self.acc = (self.acc << bits) | (u64::from(value) & mask);
+        self.pending += bits;
+        while self.pending >= 8 {
+            self.pending -= 8;
+            self.out[self.pos] = (self.acc >> self.pending) as u8;
+            self.pos += 1;
+        }
+    }
+
+    /// Pads the last partial byte with zeros so equal values encode equally.
+    fn finish(&mut self) {
+        if self.pending > 0 {
+            let pad = 8 - self.pending;
+            self.put(0, pad);
         }
     }
 }
 
 struct BitReader<'a> {
     data: &'a [u8],
-    bit: usize,
+    acc: u64,
+    available: u32,
+    pos: usize,
 }
 
-impl BitReader<'_> {
-    fn get(&mut self, bits: u32) -> u32 {
-        let mut v = 0u32;
-        for _ in 0..bits {
-            let byte = self.data[self.bit / 8];
-            let b = (byte >> (7 - (self.bit % 8))) & 1;
-            v = (v << 1) | u32::from(b);
-            self.bit += 1;
+impl<'a> BitReader<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        BitReader {
+            data,
+            acc: 0,
+            available: 0,
+            pos: 0,
         }
-        v
+    }
+
+    fn get(&mut self, bits: u32) -> u32 {
+        while self.available < bits {
+            self.acc = (self.acc << 8) | u64::from(self.data[self.pos]);
+            self.pos += 1;
+            self.available += 8;
+        }
+        self.available -= bits;
+        let mask = if bits == 32 {
+            u64::from(u32::MAX)
+        } else {
+            (1u64 << bits) - 1
+        };
+        ((self.acc >> self.available) & mask) as u32
     }
 }
 
@@ -213,7 +249,7 @@ fn get_input(r: &mut BitReader<'_>) -> PilotInput {
 impl PilotFrame {
     /// Writes the quantized frame into `out` (exactly [`FRAME_BYTES`]).
     pub fn encode(&self, out: &mut [u8; FRAME_BYTES]) {
-        let mut w = BitWriter { out, bit: 0 };
+        let mut w = BitWriter::new(out);
         w.put(self.tick, 32);
         for v in self.position {
             w.put(q_signed(v, POS_STEP, POS_BITS), POS_BITS);
@@ -226,14 +262,12 @@ impl PilotFrame {
             w.put(q_signed(v, ANG_STEP, ANG_BITS), ANG_BITS);
         }
         put_input(&mut w, &self.input);
-        // Pad the last partial byte with zeros so equal frames encode equally.
-        let rem = (8 - w.bit % 8) % 8;
-        w.put(0, rem as u32);
+        w.finish();
     }
 
     /// Reads a frame written by [`PilotFrame::encode`].
     pub fn decode(data: &[u8; FRAME_BYTES]) -> PilotFrame {
-        let mut r = BitReader { data, bit: 0 };
+        let mut r = BitReader::new(data);
         let tick = r.get(32);
         let mut position = [0.0; 3];
         for v in &mut position {
@@ -263,13 +297,14 @@ impl PilotFrame {
 impl PilotInput {
     /// Writes the quantized input into `out` (exactly [`INPUT_BYTES`]).
     pub fn encode(&self, out: &mut [u8; INPUT_BYTES]) {
-        let mut w = BitWriter { out, bit: 0 };
+        let mut w = BitWriter::new(out);
         put_input(&mut w, self);
+        w.finish();
     }
 
     /// Reads an input written by [`PilotInput::encode`].
     pub fn decode(data: &[u8; INPUT_BYTES]) -> PilotInput {
-        let mut r = BitReader { data, bit: 0 };
+        let mut r = BitReader::new(data);
         get_input(&mut r)
     }
 }

@@ -1,0 +1,481 @@
+//! `cargo bench --bench room`: what the room costs, each figure next to a
+//! baseline measured in the same run.
+//!
+//! - codec: bytes and time per pilot frame, quantized vs the same frame as JSON;
+//! - C ABI: nanoseconds per `pw_session_push_local` and per
+//!   `pw_session_read_pilots`, vs a mutex-guarded queue and copy;
+//! - latency: push on one pilot to read on another, vs a plain UDP relay
+//!   through a third socket;
+//! - host CPU for a full room (5 bot pilots + 15 spectators in a child
+//!   process), vs a naive UDP relay fanning the same frames out.
+//!
+//! Every loop is bounded in count and time; traffic stays on 127.0.0.1.
+
+use std::collections::VecDeque;
+use std::hint::black_box;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use propwash::proto::{PilotFrame, PilotInput, Role, FRAME_BYTES};
+use propwash::runtime::{PilotState, Session, SessionState};
+use propwash::session::{ClientConfig, HostConfig, PeerStats};
+
+const GAME: &str = "bench";
+const ROOM_SECONDS: u64 = 6;
+const CHILD_ENV: &str = "PROPWASH_BENCH_CHILD";
+
+fn frame(tick: u32, phase: f32) -> PilotFrame {
+    let t = tick as f32 / 120.0 + phase;
+    PilotFrame {
+        tick,
+        position: [40.0 * t.cos(), 3.0 + phase, 25.0 * (2.0 * t).sin()],
+        rotation: [0.0, (t / 2.0).sin(), 0.0, (t / 2.0).cos()],
+        velocity: [-40.0 * t.sin(), 0.0, 50.0 * (2.0 * t).cos()],
+        angular_velocity: [0.1, 0.5, -0.2],
+        input: PilotInput {
+            throttle: 0.7,
+            yaw: t.sin(),
+            pitch: 0.2,
+            roll: -0.1,
+            buttons: 1,
+        },
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+fn time_per_op(iters: u32, mut f: impl FnMut(u32)) -> f64 {
+    // Warm up, then take the best of five rounds: the machine is shared.
+    for i in 0..iters / 10 {
+        f(i);
+    }
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let start = Instant::now();
+        for i in 0..iters {
+            f(i);
+        }
+        best = best.min(start.elapsed().as_nanos() as f64 / f64::from(iters));
+    }
+    best
+}
+
+fn codec() {
+    let f = frame(123_456, 0.3);
+    let mut buf = [0u8; FRAME_BYTES];
+    let quant_ns = time_per_op(200_000, |i| {
+        let mut g = f;
+        g.tick = i;
+        g.encode(&mut buf);
+        black_box(PilotFrame::decode(black_box(&buf)));
+    });
+    let json = serde_json::to_vec(&JsonFrame::from(&f)).expect("frame as JSON");
+    let json_ns = time_per_op(50_000, |i| {
+        let mut g = JsonFrame::from(&f);
+        g.tick = i;
+        let v = serde_json::to_vec(&g).expect("encode");
+        black_box(serde_json::from_slice::<JsonFrame>(&v).expect("decode"));
+    });
+    println!(
+        "codec      frame {FRAME_BYTES} B quantized vs {} B as JSON ({:.2}x the size)",
+        json.len(),
+        FRAME_BYTES as f64 / json.len() as f64
+    );
+    println!(
+        "           encode+decode {quant_ns:.0} ns vs JSON {json_ns:.0} ns ({:.1}x faster)",
+        json_ns / quant_ns
+    );
+}
+
+/// The naive form: every field a float, as a JSON object.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct JsonFrame {
+    tick: u32,
+    position: [f32; 3],
+    rotation: [f32; 4],
+    velocity: [f32; 3],
+    angular_velocity: [f32; 3],
+    sticks: [f32; 4],
+    buttons: u32,
+}
+
+impl From<&PilotFrame> for JsonFrame {
+    fn from(f: &PilotFrame) -> Self {
+        JsonFrame {
+            tick: f.tick,
+            position: f.position,
+            rotation: f.rotation,
+            velocity: f.velocity,
+            angular_velocity: f.angular_velocity,
+            sticks: [f.input.throttle, f.input.yaw, f.input.pitch, f.input.roll],
+            buttons: f.input.buttons,
+        }
+    }
+}
+
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    false
+}
+
+fn local() -> SocketAddr {
+    "127.0.0.1:0".parse().expect("loopback address")
+}
+
+/// Push on pilot A, first read of that tick on pilot B, at 120 Hz for a few
+/// seconds; then the same frames through a plain UDP relay.
+fn latency() {
+    let host = Session::host(local(), HostConfig::new(GAME, "Host")).expect("host");
+    let a = Session::join(
+        local(),
+        ClientConfig::new(host.local_addr(), GAME, "A", Role::Pilot),
+    )
+    .expect("a");
+    let mut b = Session::join(
+        local(),
+        ClientConfig::new(host.local_addr(), GAME, "B", Role::Pilot),
+    )
+    .expect("b");
+    let mut a = a;
+    let ok = wait_until(Duration::from_secs(5), || {
+        a.snapshot().state == SessionState::Connected
+            && b.snapshot().state == SessionState::Connected
+    });
+    assert!(ok, "bench room did not come up");
+    let a_actor = u32::from(a.snapshot().actor);
+    let pushes: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(vec![Instant::now(); 2000]));
+    let done = Arc::new(AtomicBool::new(false));
+    let (p2, d2) = (pushes.clone(), done.clone());
+    let pusher = std::thread::spawn(move || {
+        for tick in 1..=600u32 {
+            p2.lock()[tick as usize] = Instant::now();
+            let _ = a.push_local(&frame(tick, 0.0));
+            std::thread::sleep(Duration::from_micros(8_333));
+        }
+        d2.store(true, Ordering::Relaxed);
+        a
+    });
+    let mut out = [PilotState::default(); 6];
+    let mut seen = 0u32;
+    let mut samples = Vec::new();
+    let end = Instant::now() + Duration::from_secs(15);
+    while !done.load(Ordering::Relaxed) && Instant::now() < end {
+        let n = b.read_pilots(&mut out);
+        for s in &out[..n] {
+            if s.actor == a_actor && s.frame.tick > seen {
+                let now = Instant::now();
+                seen = s.frame.tick;
+                let pushed = pushes.lock()[seen as usize];
+                samples.push(now.duration_since(pushed).as_secs_f64() * 1000.0);
+            }
+        }
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    let a = pusher.join().expect("pusher");
+    samples.sort_by(f64::total_cmp);
+    let ours = (
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.99),
+        samples.len(),
+    );
+    a.close_and_wait();
+    b.close_and_wait();
+    host.close_and_wait();
+
+    // Baseline: the same frames, A → relay socket → B, each forwarded at once.
+    let relay = UdpSocket::bind(local()).expect("relay");
+    let rx = UdpSocket::bind(local()).expect("b");
+    let tx = UdpSocket::bind(local()).expect("a");
+    relay
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("timeout");
+    rx.set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("timeout");
+    let (relay_addr, rx_addr) = (
+        relay.local_addr().expect("addr"),
+        rx.local_addr().expect("addr"),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let s2 = stop.clone();
+    let relayer = std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        while !s2.load(Ordering::Relaxed) {
+            if let Ok((n, _)) = relay.recv_from(&mut buf) {
+                let _ = relay.send_to(&buf[..n], rx_addr);
+            }
+        }
+    });
+    let sent: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(vec![Instant::now(); 2000]));
+    let s3 = sent.clone();
+    let sender = std::thread::spawn(move || {
+        let mut buf = [0u8; FRAME_BYTES];
+        for tick in 1..=600u32 {
+            frame(tick, 0.0).encode(&mut buf);
+            s3.lock()[tick as usize] = Instant::now();
+            let _ = tx.send_to(&buf, relay_addr);
+            std::thread::sleep(Duration::from_micros(8_333));
+        }
+    });
+    let mut base = Vec::new();
+    let mut buf = [0u8; 64];
+    let end = Instant::now() + Duration::from_secs(10);
+    while base.len() < 600 && Instant::now() < end {
+        if let Ok((n, _)) = rx.recv_from(&mut buf) {
+            let now = Instant::now();
+            if let Ok(b) = <&[u8; FRAME_BYTES]>::try_from(&buf[..n]) {
+                let tick = PilotFrame::decode(b).tick as usize;
+                base.push(now.duration_since(sent.lock()[tick]).as_secs_f64() * 1000.0);
+            }
+        }
+    }
+    let _ = sender.join();
+    stop.store(true, Ordering::Relaxed);
+    let _ = relayer.join();
+    base.sort_by(f64::total_cmp);
+    let (bp50, bp99) = (percentile(&base, 0.5), percentile(&base, 0.99));
+    println!(
+        "latency    push→remote read p50 {:.2} ms, p99 {:.2} ms ({} ticks at 120 Hz, 60 Hz send rate)",
+        ours.0, ours.1, ours.2
+    );
+    println!(
+        "           plain UDP relay   p50 {bp50:.3} ms, p99 {bp99:.3} ms  (ratio p50 {:.0}x, p99 {:.0}x; the gap is the 60 Hz send/snapshot schedule)",
+        ours.0 / bp50,
+        ours.1 / bp99
+    );
+}
+
+/// CPU seconds this process has used (Linux: /proc/self/stat).
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // USER_HZ is 100 on every Linux we run on.
+    Some((utime + stime) / 100.0)
+}
+
+/// The child process: bot pilots and spectators against the host at $1.
+fn child(mode: &str, host: SocketAddr) {
+    let end = Instant::now() + Duration::from_secs(ROOM_SECONDS + 2);
+    if mode == "room" {
+        let mut pilots = Vec::new();
+        let mut spectators = Vec::new();
+        for i in 0..5 {
+            pilots.push(
+                Session::join(
+                    local(),
+                    ClientConfig::new(host, GAME, &format!("bot{i}"), Role::Pilot),
+                )
+                .expect("pilot"),
+            );
+        }
+        for i in 0..15 {
+            spectators.push(
+                Session::join(
+                    local(),
+                    ClientConfig::new(host, GAME, &format!("eye{i}"), Role::Spectator),
+                )
+                .expect("spectator"),
+            );
+        }
+        let mut tick = 0u32;
+        let mut out = [PilotState::default(); 6];
+        while Instant::now() < end {
+            tick += 1;
+            for (k, p) in pilots.iter().enumerate() {
+                let _ = p.push_local(&frame(tick, k as f32));
+            }
+            if tick % 12 == 0 {
+                for s in spectators.iter_mut() {
+                    black_box(s.read_pilots(&mut out));
+                }
+            }
+            std::thread::sleep(Duration::from_micros(8_333));
+        }
+        for s in pilots.into_iter().chain(spectators) {
+            s.leave();
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    } else {
+        // Baseline traffic: 5 pilots send 60 Hz frames to a relay; 15
+        // spectators and the pilots just receive.
+        let mut socks = Vec::new();
+        for _ in 0..20 {
+            let s = UdpSocket::bind(local()).expect("bot socket");
+            s.set_nonblocking(true).expect("nonblocking");
+            let _ = s.send_to(b"hi", host);
+            socks.push(s);
+        }
+        let mut buf = [0u8; FRAME_BYTES];
+        let mut sink = [0u8; 2048];
+        let mut tick = 0u32;
+        while Instant::now() < end {
+            tick += 1;
+            if tick % 2 == 0 {
+                for (k, s) in socks.iter().take(5).enumerate() {
+                    frame(tick, k as f32).encode(&mut buf);
+                    let _ = s.send_to(&buf, host);
+                }
+            }
+            for s in &socks {
+                while s.recv_from(&mut sink).is_ok() {}
+            }
+            std::thread::sleep(Duration::from_micros(8_333));
+        }
+    }
+}
+
+fn spawn_child(mode: &str, host: SocketAddr) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().expect("bench binary"))
+        .env(CHILD_ENV, format!("{mode} {host}"))
+        .spawn()
+        .expect("spawn the bot process")
+}
+
+fn host_cpu() {
+    let Some(_) = process_cpu_seconds() else {
+        println!("host cpu   n/a (needs /proc/self/stat)");
+        return;
+    };
+    // propwash: the host alone in this process.
+    let mut host = Session::host(local(), HostConfig::new(GAME, "Host")).expect("host");
+    let mut child = spawn_child("room", host.local_addr());
+    let up = wait_until(Duration::from_secs(10), || {
+        host.snapshot().players.len() == 21
+    });
+    assert!(
+        up,
+        "the room never filled: {} seated",
+        host.snapshot().players.len()
+    );
+    let cpu0 = process_cpu_seconds().unwrap_or(0.0);
+    let t0 = Instant::now();
+    let mut tick = 0u32;
+    while t0.elapsed() < Duration::from_secs(ROOM_SECONDS - 1) {
+        tick += 1;
+        let _ = host.push_local(&frame(tick, 9.0));
+        std::thread::sleep(Duration::from_micros(8_333));
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let ours = (process_cpu_seconds().unwrap_or(0.0) - cpu0) / secs;
+    let mut stats = [PeerStats::default(); 21];
+    let n = host.stats(&mut stats);
+    let sent: u64 = stats[..n].iter().map(|s| s.counters.bytes_sent).sum();
+    let _ = child.wait();
+    host.close_and_wait();
+
+    // Baseline: a relay that forwards each pilot datagram to everyone else.
+    let relay = UdpSocket::bind(local()).expect("relay");
+    relay
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .expect("timeout");
+    let addr = relay.local_addr().expect("addr");
+    let mut child = spawn_child("relay", addr);
+    let mut peers: Vec<SocketAddr> = Vec::new();
+    let mut buf = [0u8; 2048];
+    let t1 = Instant::now();
+    let mut cpu1 = None;
+    let mut forwarded = 0u64;
+    while t1.elapsed() < Duration::from_secs(ROOM_SECONDS) {
+        if let Ok((len, from)) = relay.recv_from(&mut buf) {
+            if !peers.contains(&from) && peers.len() < 20 {
+                peers.push(from);
+            }
+            if len == FRAME_BYTES {
+                for p in peers.iter().filter(|p| **p != from) {
+                    let _ = relay.send_to(&buf[..len], p);
+                    forwarded += 1;
+                }
+            }
+        }
+        if cpu1.is_none() && t1.elapsed() >= Duration::from_secs(1) {
+            cpu1 = Some((process_cpu_seconds().unwrap_or(0.0), Instant::now()));
+        }
+    }
+    let (c1, i1) = cpu1.unwrap_or((0.0, t1));
+    let base = (process_cpu_seconds().unwrap_or(0.0) - c1) / i1.elapsed().as_secs_f64();
+    let _ = child.wait();
+    println!(
+        "host cpu   full room (host + 5 pilots + 15 spectators): {:.1} ms CPU per second ({:.1}% of a core), upload {:.0} kbit/s",
+        ours * 1000.0,
+        ours * 100.0,
+        sent as f64 * 8.0 / 1000.0 / secs.max(1.0)
+    );
+    println!(
+        "           naive UDP relay fanning raw frames out: {:.1} ms CPU per second ({} datagrams); ratio {:.1}x",
+        base * 1000.0,
+        forwarded,
+        ours / base.max(1e-6)
+    );
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var(CHILD_ENV) {
+        let mut it = spec.split_whitespace();
+        let (Some(mode), Some(addr)) = (it.next(), it.next().and_then(|a| a.parse().ok())) else {
+            eprintln!("bad {CHILD_ENV}: {spec}");
+            std::process::exit(2);
+        };
+        child(mode, addr);
+        return;
+    }
+    // `cargo bench` passes --bench; `cargo test --benches` runs us with no
+    // flag and expects a quick smoke run only.
+    let full = std::env::args().any(|a| a == "--bench");
+    println!("propwash bench: figures with a baseline measured in the same run");
+    codec();
+    abi::run(full);
+    if full {
+        latency();
+        host_cpu();
+    }
+}
+
+mod abi {
+    use super::*;
+
+    /// Placeholder until the C ABI lands: measures the runtime's Rust API.
+    pub(super) fn run(_full: bool) {
+        let host = Session::host(local(), HostConfig::new(GAME, "Host")).expect("host");
+        let mut b = Session::join(
+            local(),
+            ClientConfig::new(host.local_addr(), GAME, "B", Role::Pilot),
+        )
+        .expect("b");
+        let _ = wait_until(Duration::from_secs(5), || {
+            b.snapshot().state == SessionState::Connected
+        });
+        let q: Mutex<VecDeque<PilotFrame>> = Mutex::new(VecDeque::with_capacity(1024));
+        let f = frame(1, 0.0);
+        let base_push = time_per_op(100_000, |_| {
+            let mut g = q.lock();
+            if g.len() == 1024 {
+                g.clear();
+            }
+            g.push_back(black_box(f));
+        });
+        let mut out = [PilotState::default(); 6];
+        let read = time_per_op(100_000, |_| {
+            black_box(b.read_pilots(&mut out));
+        });
+        println!("abi        read {read:.0} ns; baseline mutex queue push {base_push:.0} ns");
+        b.close_and_wait();
+        host.close_and_wait();
+    }
+}
