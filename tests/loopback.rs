@@ -213,8 +213,7 @@ fn spoofed_source_flood_does_not_starve_real_pilots() {
                 socks.push(s);
             }
         }
-        let mut hello = vec![0x12, 0x34, 0, 0, 0, 0x01];
-        hello.extend_from_slice(b"PWSH");
+        let mut hello = b"PWSH\x01".to_vec();
         hello.extend_from_slice(&1u16.to_be_bytes());
         hello.extend_from_slice(&[0; 8]);
         hello.extend_from_slice(
@@ -236,14 +235,24 @@ fn spoofed_source_flood_does_not_starve_real_pilots() {
         }
         (sent, socks.len())
     });
-    // Two seconds of flying at 60 Hz while the flood runs.
+    // Two seconds of flying at 60 Hz while the flood runs; watch the host's
+    // view of the pilot for gaps.
     let mut out = [PilotState::default(); 6];
     let start = Instant::now();
     let mut tick = 0u32;
+    let (mut seen, mut seen_at, mut worst_gap) = (0u32, Instant::now(), Duration::ZERO);
     while start.elapsed() < Duration::from_secs(2) {
         tick += 1;
         a.push_local(&frame(tick, tick as f32)).unwrap();
-        std::thread::sleep(Duration::from_micros(16_667));
+        let deadline = Instant::now() + Duration::from_micros(16_667);
+        while Instant::now() < deadline {
+            if h.read_pilots(&mut out) == 1 && out[0].frame.tick > seen {
+                seen = out[0].frame.tick;
+                worst_gap = worst_gap.max(seen_at.elapsed());
+                seen_at = Instant::now();
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (flood_sent, sources) = flooder.join().unwrap();
@@ -263,11 +272,20 @@ fn spoofed_source_flood_does_not_starve_real_pilots() {
         c.dropped_strangers > 0,
         "flood of {flood_sent} never reached the filter: {c:?}"
     );
-    // Most of the pilot's frames made it (latest-state: ticks may be skipped
-    // between sends, but the host heard from it all along).
+    // A flood that fills the socket's kernel buffer costs everyone some
+    // datagrams; what must hold is that the host kept hearing the pilot.
+    eprintln!(
+        "flood: {flood_sent} datagrams from {sources} sources; filter dropped {}, \
+         host heard {} of {tick} pilot packets, worst gap {worst_gap:?}",
+        c.dropped_strangers, stats[0].counters.packets_received
+    );
     assert!(
-        stats[0].counters.packets_received as f64 >= 0.9 * 2.0 * 60.0,
-        "{:?}",
+        worst_gap < Duration::from_millis(400),
+        "the host went {worst_gap:?} without hearing the pilot"
+    );
+    assert!(
+        stats[0].counters.packets_received as f64 >= 0.75 * f64::from(tick),
+        "{tick} pushed: {:?}",
         stats[0].counters
     );
     a.close_and_wait();

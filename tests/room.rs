@@ -263,8 +263,7 @@ fn version_mismatch_is_refused_with_both_versions_named() {
     );
 
     // A hello in a future protocol version gets a refusal it can read.
-    let mut hello = vec![0x01];
-    hello.extend_from_slice(b"PWSH");
+    let mut hello = b"PWSH\x01".to_vec();
     hello.extend_from_slice(&99u16.to_be_bytes());
     hello.extend_from_slice(&0u64.to_be_bytes());
     hello.extend_from_slice(b"{}");
@@ -275,8 +274,8 @@ fn version_mismatch_is_refused_with_both_versions_named() {
         .host
         .poll_transmit(room.now, &mut buf)
         .expect("a refusal");
-    let text = String::from_utf8_lossy(&buf[4..t.len]).to_string();
-    assert_eq!(buf[0], 0x03);
+    let text = String::from_utf8_lossy(&buf[8..t.len]).to_string();
+    assert_eq!(&buf[..5], b"PWSH\x03");
     assert!(text.contains("protocol 1") && text.contains("99"), "{text}");
 }
 
@@ -502,8 +501,7 @@ fn spoofed_hello_flood_seats_nobody_and_answers_stay_bounded() {
     let mut room = SimRoom::new(HostConfig::new(GAME, "Host"), clean(), 9);
     let a = join(&mut room, "A", Role::Pilot);
     room.run_for(Duration::from_secs(1));
-    let mut hello = vec![0x01];
-    hello.extend_from_slice(b"PWSH");
+    let mut hello = b"PWSH\x01".to_vec();
     hello.extend_from_slice(&1u16.to_be_bytes());
     hello.extend_from_slice(&0x1234_5678u64.to_be_bytes());
     hello.extend_from_slice(
@@ -566,7 +564,7 @@ fn malformed_datagrams_are_errors_not_crashes() {
     }
     assert!(errors > 10_000);
     // Truncated packets, from a stranger and from the seated pilot.
-    let truncated: [&[u8]; 4] = [&[], &[0x04], &[0x04, 0, 1, 0, 0], &[0x01, b'P', b'W']];
+    let truncated: [&[u8]; 4] = [&[], &[0x04], &[0x04, 0, 1, 0, 0], b"PWSH\x01\x00"];
     for d in truncated {
         assert!(room.host.handle_datagram(room.now, stranger, d).is_err());
     }

@@ -9,14 +9,20 @@ pub const PROTOCOL_VERSION: u16 = 1;
 /// Largest payload we hand to the transport (laminar adds 5 bytes; the
 /// UDP payload stays within the 1200-byte budget).
 pub const MAX_PAYLOAD: usize = 1195;
-/// Identifies a propwash hello among stray datagrams.
+/// Starts every handshake datagram. Handshakes (hello, challenge, refuse)
+/// travel as plain UDP outside laminar, so strangers never make laminar
+/// create a connection; a laminar packet can never start with these bytes
+/// (its third byte is a packet type of 0 to 2).
 pub const MAGIC: [u8; 4] = *b"PWSH";
+/// Bytes before a handshake's body: the magic and the kind.
+pub const HANDSHAKE_HEADER: usize = MAGIC.len() + 1;
 
-/// First byte of every datagram.
+/// What a datagram is. Handshakes are `MAGIC, kind, body`; data packets
+/// (inside laminar) start with the kind byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum PacketKind {
-    /// Client asks to join: magic, protocol version, cookie, JSON body.
+    /// Client asks to join: protocol version, cookie, JSON body.
     Hello = 0x01,
     /// Host proves the client's address: echo this cookie in the next hello.
     Challenge = 0x02,
@@ -26,12 +32,25 @@ pub enum PacketKind {
     Data = 0x04,
 }
 
+/// True for a handshake datagram (sent and received outside laminar).
+pub fn is_handshake(data: &[u8]) -> bool {
+    data.len() >= HANDSHAKE_HEADER && data[..MAGIC.len()] == MAGIC
+}
+
+/// Writes a handshake header.
+pub fn write_handshake(w: &mut Writer<'_>, kind: PacketKind) {
+    w.bytes(&MAGIC);
+    w.u8(kind as u8);
+}
+
 /// A section inside a data packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum SectionKind {
-    /// A piece of a reliable message.
+    /// A piece of a reliable control message or game event.
     Fragment = 0x10,
+    /// A piece of a reliable bulk message (track transfer).
+    BulkFragment = 0x11,
     /// A pilot's latest frame plus its recent inputs (client to host).
     Pilot = 0x20,
     /// Every pilot's latest frame (host to peers).
@@ -234,11 +253,16 @@ impl DataHeader {
 
 /// Reads the packet kind of a datagram.
 pub fn packet_kind(data: &[u8]) -> Result<PacketKind, WireError> {
+    if is_handshake(data) {
+        return match data[MAGIC.len()] {
+            0x01 => Ok(PacketKind::Hello),
+            0x02 => Ok(PacketKind::Challenge),
+            0x03 => Ok(PacketKind::Refuse),
+            b => Err(WireError::UnknownPacket(b)),
+        };
+    }
     match data.first() {
         None => Err(WireError::Truncated("packet kind")),
-        Some(0x01) => Ok(PacketKind::Hello),
-        Some(0x02) => Ok(PacketKind::Challenge),
-        Some(0x03) => Ok(PacketKind::Refuse),
         Some(0x04) => Ok(PacketKind::Data),
         Some(&b) => Err(WireError::UnknownPacket(b)),
     }
@@ -248,6 +272,7 @@ pub fn packet_kind(data: &[u8]) -> Result<PacketKind, WireError> {
 pub fn section_kind(b: u8) -> Result<SectionKind, WireError> {
     Ok(match b {
         0x10 => SectionKind::Fragment,
+        0x11 => SectionKind::BulkFragment,
         0x20 => SectionKind::Pilot,
         0x21 => SectionKind::Snapshot,
         0x30 => SectionKind::Ping,
@@ -297,6 +322,15 @@ mod tests {
     #[test]
     fn unknown_kinds_are_errors() {
         assert_eq!(packet_kind(&[0x99]), Err(WireError::UnknownPacket(0x99)));
+        assert_eq!(
+            packet_kind(b"PWSH\x09"),
+            Err(WireError::UnknownPacket(0x09))
+        );
+        assert_eq!(packet_kind(b"PWSH\x02"), Ok(PacketKind::Challenge));
+        assert_eq!(
+            packet_kind(&[0x01, 0, 0]),
+            Err(WireError::UnknownPacket(0x01))
+        );
         assert_eq!(packet_kind(&[]), Err(WireError::Truncated("packet kind")));
         assert_eq!(section_kind(0x77), Err(WireError::UnknownSection(0x77)));
     }

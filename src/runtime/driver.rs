@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver, Sender};
 use laminar::{ConnectionManager, Packet, SocketEvent, VirtualConnection};
 
-use super::socket::{ChannelSocket, Inbound, KnownPeers};
+use super::socket::{ChannelSocket, Inbound, KnownPeers, RECEIVE_BUDGET};
 use super::triple;
 use super::view::RoomView;
 use super::{RoomSnapshot, SessionState, Shared};
+use crate::proto::wire::is_handshake;
 use crate::proto::{EventTarget, PilotFrame, Role};
 use crate::session::{Client, ClientState, CloseReason, Event, Host, SessionError, Transmit};
 
@@ -180,7 +181,18 @@ impl Driver {
                 closing_since.get_or_insert(now);
             }
 
-            self.manager.socket_mut().refill();
+            // Seated peers first, then strangers; a bounded number per round
+            // so a flood cannot hold up the tick.
+            for _ in 0..RECEIVE_BUDGET {
+                let Ok(d) = self
+                    .priority_rx
+                    .try_recv()
+                    .or_else(|_| self.stranger_rx.try_recv())
+                else {
+                    break;
+                };
+                self.intake(now, d);
+            }
             self.manager.manual_poll(now);
             while let Ok(ev) = self.manager.event_receiver().try_recv() {
                 match ev {
@@ -197,9 +209,16 @@ impl Driver {
             }
             self.core.handle_timeout(now);
             while let Some(t) = self.core.poll_transmit(now, &mut buf) {
-                let packet = Packet::unreliable(t.to, buf[..t.len].to_vec());
-                // The manager holds the receiving end for as long as it lives.
-                let _ = self.manager.event_sender().send(packet);
+                let bytes = &buf[..t.len];
+                if is_handshake(bytes) {
+                    if let Err(e) = self.manager.socket_mut().send_raw(t.to, bytes) {
+                        tracing::debug!(to = %t.to, "handshake not sent: {e}");
+                    }
+                } else {
+                    let packet = Packet::unreliable(t.to, bytes.to_vec());
+                    // The manager holds the receiving end for as long as it lives.
+                    let _ = self.manager.event_sender().send(packet);
+                }
             }
             self.manager.manual_poll(now);
 
@@ -260,8 +279,8 @@ impl Driver {
                 continue;
             }
             select! {
-                recv(self.priority_rx) -> m => if let Ok(d) = m { self.manager.socket_mut().stash(d) },
-                recv(self.stranger_rx) -> m => if let Ok(d) = m { self.manager.socket_mut().stash(d) },
+                recv(self.priority_rx) -> m => if let Ok(d) = m { self.intake(Instant::now(), d) },
+                recv(self.stranger_rx) -> m => if let Ok(d) = m { self.intake(Instant::now(), d) },
                 recv(self.push_rx) -> m => if let Ok(f) = m { self.core.push_local_frame(Instant::now(), f) },
                 recv(self.cmd_rx) -> m => match m {
                     Ok(cmd) => if let Err(e) = self.core.apply(Instant::now(), cmd) {
@@ -274,6 +293,17 @@ impl Driver {
             }
         }
         tracing::debug!("network thread finished");
+    }
+
+    /// Handshakes go to the core directly; everything else through laminar.
+    fn intake(&mut self, now: Instant, d: Inbound) {
+        if is_handshake(&d.data) {
+            if let Err(e) = self.core.handle_datagram(now, d.from, &d.data) {
+                tracing::trace!(from = %d.from, "dropped handshake: {e}");
+            }
+        } else {
+            self.manager.socket_mut().stash(d);
+        }
     }
 
     fn is_leaving(&self) -> bool {

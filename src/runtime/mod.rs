@@ -215,7 +215,7 @@ impl Session {
             heartbeat_interval: None,
             ..Default::default()
         };
-        let channel_socket = ChannelSocket::new(socket, prio_rx.clone(), str_rx.clone())?;
+        let channel_socket = ChannelSocket::new(socket)?;
         let driver = Driver {
             core,
             manager: laminar::ConnectionManager::new(channel_socket, config),

@@ -2,13 +2,14 @@
 //!
 //! A reader thread blocks on the UDP socket and sorts what arrives: datagrams
 //! from addresses the session already talks to go to the priority queue;
-//! from anyone else only hello-shaped datagrams pass, at a bounded rate, into
-//! a small separate queue; everything else is dropped before laminar sees it.
-//! That closes laminar's "first packet creates a connection" hole: a flood of
-//! spoofed sources costs the reader a few comparisons per datagram and never
-//! delays a seated pilot's frames. The driver thread wakes on either queue,
-//! and laminar reads from them through [`ChannelSocket`], at most
-//! [`RECEIVE_BUDGET`] datagrams per poll so the tick always goes on.
+//! from anyone else only hellos pass, at a bounded rate, into a small
+//! separate queue; everything else is dropped. The driver thread wakes on
+//! either queue and sorts again: handshakes (hello, challenge, refuse; plain
+//! UDP with our magic) go straight to the core, everything else to laminar
+//! through [`ChannelSocket`]'s stash. laminar therefore only ever sees seated
+//! peers, which closes its "first packet creates a connection" hole: a flood
+//! of spoofed sources costs the reader a few comparisons per datagram and
+//! never delays a seated pilot's frames.
 
 use std::collections::{HashSet, VecDeque};
 use std::io;
@@ -22,11 +23,9 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use laminar::DatagramSocket;
 use parking_lot::RwLock;
 
-use crate::proto::wire::{PacketKind, MAGIC};
+use crate::proto::wire::{packet_kind, PacketKind};
 
-/// laminar's header on an unreliable, unordered packet.
-pub(crate) const LAMINAR_HEADER: usize = 5;
-/// Datagrams laminar may read in one poll.
+/// Datagrams the driver takes from the queues in one round.
 pub(crate) const RECEIVE_BUDGET: usize = 256;
 /// Hello-shaped datagrams from strangers admitted per second.
 const STRANGER_RATE: f64 = 500.0;
@@ -51,15 +50,9 @@ pub(crate) struct ReaderCounters {
 /// Who the reader lets through without the stranger filter.
 pub(crate) type KnownPeers = Arc<RwLock<HashSet<SocketAddr>>>;
 
-/// True for a laminar unreliable packet carrying a propwash hello.
+/// True for a propwash hello handshake.
 fn looks_like_hello(d: &[u8]) -> bool {
-    let h = LAMINAR_HEADER;
-    d.len() >= h + 1 + MAGIC.len() + 2 + 8
-        && d[2] == 0 // laminar PacketType::Packet
-        && d[3] == 0 // DeliveryGuarantee::Unreliable
-        && d[4] == 0 // OrderingGuarantee::None
-        && d[h] == PacketKind::Hello as u8
-        && d[h + 1..h + 1 + MAGIC.len()] == MAGIC
+    packet_kind(d) == Ok(PacketKind::Hello)
 }
 
 pub(crate) struct ReaderThread {
@@ -137,33 +130,21 @@ pub(crate) fn queues() -> (Queue, Queue) {
 }
 
 /// laminar's view of the socket: sends go straight out, receives come from
-/// the reader's queues (priority first) within a per-poll budget.
+/// what the driver stashed after sorting the reader's queues.
 #[derive(Debug)]
 pub(crate) struct ChannelSocket {
     socket: UdpSocket,
     local: SocketAddr,
-    priority: Receiver<Inbound>,
-    strangers: Receiver<Inbound>,
     stash: VecDeque<Inbound>,
-    budget: usize,
-    pub(crate) bytes_sent: u64,
 }
 
 impl ChannelSocket {
-    pub(crate) fn new(
-        socket: UdpSocket,
-        priority: Receiver<Inbound>,
-        strangers: Receiver<Inbound>,
-    ) -> io::Result<Self> {
+    pub(crate) fn new(socket: UdpSocket) -> io::Result<Self> {
         let local = socket.local_addr()?;
         Ok(ChannelSocket {
             socket,
             local,
-            priority,
-            strangers,
             stash: VecDeque::new(),
-            budget: RECEIVE_BUDGET,
-            bytes_sent: 0,
         })
     }
 
@@ -172,14 +153,8 @@ impl ChannelSocket {
         self.stash.push_back(d);
     }
 
-    /// Resets the per-poll receive budget.
-    pub(crate) fn refill(&mut self) {
-        self.budget = RECEIVE_BUDGET;
-    }
-
-    /// Sends a datagram that is not laminar's (reserved for NAT punching
-    /// and coordinator traffic on the same port).
-    #[allow(dead_code)]
+    /// Sends a datagram that is not laminar's: handshakes now, NAT punching
+    /// and coordinator traffic on the same port later.
     pub(crate) fn send_raw(&mut self, to: SocketAddr, data: &[u8]) -> io::Result<usize> {
         self.socket.send_to(data, to)
     }
@@ -187,24 +162,13 @@ impl ChannelSocket {
 
 impl DatagramSocket for ChannelSocket {
     fn send_packet(&mut self, addr: &SocketAddr, payload: &[u8]) -> io::Result<usize> {
-        let n = self.socket.send_to(payload, addr)?;
-        self.bytes_sent += n as u64;
-        Ok(n)
+        self.socket.send_to(payload, addr)
     }
 
     fn receive_packet<'a>(&mut self, buffer: &'a mut [u8]) -> io::Result<(&'a [u8], SocketAddr)> {
-        if self.budget == 0 {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        let next = self
-            .stash
-            .pop_front()
-            .or_else(|| self.priority.try_recv().ok())
-            .or_else(|| self.strangers.try_recv().ok());
-        let Some(d) = next else {
+        let Some(d) = self.stash.pop_front() else {
             return Err(io::ErrorKind::WouldBlock.into());
         };
-        self.budget -= 1;
         let n = d.data.len().min(buffer.len());
         buffer[..n].copy_from_slice(&d.data[..n]);
         Ok((&buffer[..n], d.from))
@@ -225,16 +189,14 @@ mod tests {
 
     #[test]
     fn hello_shape_is_recognised_and_everything_else_is_not() {
-        let mut d = vec![0x12, 0x34, 0, 0, 0, PacketKind::Hello as u8];
-        d.extend_from_slice(&MAGIC);
+        let mut d = b"PWSH".to_vec();
+        d.push(PacketKind::Hello as u8);
         d.extend_from_slice(&[0; 10]);
         assert!(looks_like_hello(&d));
-        let mut reliable = d.clone();
-        reliable[3] = 1;
-        assert!(!looks_like_hello(&reliable));
-        let mut data = d.clone();
-        data[5] = PacketKind::Data as u8;
-        assert!(!looks_like_hello(&data));
-        assert!(!looks_like_hello(&d[..12]));
+        let mut challenge = d.clone();
+        challenge[4] = PacketKind::Challenge as u8;
+        assert!(!looks_like_hello(&challenge));
+        assert!(!looks_like_hello(&[PacketKind::Data as u8, 0, 0]));
+        assert!(!looks_like_hello(b"PWS"));
     }
 }

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use super::clock::{ClockEstimate, Pinger};
 use super::host::AGE_STEP_US;
-use super::link::Link;
+use super::link::{Lane, Link};
+use super::FRAME_REFRESH;
 use super::{
     apply_props, check_props, interval_for, loss_fraction, packet, CloseReason, Event, PeerStats,
     SessionError, Transmit, DEFAULT_PILOT_HZ, DEFAULT_TIMEOUT, HOST_ACTOR, MAX_PILOTS,
@@ -16,7 +17,8 @@ use super::{
 };
 use crate::proto::control::MAX_EVENT_PAYLOAD;
 use crate::proto::wire::{
-    packet_kind, PacketKind, Reader, SectionKind, WireError, Writer, MAGIC, PROTOCOL_VERSION,
+    packet_kind, write_handshake, PacketKind, Reader, SectionKind, WireError, Writer,
+    HANDSHAKE_HEADER, PROTOCOL_VERSION,
 };
 use crate::proto::{
     Control, EventTarget, GameEvent, Hello, LeaveReason, Message, PilotFrame, PilotInput,
@@ -100,6 +102,7 @@ pub struct Client {
     sent_serial: u64,
     inputs: VecDeque<(u32, PilotInput)>,
     next_send_at: Instant,
+    last_frame_sent_at: Instant,
     send_interval: Duration,
     leaving_until: Option<Instant>,
     events: VecDeque<Event>,
@@ -131,6 +134,7 @@ impl Client {
             sent_serial: 0,
             inputs: VecDeque::with_capacity(INPUT_RING),
             next_send_at: now,
+            last_frame_sent_at: now,
             leaving_until: None,
             events: VecDeque::new(),
             rejected_datagrams: 0,
@@ -336,7 +340,7 @@ impl Client {
         }
         match packet_kind(data)? {
             PacketKind::Challenge => {
-                let mut r = Reader::new(&data[1..]);
+                let mut r = Reader::new(&data[HANDSHAKE_HEADER..]);
                 self.cookie = r.u64("challenge cookie")?;
                 if self.state == ClientState::Connecting {
                     self.next_hello_at = now;
@@ -344,7 +348,7 @@ impl Client {
                 Ok(())
             }
             PacketKind::Refuse => {
-                let mut r = Reader::new(&data[1..]);
+                let mut r = Reader::new(&data[HANDSHAKE_HEADER..]);
                 let _host_protocol = r.u16("refuse protocol version")?;
                 let reason = RefuseReason::from_u8(r.u8("refuse reason")?);
                 let message = String::from_utf8_lossy(r.rest()).into_owned();
@@ -402,7 +406,7 @@ impl Client {
         if !fresh {
             return Ok(());
         }
-        while let Some(bytes) = self.link.poll_message() {
+        while let Some(bytes) = self.link.poll_message(Lane::Control) {
             match Message::decode(&bytes) {
                 Ok(m) => self.on_message(m),
                 Err(e) => {
@@ -535,6 +539,9 @@ impl Client {
                 if self.local_serial > self.sent_serial {
                     t = t.min(self.next_send_at);
                 }
+                if self.role == Role::Pilot && self.local.is_some() {
+                    t = t.min(self.last_frame_sent_at + FRAME_REFRESH);
+                }
                 if let Some(l) = self.leaving_until {
                     t = t.min(l);
                     if !self.link.has_unacked() {
@@ -557,8 +564,7 @@ impl Client {
                 }
                 self.next_hello_at = now + HELLO_RETRY;
                 let mut w = Writer::new(buf);
-                w.u8(PacketKind::Hello as u8);
-                w.bytes(&MAGIC);
+                write_handshake(&mut w, PacketKind::Hello);
                 w.u16(PROTOCOL_VERSION);
                 w.u64(self.cookie);
                 let hello = Hello {
@@ -578,24 +584,33 @@ impl Client {
                 Some(Transmit { to, len: w.len() })
             }
             ClientState::Connected => {
-                let frame_due = self.role == Role::Pilot
-                    && self.local_serial > self.sent_serial
-                    && now >= self.next_send_at
-                    && self.leaving_until.is_none();
+                let fresh = self.local_serial > self.sent_serial && now >= self.next_send_at;
+                let refresh = now >= self.last_frame_sent_at + FRAME_REFRESH;
+                let frame_due =
+                    self.role == Role::Pilot && (fresh || refresh) && self.leaving_until.is_none();
                 let local = self.local;
                 let inputs = &self.inputs;
                 let mut sent = false;
-                let len = packet::build(&mut self.link, &mut self.pinger, now, buf, false, |w| {
-                    let (true, Some(frame)) = (frame_due, local) else {
-                        return false;
-                    };
-                    write_pilot(w, &frame, inputs);
-                    sent = w.fits();
-                    sent
-                })?;
+                let len = packet::build(
+                    &mut self.link,
+                    &mut self.pinger,
+                    now,
+                    buf,
+                    false,
+                    &mut 0,
+                    |w| {
+                        let (true, Some(frame)) = (frame_due, local) else {
+                            return false;
+                        };
+                        write_pilot(w, &frame, inputs);
+                        sent = w.fits();
+                        sent
+                    },
+                )?;
                 if sent {
                     self.sent_serial = self.local_serial;
                     self.next_send_at = now + self.send_interval;
+                    self.last_frame_sent_at = now;
                 }
                 Some(Transmit { to, len })
             }

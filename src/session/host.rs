@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use super::clock::Pinger;
-use super::link::Link;
+use super::link::{Lane, Link};
+use super::FRAME_REFRESH;
 use super::{
     apply_props, check_props, interval_for, loss_fraction, packet, CloseReason, Event, PeerStats,
     SessionError, Transmit, DEFAULT_PILOT_HZ, DEFAULT_SPECTATOR_HZ, DEFAULT_TIMEOUT, HOST_ACTOR,
@@ -18,7 +19,8 @@ use super::{
 };
 use crate::proto::control::{MAX_EVENT_PAYLOAD, MAX_NAME_BYTES};
 use crate::proto::wire::{
-    PacketKind, Reader, SectionKind, WireError, Writer, MAGIC, MAX_PAYLOAD, PROTOCOL_VERSION,
+    PacketKind, Reader, SectionKind, WireError, Writer, HANDSHAKE_HEADER, MAGIC, MAX_PAYLOAD,
+    PROTOCOL_VERSION,
 };
 use crate::proto::{
     Control, EventTarget, GameEvent, Hello, LeaveReason, Message, PilotFrame, PilotInput,
@@ -126,6 +128,8 @@ struct Peer {
     full_interval: Duration,
     follow: Option<u16>,
     sent_serial: [u64; MAX_PILOTS],
+    /// When each seat's frame last went to this peer.
+    sent_at: [Option<Instant>; MAX_PILOTS],
     departing_until: Option<Instant>,
 }
 
@@ -397,10 +401,7 @@ impl Host {
     }
 
     fn on_hello(&mut self, now: Instant, from: SocketAddr, data: &[u8]) -> Result<(), WireError> {
-        let mut r = Reader::new(&data[1..]);
-        if r.array::<4>("hello magic")? != &MAGIC {
-            return Err(WireError::BadMagic);
-        }
+        let mut r = Reader::new(&data[HANDSHAKE_HEADER..]);
         let protocol = r.u16("hello protocol version")?;
         if protocol != PROTOCOL_VERSION {
             let msg = format!(
@@ -418,7 +419,8 @@ impl Host {
         let valid = cookie == self.cookie(from, period)
             || (period > 0 && cookie == self.cookie(from, period - 1));
         if !valid {
-            let mut p = vec![PacketKind::Challenge as u8];
+            let mut p = MAGIC.to_vec();
+            p.push(PacketKind::Challenge as u8);
             p.extend_from_slice(&self.cookie(from, period).to_be_bytes());
             self.answer(now, from, p);
             return Ok(());
@@ -532,6 +534,7 @@ impl Host {
             full_interval: interval_for(hz),
             follow: None,
             sent_serial: [0; MAX_PILOTS],
+            sent_at: [None; MAX_PILOTS],
             departing_until: None,
         });
         tracing::info!(actor, name = %info.name, ?role, %from, "player seated");
@@ -589,7 +592,11 @@ impl Host {
         if !fresh {
             return Ok(());
         }
-        while let Some(bytes) = self.peers.get_mut(i).and_then(|p| p.link.poll_message()) {
+        while let Some(bytes) = self
+            .peers
+            .get_mut(i)
+            .and_then(|p| p.link.poll_message(Lane::Control))
+        {
             match Message::decode(&bytes) {
                 Ok(m) => self.on_message(now, i, m),
                 Err(e) => {
@@ -758,6 +765,9 @@ impl Host {
             if self.has_new_frames(p, true) {
                 consider(p.next_full_at);
             }
+            if let Some(t) = self.next_refresh(p) {
+                consider(t.max(p.next_full_at));
+            }
             if self.has_new_frames(p, false) {
                 consider(p.next_follow_at);
             }
@@ -775,6 +785,18 @@ impl Host {
                 && seat.serial > p.sent_serial[s]
                 && (full || (p.info.role == Role::Spectator && p.follow == Some(seat.actor)))
         })
+    }
+
+    /// When this peer is next owed an unchanged frame again.
+    fn next_refresh(&self, p: &Peer) -> Option<Instant> {
+        self.seats
+            .iter()
+            .enumerate()
+            .filter(|(s, seat)| {
+                Some(*s) != p.seat && seat.as_ref().is_some_and(|x| x.frame.is_some())
+            })
+            .filter_map(|(s, _)| p.sent_at[s].map(|t| t + FRAME_REFRESH))
+            .min()
     }
 
     /// The next datagram to send, written into `buf` (at least
@@ -810,7 +832,9 @@ impl Host {
             if !p.link.ack_owed() {
                 return None;
             }
-            return packet::build(&mut p.link, &mut p.pinger, now, buf, true, |_| false);
+            return packet::build(&mut p.link, &mut p.pinger, now, buf, true, &mut 0, |_| {
+                false
+            });
         }
         let full_due = now >= p.next_full_at;
         let follow_due =
@@ -822,12 +846,13 @@ impl Host {
             seat: own_seat,
             follow,
             sent_serial,
+            sent_at,
             next_full_at,
             next_follow_at,
             full_interval,
             ..
         } = p;
-        packet::build(link, pinger, now, buf, false, |w| {
+        packet::build(link, pinger, now, buf, false, &mut 0, |w| {
             if !full_due && !follow_due {
                 return false;
             }
@@ -836,7 +861,11 @@ impl Host {
             let mut followed_sent = false;
             for (s, seat) in seats.iter().enumerate() {
                 let Some(seat) = seat else { continue };
-                if Some(s) == *own_seat || seat.serial <= sent_serial[s] || seat.frame.is_none() {
+                let stale = sent_at[s].is_none_or(|t| now >= t + FRAME_REFRESH);
+                if Some(s) == *own_seat
+                    || seat.frame.is_none()
+                    || (seat.serial <= sent_serial[s] && !(full_due && stale))
+                {
                     continue;
                 }
                 let is_followed = *follow == Some(seat.actor);
@@ -854,6 +883,7 @@ impl Host {
                 if *take {
                     if let Some(seat) = &seats[s] {
                         sent_serial[s] = seat.serial;
+                        sent_at[s] = Some(now);
                     }
                 }
             }
@@ -914,7 +944,8 @@ fn write_snapshot(
 }
 
 fn refuse_packet(reason: RefuseReason, message: &str) -> Vec<u8> {
-    let mut p = vec![PacketKind::Refuse as u8];
+    let mut p = MAGIC.to_vec();
+    p.push(PacketKind::Refuse as u8);
     p.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
     p.push(reason as u8);
     let max = MAX_PAYLOAD - p.len();

@@ -57,13 +57,32 @@ pub struct LinkCounters {
     pub fragments_resent: u64,
 }
 
+/// The two reliable streams of a link. Each has its own message numbers,
+/// window and ordering, so a lost track chunk never holds back a race event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lane {
+    /// Control messages and game events: always sent first.
+    Control = 0,
+    /// Bulk data (track transfer): fills what room is left, within a budget.
+    Bulk = 1,
+}
+
+impl Lane {
+    fn section(self) -> SectionKind {
+        match self {
+            Lane::Control => SectionKind::Fragment,
+            Lane::Bulk => SectionKind::BulkFragment,
+        }
+    }
+}
+
 struct SentPacket {
     seq: u16,
     valid: bool,
     acked: bool,
     sent_at: Instant,
-    /// (message id, fragment index) carried by this packet.
-    fragments: Vec<(u32, u8)>,
+    /// (lane, message id, fragment index) carried by this packet.
+    fragments: Vec<(Lane, u32, u8)>,
 }
 
 struct OutFragment {
@@ -75,6 +94,12 @@ struct OutFragment {
     acked: bool,
 }
 
+impl OutFragment {
+    fn key(&self) -> u64 {
+        (u64::from(self.msg) << 8) | u64::from(self.index)
+    }
+}
+
 struct Partial {
     count: u8,
     have: u32,
@@ -82,15 +107,9 @@ struct Partial {
     data: Vec<u8>,
 }
 
-/// The reliable and acknowledgement state of one link.
-pub(crate) struct Link {
-    next_seq: u16,
-    sent: Vec<SentPacket>,
-    loss_cursor: u16,
-    recv_latest: Option<u16>,
-    recv_bits: u32,
-    /// A packet carrying reliable data arrived since we last sent anything.
-    ack_owed: bool,
+/// One ordered, exactly-once message stream.
+#[derive(Default)]
+struct Stream {
     next_msg: u32,
     outgoing: VecDeque<OutFragment>,
     queued_bytes: usize,
@@ -99,50 +118,10 @@ pub(crate) struct Link {
     partial: BTreeMap<u32, Partial>,
     partial_bytes: usize,
     ready: VecDeque<Vec<u8>>,
-    srtt: Option<Duration>,
-    rttvar: Duration,
-    pub(crate) last_heard: Instant,
-    pub(crate) last_sent: Instant,
-    pub(crate) counters: LinkCounters,
 }
 
-impl Link {
-    pub(crate) fn new(now: Instant) -> Self {
-        let sent = (0..SENT_RING)
-            .map(|_| SentPacket {
-                seq: 0,
-                valid: false,
-                acked: false,
-                sent_at: now,
-                fragments: Vec::new(),
-            })
-            .collect();
-        Link {
-            next_seq: 0,
-            sent,
-            loss_cursor: 0,
-            recv_latest: None,
-            recv_bits: 0,
-            ack_owed: false,
-            next_msg: 0,
-            outgoing: VecDeque::new(),
-            queued_bytes: 0,
-            inflight_bytes: 0,
-            next_deliver: 0,
-            partial: BTreeMap::new(),
-            partial_bytes: 0,
-            ready: VecDeque::new(),
-            srtt: None,
-            rttvar: Duration::ZERO,
-            last_heard: now,
-            last_sent: now,
-            counters: LinkCounters::default(),
-        }
-    }
-
-    /// Queues a reliable message. Fails when it is too large or the peer is
-    /// so far behind that [`MAX_QUEUED_BYTES`] would be exceeded.
-    pub(crate) fn send_message(&mut self, msg: &[u8]) -> Result<(), LinkError> {
+impl Stream {
+    fn send(&mut self, msg: &[u8]) -> Result<(), LinkError> {
         if msg.len() > MAX_MESSAGE {
             return Err(LinkError::MessageTooLarge(msg.len()));
         }
@@ -168,6 +147,240 @@ impl Link {
         Ok(())
     }
 
+    fn window_end(&self) -> u32 {
+        let oldest = self.outgoing.front().map_or(self.next_msg, |f| f.msg);
+        oldest.wrapping_add(SEND_WINDOW)
+    }
+
+    /// The earliest instant a fragment is due: `Some(past)` for one never
+    /// sent that the caps allow now, else its resend time.
+    fn due_at(&self, rto: Duration, now_hint: Instant) -> Option<Instant> {
+        let end = self.window_end();
+        let mut first_new = true;
+        let mut earliest: Option<Instant> = None;
+        for f in self
+            .outgoing
+            .iter()
+            .take_while(|f| f.msg.wrapping_sub(end) >= 0x8000_0000)
+        {
+            match f.last_sent {
+                None => {
+                    if first_new && self.inflight_bytes + f.data.len() <= MAX_INFLIGHT_BYTES {
+                        return Some(now_hint);
+                    }
+                    first_new = false;
+                }
+                Some(t) if !f.acked => {
+                    let due = t + rto;
+                    earliest = Some(earliest.map_or(due, |e| e.min(due)));
+                }
+                Some(_) => {}
+            }
+        }
+        earliest
+    }
+
+    /// Writes due fragments while they fit and `budget` data bytes last,
+    /// noting each in `sent`; returns (fragments written, of which resends).
+    fn write(
+        &mut self,
+        lane: Lane,
+        now: Instant,
+        rto: Duration,
+        w: &mut Writer<'_>,
+        budget: &mut usize,
+        sent: &mut Vec<(Lane, u32, u8)>,
+    ) -> (usize, u64) {
+        let end = self.window_end();
+        let mut written = 0;
+        let mut resent = 0;
+        for f in self.outgoing.iter_mut() {
+            if f.msg.wrapping_sub(end) < 0x8000_0000 {
+                break;
+            }
+            let due = !f.acked
+                && f.last_sent
+                    .is_none_or(|t| now.saturating_duration_since(t) >= rto);
+            if !due {
+                continue;
+            }
+            if w.space() < FRAGMENT_HEADER + f.data.len() || *budget < f.data.len() {
+                break;
+            }
+            if f.last_sent.is_none() {
+                if self.inflight_bytes + f.data.len() > MAX_INFLIGHT_BYTES {
+                    break;
+                }
+                self.inflight_bytes += f.data.len();
+            } else {
+                resent += 1;
+            }
+            w.u8(lane.section() as u8);
+            w.u32(f.msg);
+            w.u8(f.index);
+            w.u8(f.count);
+            w.u16(f.data.len() as u16);
+            w.bytes(&f.data);
+            *budget -= f.data.len();
+            f.last_sent = Some(now);
+            sent.push((lane, f.msg, f.index));
+            written += 1;
+        }
+        (written, resent)
+    }
+
+    fn acked(&mut self, msg: u32, index: u8) {
+        let key = (u64::from(msg) << 8) | u64::from(index);
+        if let Ok(i) = self.outgoing.binary_search_by_key(&key, OutFragment::key) {
+            let f = &mut self.outgoing[i];
+            if !f.acked {
+                f.acked = true;
+                self.inflight_bytes = self.inflight_bytes.saturating_sub(f.data.len());
+            }
+        }
+        while let Some(f) = self.outgoing.front() {
+            if !f.acked {
+                break;
+            }
+            self.queued_bytes = self.queued_bytes.saturating_sub(f.data.len());
+            self.outgoing.pop_front();
+        }
+    }
+
+    fn receive(&mut self, r: &mut Reader<'_>) -> Result<(), WireError> {
+        let msg = r.u32("fragment message id")?;
+        let index = r.u8("fragment index")?;
+        let count = r.u8("fragment count")?;
+        let len = r.u16("fragment length")? as usize;
+        let data = r.bytes(len, "fragment data")?;
+        if count == 0 || count as usize > MAX_FRAGMENTS || index >= count || len > FRAGMENT_DATA {
+            return Err(WireError::Invalid("fragment header"));
+        }
+        if (index + 1 < count && len != FRAGMENT_DATA)
+            || (index + 1 == count && len == 0 && count > 1)
+        {
+            return Err(WireError::Invalid("fragment length"));
+        }
+        let ahead = msg.wrapping_sub(self.next_deliver);
+        if ahead >= 0x8000_0000 {
+            // Already delivered: a duplicate or a late resend.
+            return Ok(());
+        }
+        if ahead >= RECEIVE_WINDOW {
+            return Err(WireError::Invalid("fragment message id beyond the window"));
+        }
+        if !self.partial.contains_key(&msg) {
+            let size = count as usize * FRAGMENT_DATA;
+            // The message delivered next is always admitted, so a full buffer
+            // of later messages can never block delivery; others wait for room
+            // and are resent by an honest sender.
+            if msg != self.next_deliver && self.partial_bytes + size > MAX_PARTIAL_BYTES {
+                return Ok(());
+            }
+            self.partial_bytes += size;
+            self.partial.insert(
+                msg,
+                Partial {
+                    count,
+                    have: 0,
+                    len: 0,
+                    data: vec![0; size],
+                },
+            );
+        }
+        let Some(p) = self.partial.get_mut(&msg) else {
+            return Ok(());
+        };
+        if p.count != count {
+            return Err(WireError::Invalid("fragment count changed"));
+        }
+        if p.have & (1 << index) == 0 {
+            let start = index as usize * FRAGMENT_DATA;
+            p.data[start..start + len].copy_from_slice(data);
+            p.have |= 1 << index;
+            if index + 1 == count {
+                p.len = start + len;
+            }
+        }
+        self.deliver_ready();
+        Ok(())
+    }
+
+    fn deliver_ready(&mut self) {
+        while let Some(p) = self.partial.get(&self.next_deliver) {
+            let full = if p.count as usize == 32 {
+                u32::MAX
+            } else {
+                (1u32 << p.count) - 1
+            };
+            if p.have != full {
+                break;
+            }
+            if let Some(mut p) = self.partial.remove(&self.next_deliver) {
+                self.partial_bytes -= p.data.len();
+                p.data.truncate(p.len);
+                self.ready.push_back(p.data);
+            }
+            self.next_deliver = self.next_deliver.wrapping_add(1);
+        }
+    }
+}
+
+/// The reliable and acknowledgement state of one link.
+pub(crate) struct Link {
+    next_seq: u16,
+    sent: Vec<SentPacket>,
+    loss_cursor: u16,
+    recv_latest: Option<u16>,
+    recv_bits: u32,
+    /// A packet carrying reliable data arrived since we last sent anything.
+    ack_owed: bool,
+    streams: [Stream; 2],
+    srtt: Option<Duration>,
+    rttvar: Duration,
+    pub(crate) last_heard: Instant,
+    pub(crate) last_sent: Instant,
+    pub(crate) counters: LinkCounters,
+}
+
+impl Link {
+    pub(crate) fn new(now: Instant) -> Self {
+        let sent = (0..SENT_RING)
+            .map(|_| SentPacket {
+                seq: 0,
+                valid: false,
+                acked: false,
+                sent_at: now,
+                fragments: Vec::new(),
+            })
+            .collect();
+        Link {
+            next_seq: 0,
+            sent,
+            loss_cursor: 0,
+            recv_latest: None,
+            recv_bits: 0,
+            ack_owed: false,
+            streams: Default::default(),
+            srtt: None,
+            rttvar: Duration::ZERO,
+            last_heard: now,
+            last_sent: now,
+            counters: LinkCounters::default(),
+        }
+    }
+
+    /// Queues a reliable control message (see [`Link::send_on`]).
+    pub(crate) fn send_message(&mut self, msg: &[u8]) -> Result<(), LinkError> {
+        self.send_on(Lane::Control, msg)
+    }
+
+    /// Queues a reliable message on a lane. Fails when it is too large or the
+    /// peer is so far behind that [`MAX_QUEUED_BYTES`] would be exceeded.
+    pub(crate) fn send_on(&mut self, lane: Lane, msg: &[u8]) -> Result<(), LinkError> {
+        self.streams[lane as usize].send(msg)
+    }
+
     fn rto(&self) -> Duration {
         match self.srtt {
             None => INITIAL_RTO,
@@ -175,49 +388,16 @@ impl Link {
         }
     }
 
-    fn window_end(&self) -> u32 {
-        let oldest = self.outgoing.front().map_or(self.next_msg, |f| f.msg);
-        oldest.wrapping_add(SEND_WINDOW)
-    }
-
-    fn fragment_due(&self, f: &OutFragment, now: Instant, rto: Duration) -> bool {
-        !f.acked
-            && f.last_sent
-                .is_none_or(|t| now.saturating_duration_since(t) >= rto)
-    }
-
-    /// True when a fragment waits for its first send or its resend.
+    /// True when a control fragment waits for its first send or its resend.
     pub(crate) fn reliable_due(&self, now: Instant) -> bool {
-        let rto = self.rto();
-        let end = self.window_end();
-        // Mirrors write_fragments: resends are always due, new fragments only
-        // while the in-flight cap has room.
-        let mut first_new = true;
-        for f in self
-            .outgoing
-            .iter()
-            .take_while(|f| f.msg.wrapping_sub(end) >= 0x8000_0000)
-        {
-            if f.last_sent.is_none() {
-                if first_new && self.inflight_bytes + f.data.len() <= MAX_INFLIGHT_BYTES {
-                    return true;
-                }
-                first_new = false;
-            } else if self.fragment_due(f, now, rto) {
-                return true;
-            }
-        }
-        false
+        self.streams[0]
+            .due_at(self.rto(), now)
+            .is_some_and(|t| t <= now)
     }
 
-    /// When the earliest unacknowledged fragment will need resending.
+    /// When the earliest control fragment will need resending.
     pub(crate) fn next_resend(&self) -> Option<Instant> {
-        let rto = self.rto();
-        self.outgoing
-            .iter()
-            .filter(|f| !f.acked)
-            .filter_map(|f| f.last_sent.map(|t| t + rto))
-            .min()
+        self.streams[0].due_at(self.rto(), self.last_sent)
     }
 
     /// True when we owe the peer an ack for reliable data.
@@ -225,9 +405,9 @@ impl Link {
         self.ack_owed
     }
 
-    /// True when messages are still waiting for acknowledgement.
+    /// True when control messages are still waiting for acknowledgement.
     pub(crate) fn has_unacked(&self) -> bool {
-        !self.outgoing.is_empty()
+        !self.streams[0].outgoing.is_empty()
     }
 
     /// Starts a data packet: writes the header with our current acks.
@@ -242,46 +422,29 @@ impl Link {
         seq
     }
 
-    /// Appends due fragments that fit; returns how many were written.
-    pub(crate) fn write_fragments(&mut self, now: Instant, seq: u16, w: &mut Writer<'_>) -> usize {
+    /// Appends due control fragments that fit, then bulk fragments within
+    /// `bulk_budget` data bytes (reduced by what was written); returns how
+    /// many fragments were written.
+    pub(crate) fn write_fragments(
+        &mut self,
+        now: Instant,
+        seq: u16,
+        w: &mut Writer<'_>,
+        bulk_budget: &mut usize,
+    ) -> usize {
         let rto = self.rto();
-        let end = self.window_end();
         let slot = seq as usize % SENT_RING;
-        self.sent[slot].fragments.clear();
-        let mut written = 0;
-        for f in self.outgoing.iter_mut() {
-            if f.msg.wrapping_sub(end) < 0x8000_0000 {
-                break;
-            }
-            let due = !f.acked
-                && f.last_sent
-                    .is_none_or(|t| now.saturating_duration_since(t) >= rto);
-            if !due {
-                continue;
-            }
-            if w.space() < FRAGMENT_HEADER + f.data.len() {
-                break;
-            }
-            if f.last_sent.is_none() {
-                if self.inflight_bytes + f.data.len() > MAX_INFLIGHT_BYTES {
-                    break;
-                }
-                self.inflight_bytes += f.data.len();
-            }
-            w.u8(SectionKind::Fragment as u8);
-            w.u32(f.msg);
-            w.u8(f.index);
-            w.u8(f.count);
-            w.u16(f.data.len() as u16);
-            w.bytes(&f.data);
-            if f.last_sent.is_some() {
-                self.counters.fragments_resent += 1;
-            }
-            f.last_sent = Some(now);
-            self.sent[slot].fragments.push((f.msg, f.index));
-            written += 1;
-        }
-        written
+        let mut sent = std::mem::take(&mut self.sent[slot].fragments);
+        sent.clear();
+        let mut unlimited = usize::MAX;
+        let (control, resent_control) =
+            self.streams[0].write(Lane::Control, now, rto, w, &mut unlimited, &mut sent);
+        let (bulk, resent_bulk) =
+            self.streams[1].write(Lane::Bulk, now, rto, w, bulk_budget, &mut sent);
+        self.counters.fragments_resent += resent_control + resent_bulk;
+        let n = control + bulk;
+        self.sent[slot].fragments = sent;
+        n
     }
 
     /// Records that the packet begun with `seq` went out with `len` bytes.
@@ -370,28 +533,12 @@ impl Link {
             if i == 0 || newest_sample.is_none() {
                 newest_sample = Some(now.saturating_duration_since(entry.sent_at));
             }
-            for &(msg, index) in &entry.fragments {
-                if let Some(f) = self
-                    .outgoing
-                    .iter_mut()
-                    .find(|f| f.msg == msg && f.index == index)
-                {
-                    if !f.acked {
-                        f.acked = true;
-                        self.inflight_bytes = self.inflight_bytes.saturating_sub(f.data.len());
-                    }
-                }
+            for &(lane, msg, index) in &entry.fragments {
+                self.streams[lane as usize].acked(msg, index);
             }
         }
         if let Some(sample) = newest_sample {
             self.rtt_sample(sample);
-        }
-        while let Some(f) = self.outgoing.front() {
-            if !f.acked {
-                break;
-            }
-            self.queued_bytes = self.queued_bytes.saturating_sub(f.data.len());
-            self.outgoing.pop_front();
         }
         // Packets more than 32 behind the newest ack can no longer be acked.
         let horizon = ack.wrapping_sub(32);
@@ -422,89 +569,15 @@ impl Link {
         }
     }
 
-    /// Reads one fragment section (its tag already consumed).
-    pub(crate) fn on_fragment(&mut self, r: &mut Reader<'_>) -> Result<(), WireError> {
-        let msg = r.u32("fragment message id")?;
-        let index = r.u8("fragment index")?;
-        let count = r.u8("fragment count")?;
-        let len = r.u16("fragment length")? as usize;
-        let data = r.bytes(len, "fragment data")?;
+    /// Reads one fragment section of `lane` (its tag already consumed).
+    pub(crate) fn on_fragment(&mut self, lane: Lane, r: &mut Reader<'_>) -> Result<(), WireError> {
         self.ack_owed = true;
-        if count == 0 || count as usize > MAX_FRAGMENTS || index >= count || len > FRAGMENT_DATA {
-            return Err(WireError::Invalid("fragment header"));
-        }
-        if (index + 1 < count && len != FRAGMENT_DATA)
-            || (index + 1 == count && len == 0 && count > 1)
-        {
-            return Err(WireError::Invalid("fragment length"));
-        }
-        let ahead = msg.wrapping_sub(self.next_deliver);
-        if ahead >= 0x8000_0000 {
-            // Already delivered: a duplicate or a late resend.
-            return Ok(());
-        }
-        if ahead >= RECEIVE_WINDOW {
-            return Err(WireError::Invalid("fragment message id beyond the window"));
-        }
-        if !self.partial.contains_key(&msg) {
-            let size = count as usize * FRAGMENT_DATA;
-            // The message delivered next is always admitted, so a full buffer
-            // of later messages can never block delivery; others wait for room
-            // and are resent by an honest sender.
-            if msg != self.next_deliver && self.partial_bytes + size > MAX_PARTIAL_BYTES {
-                return Ok(());
-            }
-            self.partial_bytes += size;
-            self.partial.insert(
-                msg,
-                Partial {
-                    count,
-                    have: 0,
-                    len: 0,
-                    data: vec![0; size],
-                },
-            );
-        }
-        let Some(p) = self.partial.get_mut(&msg) else {
-            return Ok(());
-        };
-        if p.count != count {
-            return Err(WireError::Invalid("fragment count changed"));
-        }
-        if p.have & (1 << index) == 0 {
-            let start = index as usize * FRAGMENT_DATA;
-            p.data[start..start + len].copy_from_slice(data);
-            p.have |= 1 << index;
-            if index + 1 == count {
-                p.len = start + len;
-            }
-        }
-        self.deliver_ready();
-        Ok(())
+        self.streams[lane as usize].receive(r)
     }
 
-    fn deliver_ready(&mut self) {
-        while let Some(p) = self.partial.get(&self.next_deliver) {
-            let full = if p.count as usize == 32 {
-                u32::MAX
-            } else {
-                (1u32 << p.count) - 1
-            };
-            if p.have != full {
-                break;
-            }
-            if let Some(mut p) = self.partial.remove(&self.next_deliver) {
-                self.partial_bytes -= p.data.len();
-                p.data.truncate(p.len);
-                self.ready.push_back(p.data);
-            }
-            self.next_deliver = self.next_deliver.wrapping_add(1);
-        }
-    }
-
-    /// The next message received in order, exactly once.
-    pub(crate) fn poll_message(&mut self) -> Option<Vec<u8>> {
-        self.ready.pop_front()
+    /// The next message received on `lane`, in order, exactly once.
+    pub(crate) fn poll_message(&mut self, lane: Lane) -> Option<Vec<u8>> {
+        self.streams[lane as usize].ready.pop_front()
     }
 }
 
@@ -543,7 +616,7 @@ mod tests {
         let mut buf = [0u8; 1195];
         let mut w = Writer::new(&mut buf);
         let seq = link.begin_packet(&mut w);
-        let n = link.write_fragments(now, seq, &mut w);
+        let n = link.write_fragments(now, seq, &mut w, &mut usize::MAX.clone());
         if n == 0 && !link.ack_owed() {
             return None;
         }
@@ -560,9 +633,12 @@ mod tests {
             return;
         }
         while r.remaining() > 0 {
-            let tag = r.u8("section").unwrap();
-            assert_eq!(section_kind(tag).unwrap(), SectionKind::Fragment);
-            link.on_fragment(&mut r).unwrap();
+            let lane = match section_kind(r.u8("section").unwrap()).unwrap() {
+                SectionKind::Fragment => Lane::Control,
+                SectionKind::BulkFragment => Lane::Bulk,
+                other => panic!("unexpected section {other:?}"),
+            };
+            link.on_fragment(lane, &mut r).unwrap();
         }
     }
 
@@ -611,7 +687,7 @@ mod tests {
                     receive(&mut a, now, &p);
                 }
             }
-            while let Some(m) = b.poll_message() {
+            while let Some(m) = b.poll_message(Lane::Control) {
                 got.push(m);
             }
             if got.len() == msgs.len() && !a.has_unacked() {
@@ -645,17 +721,17 @@ mod tests {
             frag(5000, 0, 1, 1),
         ];
         for f in &bad {
-            assert!(l.on_fragment(&mut Reader::new(f)).is_err());
+            assert!(l.on_fragment(Lane::Control, &mut Reader::new(f)).is_err());
         }
         assert_eq!(
-            l.on_fragment(&mut Reader::new(&f_trunc())),
+            l.on_fragment(Lane::Control, &mut Reader::new(&f_trunc())),
             Err(WireError::Truncated("fragment data"))
         );
         // Many half-finished messages cannot pin more than the cap.
         for m in 1..1000u32 {
-            let _ = l.on_fragment(&mut Reader::new(&frag(m, 0, 32, 1024)));
+            let _ = l.on_fragment(Lane::Control, &mut Reader::new(&frag(m, 0, 32, 1024)));
         }
-        assert!(l.partial_bytes <= MAX_PARTIAL_BYTES);
+        assert!(l.streams[0].partial_bytes <= MAX_PARTIAL_BYTES);
         assert_eq!(
             l.send_message(&vec![0; MAX_MESSAGE + 1]),
             Err(LinkError::MessageTooLarge(MAX_MESSAGE + 1))

@@ -45,6 +45,10 @@ pub const DEFAULT_SPECTATOR_HZ: u32 = 30;
 pub const RATE_RANGE: std::ops::RangeInclusive<u32> = 10..=240;
 /// Silence after which a peer is considered gone.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// An unchanged latest frame is sent again after this long, so a pilot who
+/// stopped pushing (paused, finished, crashed) still converges everywhere
+/// even when its last frame was lost.
+pub const FRAME_REFRESH: Duration = Duration::from_millis(250);
 /// Inputs of earlier ticks repeated in every pilot packet, against loss.
 pub const REDUNDANT_INPUTS: usize = 6;
 

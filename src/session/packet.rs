@@ -5,20 +5,23 @@
 use std::time::Instant;
 
 use super::clock::Pinger;
-use super::link::Link;
+use super::link::{Lane, Link};
 use crate::proto::wire::{
     packet_kind, section_kind, DataHeader, PacketKind, Reader, SectionKind, WireError, Writer,
     MAX_PAYLOAD,
 };
 
 /// Builds one data packet into `buf` if anything is due (or `force`).
-/// `extra` writes the owner's per-tick sections and says whether it wrote any.
+/// `extra` writes the owner's per-tick sections and says whether it wrote
+/// any; bulk fragments may use up to `bulk_budget` bytes (reduced by what
+/// they took).
 pub(crate) fn build(
     link: &mut Link,
     pinger: &mut Pinger,
     now: Instant,
     buf: &mut [u8],
     force: bool,
+    bulk_budget: &mut usize,
     extra: impl FnOnce(&mut Writer<'_>) -> bool,
 ) -> Option<usize> {
     let cap = buf.len().min(MAX_PAYLOAD);
@@ -30,7 +33,7 @@ pub(crate) fn build(
         pinger.write(now, &mut w);
         wrote |= w.len() > before;
     }
-    let fragments = link.write_fragments(now, seq, &mut w);
+    let fragments = link.write_fragments(now, seq, &mut w, bulk_budget);
     if !wrote && fragments == 0 && !link.ack_owed() && !force {
         return None;
     }
@@ -59,7 +62,8 @@ pub(crate) fn read(
     while r.remaining() > 0 {
         let kind = section_kind(r.u8("section kind")?)?;
         match kind {
-            SectionKind::Fragment => link.on_fragment(&mut r)?,
+            SectionKind::Fragment => link.on_fragment(Lane::Control, &mut r)?,
+            SectionKind::BulkFragment => link.on_fragment(Lane::Bulk, &mut r)?,
             SectionKind::Ping => pinger.on_ping(&mut r)?,
             SectionKind::Pong => pinger.on_pong(now, &mut r)?,
             other_kind => other(other_kind, &mut r)?,
