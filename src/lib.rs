@@ -4,8 +4,13 @@
 //! spectators join it directly over UDP. The game reaches all of this through
 //! the C ABI in [`ffi`]; the layers below it are usable from Rust as well.
 
+pub mod demo;
+pub mod ffi;
+pub mod identity;
 pub mod lab;
+pub mod lobby;
 pub mod proto;
 pub mod runtime;
 pub mod session;
+pub mod track;
 pub mod util;

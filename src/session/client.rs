@@ -24,6 +24,8 @@ use crate::proto::{
     Control, EventTarget, GameEvent, Hello, LeaveReason, Message, PilotFrame, PilotInput,
     PlayerInfo, RefuseReason, Role, FRAME_BYTES, INPUT_BYTES,
 };
+use crate::track::transfer::{Announcement, Download, DownloadOutput, TrackMsg, TrackTarget};
+use crate::track::TrackHash;
 
 const HELLO_RETRY: Duration = Duration::from_millis(250);
 const LEAVE_LINGER: Duration = Duration::from_millis(500);
@@ -106,6 +108,10 @@ pub struct Client {
     send_interval: Duration,
     leaving_until: Option<Instant>,
     events: VecDeque<Event>,
+    track_target: Option<Box<dyn TrackTarget>>,
+    download: Option<Download>,
+    /// The announced track we already dealt with (ready or failed).
+    track_settled: Option<TrackHash>,
     /// Datagrams dropped as malformed or from the wrong address.
     pub rejected_datagrams: u64,
 }
@@ -137,7 +143,72 @@ impl Client {
             last_frame_sent_at: now,
             leaving_until: None,
             events: VecDeque::new(),
+            track_target: None,
+            download: None,
+            track_settled: None,
             rejected_datagrams: 0,
+        }
+    }
+
+    /// Where this client finds and installs custom tracks. Without one, a
+    /// room's track is ignored (the game may handle it itself).
+    pub fn set_track_target(&mut self, target: Box<dyn TrackTarget>) {
+        self.track_target = Some(target);
+        self.check_track();
+    }
+
+    /// Starts dealing with the room's announced track when it is new to us.
+    fn check_track(&mut self) {
+        if self.state != ClientState::Connected {
+            return;
+        }
+        let Some(target) = self.track_target.as_deref_mut() else {
+            return;
+        };
+        let Some(announced) = Announcement::from_props(&self.room) else {
+            return;
+        };
+        let hash = announced.hash;
+        if self.track_settled == Some(hash)
+            || self.download.as_ref().is_some_and(|d| d.hash() == hash)
+        {
+            return;
+        }
+        if self.download.take().is_some() {
+            // The host switched tracks mid-download: the old one is dropped
+            // (its partial files stay for a later resume).
+            let _ = self.link.send_on(Lane::Bulk, &TrackMsg::Cancel.encode());
+        }
+        let (download, outputs) = Download::start(announced, target);
+        self.download = download;
+        self.apply_download(hash, outputs);
+    }
+
+    fn apply_download(&mut self, hash: TrackHash, outputs: Vec<DownloadOutput>) {
+        for o in outputs {
+            match o {
+                DownloadOutput::Send(m) => {
+                    let _ = self.link.send_on(Lane::Bulk, &m.encode());
+                }
+                DownloadOutput::Progress { received, total } => self
+                    .events
+                    .push_back(Event::TrackProgress { received, total }),
+                DownloadOutput::Ready { path, downloaded } => {
+                    tracing::info!(path = %path.display(), downloaded, "the room's track is ready");
+                    self.track_settled = Some(hash);
+                    self.download = None;
+                    self.events
+                        .push_back(Event::TrackReady { path, downloaded });
+                }
+                DownloadOutput::Failed(e) => {
+                    tracing::warn!("track download failed: {e}");
+                    self.track_settled = Some(hash);
+                    self.download = None;
+                    self.events.push_back(Event::TrackFailed {
+                        reason: e.to_string(),
+                    });
+                }
+            }
         }
     }
 
@@ -415,6 +486,24 @@ impl Client {
                 }
             }
         }
+        while let Some(bytes) = self.link.poll_message(Lane::Bulk) {
+            let msg = match TrackMsg::decode(&bytes) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::debug!("unreadable track message from the host: {e}");
+                    self.rejected_datagrams += 1;
+                    continue;
+                }
+            };
+            let (Some(download), Some(target)) =
+                (self.download.as_mut(), self.track_target.as_deref_mut())
+            else {
+                continue;
+            };
+            let hash = download.hash();
+            let outputs = download.on_message(msg, target);
+            self.apply_download(hash, outputs);
+        }
         Ok(())
     }
 
@@ -444,6 +533,7 @@ impl Client {
                     props: BTreeMap::new(),
                 };
                 self.players.insert(actor, me);
+                self.check_track();
             }
             Message::Control(Control::PlayerJoined(p)) => {
                 if p.actor == self.actor {
@@ -465,6 +555,7 @@ impl Client {
             Message::Control(Control::RoomProps { changes }) => {
                 apply_props(&mut self.room, &changes);
                 self.events.push_back(Event::RoomPropsChanged(changes));
+                self.check_track();
             }
             Message::Control(Control::PlayerProps { actor, changes }) => {
                 if let Some(p) = self.players.get_mut(&actor) {
@@ -533,8 +624,11 @@ impl Client {
                 if let Some(r) = self.link.next_resend() {
                     t = t.min(r);
                 }
-                if self.link.ack_owed() || self.link.reliable_due(self.link.last_sent) {
-                    t = t.min(self.link.last_sent);
+                if let Some(a) = self.link.ack_due_at() {
+                    t = t.min(a);
+                }
+                if let Some(b) = self.link.bulk_due_at(self.link.last_sent) {
+                    t = t.min(b);
                 }
                 if self.local_serial > self.sent_serial {
                     t = t.min(self.next_send_at);
@@ -597,7 +691,8 @@ impl Client {
                     now,
                     buf,
                     false,
-                    &mut 0,
+                    // Our bulk messages are requests and credits: tiny, unpaced.
+                    &mut usize::MAX.clone(),
                     |w| {
                         let (true, Some(frame)) = (frame_due, local) else {
                             return false;

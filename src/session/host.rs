@@ -26,6 +26,8 @@ use crate::proto::{
     Control, EventTarget, GameEvent, Hello, LeaveReason, Message, PilotFrame, PilotInput,
     PlayerInfo, RefuseReason, Role, FRAME_BYTES, INPUT_BYTES,
 };
+use crate::track::transfer::{Announcement, TrackMsg, TrackSource, Upload};
+use crate::track::TrackManifest;
 
 /// How the host runs its room.
 #[derive(Clone, Debug)]
@@ -50,6 +52,10 @@ pub struct HostConfig {
     pub room: BTreeMap<String, String>,
     /// Key for address-proving cookies; random per room in production.
     pub cookie_secret: [u8; 32],
+    /// Track upload pace per joiner, bytes per second.
+    pub track_rate_per_joiner: u64,
+    /// Track upload pace for the whole room, bytes per second.
+    pub track_rate_room: u64,
 }
 
 impl HostConfig {
@@ -66,6 +72,52 @@ impl HostConfig {
             timeout: DEFAULT_TIMEOUT,
             room: BTreeMap::new(),
             cookie_secret: [0; 32],
+            track_rate_per_joiner: DEFAULT_TRACK_RATE_PER_JOINER,
+            track_rate_room: DEFAULT_TRACK_RATE_ROOM,
+        }
+    }
+}
+
+/// Default track upload pace per joiner: 8 MiB/s.
+pub const DEFAULT_TRACK_RATE_PER_JOINER: u64 = 8 << 20;
+/// Default track upload pace for the room: 24 MiB/s.
+pub const DEFAULT_TRACK_RATE_ROOM: u64 = 24 << 20;
+/// Bulk bytes a bucket may save up (a burst).
+const BULK_BURST: f64 = 64.0 * 1024.0;
+/// Bulk bytes queued in a link ahead of what is on the wire.
+const BULK_QUEUE: usize = 128 * 1024;
+
+/// A token bucket pacing bulk bytes.
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+    rate: f64,
+}
+
+impl Bucket {
+    fn new(now: Instant, rate: u64) -> Self {
+        Bucket {
+            tokens: BULK_BURST,
+            at: now,
+            rate: rate.max(1) as f64,
+        }
+    }
+    fn refill(&mut self, now: Instant) {
+        let dt = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + dt * self.rate).min(BULK_BURST);
+        self.at = now;
+    }
+    /// When a whole fragment's worth will be there. Rounded up to whole
+    /// microseconds with a byte to spare, so a wakeup at that instant always
+    /// finds the tokens (float rounding must never make it wake for nothing).
+    fn ready_at(&self) -> Instant {
+        let need = crate::session::link::FRAGMENT_DATA as f64 + 1.0 - self.tokens;
+        if need <= 0.0 {
+            self.at
+        } else {
+            let micros = (need / self.rate * 1e6).ceil().max(1.0);
+            self.at + Duration::from_micros(micros as u64)
         }
     }
 }
@@ -131,6 +183,8 @@ struct Peer {
     /// When each seat's frame last went to this peer.
     sent_at: [Option<Instant>; MAX_PILOTS],
     departing_until: Option<Instant>,
+    upload: Option<Upload>,
+    bulk: Bucket,
 }
 
 impl Peer {
@@ -158,6 +212,9 @@ pub struct Host {
     tx_scanned: usize,
     closed: bool,
     membership_version: u64,
+    track: Option<Box<dyn TrackSource>>,
+    track_download: bool,
+    room_bulk: Bucket,
     /// Datagrams dropped as malformed, from strangers, or over budget.
     pub rejected_datagrams: u64,
 }
@@ -178,6 +235,7 @@ impl Host {
         };
         let mut seats: [Option<PilotSeat>; MAX_PILOTS] = Default::default();
         seats[0] = Some(PilotSeat::new(HOST_ACTOR));
+        let cfg_rate_room = cfg.track_rate_room;
         Host {
             room: cfg.room.clone(),
             cfg,
@@ -195,6 +253,9 @@ impl Host {
             tx_scanned: 0,
             closed: false,
             membership_version: 0,
+            track: None,
+            track_download: false,
+            room_bulk: Bucket::new(now, cfg_rate_room),
             rejected_datagrams: 0,
         }
     }
@@ -320,6 +381,40 @@ impl Host {
             changes,
         }));
         Ok(())
+    }
+
+    /// Serves a custom track (or stops, with `None`): the room announces
+    /// its hash, ids, size and whether joiners may download it, and joiners
+    /// that lack it ask for it.
+    pub fn serve_track(
+        &mut self,
+        source: Option<Box<dyn TrackSource>>,
+        allow_download: bool,
+    ) -> Result<(), SessionError> {
+        let changes = match &source {
+            Some(s) => Announcement::props_for(s.manifest(), allow_download),
+            None => Announcement::props_for_none(),
+        };
+        self.set_room_props(changes)?;
+        self.track = source;
+        self.track_download = allow_download;
+        for p in &mut self.peers {
+            p.upload = None;
+        }
+        Ok(())
+    }
+
+    /// The manifest of the track served, if any.
+    pub fn track(&self) -> Option<&TrackManifest> {
+        self.track.as_deref().map(|t| t.manifest())
+    }
+
+    /// Track bytes sent to each joiner so far (actor, bytes).
+    pub fn upload_progress(&self) -> Vec<(u16, u64)> {
+        self.peers
+            .iter()
+            .filter_map(|p| p.upload.as_ref().map(|u| (p.info.actor, u.bytes_sent)))
+            .collect()
     }
 
     /// Closes the room: everyone is told, then the session ends.
@@ -536,6 +631,8 @@ impl Host {
             sent_serial: [0; MAX_PILOTS],
             sent_at: [None; MAX_PILOTS],
             departing_until: None,
+            upload: None,
+            bulk: Bucket::new(now, self.cfg.track_rate_per_joiner),
         });
         tracing::info!(actor, name = %info.name, ?role, %from, "player seated");
         self.events.push_back(Event::PlayerJoined(info));
@@ -605,6 +702,19 @@ impl Host {
                 }
             }
         }
+        while let Some(bytes) = self
+            .peers
+            .get_mut(i)
+            .and_then(|p| p.link.poll_message(Lane::Bulk))
+        {
+            match TrackMsg::decode(&bytes) {
+                Ok(m) => self.on_track_message(i, m),
+                Err(e) => {
+                    tracing::debug!(actor, "unreadable track message: {e}");
+                    self.rejected_datagrams += 1;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -647,6 +757,58 @@ impl Host {
                     "ignored a control message only the host may send"
                 );
             }
+        }
+    }
+
+    fn on_track_message(&mut self, i: usize, m: TrackMsg) {
+        let Some(p) = self.peers.get_mut(i).filter(|p| p.seated()) else {
+            return;
+        };
+        match m {
+            TrackMsg::Request {
+                hash,
+                manifest,
+                spans,
+            } => {
+                let refusal = match self.track.as_deref() {
+                    None => Some("this room has no custom track to share"),
+                    Some(t) if t.manifest().track_hash() != hash => {
+                        Some("the host no longer serves that track")
+                    }
+                    Some(_) if !self.track_download => {
+                        Some("the host does not allow downloading its track")
+                    }
+                    Some(_) => None,
+                };
+                match (refusal, self.track.as_deref()) {
+                    (None, Some(t)) => {
+                        tracing::info!(
+                            actor = p.info.actor,
+                            ranges = spans.len(),
+                            "serving the track"
+                        );
+                        p.upload = Some(Upload::new(t, manifest, &spans));
+                    }
+                    (reason, _) => {
+                        p.upload = None;
+                        let reason = reason.unwrap_or("no track").to_string();
+                        let _ = p
+                            .link
+                            .send_on(Lane::Bulk, &TrackMsg::Refused { reason }.encode());
+                    }
+                }
+            }
+            TrackMsg::Credit { written } => {
+                if let Some(u) = p.upload.as_mut() {
+                    u.on_credit(written);
+                }
+            }
+            TrackMsg::Cancel => p.upload = None,
+            other => tracing::debug!(
+                actor = p.info.actor,
+                ?other,
+                "ignored a track message only a host sends"
+            ),
         }
     }
 
@@ -752,6 +914,12 @@ impl Host {
         for p in &self.peers {
             if let Some(t) = p.departing_until {
                 consider(t);
+                if let Some(a) = p.link.ack_due_at() {
+                    consider(a);
+                }
+                if let Some(r) = p.link.next_resend() {
+                    consider(r);
+                }
                 continue;
             }
             consider(p.link.last_heard + self.cfg.timeout);
@@ -759,8 +927,18 @@ impl Host {
             if let Some(t) = p.link.next_resend() {
                 consider(t);
             }
-            if p.link.ack_owed() || p.link.reliable_due(p.link.last_sent) {
-                consider(p.link.last_sent);
+            if let Some(a) = p.link.ack_due_at() {
+                consider(a);
+            }
+            let feed = p.upload.as_ref().is_some_and(|u| u.can_send())
+                && p.link.queued_bytes(Lane::Bulk) < BULK_QUEUE;
+            let due = if feed {
+                Some(p.link.last_sent)
+            } else {
+                p.link.bulk_due_at(p.link.last_sent)
+            };
+            if let Some(t) = due {
+                consider(t.max(p.bulk.ready_at()).max(self.room_bulk.ready_at()));
             }
             if self.has_new_frames(p, true) {
                 consider(p.next_full_at);
@@ -828,14 +1006,40 @@ impl Host {
         let pilot_interval = interval_for(self.cfg.pilot_hz);
         let p = &mut self.peers[i];
         if !p.seated() {
-            // Only acknowledge a departing peer's last packets.
-            if !p.link.ack_owed() {
-                return None;
-            }
-            return packet::build(&mut p.link, &mut p.pinger, now, buf, true, &mut 0, |_| {
+            // A departing peer still gets its last control messages (the
+            // goodbye when the room closes) and acks, but no frames or track.
+            p.upload = None;
+            return packet::build(&mut p.link, &mut p.pinger, now, buf, false, &mut 0, |_| {
                 false
             });
         }
+        // Top up the bulk lane from the upload, then let the buckets decide
+        // how much of it may go out now.
+        if let (Some(up), Some(src)) = (p.upload.as_mut(), self.track.as_deref_mut()) {
+            while p.link.queued_bytes(Lane::Bulk) < BULK_QUEUE {
+                match up.next(src) {
+                    Some(Ok(msg)) => {
+                        if p.link.send_on(Lane::Bulk, &msg.encode()).is_err() {
+                            break;
+                        }
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!("track read failed: {e}");
+                        let reason = format!("the host could not read its track: {e}");
+                        let _ = p
+                            .link
+                            .send_on(Lane::Bulk, &TrackMsg::Refused { reason }.encode());
+                        p.upload = None;
+                        break;
+                    }
+                    None => break,
+                }
+            }
+        }
+        p.bulk.refill(now);
+        self.room_bulk.refill(now);
+        let mut budget = p.bulk.tokens.min(self.room_bulk.tokens).max(0.0) as usize;
+        let budget_before = budget;
         let full_due = now >= p.next_full_at;
         let follow_due =
             p.info.role == Role::Spectator && p.follow.is_some() && now >= p.next_follow_at;
@@ -850,9 +1054,10 @@ impl Host {
             next_full_at,
             next_follow_at,
             full_interval,
+            bulk,
             ..
         } = p;
-        packet::build(link, pinger, now, buf, false, &mut 0, |w| {
+        let built = packet::build(link, pinger, now, buf, false, &mut budget, |w| {
             if !full_due && !follow_due {
                 return false;
             }
@@ -894,7 +1099,11 @@ impl Host {
                 *next_follow_at = now + pilot_interval;
             }
             true
-        })
+        });
+        let used = (budget_before - budget) as f64;
+        bulk.tokens -= used;
+        self.room_bulk.tokens -= used;
+        built
     }
 
     /// The next event for the game.

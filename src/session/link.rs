@@ -32,6 +32,12 @@ const MAX_INFLIGHT_BYTES: usize = 256 * 1024;
 /// Bytes queued for a peer before the link is declared broken.
 pub(crate) const MAX_QUEUED_BYTES: usize = 4 * 1024 * 1024;
 const SENT_RING: usize = 1024;
+/// An ack goes out at the latest this long after the reliable data it acks.
+const ACK_DELAY: Duration = Duration::from_millis(5);
+/// ... or as soon as this many fragments wait for it.
+const ACK_EVERY_FRAGMENTS: u32 = 8;
+/// Saved ack windows kept at most.
+const ACK_BACKLOG: usize = 64;
 const MIN_RTO: Duration = Duration::from_millis(25);
 const MAX_RTO: Duration = Duration::from_millis(1000);
 const INITIAL_RTO: Duration = Duration::from_millis(200);
@@ -333,8 +339,17 @@ pub(crate) struct Link {
     loss_cursor: u16,
     recv_latest: Option<u16>,
     recv_bits: u32,
-    /// A packet carrying reliable data arrived since we last sent anything.
-    ack_owed: bool,
+    /// Fragments received since we last sent anything, and when the first
+    /// of them came: acks go out after 8 fragments or 5 ms, whichever first.
+    ack_owed: u32,
+    ack_owed_since: Instant,
+    /// The oldest packet received since we last reported our current acks.
+    unreported_oldest: Option<u16>,
+    /// Ack windows saved before a burst pushed unreported packets out of the
+    /// 32-packet window; each rides out in its own header.
+    ack_backlog: VecDeque<(u16, u32)>,
+    /// The packet being built carries the current window (not a saved one).
+    header_is_current: bool,
     streams: [Stream; 2],
     srtt: Option<Duration>,
     rttvar: Duration,
@@ -360,7 +375,11 @@ impl Link {
             loss_cursor: 0,
             recv_latest: None,
             recv_bits: 0,
-            ack_owed: false,
+            ack_owed: 0,
+            ack_owed_since: now,
+            unreported_oldest: None,
+            ack_backlog: VecDeque::new(),
+            header_is_current: true,
             streams: Default::default(),
             srtt: None,
             rttvar: Duration::ZERO,
@@ -388,21 +407,36 @@ impl Link {
         }
     }
 
-    /// True when a control fragment waits for its first send or its resend.
-    pub(crate) fn reliable_due(&self, now: Instant) -> bool {
-        self.streams[0]
-            .due_at(self.rto(), now)
-            .is_some_and(|t| t <= now)
-    }
-
     /// When the earliest control fragment will need resending.
     pub(crate) fn next_resend(&self) -> Option<Instant> {
         self.streams[0].due_at(self.rto(), self.last_sent)
     }
 
-    /// True when we owe the peer an ack for reliable data.
-    pub(crate) fn ack_owed(&self) -> bool {
-        self.ack_owed
+    /// True when an ack for reliable data should go out now.
+    pub(crate) fn ack_due(&self, now: Instant) -> bool {
+        self.ack_due_at().is_some_and(|t| t <= now)
+    }
+
+    /// When an owed ack falls due.
+    pub(crate) fn ack_due_at(&self) -> Option<Instant> {
+        if !self.ack_backlog.is_empty() {
+            return Some(self.last_sent);
+        }
+        match self.ack_owed {
+            0 => None,
+            n if n >= ACK_EVERY_FRAGMENTS => Some(self.ack_owed_since),
+            _ => Some(self.ack_owed_since + ACK_DELAY),
+        }
+    }
+
+    /// Bytes queued on a lane and not yet acknowledged.
+    pub(crate) fn queued_bytes(&self, lane: Lane) -> usize {
+        self.streams[lane as usize].queued_bytes
+    }
+
+    /// When bulk data is next due (`now_hint` if some could go now).
+    pub(crate) fn bulk_due_at(&self, now_hint: Instant) -> Option<Instant> {
+        self.streams[1].due_at(self.rto(), now_hint)
     }
 
     /// True when control messages are still waiting for acknowledgement.
@@ -413,12 +447,17 @@ impl Link {
     /// Starts a data packet: writes the header with our current acks.
     pub(crate) fn begin_packet(&mut self, w: &mut Writer<'_>) -> u16 {
         let seq = self.next_seq;
-        DataHeader {
-            seq,
-            ack: self.recv_latest.unwrap_or(0),
-            ack_bits: self.recv_bits,
-        }
-        .write(w);
+        let (ack, ack_bits) = match self.ack_backlog.front() {
+            Some(&saved) => {
+                self.header_is_current = false;
+                saved
+            }
+            None => {
+                self.header_is_current = true;
+                (self.recv_latest.unwrap_or(0), self.recv_bits)
+            }
+        };
+        DataHeader { seq, ack, ack_bits }.write(w);
         seq
     }
 
@@ -465,7 +504,12 @@ impl Link {
             entry.fragments.clear();
         }
         self.next_seq = seq.wrapping_add(1);
-        self.ack_owed = false;
+        if self.header_is_current {
+            self.ack_owed = 0;
+            self.unreported_oldest = None;
+        } else {
+            self.ack_backlog.pop_front();
+        }
         self.last_sent = now;
         self.counters.packets_sent += 1;
         self.counters.bytes_sent += len as u64;
@@ -481,6 +525,17 @@ impl Link {
                 self.recv_bits = 0;
             }
             Some(latest) if seq_newer(h.seq, latest) => {
+                // A burst must not push packets we never reported out of the
+                // window: save the window as it is, to be sent on its own.
+                if let Some(oldest) = self.unreported_oldest {
+                    if seq_newer(h.seq.wrapping_sub(32), oldest) {
+                        if self.ack_backlog.len() == ACK_BACKLOG {
+                            self.ack_backlog.pop_front();
+                        }
+                        self.ack_backlog.push_back((latest, self.recv_bits));
+                        self.unreported_oldest = None;
+                    }
+                }
                 let shift = h.seq.wrapping_sub(latest) as u32;
                 self.recv_bits = if shift > 32 {
                     0
@@ -500,6 +555,10 @@ impl Link {
                     self.recv_bits |= 1 << (back - 1);
                 }
             }
+        }
+        match self.unreported_oldest {
+            Some(o) if !seq_newer(o, h.seq) => {}
+            _ => self.unreported_oldest = Some(h.seq),
         }
         self.last_heard = now;
         self.counters.packets_received += 1;
@@ -570,8 +629,16 @@ impl Link {
     }
 
     /// Reads one fragment section of `lane` (its tag already consumed).
-    pub(crate) fn on_fragment(&mut self, lane: Lane, r: &mut Reader<'_>) -> Result<(), WireError> {
-        self.ack_owed = true;
+    pub(crate) fn on_fragment(
+        &mut self,
+        now: Instant,
+        lane: Lane,
+        r: &mut Reader<'_>,
+    ) -> Result<(), WireError> {
+        if self.ack_owed == 0 {
+            self.ack_owed_since = now;
+        }
+        self.ack_owed += 1;
         self.streams[lane as usize].receive(r)
     }
 
@@ -617,7 +684,7 @@ mod tests {
         let mut w = Writer::new(&mut buf);
         let seq = link.begin_packet(&mut w);
         let n = link.write_fragments(now, seq, &mut w, &mut usize::MAX.clone());
-        if n == 0 && !link.ack_owed() {
+        if n == 0 && !link.ack_due(now) {
             return None;
         }
         let len = w.len();
@@ -638,7 +705,7 @@ mod tests {
                 SectionKind::BulkFragment => Lane::Bulk,
                 other => panic!("unexpected section {other:?}"),
             };
-            link.on_fragment(lane, &mut r).unwrap();
+            link.on_fragment(now, lane, &mut r).unwrap();
         }
     }
 
@@ -721,15 +788,17 @@ mod tests {
             frag(5000, 0, 1, 1),
         ];
         for f in &bad {
-            assert!(l.on_fragment(Lane::Control, &mut Reader::new(f)).is_err());
+            assert!(l
+                .on_fragment(t0, Lane::Control, &mut Reader::new(f))
+                .is_err());
         }
         assert_eq!(
-            l.on_fragment(Lane::Control, &mut Reader::new(&f_trunc())),
+            l.on_fragment(t0, Lane::Control, &mut Reader::new(&f_trunc())),
             Err(WireError::Truncated("fragment data"))
         );
         // Many half-finished messages cannot pin more than the cap.
         for m in 1..1000u32 {
-            let _ = l.on_fragment(Lane::Control, &mut Reader::new(&frag(m, 0, 32, 1024)));
+            let _ = l.on_fragment(t0, Lane::Control, &mut Reader::new(&frag(m, 0, 32, 1024)));
         }
         assert!(l.streams[0].partial_bytes <= MAX_PARTIAL_BYTES);
         assert_eq!(

@@ -25,8 +25,8 @@ use std::time::Duration;
 
 pub use client::{Client, ClientConfig, ClientState};
 pub use clock::ClockEstimate;
-pub use host::SNAPSHOT_ENTRY;
 pub use host::{Host, HostConfig};
+pub use host::{DEFAULT_TRACK_RATE_PER_JOINER, DEFAULT_TRACK_RATE_ROOM, SNAPSHOT_ENTRY};
 pub use link::{LinkCounters, LinkError};
 
 use crate::proto::{GameEvent, LeaveReason, PilotFrame, PlayerInfo, RefuseReason, Role};
@@ -108,6 +108,25 @@ pub enum Event {
         frame: PilotFrame,
         /// When the host received it, host clock, microseconds.
         host_time_us: u64,
+    },
+    /// Client: the room's custom track is downloading.
+    TrackProgress {
+        /// Bytes written.
+        received: u64,
+        /// Bytes in the track.
+        total: u64,
+    },
+    /// Client: the room's custom track is installed (or was already here).
+    TrackReady {
+        /// Its folder.
+        path: std::path::PathBuf,
+        /// True when it was downloaded from the host just now.
+        downloaded: bool,
+    },
+    /// Client: the room's custom track could not be had.
+    TrackFailed {
+        /// Why, for the player.
+        reason: String,
     },
     /// The session ended (client: left, timed out, room closed; host: closed).
     Closed {

@@ -34,7 +34,7 @@ pub(crate) fn build(
         wrote |= w.len() > before;
     }
     let fragments = link.write_fragments(now, seq, &mut w, bulk_budget);
-    if !wrote && fragments == 0 && !link.ack_owed() && !force {
+    if !wrote && fragments == 0 && !link.ack_due(now) && !force {
         return None;
     }
     let len = w.len();
@@ -62,8 +62,8 @@ pub(crate) fn read(
     while r.remaining() > 0 {
         let kind = section_kind(r.u8("section kind")?)?;
         match kind {
-            SectionKind::Fragment => link.on_fragment(Lane::Control, &mut r)?,
-            SectionKind::BulkFragment => link.on_fragment(Lane::Bulk, &mut r)?,
+            SectionKind::Fragment => link.on_fragment(now, Lane::Control, &mut r)?,
+            SectionKind::BulkFragment => link.on_fragment(now, Lane::Bulk, &mut r)?,
             SectionKind::Ping => pinger.on_ping(&mut r)?,
             SectionKind::Pong => pinger.on_pong(now, &mut r)?,
             other_kind => other(other_kind, &mut r)?,

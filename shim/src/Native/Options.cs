@@ -1,0 +1,75 @@
+// How to host or join, in C# terms. The numeric defaults come from the
+// library itself (pw_host_options_default / pw_join_options_default), so
+// they cannot drift from the Rust side.
+using System;
+
+namespace Propwash
+{
+    /// <summary>How to open a room (<c>PwHostOptions</c>).</summary>
+    public sealed class HostOptions
+    {
+        /// <summary>Local <c>ip:port</c> to listen on; empty means 0.0.0.0:5056.</summary>
+        public string BindAddress { get; set; }
+        /// <summary>The game build; joiners must send exactly the same string.</summary>
+        public string GameVersion { get; set; }
+        /// <summary>The hosting racer's display name (cut to 64 bytes).</summary>
+        public string PlayerName { get; set; }
+        /// <summary><c>player-id</c> from player-state.json; may be empty.</summary>
+        public string PlayerId { get; set; }
+        /// <summary>Snapshots per second to pilots, 10 to 240.</summary>
+        public int PilotHz { get; set; }
+        /// <summary>Snapshots per second to spectators, 10 to 240.</summary>
+        public int SpectatorHz { get; set; }
+        /// <summary>Pilot seats, the host's included, 1 to 6.</summary>
+        public int MaxPilots { get; set; }
+        /// <summary>Spectator seats, 0 to 15.</summary>
+        public int MaxSpectators { get; set; }
+
+        public HostOptions()
+        {
+            PwHostOptions d;
+            NativeMethods.pw_host_options_default(out d);
+            BindAddress = "";
+            GameVersion = "";
+            PlayerName = "";
+            PlayerId = "";
+            PilotHz = (int)d.PilotHz;
+            SpectatorHz = (int)d.SpectatorHz;
+            MaxPilots = (int)d.MaxPilots;
+            MaxSpectators = (int)d.MaxSpectators;
+        }
+    }
+
+    /// <summary>How to join a room (<c>PwJoinOptions</c>).</summary>
+    public sealed class JoinOptions
+    {
+        /// <summary>The host's <c>ip:port</c> (required).</summary>
+        public string HostAddress { get; set; }
+        /// <summary>Local <c>ip:port</c> to bind; empty means any.</summary>
+        public string BindAddress { get; set; }
+        /// <summary>Must equal the host's or the join is refused.</summary>
+        public string GameVersion { get; set; }
+        public string PlayerName { get; set; }
+        public string PlayerId { get; set; }
+        /// <summary>Pilot or Spectator.</summary>
+        public Role Role { get; set; }
+        /// <summary>Accept a spectator seat when the pilot seats are taken.</summary>
+        public bool SpectateIfFull { get; set; }
+        /// <summary>Frames per second sent to the host, 10 to 240.</summary>
+        public int SendHz { get; set; }
+
+        public JoinOptions()
+        {
+            PwJoinOptions d;
+            NativeMethods.pw_join_options_default(out d);
+            HostAddress = "";
+            BindAddress = "";
+            GameVersion = "";
+            PlayerName = "";
+            PlayerId = "";
+            Role = (Role)d.Role;
+            SpectateIfFull = d.SpectateIfFull;
+            SendHz = (int)d.SendHz;
+        }
+    }
+}

@@ -1,0 +1,66 @@
+// One polled event. Its data is a view into the session's reusable event
+// buffer: valid until the next TryPollEvent on the same session. Copy it
+// (CopyData / Text) to keep it longer.
+using System;
+using System.Text;
+
+namespace Propwash
+{
+    public struct SessionEvent
+    {
+        /// <summary>What happened.</summary>
+        public readonly EventKind Kind;
+        /// <summary>Refused: a RefuseReason; PlayerLeft and Closed: a CloseReason.</summary>
+        public readonly uint Reason;
+        /// <summary>Welcomed and PlayerJoined: the seat.</summary>
+        public readonly Role Role;
+        /// <summary>The player concerned (Welcomed: us; GameEvent: the sender).</summary>
+        public readonly ushort Actor;
+        /// <summary>GameEvent: the game's event code.</summary>
+        public readonly byte Code;
+        /// <summary>The payload (GameEvent), JSON (PlayerJoined, *PropertiesChanged) or text (Refused).</summary>
+        public readonly ArraySegment<byte> Data;
+
+        internal SessionEvent(PwEvent header, ArraySegment<byte> data)
+        {
+            Kind = header.Kind;
+            Reason = header.Reason;
+            Role = header.Role;
+            Actor = header.Actor;
+            Code = header.Code;
+            Data = data;
+        }
+
+        public CloseReason CloseReason
+        {
+            get { return Kind == EventKind.PlayerLeft || Kind == EventKind.Closed ? (CloseReason)Reason : CloseReason.None; }
+        }
+
+        public RefuseReason RefuseReason
+        {
+            get { return (RefuseReason)Reason; }
+        }
+
+        /// <summary>The data as UTF-8 text (allocates).</summary>
+        public string Text()
+        {
+            return Data.Array == null ? "" : Encoding.UTF8.GetString(Data.Array, Data.Offset, Data.Count);
+        }
+
+        /// <summary>A copy of the data that outlives the next poll (allocates).</summary>
+        public byte[] CopyData()
+        {
+            byte[] copy = new byte[Data.Count];
+            if (Data.Count > 0)
+            {
+                Buffer.BlockCopy(Data.Array, Data.Offset, copy, 0, Data.Count);
+            }
+            return copy;
+        }
+
+        public override string ToString()
+        {
+            return Kind + " actor=" + Actor + " code=" + Code + " reason=" + Reason + " role=" + Role + " bytes=" + Data.Count;
+        }
+    }
+}

@@ -1,0 +1,176 @@
+// Just enough JSON for what the library sends the game: the player records
+// of PLAYER_JOINED / players_json and the {"key":"value"|null} maps of
+// property changes. Objects become Dictionary<string, object>, arrays
+// List<object>, numbers double. Rare events only: it allocates freely.
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Text;
+
+namespace Propwash.Shim
+{
+    internal static class Json
+    {
+        public static object Parse(string text)
+        {
+            int i = 0;
+            object v = Value(text, ref i);
+            Space(text, ref i);
+            if (i != text.Length) throw new FormatException("trailing characters at " + i);
+            return v;
+        }
+
+        private static void Space(string s, ref int i)
+        {
+            while (i < s.Length && char.IsWhiteSpace(s[i])) i++;
+        }
+
+        private static object Value(string s, ref int i)
+        {
+            Space(s, ref i);
+            if (i >= s.Length) throw new FormatException("unexpected end");
+            char c = s[i];
+            if (c == '{') return Object(s, ref i);
+            if (c == '[') return Array(s, ref i);
+            if (c == '"') return String(s, ref i);
+            if (Literal(s, ref i, "true")) return true;
+            if (Literal(s, ref i, "false")) return false;
+            if (Literal(s, ref i, "null")) return null;
+            int start = i;
+            while (i < s.Length && "+-0123456789.eE".IndexOf(s[i]) >= 0) i++;
+            if (start == i) throw new FormatException("unexpected '" + c + "' at " + i);
+            return double.Parse(s.Substring(start, i - start), NumberStyles.Float, CultureInfo.InvariantCulture);
+        }
+
+        private static bool Literal(string s, ref int i, string word)
+        {
+            if (string.CompareOrdinal(s, i, word, 0, word.Length) != 0) return false;
+            i += word.Length;
+            return true;
+        }
+
+        private static void Expect(string s, ref int i, char c)
+        {
+            Space(s, ref i);
+            if (i >= s.Length || s[i] != c) throw new FormatException("expected '" + c + "' at " + i);
+            i++;
+        }
+
+        private static Dictionary<string, object> Object(string s, ref int i)
+        {
+            Dictionary<string, object> o = new Dictionary<string, object>();
+            Expect(s, ref i, '{');
+            Space(s, ref i);
+            if (i < s.Length && s[i] == '}')
+            {
+                i++;
+                return o;
+            }
+            while (true)
+            {
+                Space(s, ref i);
+                string key = String(s, ref i);
+                Expect(s, ref i, ':');
+                o[key] = Value(s, ref i);
+                Space(s, ref i);
+                if (i < s.Length && s[i] == ',')
+                {
+                    i++;
+                    continue;
+                }
+                Expect(s, ref i, '}');
+                return o;
+            }
+        }
+
+        private static List<object> Array(string s, ref int i)
+        {
+            List<object> a = new List<object>();
+            Expect(s, ref i, '[');
+            Space(s, ref i);
+            if (i < s.Length && s[i] == ']')
+            {
+                i++;
+                return a;
+            }
+            while (true)
+            {
+                a.Add(Value(s, ref i));
+                Space(s, ref i);
+                if (i < s.Length && s[i] == ',')
+                {
+                    i++;
+                    continue;
+                }
+                Expect(s, ref i, ']');
+                return a;
+            }
+        }
+
+        private static string String(string s, ref int i)
+        {
+            Expect(s, ref i, '"');
+            StringBuilder b = new StringBuilder();
+            while (i < s.Length)
+            {
+                char c = s[i++];
+                if (c == '"') return b.ToString();
+                if (c != '\\')
+                {
+                    b.Append(c);
+                    continue;
+                }
+                if (i >= s.Length) break;
+                char e = s[i++];
+                switch (e)
+                {
+                    case 'n': b.Append('\n'); break;
+                    case 't': b.Append('\t'); break;
+                    case 'r': b.Append('\r'); break;
+                    case 'b': b.Append('\b'); break;
+                    case 'f': b.Append('\f'); break;
+                    case 'u':
+                        if (i + 4 > s.Length) throw new FormatException("short \\u escape");
+                        b.Append((char)int.Parse(s.Substring(i, 4), NumberStyles.HexNumber, CultureInfo.InvariantCulture));
+                        i += 4;
+                        break;
+                    default: b.Append(e); break;
+                }
+            }
+            throw new FormatException("unterminated string");
+        }
+    }
+
+    /// <summary>One seated player, as in PLAYER_JOINED's data and players_json.</summary>
+    public sealed class PlayerRecord
+    {
+        public ushort Actor;
+        public Role Role;
+        public int Seat;
+        public string Name;
+        public string PlayerId;
+        public Dictionary<string, string> Props = new Dictionary<string, string>();
+
+        internal static PlayerRecord From(object json)
+        {
+            Dictionary<string, object> o = json as Dictionary<string, object>;
+            if (o == null) throw new FormatException("a player record is not an object");
+            PlayerRecord p = new PlayerRecord();
+            object v;
+            if (o.TryGetValue("actor", out v) && v is double) p.Actor = (ushort)(double)v;
+            if (o.TryGetValue("role", out v)) p.Role = (v as string) == "spectator" ? Role.Spectator : Role.Pilot;
+            if (o.TryGetValue("seat", out v) && v is double) p.Seat = (int)(double)v;
+            if (o.TryGetValue("name", out v)) p.Name = v as string;
+            if (o.TryGetValue("player_id", out v)) p.PlayerId = v as string;
+            Dictionary<string, object> props;
+            if (o.TryGetValue("props", out v) && (props = v as Dictionary<string, object>) != null)
+            {
+                foreach (KeyValuePair<string, object> kv in props)
+                {
+                    p.Props[kv.Key] = kv.Value as string;
+                }
+            }
+            return p;
+        }
+    }
+}

@@ -1,0 +1,842 @@
+//! `propwash demo`: a whole room on loopback UDP in one process — the host
+//! (pilot 1), bot pilots flying scripted laps and spectators, each a real
+//! [`Session`] with its own socket and threads — measured from the outside
+//! with one clock.
+//!
+//! What the report means:
+//! - `frames_delivered_ratio`: for every receiver (each other pilot, the
+//!   host included, and each spectator) and every remote pilot, the distinct
+//!   ticks it read over the send intervals that passed while it could have
+//!   read them, clamped to 1 per pair, summed over the pairs. The send
+//!   interval of a pair is the slower of the pilot's send clock (the host's
+//!   own frames: its physics tick) and the receiver's snapshot clock; the
+//!   window runs from the receiver's first frame of that pilot (at the
+//!   latest 0.5 s into the run) to the end. The exact rule and why it cannot
+//!   read 1.0 when frames are lost is in `measure.rs`. The pilots' games
+//!   start ticking spread over one send interval, not in lockstep (see
+//!   `DemoConfig::tick_offsets` for why that matters).
+//! - `latency_ms`: from the pilot's `push_local` to the first `read_pilots`
+//!   on another peer that returns that tick (observers read every
+//!   millisecond, so up to ~1 ms of it is polling), over every such read.
+//!   It includes waiting for the pilot's next send slot and the receiver's
+//!   next snapshot slot, which is most of it.
+//! - `bytes_per_pilot_frame`: one pilot's entry in a snapshot,
+//!   [`SNAPSHOT_ENTRY`]. `wire_bytes_per_snapshot_avg` is measured: link
+//!   payload bytes over packets the host sent to pilots between 0.5 s into
+//!   the run (after the clock-sync ping burst) and the first event, so
+//!   snapshots plus the separate ping and pong packets; the same over the
+//!   whole run, events included, is `wire_bytes_per_packet_to_pilots_avg`.
+//! - `host_upload_kbps`: link payload bytes the host sent to every peer
+//!   over the run (from its [`PeerStats`]), in kilobits per second.
+//! - `events_delivered_exactly_once`: from 1.5 s in (a quarter in, for short
+//!   runs) until 0.5 s before the end, one event every 250 ms from a random
+//!   pilot to everyone, 7 B to 2 KiB, the middle one the full 16 KiB; every
+//!   seated peer, the sender included, must poll each exactly once and in
+//!   its sender's order.
+//! - `errors`: a peer not seated within 5 s or refused, a session closing
+//!   early, the host losing a peer, a push or event failing other than on a
+//!   full queue, a damaged event or a frame that is not what its pilot
+//!   pushed, a peer thread that does not finish.
+
+mod flight;
+mod measure;
+mod peer;
+mod report;
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+pub use report::{DemoReport, FramesByPath, LatencySummary, LiveRow, LiveView, PeerKind};
+
+use crate::proto::control::MAX_EVENT_PAYLOAD;
+use crate::proto::Role;
+use crate::runtime::Session;
+use crate::session::{
+    ClientConfig, HostConfig, PeerStats, MAX_PILOTS, MAX_SPECTATORS, RATE_RANGE, SNAPSHOT_ENTRY,
+};
+use crate::util::SplitMix64;
+use measure::{PairCount, PushClock};
+use peer::{Gate, PeerContext, PeerLive, PeerOutcome, PeerSpec, Plan, Room, ScheduledEvent};
+
+/// Seconds the pilots fly unless told otherwise.
+pub const DEFAULT_SECONDS: u64 = 10;
+/// Longest run (the latency record's clock lasts about 71 minutes).
+pub const MAX_SECONDS: u64 = 3600;
+/// Send and snapshot rate to pilots unless told otherwise.
+pub const DEFAULT_RATE_HZ: u32 = 60;
+/// The bots' game tick rate.
+pub const PHYSICS_HZ: u32 = 120;
+/// The game build the demo's peers claim to run.
+const GAME: &str = "propwash-demo";
+/// Time between events.
+const EVENT_EVERY: Duration = Duration::from_millis(250);
+/// Largest ordinary event; one event is the full 16 KiB.
+const EVENT_MAX_LEN: usize = 2048;
+/// Lead time between the plan and the first tick, so every thread has it.
+const START_LEAD: Duration = Duration::from_millis(100);
+/// The first events come this long into the run (or a quarter in, for
+/// short runs): the host measures its steady snapshot traffic before them.
+const FIRST_EVENT: Duration = Duration::from_millis(1500);
+/// A fresh link pings fast for its first ~0.4 s to sync the clock; the
+/// steady-state packet size is measured after that.
+const SETTLE: Duration = Duration::from_millis(500);
+/// Budget for every thread to finish after the pilots stop.
+const FINISH_LIMIT: Duration = Duration::from_secs(12);
+
+/// How the demo room is made up.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DemoConfig {
+    /// Pilots, the host included (1 to 6).
+    pub pilots: usize,
+    /// Spectators (0 to 15).
+    pub spectators: usize,
+    /// How long the pilots fly (1 to [`MAX_SECONDS`]).
+    pub seconds: u64,
+    /// Send and snapshot rate to pilots (10 to 240); spectators get half,
+    /// at least 10.
+    pub rate_hz: u32,
+    /// The bots' game tick rate.
+    pub physics_hz: u32,
+    /// Seed for the event schedule.
+    pub seed: u64,
+    /// Test hook: this pilot stops pushing this long after the start.
+    pub(crate) silence: Option<(usize, Duration)>,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        DemoConfig {
+            pilots: MAX_PILOTS,
+            spectators: MAX_SPECTATORS,
+            seconds: DEFAULT_SECONDS,
+            rate_hz: DEFAULT_RATE_HZ,
+            physics_hz: PHYSICS_HZ,
+            seed: 0x7072_6f70_7761_7368,
+            silence: None,
+        }
+    }
+}
+
+/// A demo room that cannot be built as asked. The messages name the flag
+/// and the limit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// More pilots than a room seats.
+    TooManyPilots(usize),
+    /// No pilots: a room needs its host.
+    NoPilots,
+    /// More spectators than a room seats.
+    TooManySpectators(usize),
+    /// A rate outside [`RATE_RANGE`].
+    RateOutOfRange(u32),
+    /// A run of 0 seconds or longer than [`MAX_SECONDS`].
+    SecondsOutOfRange(u64),
+    /// A physics rate the bots cannot keep.
+    PhysicsOutOfRange(u32),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::TooManyPilots(n) => write!(
+                f,
+                "--pilots {n} is more than a room holds ({MAX_PILOTS} pilots, the host included)"
+            ),
+            ConfigError::NoPilots => write!(
+                f,
+                "--pilots 0 leaves the room without its host (1 to {MAX_PILOTS} pilots, the host included)"
+            ),
+            ConfigError::TooManySpectators(n) => write!(
+                f,
+                "--spectators {n} is more than a room holds ({MAX_SPECTATORS} spectators)"
+            ),
+            ConfigError::RateOutOfRange(hz) => write!(
+                f,
+                "--rate {hz} is outside the allowed {} to {} Hz",
+                RATE_RANGE.start(),
+                RATE_RANGE.end()
+            ),
+            ConfigError::SecondsOutOfRange(s) => {
+                write!(f, "--seconds {s} is outside 1 to {MAX_SECONDS}")
+            }
+            ConfigError::PhysicsOutOfRange(hz) => {
+                write!(f, "a physics rate of {hz} Hz is outside 10 to 1000 Hz")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Why the demo could not run at all (problems inside the room are counted
+/// in [`DemoReport::errors`] instead).
+#[derive(Debug)]
+pub enum DemoError {
+    /// The configuration is out of bounds.
+    Config(ConfigError),
+    /// A loopback socket could not be opened.
+    Socket(io::Error),
+    /// A thread could not be started.
+    Thread(io::Error),
+}
+
+impl fmt::Display for DemoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DemoError::Config(e) => write!(f, "{e}"),
+            DemoError::Socket(e) => write!(f, "cannot open a loopback UDP socket: {e}"),
+            DemoError::Thread(e) => write!(f, "cannot start a thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DemoError {}
+
+impl DemoConfig {
+    /// Snapshot rate to spectators: half the pilots', at least 10.
+    pub fn spectator_rate_hz(&self) -> u32 {
+        (self.rate_hz / 2).max(*RATE_RANGE.start())
+    }
+
+    /// Checks the room against what a room holds and the allowed rates.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.pilots > MAX_PILOTS {
+            return Err(ConfigError::TooManyPilots(self.pilots));
+        }
+        if self.pilots == 0 {
+            return Err(ConfigError::NoPilots);
+        }
+        if self.spectators > MAX_SPECTATORS {
+            return Err(ConfigError::TooManySpectators(self.spectators));
+        }
+        if !RATE_RANGE.contains(&self.rate_hz) {
+            return Err(ConfigError::RateOutOfRange(self.rate_hz));
+        }
+        if self.seconds == 0 || self.seconds > MAX_SECONDS {
+            return Err(ConfigError::SecondsOutOfRange(self.seconds));
+        }
+        if !(10..=1000).contains(&self.physics_hz) {
+            return Err(ConfigError::PhysicsOutOfRange(self.physics_hz));
+        }
+        Ok(())
+    }
+
+    fn specs(&self) -> Vec<PeerSpec> {
+        let mut specs = vec![PeerSpec {
+            name: "host".into(),
+            kind: PeerKind::Host,
+            pilot: Some(0),
+        }];
+        specs.extend((1..self.pilots).map(|p| PeerSpec {
+            name: format!("bot-{p}"),
+            kind: PeerKind::Pilot,
+            pilot: Some(p),
+        }));
+        specs.extend((1..=self.spectators).map(|s| PeerSpec {
+            name: format!("spectator-{s}"),
+            kind: PeerKind::Spectator,
+            pilot: None,
+        }));
+        specs
+    }
+
+    /// When each pilot's game starts ticking, after the start of the run.
+    /// Real games are not in step with each other, and a client's send
+    /// clock starts with its first frame: started together, every bot would
+    /// send in the same instant as the host's snapshots leave, the worst
+    /// case for a relay that forwards the newest frame on its own clock.
+    /// So the pilots' first ticks are spread evenly over one send interval.
+    fn tick_offsets(&self) -> Vec<Duration> {
+        let interval = 1.0 / f64::from(self.rate_hz.max(1));
+        (0..self.pilots)
+            .map(|p| Duration::from_secs_f64(interval * p as f64 / self.pilots as f64))
+            .collect()
+    }
+
+    /// The most distinct frames per second `receiver` can read of pilot
+    /// `pilot`: the slower of the pilot's send clock and the receiver's
+    /// snapshot clock (see `measure.rs`).
+    fn pair_hz(&self, pilot: usize, receiver: PeerKind) -> f64 {
+        let send = if pilot == 0 {
+            self.physics_hz
+        } else {
+            self.rate_hz.min(self.physics_hz)
+        };
+        let snapshots = match receiver {
+            PeerKind::Host => u32::MAX,
+            PeerKind::Pilot => self.rate_hz,
+            PeerKind::Spectator => self.spectator_rate_hz(),
+        };
+        f64::from(send.min(snapshots))
+    }
+}
+
+/// The events of a run: from `first` every [`EVENT_EVERY`] until `last`, each
+/// from a random seated pilot, 8 B to 2 KiB, the middle one 16 KiB.
+fn schedule(
+    start: Instant,
+    first: Duration,
+    last: Duration,
+    senders: &[usize],
+    seed: u64,
+) -> Vec<ScheduledEvent> {
+    let mut rng = SplitMix64(seed);
+    let mut seqs = [0u32; MAX_PILOTS];
+    let mut out = Vec::new();
+    let mut at = first;
+    while at <= last && !senders.is_empty() {
+        let sender = senders[(rng.next_u64() % senders.len() as u64) as usize];
+        let len = measure::EVENT_HEADER
+            + (rng.next_u64() % (EVENT_MAX_LEN - measure::EVENT_HEADER + 1) as u64) as usize;
+        out.push(ScheduledEvent {
+            at: start + at,
+            sender,
+            seq: seqs[sender],
+            len,
+        });
+        seqs[sender] += 1;
+        at += EVENT_EVERY;
+    }
+    let mid = out.len() / 2;
+    if let Some(e) = out.get_mut(mid) {
+        e.len = MAX_EVENT_PAYLOAD;
+    }
+    out
+}
+
+/// Runs the room for `cfg.seconds`, calling `each_second` with the live
+/// view once a second while the pilots fly, and returns the measurements.
+/// Blocks for the run plus a few seconds of joining and leaving.
+pub fn run(
+    cfg: &DemoConfig,
+    mut each_second: impl FnMut(&LiveView),
+) -> Result<DemoReport, DemoError> {
+    cfg.validate().map_err(DemoError::Config)?;
+    let specs = cfg.specs();
+    let room = Arc::new(Room {
+        epoch: Instant::now(),
+        push_clocks: (0..cfg.pilots).map(|_| PushClock::new()).collect(),
+        live: specs
+            .iter()
+            .map(|_| Mutex::new(PeerLive::default()))
+            .collect(),
+        clients_closed: AtomicUsize::new(0),
+    });
+    let any: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let mut host_cfg = HostConfig::new(GAME, "host");
+    host_cfg.pilot_hz = cfg.rate_hz;
+    host_cfg.spectator_hz = cfg.spectator_rate_hz();
+    let host = Session::host(any, host_cfg).map_err(DemoError::Socket)?;
+    let host_addr = host.local_addr();
+    let mut sessions = vec![host];
+    for spec in &specs[1..] {
+        let role = match spec.kind {
+            PeerKind::Spectator => Role::Spectator,
+            _ => Role::Pilot,
+        };
+        let mut c = ClientConfig::new(host_addr, GAME, &spec.name, role);
+        c.send_hz = cfg.rate_hz;
+        c.connect_timeout = peer::CONNECT_LIMIT;
+        sessions.push(Session::join(any, c).map_err(DemoError::Socket)?);
+    }
+
+    // One thread per peer, each holding its own session like a game would.
+    let (joined_tx, joined_rx) = crossbeam_channel::unbounded();
+    let mut plan_txs = Vec::new();
+    let mut threads: Vec<JoinHandle<PeerOutcome>> = Vec::new();
+    for (index, (spec, session)) in specs.iter().zip(sessions).enumerate() {
+        let (plan_tx, plan_rx) = crossbeam_channel::bounded(1);
+        plan_txs.push(plan_tx);
+        let ctx = PeerContext {
+            index,
+            spec: spec.clone(),
+            pilots: cfg.pilots,
+            room: room.clone(),
+            joined: joined_tx.clone(),
+            plan: plan_rx,
+        };
+        let t = std::thread::Builder::new()
+            .name(format!("demo-{}", spec.name))
+            .spawn(move || peer::run(ctx, session))
+            .map_err(DemoError::Thread)?;
+        threads.push(t);
+    }
+    drop(joined_tx);
+
+    // Wait until every peer is seated or has given up.
+    let mut actors: Vec<Option<u16>> = vec![None; specs.len()];
+    let mut room_errors = Vec::new();
+    let deadline = Instant::now() + peer::CONNECT_LIMIT + Duration::from_secs(2);
+    let mut answered = 0;
+    while answered < specs.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match joined_rx.recv_timeout(left) {
+            Ok((i, actor)) => {
+                actors[i] = actor;
+                answered += 1;
+            }
+            Err(_) => {
+                room_errors.push(format!(
+                    "{} of {} peers never said whether they were seated",
+                    specs.len() - answered,
+                    specs.len()
+                ));
+                break;
+            }
+        }
+    }
+
+    let pilot_actors: Vec<Option<u16>> = specs
+        .iter()
+        .zip(&actors)
+        .filter(|(s, _)| s.pilot.is_some())
+        .map(|(_, a)| *a)
+        .collect();
+    let senders: Vec<usize> = (0..cfg.pilots)
+        .filter(|p| pilot_actors[*p].is_some())
+        .collect();
+    let run_for = Duration::from_secs(cfg.seconds);
+    let first_event = FIRST_EVENT.min(run_for / 4);
+    let last_event = run_for - Duration::from_millis(500).min(run_for / 4);
+    let start = Instant::now() + START_LEAD;
+    let participants = actors.iter().filter(|a| a.is_some()).count();
+    let plan = Arc::new(Plan {
+        start,
+        end: start + run_for,
+        settled_at: start + SETTLE,
+        quiet_until: start + first_event,
+        physics_hz: cfg.physics_hz,
+        tick_offsets: cfg.tick_offsets(),
+        pilot_actors: pilot_actors.clone(),
+        events: schedule(start, first_event, last_event, &senders, cfg.seed),
+        participants,
+        observed: Gate::new(participants),
+        silence: cfg.silence,
+    });
+    for (tx, actor) in plan_txs.iter().zip(&actors) {
+        if actor.is_some() {
+            // A thread that is gone already shows up when it is joined.
+            let _ = tx.send(plan.clone());
+        }
+    }
+    drop(plan_txs);
+
+    // The live view, once a second while the pilots fly.
+    let mut kbps = KbpsMeter::default();
+    // A baseline, so the first second already shows rates.
+    live_view(cfg, &specs, &room, &plan, &mut kbps);
+    for k in 1..=cfg.seconds {
+        let at = plan.start + Duration::from_secs(k);
+        if let Some(wait) = at.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let view = live_view(cfg, &specs, &room, &plan, &mut kbps);
+        each_second(&view);
+    }
+
+    // Collect the peers, never waiting for ever on one that is stuck.
+    let finish_by = plan.end + FINISH_LIMIT;
+    let mut outcomes: Vec<Option<PeerOutcome>> = Vec::new();
+    for (t, spec) in threads.into_iter().zip(&specs) {
+        while !t.is_finished() && Instant::now() < finish_by {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if !t.is_finished() {
+            room_errors.push(format!("{} did not finish in time", spec.name));
+            outcomes.push(None);
+            continue;
+        }
+        match t.join() {
+            Ok(o) => outcomes.push(Some(o)),
+            Err(_) => {
+                room_errors.push(format!("{}'s thread panicked", spec.name));
+                outcomes.push(None);
+            }
+        }
+    }
+    Ok(build_report(cfg, &specs, &plan, outcomes, room_errors))
+}
+
+/// Turns byte counters into rates between two calls.
+#[derive(Default)]
+struct KbpsMeter {
+    last: Option<(Instant, Vec<PeerStats>)>,
+}
+
+impl KbpsMeter {
+    /// (down, up) kbit/s for `actor` (`None`: all peers) since the last call.
+    fn rate(&self, now: &[PeerStats], actor: Option<u16>, secs: f64) -> (f64, f64) {
+        let Some((_, before)) = &self.last else {
+            return (0.0, 0.0);
+        };
+        let sum = |stats: &[PeerStats]| {
+            stats
+                .iter()
+                .filter(|s| actor.is_none_or(|a| s.actor == a))
+                .fold((0u64, 0u64), |(d, u), s| {
+                    (d + s.counters.bytes_sent, u + s.counters.bytes_received)
+                })
+        };
+        let (d1, u1) = sum(now);
+        let (d0, u0) = sum(before);
+        let k = 8.0 / 1000.0 / secs.max(1e-3);
+        (
+            d1.saturating_sub(d0) as f64 * k,
+            u1.saturating_sub(u0) as f64 * k,
+        )
+    }
+}
+
+fn live_view(
+    cfg: &DemoConfig,
+    specs: &[PeerSpec],
+    room: &Room,
+    plan: &Plan,
+    kbps: &mut KbpsMeter,
+) -> LiveView {
+    let now = Instant::now();
+    let lives: Vec<PeerLive> = room.live.iter().map(|l| l.lock().clone()).collect();
+    let host_stats = lives[0].stats.clone();
+    let secs = kbps
+        .last
+        .as_ref()
+        .map_or(1.0, |(t, _)| now.duration_since(*t).as_secs_f64());
+    let rows = specs
+        .iter()
+        .zip(&lives)
+        .map(|(spec, live)| {
+            let seen_by_host = host_stats
+                .iter()
+                .find(|s| live.actor != 0 && s.actor == live.actor);
+            let own = (spec.kind != PeerKind::Host)
+                .then(|| live.stats.first())
+                .flatten();
+            let filter = (spec.kind != PeerKind::Host).then_some(live.actor);
+            let (down, up) = if spec.kind == PeerKind::Host || seen_by_host.is_some() {
+                kbps.rate(&host_stats, filter, secs)
+            } else {
+                (0.0, 0.0)
+            };
+            LiveRow {
+                name: spec.name.clone(),
+                kind: spec.kind,
+                actor: live.actor,
+                connected: live.connected,
+                host_rtt_ms: seen_by_host.map(|s| s.rtt_ms),
+                peer_rtt_ms: own.map(|s| s.rtt_ms),
+                host_loss: seen_by_host.map(|s| s.loss),
+                peer_loss: own.map(|s| s.loss),
+                down_kbps: down,
+                up_kbps: up,
+                last_tick: match spec.kind {
+                    PeerKind::Host => live.last_pushed,
+                    PeerKind::Pilot => seen_by_host.map(|s| s.last_tick),
+                    PeerKind::Spectator => None,
+                },
+            }
+        })
+        .collect();
+    kbps.last = Some((now, host_stats));
+    LiveView {
+        elapsed_s: now.saturating_duration_since(plan.start).as_secs_f64(),
+        seconds: cfg.seconds,
+        rate_hz: cfg.rate_hz,
+        rows,
+    }
+}
+
+/// Sums of (bytes sent, packets sent) from the host to the peers `keep`
+/// selects, between two statistics marks.
+fn sent_between(a: &[PeerStats], b: &[PeerStats], keep: impl Fn(&PeerStats) -> bool) -> (u64, u64) {
+    b.iter()
+        .filter(|s| keep(s))
+        .fold((0, 0), |(bytes, packets), s| {
+            let before = a.iter().find(|x| x.actor == s.actor);
+            let (b0, p0) =
+                before.map_or((0, 0), |x| (x.counters.bytes_sent, x.counters.packets_sent));
+            (
+                bytes + s.counters.bytes_sent.saturating_sub(b0),
+                packets + s.counters.packets_sent.saturating_sub(p0),
+            )
+        })
+}
+
+/// Laminar's header on an unreliable packet plus IPv4 and UDP.
+const HEADERS_PER_DATAGRAM: u64 = 5 + 20 + 8;
+
+fn build_report(
+    cfg: &DemoConfig,
+    specs: &[PeerSpec],
+    plan: &Plan,
+    outcomes: Vec<Option<PeerOutcome>>,
+    mut errors: Vec<String>,
+) -> DemoReport {
+    let run_for = plan.end.duration_since(plan.start);
+    let seated: Vec<(&PeerSpec, &PeerOutcome)> = specs
+        .iter()
+        .zip(&outcomes)
+        .filter_map(|(s, o)| o.as_ref().map(|o| (s, o)))
+        .collect();
+    let mut error_count = errors.len();
+    for (_, o) in &seated {
+        error_count += o.error_count;
+        errors.extend(o.errors.iter().cloned());
+    }
+
+    // Frames.
+    let mut pairs = Vec::new();
+    let mut by_path: [Vec<PairCount>; 4] = Default::default();
+    let mut worst: Option<(f64, String)> = None;
+    for (spec, o) in seated.iter().filter(|(_, o)| o.actor.is_some()) {
+        for (p, actor) in plan.pilot_actors.iter().enumerate() {
+            if actor.is_none() || spec.pilot == Some(p) {
+                continue;
+            }
+            let seen = &o.seen[p];
+            let pair = PairCount {
+                got: seen.distinct,
+                expected: measure::expected_frames(seen.first, run_for, cfg.pair_hz(p, spec.kind)),
+            };
+            if worst.as_ref().is_none_or(|(r, _)| pair.ratio() < *r) {
+                worst = Some((
+                    pair.ratio(),
+                    format!("{} -> {}", specs[pilot_spec(specs, p)].name, spec.name),
+                ));
+            }
+            let path = match (p, spec.kind) {
+                (_, PeerKind::Spectator) => 3,
+                (0, _) => 0,
+                (_, PeerKind::Host) => 1,
+                _ => 2,
+            };
+            by_path[path].push(pair);
+            pairs.push(pair);
+        }
+    }
+
+    // Latency.
+    let mut latency = measure::LatencyHistogram::new();
+    for (_, o) in &seated {
+        latency.merge(&o.latency);
+    }
+
+    // Bytes, from the host's statistics.
+    let marks = seated
+        .iter()
+        .find(|(s, _)| s.kind == PeerKind::Host)
+        .map(|(_, o)| o.marks.clone())
+        .unwrap_or_default();
+    let to_pilots = |s: &PeerStats| s.role == Some(Role::Pilot);
+    let per_packet = |(bytes, packets): (u64, u64)| {
+        if packets == 0 {
+            0.0
+        } else {
+            bytes as f64 / packets as f64
+        }
+    };
+    let (mut upload, mut upload_headers, mut whole_avg, mut quiet_avg) = (0.0, 0.0, 0.0, 0.0);
+    if let (Some((t0, s0)), Some((t1, s1))) = (&marks.start, &marks.end) {
+        let secs = t1.duration_since(*t0).as_secs_f64().max(1e-3);
+        let (bytes, packets) = sent_between(s0, s1, |_| true);
+        upload = bytes as f64 * 8.0 / 1000.0 / secs;
+        upload_headers = (bytes + packets * HEADERS_PER_DATAGRAM) as f64 * 8.0 / 1000.0 / secs;
+        whole_avg = per_packet(sent_between(s0, s1, to_pilots));
+        quiet_avg = whole_avg;
+        if let (Some((ts, ss)), Some((tq, sq))) = (&marks.settled, &marks.quiet) {
+            if tq > ts {
+                let quiet = sent_between(ss, sq, to_pilots);
+                if quiet.1 > 0 {
+                    quiet_avg = per_packet(quiet);
+                }
+            }
+        }
+    } else {
+        errors.push("the host's link statistics were not refreshed during the run".into());
+        error_count += 1;
+    }
+
+    // Events.
+    let mut sent = vec![Vec::new(); cfg.pilots];
+    for (spec, o) in &seated {
+        if let Some(p) = spec.pilot {
+            sent[p] = o.events_raised.clone();
+        }
+    }
+    let received: Vec<Vec<Vec<u32>>> = seated
+        .iter()
+        .filter(|(_, o)| o.actor.is_some())
+        .map(|(_, o)| o.events_received.clone())
+        .collect();
+    let all_there = outcomes.iter().all(Option::is_some);
+    let exactly_once = all_there && measure::exactly_once_in_order(&sent, &received);
+
+    let (worst_ratio, worst_pair) = worst.unwrap_or((0.0, "-".into()));
+    DemoReport {
+        pilots: cfg.pilots,
+        spectators: cfg.spectators,
+        peers_in_room: plan.participants,
+        seconds: cfg.seconds,
+        rate_hz: cfg.rate_hz,
+        spectator_rate_hz: cfg.spectator_rate_hz(),
+        physics_hz: cfg.physics_hz,
+        frames_delivered_ratio: measure::delivered_ratio(&pairs),
+        frames_delivered_by_path: FramesByPath {
+            host_to_pilots: measure::delivered_ratio(&by_path[0]),
+            pilots_to_host: measure::delivered_ratio(&by_path[1]),
+            pilot_to_pilot: measure::delivered_ratio(&by_path[2]),
+            to_spectators: measure::delivered_ratio(&by_path[3]),
+        },
+        frames_got: pairs.iter().map(PairCount::clamped).sum(),
+        frames_expected: pairs.iter().map(|p| p.expected).sum(),
+        frames_worst_pair_ratio: worst_ratio,
+        frames_worst_pair: worst_pair,
+        latency_ms: LatencySummary {
+            p50: latency.quantile_ms(0.50),
+            p99: latency.quantile_ms(0.99),
+            max: (latency.count() > 0).then(|| latency.max_ms()),
+            samples: latency.count(),
+        },
+        bytes_per_pilot_frame: SNAPSHOT_ENTRY,
+        wire_bytes_per_snapshot_avg: quiet_avg,
+        wire_bytes_per_packet_to_pilots_avg: whole_avg,
+        host_upload_kbps: upload,
+        host_upload_kbps_with_headers: upload_headers,
+        events_sent: sent.iter().map(|s| s.len() as u64).sum(),
+        events_delivered_exactly_once: exactly_once,
+        pushes_dropped: seated.iter().map(|(_, o)| o.pushes_dropped).sum(),
+        datagrams_dropped: seated.iter().map(|(_, o)| o.transport.dropped_full).sum(),
+        max_poll_gap_ms: seated
+            .iter()
+            .map(|(_, o)| o.max_poll_gap.as_secs_f64() * 1000.0)
+            .fold(0.0, f64::max),
+        errors: error_count,
+        error_messages: errors,
+    }
+}
+
+fn pilot_spec(specs: &[PeerSpec], pilot: usize) -> usize {
+    specs
+        .iter()
+        .position(|s| s.pilot == Some(pilot))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_named_in_the_messages() {
+        let mut c = DemoConfig {
+            pilots: 7,
+            ..DemoConfig::default()
+        };
+        let e = c.validate().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--pilots 7 is more than a room holds (6 pilots, the host included)"
+        );
+        c.pilots = 0;
+        assert!(c.validate().unwrap_err().to_string().contains("1 to 6"));
+        c.pilots = 6;
+        c.spectators = 16;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("15 spectators"));
+        c.spectators = 15;
+        c.rate_hz = 5;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("10 to 240 Hz"));
+        c.rate_hz = 241;
+        assert!(c.validate().is_err());
+        c.rate_hz = 240;
+        c.seconds = 0;
+        assert!(c.validate().is_err());
+        c.seconds = 1;
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(c.spectator_rate_hz(), 120);
+        c.rate_hz = 10;
+        assert_eq!(c.spectator_rate_hz(), 10, "never below the floor");
+    }
+
+    #[test]
+    fn pair_rates_follow_the_slower_clock() {
+        let c = DemoConfig::default();
+        assert_eq!(c.pair_hz(0, PeerKind::Pilot), 60.0, "host pilot to a bot");
+        assert_eq!(c.pair_hz(2, PeerKind::Host), 60.0, "a bot to the host");
+        assert_eq!(c.pair_hz(2, PeerKind::Spectator), 30.0);
+        let fast = DemoConfig {
+            rate_hz: 240,
+            ..DemoConfig::default()
+        };
+        assert_eq!(
+            fast.pair_hz(0, PeerKind::Pilot),
+            120.0,
+            "no more than the physics rate"
+        );
+        assert_eq!(fast.pair_hz(0, PeerKind::Host), 120.0);
+    }
+
+    #[test]
+    fn the_schedule_has_one_full_size_event_and_numbers_each_sender() {
+        let t0 = Instant::now();
+        let ev = schedule(
+            t0,
+            Duration::from_secs(1),
+            Duration::from_millis(4500),
+            &[0, 2, 3],
+            7,
+        );
+        assert_eq!(ev.len(), 15);
+        assert_eq!(ev.iter().filter(|e| e.len == MAX_EVENT_PAYLOAD).count(), 1);
+        assert!(ev
+            .iter()
+            .all(|e| e.len <= MAX_EVENT_PAYLOAD && e.len >= measure::EVENT_HEADER));
+        for s in [0, 2, 3] {
+            let seqs: Vec<u32> = ev.iter().filter(|e| e.sender == s).map(|e| e.seq).collect();
+            assert_eq!(seqs, (0..seqs.len() as u32).collect::<Vec<_>>());
+        }
+        assert!(ev.iter().all(|e| e.sender != 1));
+    }
+
+    /// A real room on loopback in which one bot stops pushing half way: the
+    /// frames ratio must show it, and everything else must stay clean.
+    #[test]
+    fn a_pilot_that_goes_quiet_pulls_the_frames_ratio_down() {
+        let cfg = DemoConfig {
+            pilots: 3,
+            spectators: 2,
+            seconds: 2,
+            silence: Some((2, Duration::from_secs(1))),
+            ..DemoConfig::default()
+        };
+        let r = run(&cfg, |_| {}).expect("demo runs");
+        assert_eq!(r.errors, 0, "{:?}", r.error_messages);
+        assert!(r.events_delivered_exactly_once);
+        // bot-2 feeds 4 of the 12 pairs and goes quiet half way: about 1/6
+        // of the expected frames never come.
+        let ratio = r.frames_delivered_ratio.expect("pairs were measured");
+        assert!(
+            ratio < 0.9,
+            "ratio {ratio} should fall when a pilot goes quiet"
+        );
+        assert!(
+            r.frames_worst_pair.starts_with("bot-2"),
+            "{}",
+            r.frames_worst_pair
+        );
+        assert!(r.frames_worst_pair_ratio < 0.6);
+    }
+}

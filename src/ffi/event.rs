@@ -1,0 +1,333 @@
+//! Game events out (`pw_session_send_event`) and everything the game should
+//! learn about in (`pw_session_poll_event`): a fixed header plus the
+//! event's data in the caller's buffer. An event whose data does not fit is
+//! kept for the next poll, never lost.
+
+use super::arg::{self, out_slice};
+use super::options::PwRole;
+use super::result::{Error, PwResult};
+use super::session::{shell, PwCloseReason, PwSession};
+use crate::proto::control::MAX_EVENT_PAYLOAD;
+use crate::proto::{EventTarget, LeaveReason, RefuseReason};
+use crate::session::Event;
+
+/// Largest game-event payload, in bytes (16 KiB).
+pub const PW_MAX_EVENT_PAYLOAD: usize = 16384;
+const _: () = assert!(PW_MAX_EVENT_PAYLOAD == MAX_EVENT_PAYLOAD);
+
+/// Who receives a game event (the `target` argument of
+/// `pw_session_send_event`).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PwEventTarget {
+    /// Everyone but the sender.
+    Others = 0,
+    /// Everyone, the sender too.
+    All = 1,
+    /// Only the host.
+    Host = 2,
+    /// Only the player whose actor number is the `actor` argument.
+    Actor = 3,
+}
+
+/// What kind of event `pw_session_poll_event` returned.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PwEventKind {
+    /// Client only: the host seated us. `actor` is our actor number, `role`
+    /// the seat we got (a spectator seat if pilots were full and we allowed it).
+    Welcomed = 1,
+    /// Client only: the host refused us and the session is over. `reason` is
+    /// a `PwRefuseReason`; the data is a UTF-8 explanation naming both
+    /// sides' versions or the seat counts.
+    Refused = 2,
+    /// A player was seated (on a client also once for each player already
+    /// there when we were welcomed). `actor`, `role`; the data is the player
+    /// as JSON: `{"actor":2,"role":"pilot","seat":1,"name":"...",
+    /// "player_id":"...","props":{"key":"value"}}`.
+    PlayerJoined = 3,
+    /// A player left. `actor`; `reason` is a `PwCloseReason` (LEFT,
+    /// TIMED_OUT or ROOM_CLOSED). No data.
+    PlayerLeft = 4,
+    /// A game event arrived. `actor` is the sender, `code` the game's event
+    /// code; the data is the payload.
+    GameEvent = 5,
+    /// Room properties changed. The data is a JSON object of the changed
+    /// keys: `{"key":"new value","gone":null}` (null: removed).
+    RoomPropertiesChanged = 6,
+    /// Player `actor`'s properties changed. Data as for
+    /// `PW_EVENT_KIND_ROOM_PROPERTIES_CHANGED`.
+    PlayerPropertiesChanged = 7,
+    /// The session ended. `reason` is a `PwCloseReason`. No data. No more
+    /// events follow.
+    Closed = 8,
+}
+
+/// Why the host refused a join (`reason` of `PW_EVENT_KIND_REFUSED`).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PwRefuseReason {
+    /// The game or protocol version differs from the host's.
+    VersionMismatch = 1,
+    /// All pilot seats are taken.
+    PilotsFull = 2,
+    /// All spectator seats are taken.
+    SpectatorsFull = 3,
+    /// The host could not read our hello.
+    Malformed = 4,
+    /// The host is closing the room.
+    RoomClosed = 5,
+}
+
+/// The fixed part of an event; its data goes to the caller's buffer.
+/// Fields that do not apply to a kind are 0 (`role`: `PW_ROLE_UNKNOWN`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PwEvent {
+    /// What happened.
+    pub kind: PwEventKind,
+    /// REFUSED: a `PwRefuseReason`; PLAYER_LEFT and CLOSED: a `PwCloseReason`.
+    pub reason: u32,
+    /// WELCOMED and PLAYER_JOINED: the role.
+    pub role: PwRole,
+    /// The player concerned (WELCOMED: us; GAME_EVENT: the sender).
+    pub actor: u16,
+    /// GAME_EVENT: the game's event code.
+    pub code: u8,
+    /// Bytes of data written to the caller's buffer.
+    pub data_len: usize,
+}
+
+/// An event converted for the ABI, waiting to be handed out.
+pub(crate) struct PendingEvent {
+    header: PwEvent,
+    data: Vec<u8>,
+}
+
+fn header(kind: PwEventKind) -> PwEvent {
+    PwEvent {
+        kind,
+        reason: 0,
+        role: PwRole::Unknown,
+        actor: 0,
+        code: 0,
+        data_len: 0,
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    // Maps and player records of strings always encode; an empty object is
+    // the honest fallback should that ever change.
+    serde_json::to_vec(v).unwrap_or_else(|_| b"{}".to_vec())
+}
+
+fn leave_reason(r: LeaveReason) -> PwCloseReason {
+    match r {
+        LeaveReason::Left => PwCloseReason::Left,
+        LeaveReason::TimedOut => PwCloseReason::TimedOut,
+        LeaveReason::RoomClosed => PwCloseReason::RoomClosed,
+    }
+}
+
+fn refuse_reason(r: RefuseReason) -> PwRefuseReason {
+    match r {
+        RefuseReason::VersionMismatch => PwRefuseReason::VersionMismatch,
+        RefuseReason::PilotsFull => PwRefuseReason::PilotsFull,
+        RefuseReason::SpectatorsFull => PwRefuseReason::SpectatorsFull,
+        RefuseReason::Malformed => PwRefuseReason::Malformed,
+        RefuseReason::RoomClosed => PwRefuseReason::RoomClosed,
+    }
+}
+
+/// Converts a session event; frames never come this way (they go to the
+/// pilot table), so they are skipped.
+fn convert(ev: Event) -> Option<PendingEvent> {
+    let (header, data) = match ev {
+        Event::Welcomed { actor, role } => (
+            PwEvent {
+                actor,
+                role: role.into(),
+                ..header(PwEventKind::Welcomed)
+            },
+            Vec::new(),
+        ),
+        Event::Refused { reason, message } => (
+            PwEvent {
+                reason: refuse_reason(reason) as u32,
+                ..header(PwEventKind::Refused)
+            },
+            message.into_bytes(),
+        ),
+        Event::PlayerJoined(p) => (
+            PwEvent {
+                actor: p.actor,
+                role: p.role.into(),
+                ..header(PwEventKind::PlayerJoined)
+            },
+            json(&p),
+        ),
+        Event::PlayerLeft { actor, reason } => (
+            PwEvent {
+                actor,
+                reason: leave_reason(reason) as u32,
+                ..header(PwEventKind::PlayerLeft)
+            },
+            Vec::new(),
+        ),
+        Event::GameEvent(g) => (
+            PwEvent {
+                actor: g.from,
+                code: g.code,
+                ..header(PwEventKind::GameEvent)
+            },
+            g.payload,
+        ),
+        Event::RoomPropsChanged(changes) => {
+            (header(PwEventKind::RoomPropertiesChanged), json(&changes))
+        }
+        Event::PlayerPropsChanged { actor, changes } => (
+            PwEvent {
+                actor,
+                ..header(PwEventKind::PlayerPropertiesChanged)
+            },
+            json(&changes),
+        ),
+        Event::Closed { reason } => (
+            PwEvent {
+                reason: PwCloseReason::from(reason) as u32,
+                ..header(PwEventKind::Closed)
+            },
+            Vec::new(),
+        ),
+        Event::Frame { .. } => return None,
+        // Track transfer events reach the game once the ABI grows kinds for them.
+        Event::TrackProgress { .. } | Event::TrackReady { .. } | Event::TrackFailed { .. } => {
+            return None
+        }
+    };
+    Some(PendingEvent { header, data })
+}
+
+/// Raises a game event (like Photon's RaiseEvent): reliable, ordered,
+/// delivered once to each receiver as `PW_EVENT_KIND_GAME_EVENT`.
+///
+/// `target` is a `PwEventTarget`; `actor` is used only with
+/// `PW_EVENT_TARGET_ACTOR` (and must then be non-zero). `payload` is copied
+/// during the call (the caller keeps it); it may be NULL when `len` is 0.
+/// A payload over `PW_MAX_EVENT_PAYLOAD` bytes is `PW_RESULT_EVENT_TOO_LARGE`.
+/// A client's event before it is welcomed is dropped by the network thread
+/// (logged). `session` must not be NULL. Game thread; never blocks.
+///
+/// # Safety
+/// `session` must be NULL or a handle from this library; `payload` must be
+/// NULL or readable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn pw_session_send_event(
+    session: *mut PwSession,
+    code: u8,
+    target: u32,
+    actor: u16,
+    payload: *const u8,
+    len: usize,
+) -> PwResult {
+    ffi_boundary!({
+        // SAFETY: `session` is NULL or a handle from this library (caller).
+        let shell = unsafe { shell(session) }?;
+        shell.with(|live| {
+            if len > PW_MAX_EVENT_PAYLOAD {
+                return Err(Error::new(
+                    PwResult::EventTooLarge,
+                    format!(
+                        "event payload of {len} bytes exceeds the {PW_MAX_EVENT_PAYLOAD} byte limit"
+                    ),
+                ));
+            }
+            // SAFETY: `payload` is NULL or readable for `len` bytes (caller).
+            let payload = unsafe { arg::bytes(payload, len, "payload") }?;
+            let target = match target {
+                0 => EventTarget::Others,
+                1 => EventTarget::All,
+                2 => EventTarget::Host,
+                3 if actor != 0 => EventTarget::Actor(actor),
+                3 => {
+                    return Err(Error::invalid(
+                        "PW_EVENT_TARGET_ACTOR needs a non-zero actor",
+                    ))
+                }
+                t => {
+                    return Err(Error::invalid(format!(
+                        "target {t} is not a PwEventTarget (0 to 3)"
+                    )))
+                }
+            };
+            live.session
+                .send_event(code, target, payload)
+                .map_err(Error::from)
+        })
+    })
+}
+
+/// Takes the next event: its header into `*out`, its data (see
+/// `PwEventKind` for what the data is per kind) into `buf`, and the data's
+/// length into `*out_len` (also `out->data_len`).
+///
+/// Returns `PW_RESULT_EMPTY` when no event is queued (nothing written). If
+/// the data does not fit in `cap` bytes: `PW_RESULT_BUFFER_TOO_SMALL`,
+/// `*out_len` receives the size needed, `*out` is untouched and the event
+/// stays first in line for the next call. Events are at most
+/// `PW_MAX_EVENT_PAYLOAD` bytes, or a few KiB of JSON for membership and
+/// properties.
+///
+/// `session`, `out` and `out_len` must not be NULL; `buf` may be NULL only
+/// when `cap` is 0. The caller owns `*out` and `buf`. Game thread (poll
+/// until EMPTY every frame); never blocks.
+///
+/// # Safety
+/// `session` must be NULL or a handle from this library; `out` and
+/// `out_len` must be NULL or writable; `buf` must be NULL or writable for
+/// `cap` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn pw_session_poll_event(
+    session: *mut PwSession,
+    out: *mut PwEvent,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> PwResult {
+    ffi_boundary!({
+        // SAFETY: `session` is NULL or a handle from this library (caller).
+        let shell = unsafe { shell(session) }?;
+        shell.with(|live| {
+            let out = arg::out(out, "out")?;
+            let buf = out_slice(buf, cap, out_len, "buf", "out_len")?;
+            let next = match live.pending.take() {
+                Some(p) => p,
+                None => loop {
+                    match live.session.poll_event() {
+                        None => return Err(Error::empty()),
+                        Some(ev) => {
+                            if let Some(p) = convert(ev) {
+                                break p;
+                            }
+                        }
+                    }
+                },
+            };
+            if next.data.len() > buf.cap() {
+                // SAFETY: `out_len` is writable (caller); only it is written.
+                let e = unsafe { buf.refuse(next.data.len()) };
+                live.pending = Some(next);
+                return Err(e);
+            }
+            // SAFETY: `buf`, `out_len` and `out` are writable (caller).
+            unsafe {
+                buf.write(&next.data)?;
+                out.write(PwEvent {
+                    data_len: next.data.len(),
+                    ..next.header
+                });
+            }
+            Ok(())
+        })
+    })
+}

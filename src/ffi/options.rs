@@ -1,0 +1,295 @@
+//! The option structs for hosting and joining, their defaults, and their
+//! checked conversion into the session configs.
+
+use std::net::SocketAddr;
+
+use super::arg::{self, PwStr};
+use super::result::{Error, PwResult};
+use crate::proto::control::MAX_PROPERTY_BYTES;
+use crate::proto::Role;
+use crate::session::{
+    ClientConfig, HostConfig, DEFAULT_PILOT_HZ, DEFAULT_SPECTATOR_HZ, MAX_PILOTS, MAX_SPECTATORS,
+    RATE_RANGE,
+};
+
+/// The port a room listens on when `bind_addr` is empty (Photon's game port).
+pub const PW_DEFAULT_PORT: u16 = 5056;
+
+/// What a peer does in the room.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PwRole {
+    /// Flies a drone (up to 6 per room, the host included).
+    Pilot = 0,
+    /// Watches (up to 15 per room).
+    Spectator = 1,
+    /// Not known yet (a peer that is not seated). Only ever an output.
+    Unknown = 255,
+}
+
+impl From<Role> for PwRole {
+    fn from(r: Role) -> PwRole {
+        match r {
+            Role::Pilot => PwRole::Pilot,
+            Role::Spectator => PwRole::Spectator,
+        }
+    }
+}
+
+/// How to open a room. Fill it with `pw_host_options_default` first, then
+/// change what you need. The strings are borrowed only during
+/// `pw_session_host`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PwHostOptions {
+    /// Local address to listen on, `ip:port`; empty means `0.0.0.0:5056`.
+    pub bind_addr: PwStr,
+    /// The game build; joiners must send exactly the same string.
+    pub game_version: PwStr,
+    /// The hosting racer's display name (cut to 64 bytes).
+    pub player_name: PwStr,
+    /// The hosting racer's player id (`player-id` in player-state.json), may be empty.
+    pub player_id: PwStr,
+    /// Snapshots per second to pilots, 10 to 240 (default 60).
+    pub pilot_hz: u32,
+    /// Snapshots per second to spectators, 10 to 240 (default 30).
+    pub spectator_hz: u32,
+    /// Pilot seats, the host's included, 1 to 6 (default 6).
+    pub max_pilots: u32,
+    /// Spectator seats, 0 to 15 (default 15).
+    pub max_spectators: u32,
+}
+
+/// How to join a room. Fill it with `pw_join_options_default` first, then
+/// set at least `host_addr`. The strings are borrowed only during
+/// `pw_session_join`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PwJoinOptions {
+    /// The host's address, `ip:port` (required).
+    pub host_addr: PwStr,
+    /// Local address to bind, `ip:port`; empty means any address, any port.
+    pub bind_addr: PwStr,
+    /// The game build; must equal the host's or the join is refused.
+    pub game_version: PwStr,
+    /// Display name (cut to 64 bytes by the host).
+    pub player_name: PwStr,
+    /// The game's player id, may be empty.
+    pub player_id: PwStr,
+    /// The seat asked for: a `PwRole` value, `PW_ROLE_PILOT` or
+    /// `PW_ROLE_SPECTATOR`.
+    pub role: u32,
+    /// Accept a spectator seat when the pilot seats are taken (C# marshal as I1).
+    pub spectate_if_full: bool,
+    /// Frames per second sent to the host, 10 to 240 (default 60).
+    pub send_hz: u32,
+}
+
+/// Writes the default host options into `*out`: every string empty (bind
+/// `0.0.0.0:5056`), 60 Hz to pilots, 30 Hz to spectators, 6 pilot and 15
+/// spectator seats.
+///
+/// `out` may be NULL (then nothing is written). The caller owns `*out`. Any
+/// thread; never blocks.
+///
+/// # Safety
+/// `out` must be NULL or valid for writing one `PwHostOptions`.
+#[no_mangle]
+pub unsafe extern "C" fn pw_host_options_default(out: *mut PwHostOptions) {
+    let _ = ffi_boundary!({
+        let out = arg::out(out, "out")?;
+        // SAFETY: the caller guarantees `out` per the contract above.
+        unsafe { out.write(host_defaults()) };
+        Ok(())
+    });
+}
+
+/// Writes the default join options into `*out`: every string empty (the
+/// caller must still set `host_addr`), role pilot, no spectating when full,
+/// 60 Hz.
+///
+/// `out` may be NULL (then nothing is written). The caller owns `*out`. Any
+/// thread; never blocks.
+///
+/// # Safety
+/// `out` must be NULL or valid for writing one `PwJoinOptions`.
+#[no_mangle]
+pub unsafe extern "C" fn pw_join_options_default(out: *mut PwJoinOptions) {
+    let _ = ffi_boundary!({
+        let out = arg::out(out, "out")?;
+        // SAFETY: the caller guarantees `out` per the contract above.
+        unsafe { out.write(join_defaults()) };
+        Ok(())
+    });
+}
+
+/// The defaults `pw_host_options_default` writes.
+pub(crate) fn host_defaults() -> PwHostOptions {
+    PwHostOptions {
+        bind_addr: PwStr::empty(),
+        game_version: PwStr::empty(),
+        player_name: PwStr::empty(),
+        player_id: PwStr::empty(),
+        pilot_hz: DEFAULT_PILOT_HZ,
+        spectator_hz: DEFAULT_SPECTATOR_HZ,
+        max_pilots: MAX_PILOTS as u32,
+        max_spectators: MAX_SPECTATORS as u32,
+    }
+}
+
+/// The defaults `pw_join_options_default` writes.
+pub(crate) fn join_defaults() -> PwJoinOptions {
+    PwJoinOptions {
+        host_addr: PwStr::empty(),
+        bind_addr: PwStr::empty(),
+        game_version: PwStr::empty(),
+        player_name: PwStr::empty(),
+        player_id: PwStr::empty(),
+        role: PwRole::Pilot as u32,
+        spectate_if_full: false,
+        send_hz: DEFAULT_PILOT_HZ,
+    }
+}
+
+fn check_range(name: &str, value: u32, min: u32, max: u32, unit: &str) -> Result<(), Error> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "{name} {value} is out of range (allowed {min} to {max}{unit})"
+        )))
+    }
+}
+
+fn check_rate(name: &str, hz: u32) -> Result<(), Error> {
+    check_range(name, hz, *RATE_RANGE.start(), *RATE_RANGE.end(), " Hz")
+}
+
+/// Parses an `ip:port` address.
+pub(crate) fn parse_addr(name: &str, s: &str) -> Result<SocketAddr, Error> {
+    if s.is_empty() {
+        return Err(Error::new(
+            PwResult::AddressInvalid,
+            format!("`{name}` is empty; expected ip:port such as 192.168.1.20:5056"),
+        ));
+    }
+    s.trim().parse().map_err(|_| {
+        Error::new(
+            PwResult::AddressInvalid,
+            format!("`{name}` {s:?} is not an address of the form ip:port (e.g. 192.168.1.20:5056 or [::1]:5056)"),
+        )
+    })
+}
+
+/// Reads a short text field (names, versions) with a length cap.
+///
+/// # Safety
+/// As for [`arg::string`].
+unsafe fn text(s: PwStr, name: &str) -> Result<String, Error> {
+    // SAFETY: forwarded to the caller.
+    let t = unsafe { arg::string(s, name) }?;
+    if t.len() > MAX_PROPERTY_BYTES {
+        return Err(Error::invalid(format!(
+            "`{name}` is {} bytes; at most {MAX_PROPERTY_BYTES} are allowed",
+            t.len()
+        )));
+    }
+    Ok(t.to_owned())
+}
+
+/// Checks host options and turns them into a bind address and config.
+///
+/// # Safety
+/// `o`'s strings must be readable as `PwStr` promises.
+pub(crate) unsafe fn host_config(o: &PwHostOptions) -> Result<(SocketAddr, HostConfig), Error> {
+    check_rate("pilot_hz", o.pilot_hz)?;
+    check_rate("spectator_hz", o.spectator_hz)?;
+    check_range("max_pilots", o.max_pilots, 1, MAX_PILOTS as u32, "")?;
+    check_range(
+        "max_spectators",
+        o.max_spectators,
+        0,
+        MAX_SPECTATORS as u32,
+        "",
+    )?;
+    // SAFETY (all four): forwarded to the caller.
+    let bind = unsafe { arg::string(o.bind_addr, "options.bind_addr") }?;
+    let game_version = unsafe { text(o.game_version, "options.game_version") }?;
+    let name = unsafe { text(o.player_name, "options.player_name") }?;
+    let player_id = unsafe { text(o.player_id, "options.player_id") }?;
+    let bind = if bind.is_empty() {
+        SocketAddr::from(([0, 0, 0, 0], PW_DEFAULT_PORT))
+    } else {
+        parse_addr("options.bind_addr", bind)?
+    };
+    let mut cfg = HostConfig::new(&game_version, &name);
+    cfg.player_id = player_id;
+    cfg.pilot_hz = o.pilot_hz;
+    cfg.spectator_hz = o.spectator_hz;
+    cfg.max_pilots = o.max_pilots as usize;
+    cfg.max_spectators = o.max_spectators as usize;
+    Ok((bind, cfg))
+}
+
+/// Checks join options and turns them into a bind address and config.
+///
+/// Reads the fields one by one through the raw pointer, so a `bool` byte
+/// that is neither 0 nor 1 (a careless marshaller) is read as a byte, not
+/// trusted as a Rust `bool`.
+///
+/// # Safety
+/// `o` must be valid for reading one `PwJoinOptions`, and its strings
+/// readable as `PwStr` promises.
+pub(crate) unsafe fn join_config(
+    o: std::ptr::NonNull<PwJoinOptions>,
+) -> Result<(SocketAddr, ClientConfig), Error> {
+    let o = o.as_ptr();
+    // SAFETY: `o` is valid for reads (caller); every field but the bool is
+    // plain data, and the bool is read as a byte.
+    let (host_addr, bind_addr, game_version, player_name, player_id, role, spectate, send_hz) = unsafe {
+        (
+            (*o).host_addr,
+            (*o).bind_addr,
+            (*o).game_version,
+            (*o).player_name,
+            (*o).player_id,
+            (*o).role,
+            std::ptr::addr_of!((*o).spectate_if_full)
+                .cast::<u8>()
+                .read()
+                != 0,
+            (*o).send_hz,
+        )
+    };
+    check_rate("send_hz", send_hz)?;
+    let role = match role {
+        0 => Role::Pilot,
+        1 => Role::Spectator,
+        r => {
+            return Err(Error::invalid(format!(
+                "role {r} is not PW_ROLE_PILOT (0) or PW_ROLE_SPECTATOR (1)"
+            )))
+        }
+    };
+    // SAFETY (all five): forwarded to the caller.
+    let host_addr = unsafe { arg::string(host_addr, "options.host_addr") }?;
+    let bind_addr = unsafe { arg::string(bind_addr, "options.bind_addr") }?;
+    let game_version = unsafe { text(game_version, "options.game_version") }?;
+    let name = unsafe { text(player_name, "options.player_name") }?;
+    let player_id = unsafe { text(player_id, "options.player_id") }?;
+    let host = parse_addr("options.host_addr", host_addr)?;
+    let bind = if bind_addr.is_empty() {
+        // Any local address of the host's family, any port.
+        match host {
+            SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+            SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
+        }
+    } else {
+        parse_addr("options.bind_addr", bind_addr)?
+    };
+    let mut cfg = ClientConfig::new(host, &game_version, &name, role);
+    cfg.player_id = player_id;
+    cfg.spectate_if_full = spectate;
+    cfg.send_hz = send_hz;
+    Ok((bind, cfg))
+}

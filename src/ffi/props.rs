@@ -1,0 +1,236 @@
+//! Room and player properties (Photon's custom properties) and the player
+//! list. Sets are queued to the network thread; gets read the snapshot it
+//! last published, so a set shows up in a get a few milliseconds later.
+
+use std::collections::BTreeMap;
+
+use super::arg::{self, out_slice, PwStr};
+use super::result::{Error, PwResult};
+use super::session::{shell, Live, PwSession};
+use crate::proto::control::MAX_PROPERTY_BYTES;
+use crate::runtime::SessionState;
+
+/// Longest property key or value, in bytes.
+pub const PW_MAX_PROPERTY_BYTES: usize = 1024;
+const _: () = assert!(PW_MAX_PROPERTY_BYTES == MAX_PROPERTY_BYTES);
+
+/// Reads and checks a property change.
+///
+/// # Safety
+/// `key` and `value` valid as `PwStr` describes.
+unsafe fn change(
+    key: PwStr,
+    value: PwStr,
+    remove: bool,
+) -> Result<BTreeMap<String, Option<String>>, Error> {
+    // SAFETY: forwarded to the caller.
+    let key = unsafe { arg::string(key, "key") }?;
+    if key.is_empty() || key.len() > PW_MAX_PROPERTY_BYTES {
+        return Err(Error::invalid(format!(
+            "key must be 1 to {PW_MAX_PROPERTY_BYTES} bytes, not {}",
+            key.len()
+        )));
+    }
+    let value = if remove {
+        None
+    } else {
+        // SAFETY: forwarded to the caller.
+        let v = unsafe { arg::string(value, "value") }?;
+        if v.len() > PW_MAX_PROPERTY_BYTES {
+            return Err(Error::invalid(format!(
+                "value of {key:?} is {} bytes; at most {PW_MAX_PROPERTY_BYTES} are allowed",
+                v.len()
+            )));
+        }
+        Some(v.to_owned())
+    };
+    Ok(BTreeMap::from([(key.to_owned(), value)]))
+}
+
+fn not_closed(live: &mut Live) -> Result<(), Error> {
+    if matches!(live.session.snapshot().state, SessionState::Closed(_)) {
+        return Err(Error::new(PwResult::Closed, "the session is closed"));
+    }
+    Ok(())
+}
+
+/// Sets (or, with `remove`, deletes) a room property. Host only: a client
+/// gets `PW_RESULT_NOT_HOST`. Every player receives
+/// `PW_EVENT_KIND_ROOM_PROPERTIES_CHANGED`, the host included.
+///
+/// `key` must be 1 to `PW_MAX_PROPERTY_BYTES` bytes of UTF-8, `value` at
+/// most that (ignored when `remove` is true). Both are copied during the
+/// call. A room holds at most 64 properties; a change beyond that is
+/// dropped by the network thread (logged). `session` must not be NULL.
+/// Game thread; never blocks.
+///
+/// # Safety
+/// `session` must be NULL or a handle from this library; `key` and `value`
+/// valid as `PwStr` describes.
+#[no_mangle]
+pub unsafe extern "C" fn pw_session_set_room_property(
+    session: *mut PwSession,
+    key: PwStr,
+    value: PwStr,
+    remove: bool,
+) -> PwResult {
+    ffi_boundary!({
+        // SAFETY: `session` is NULL or a handle from this library (caller).
+        let shell = unsafe { shell(session) }?;
+        shell.with(|live| {
+            // SAFETY: `key` and `value` are valid as `PwStr` describes (caller).
+            let changes = unsafe { change(key, value, remove) }?;
+            if !live.session.is_host() {
+                return Err(Error::new(
+                    PwResult::NotHost,
+                    "only the host may change room properties",
+                ));
+            }
+            not_closed(live)?;
+            live.session.set_room_props(changes).map_err(Error::from)
+        })
+    })
+}
+
+/// Sets (or, with `remove`, deletes) one of our own player properties.
+/// Every player receives `PW_EVENT_KIND_PLAYER_PROPERTIES_CHANGED`. A
+/// client's change before it is welcomed is dropped (logged).
+///
+/// Same rules for `key` and `value` as `pw_session_set_room_property`.
+/// `session` must not be NULL. Game thread; never blocks.
+///
+/// # Safety
+/// `session` must be NULL or a handle from this library; `key` and `value`
+/// valid as `PwStr` describes.
+#[no_mangle]
+pub unsafe extern "C" fn pw_session_set_player_property(
+    session: *mut PwSession,
+    key: PwStr,
+    value: PwStr,
+    remove: bool,
+) -> PwResult {
+    ffi_boundary!({
+        // SAFETY: `session` is NULL or a handle from this library (caller).
+        let shell = unsafe { shell(session) }?;
+        shell.with(|live| {
+            // SAFETY: `key` and `value` are valid as `PwStr` describes (caller).
+            let changes = unsafe { change(key, value, remove) }?;
+            not_closed(live)?;
+            live.session.set_player_props(changes).map_err(Error::from)
+        })
+    })
+}
+
+/// Writes the value of room property `key` (UTF-8, not NUL-terminated) into
+/// `buf` and its length into `*out_len`. `PW_RESULT_EMPTY` if the room has
+/// no such property.
+///
+/// `session` and `out_len` must not be NULL; `buf` may be NULL only when
+/// `cap` is 0; on `PW_RESULT_BUFFER_TOO_SMALL` `*out_len` is the length
+/// needed (at most `PW_MAX_PROPERTY_BYTES`). The caller owns `buf`. Game
+/// thread; never blocks.
+///
+/// # Safety
+/// `session` must be NULL or a handle from this library; `key` valid as
+/// `PwStr` describes; `buf` NULL or writable for `cap` bytes; `out_len`
+/// NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn pw_session_get_room_property(
+    session: *mut PwSession,
+    key: PwStr,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> PwResult {
+    ffi_boundary!({
+        // SAFETY: `session` is NULL or a handle from this library (caller).
+        let shell = unsafe { shell(session) }?;
+        shell.with(|live| {
+            let out = out_slice(buf, cap, out_len, "buf", "out_len")?;
+            // SAFETY: `key` is valid as `PwStr` describes (caller).
+            let key = unsafe { arg::string(key, "key") }?;
+            let snap = live.session.snapshot();
+            let value = snap.room.get(key).ok_or_else(Error::empty)?;
+            // SAFETY: `buf` and `out_len` are writable (caller).
+            unsafe { out.write(value.as_bytes()) }
+        })
+    })
+}
+
+/// Writes the value of player property `key` of player `actor` (0: us)
+/// into `buf` and its length into `*out_len`. `PW_RESULT_EMPTY` if that
+/// player is not seated or has no such property.
+///
+/// Same buffer rules as `pw_session_get_room_property`. Game thread; never
+/// blocks.
+///
+/// # Safety
+/// As for `pw_session_get_room_property`.
+#[no_mangle]
+pub unsafe extern "C" fn pw_session_get_player_property(
+    session: *mut PwSession,
+    actor: u16,
+    key: PwStr,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> PwResult {
+    ffi_boundary!({
+        // SAFETY: `session` is NULL or a handle from this library (caller).
+        let shell = unsafe { shell(session) }?;
+        shell.with(|live| {
+            let out = out_slice(buf, cap, out_len, "buf", "out_len")?;
+            // SAFETY: `key` is valid as `PwStr` describes (caller).
+            let key = unsafe { arg::string(key, "key") }?;
+            let snap = live.session.snapshot();
+            let actor = if actor == 0 { snap.actor } else { actor };
+            let value = snap
+                .players
+                .iter()
+                .find(|p| p.actor == actor)
+                .and_then(|p| p.props.get(key))
+                .ok_or_else(Error::empty)?;
+            // SAFETY: `buf` and `out_len` are writable (caller).
+            unsafe { out.write(value.as_bytes()) }
+        })
+    })
+}
+
+/// Writes everyone seated (us included) as a JSON array into `buf` and its
+/// length into `*out_len`; each element is as in `PW_EVENT_KIND_PLAYER_JOINED`:
+/// `[{"actor":1,"role":"pilot","seat":0,"name":"...","player_id":"...",
+/// "props":{}}]`. Not NUL-terminated.
+///
+/// `session` and `out_len` must not be NULL; `buf` may be NULL only when
+/// `cap` is 0; on `PW_RESULT_BUFFER_TOO_SMALL` `*out_len` is the length
+/// needed (ask with `cap` 0, then call again; the list may have grown in
+/// between). The caller owns `buf`. Game thread; never blocks (allocates a
+/// little: call it when membership changes, not every frame).
+///
+/// # Safety
+/// `session` must be NULL or a handle from this library; `buf` NULL or
+/// writable for `cap` bytes; `out_len` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn pw_session_players_json(
+    session: *mut PwSession,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> PwResult {
+    ffi_boundary!({
+        // SAFETY: `session` is NULL or a handle from this library (caller).
+        let shell = unsafe { shell(session) }?;
+        shell.with(|live| {
+            let out = out_slice(buf, cap, out_len, "buf", "out_len")?;
+            let snap = live.session.snapshot();
+            let json = serde_json::to_vec(&snap.players).map_err(|e| {
+                Error::new(
+                    PwResult::Panic,
+                    format!("could not encode the player list: {e}"),
+                )
+            })?;
+            // SAFETY: `buf` and `out_len` are writable (caller).
+            unsafe { out.write(&json) }
+        })
+    })
+}
