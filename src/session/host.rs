@@ -136,14 +136,29 @@ struct PilotSeat {
     frame: Option<PilotFrame>,
     received_us: u64,
     serial: u64,
+    /// The frame before `frame` (with its arrival time and serial): when a
+    /// newer one replaced it before a peer's snapshot went out, that
+    /// snapshot carries both, so a pilot sending at the snapshot rate never
+    /// loses frames to the two timers drifting into step.
+    previous: Option<(PilotFrame, u64, u64)>,
     inputs: Box<[(u32, PilotInput, bool); INPUT_HISTORY]>,
     inputs_recovered: u64,
 }
 
 impl PilotSeat {
+    fn set_frame(&mut self, frame: PilotFrame, now_us: u64) {
+        if let Some(old) = self.frame {
+            self.previous = Some((old, self.received_us, self.serial));
+        }
+        self.frame = Some(frame);
+        self.received_us = now_us;
+        self.serial += 1;
+    }
+
     fn new(actor: u16) -> Self {
         PilotSeat {
             actor,
+            previous: None,
             frame: None,
             received_us: 0,
             serial: 0,
@@ -325,9 +340,7 @@ impl Host {
         let now_us = self.host_time_us(now);
         if let Some(seat) = self.seats[0].as_mut() {
             seat.record_input(frame.tick, frame.input, false);
-            seat.frame = Some(frame);
-            seat.received_us = now_us;
-            seat.serial += 1;
+            seat.set_frame(frame, now_us);
         }
     }
 
@@ -672,9 +685,7 @@ impl Host {
                     }
                     if seat.frame.is_none_or(|f| frame.tick > f.tick) {
                         seat.record_input(frame.tick, frame.input, false);
-                        seat.frame = Some(frame);
-                        seat.received_us = now_us;
-                        seat.serial += 1;
+                        seat.set_frame(frame, now_us);
                         events.push_back(Event::Frame {
                             actor,
                             frame,
@@ -1041,6 +1052,7 @@ impl Host {
         let mut budget = p.bulk.tokens.min(self.room_bulk.tokens).max(0.0) as usize;
         let budget_before = budget;
         let full_due = now >= p.next_full_at;
+        let is_pilot = p.info.role == Role::Pilot;
         let follow_due =
             p.info.role == Role::Spectator && p.follow.is_some() && now >= p.next_follow_at;
         let seats = &self.seats;
@@ -1062,6 +1074,7 @@ impl Host {
                 return false;
             }
             let mut picked = [false; MAX_PILOTS];
+            let mut with_previous = [false; MAX_PILOTS];
             let mut count = 0;
             let mut followed_sent = false;
             for (s, seat) in seats.iter().enumerate() {
@@ -1076,14 +1089,20 @@ impl Host {
                 let is_followed = *follow == Some(seat.actor);
                 if full_due || (follow_due && is_followed) {
                     picked[s] = true;
-                    count += 1;
+                    // Only receivers meant to see every frame get the one
+                    // that was overwritten: pilots, and a spectator's
+                    // followed pilot (spectators otherwise get half rate).
+                    let every_frame = is_pilot || is_followed;
+                    with_previous[s] =
+                        every_frame && seat.previous.is_some_and(|p| p.2 > sent_serial[s]);
+                    count += 1 + usize::from(with_previous[s]);
                     followed_sent |= is_followed;
                 }
             }
             if count == 0 || w.space() < SNAPSHOT_HEADER + count * SNAPSHOT_ENTRY {
                 return false;
             }
-            write_snapshot(w, now_us, seats, &picked, count);
+            write_snapshot(w, now_us, seats, &picked, &with_previous, count);
             for (s, take) in picked.iter().enumerate() {
                 if *take {
                     if let Some(seat) = &seats[s] {
@@ -1129,26 +1148,36 @@ pub const SNAPSHOT_ENTRY: usize = 1 + FRAME_BYTES;
 /// Age resolution of a snapshot entry, microseconds (5 bits: up to 62 ms).
 pub(crate) const AGE_STEP_US: u64 = 2000;
 
+/// Writes the picked seats' frames, each preceded by the frame it replaced
+/// when that one never reached this peer (oldest first, so the receiver
+/// takes both in tick order).
 fn write_snapshot(
     w: &mut Writer<'_>,
     now_us: u64,
     seats: &[Option<PilotSeat>; MAX_PILOTS],
     picked: &[bool; MAX_PILOTS],
+    with_previous: &[bool; MAX_PILOTS],
     count: usize,
 ) {
     w.u8(SectionKind::Snapshot as u8);
     w.u64(now_us);
     w.u8(count as u8);
+    let entry = |w: &mut Writer<'_>, s: usize, frame: &PilotFrame, received_us: u64| {
+        let age = (now_us.saturating_sub(received_us) / AGE_STEP_US).min(31) as u8;
+        w.u8((s as u8) << 5 | age);
+        let mut b = [0u8; FRAME_BYTES];
+        frame.encode(&mut b);
+        w.bytes(&b);
+    };
     for (s, seat) in seats.iter().enumerate() {
         let (true, Some(seat)) = (picked[s], seat) else {
             continue;
         };
         let Some(frame) = seat.frame else { continue };
-        let age = (now_us.saturating_sub(seat.received_us) / AGE_STEP_US).min(31) as u8;
-        w.u8((s as u8) << 5 | age);
-        let mut b = [0u8; FRAME_BYTES];
-        frame.encode(&mut b);
-        w.bytes(&b);
+        if let (true, Some((prev, at, _))) = (with_previous[s], seat.previous) {
+            entry(w, s, &prev, at);
+        }
+        entry(w, s, &frame, seat.received_us);
     }
 }
 
