@@ -493,7 +493,7 @@ mod abi {
         let f = frame(1, 0.0);
         for t in 0..30 {
             let g = PilotFrame { tick: t, ..f };
-            unsafe { pw_session_push_local(host, &g) };
+            let _ = unsafe { pw_session_push_local(host, &g) };
             std::thread::sleep(Duration::from_millis(5));
         }
 
