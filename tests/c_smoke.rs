@@ -3,7 +3,7 @@
 //! and checks that C sees the same struct sizes as Rust.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,33 +11,8 @@ use propwash::ffi::*;
 use propwash::proto::{PilotFrame, PilotInput};
 use propwash::runtime::PilotState;
 
-/// The shared library's file name on this platform.
-fn lib_file() -> String {
-    format!(
-        "{}propwash{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    )
-}
-
-/// `target/<profile>/` holds the cdylib `cargo test` built for this run;
-/// the test binary lives in its `deps/`.
-fn lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let deps = exe.parent().expect("deps dir");
-    let candidates = [deps.parent().unwrap_or(deps), deps];
-    candidates
-        .iter()
-        .find(|d| d.join(lib_file()).exists())
-        .map(|d| d.to_path_buf())
-        .unwrap_or_else(|| {
-            panic!(
-                "{} not found next to {} (cargo test builds the cdylib; was the crate-type changed?)",
-                lib_file(),
-                exe.display()
-            )
-        })
-}
+mod common;
+use common::lib_dir;
 
 fn compile(src: &Path, out: &Path, lib_dir: &Path) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
