@@ -361,3 +361,36 @@ fn corrupt_data_or_a_wrong_manifest_is_refused_and_nothing_is_installed() {
     assert!(listing(&maps2).is_empty());
     assert!(Announcement::from_props(room.host.room_props()).is_some());
 }
+
+#[test]
+fn serving_the_same_track_again_keeps_downloads_going_and_withdrawing_it_ends_them() {
+    let s = Scratch::new("reserve");
+    let src = s.dir("src");
+    generate_track(&src, MAP, TRACK, 4 << 20, 4, 13).expect("track");
+    let cfg = HostConfig {
+        track_rate_per_joiner: 2 << 20,
+        ..HostConfig::new(GAME, "Host")
+    };
+    let mut room = SimRoom::new(cfg, clean(), 28);
+    serve(&mut room, &src, true);
+    let maps = s.dir("maps");
+    let a = joiner(&mut room, "A", &maps);
+    room.run_for(Duration::from_millis(700));
+    // The game calls serve again with the same folder: the download goes on.
+    serve(&mut room, &src, true);
+    run_until_settled(&mut room, &[a], Duration::from_secs(30));
+    assert_eq!(failed(&room, a), None);
+    assert!(
+        ready(&room, a).is_some(),
+        "the download stalled after serving again"
+    );
+
+    // A second joiner starts; the host withdraws the track mid-way.
+    let maps2 = s.dir("maps2");
+    let b = joiner(&mut room, "B", &maps2);
+    room.run_for(Duration::from_millis(700));
+    room.host.serve_track(None, false).unwrap();
+    run_until_settled(&mut room, &[b], Duration::from_secs(10));
+    let reason = failed(&room, b).expect("told, not left waiting");
+    assert!(reason.contains("stopped sharing"), "{reason}");
+}

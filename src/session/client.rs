@@ -166,6 +166,14 @@ impl Client {
             return;
         };
         let Some(announced) = Announcement::from_props(&self.room) else {
+            // The host withdrew its track: a download in progress ends here
+            // (its partial files stay for a later resume).
+            if let Some(d) = self.download.take() {
+                let _ = self.link.send_on(Lane::Bulk, &TrackMsg::Cancel.encode());
+                self.events.push_back(Event::TrackFailed {
+                    reason: format!("the host stopped sharing track {}", d.hash()),
+                });
+            }
             return;
         };
         let hash = announced.hash;

@@ -408,11 +408,25 @@ impl Host {
             Some(s) => Announcement::props_for(s.manifest(), allow_download),
             None => Announcement::props_for_none(),
         };
+        let same = match (&source, &self.track) {
+            (Some(new), Some(old)) => new.manifest().track_hash() == old.manifest().track_hash(),
+            _ => false,
+        };
         self.set_room_props(changes)?;
         self.track = source;
         self.track_download = allow_download;
-        for p in &mut self.peers {
-            p.upload = None;
+        // Serving the same track again keeps downloads going; a new track,
+        // none, or downloads switched off ends them (joiners see the new
+        // announcement or a refusal on their next request).
+        if !(same && allow_download) {
+            for p in &mut self.peers {
+                if p.upload.take().is_some() {
+                    let reason = "the host stopped sharing that track".to_string();
+                    let _ = p
+                        .link
+                        .send_on(Lane::Bulk, &TrackMsg::Refused { reason }.encode());
+                }
+            }
         }
         Ok(())
     }

@@ -370,7 +370,9 @@ impl Link {
             })
             .collect();
         Link {
-            next_seq: 0,
+            // Sequence numbers skip 0: an ack of 0 means "nothing received
+            // yet", so a fresh link never acknowledges a packet it never got.
+            next_seq: 1,
             sent,
             loss_cursor: 0,
             recv_latest: None,
@@ -503,7 +505,10 @@ impl Link {
         if !has_fragments {
             entry.fragments.clear();
         }
-        self.next_seq = seq.wrapping_add(1);
+        self.next_seq = match seq.wrapping_add(1) {
+            0 => 1,
+            n => n,
+        };
         if self.header_is_current {
             self.ack_owed = 0;
             self.unreported_oldest = None;
@@ -569,6 +574,10 @@ impl Link {
     }
 
     fn on_ack(&mut self, now: Instant, ack: u16, bits: u32) {
+        if ack == 0 {
+            // The peer has not received anything from us yet.
+            return;
+        }
         if !seq_newer(self.next_seq, ack) {
             // Acks for packets we never sent: ignore (a confused or hostile peer).
             return;
@@ -809,5 +818,32 @@ mod tests {
         fn f_trunc() -> Vec<u8> {
             vec![0, 0, 0, 0, 0, 1, 0, 9, 1]
         }
+    }
+
+    /// A link that has received nothing must not acknowledge anything: if
+    /// our first packet is lost, its message is still resent.
+    #[test]
+    fn a_fresh_link_acknowledges_nothing() {
+        let t0 = Instant::now();
+        let (mut a, mut b) = (Link::new(t0), Link::new(t0));
+        a.send_message(b"first").unwrap();
+        let lost = packet(&mut a, t0).expect("a sends its message");
+        drop(lost);
+        // b has heard nothing but sends something of its own.
+        b.send_message(b"hello").unwrap();
+        let from_b = packet(&mut b, t0).expect("b sends");
+        receive(&mut a, t0, &from_b);
+        assert!(
+            a.has_unacked(),
+            "a fresh peer's header acknowledged a lost packet"
+        );
+        // After the timer, the message goes again and arrives.
+        let later = t0 + Duration::from_millis(300);
+        let again = packet(&mut a, later).expect("resent");
+        receive(&mut b, later, &again);
+        assert_eq!(
+            b.poll_message(Lane::Control).as_deref(),
+            Some(&b"first"[..])
+        );
     }
 }
