@@ -85,6 +85,9 @@ enum PwResult
   PW_RESULT_BIND_FAILED = 200,
   // An address is not of the form `ip:port`.
   PW_RESULT_ADDRESS_INVALID = 201,
+  // A thread the call needed could not be started (the OS error is in
+  // `pw_last_error`); nothing was done.
+  PW_RESULT_THREAD_FAILED = 202,
   // A bug in propwash was caught at the boundary; the call had no effect
   // that can be relied on. Details are in `pw_last_error`.
   PW_RESULT_PANIC = 900,
@@ -130,6 +133,30 @@ enum PwEventKind
   // The session ended. `reason` is a `PwCloseReason`. No data. No more
   // events follow.
   PW_EVENT_KIND_CLOSED = 8,
+  // Joiner with a `maps_dir`: the room's custom track is downloading.
+  // `received` bytes of `total` are written and checked. No data. Comes
+  // about every 512 KiB, and once more when the last byte is in.
+  PW_EVENT_KIND_TRACK_PROGRESS = 9,
+  // The room's custom track is ready to load. The data is its folder as
+  // UTF-8. On a joiner: `downloaded` is true when it was just downloaded
+  // and installed, false when a verified copy was already in the maps
+  // folder (or the cache). On the host: the folder given to
+  // `pw_session_serve_track` was hashed and the room now announces it
+  // (`downloaded` false).
+  PW_EVENT_KIND_TRACK_READY = 10,
+  // The room's custom track cannot be had. The data is why, in UTF-8
+  // words for the player (the host does not allow downloads, the host's
+  // copy is unreadable, a file failed its hash three times, the disk is
+  // full...); a failed download leaves nothing behind. On the host: the
+  // folder given to `pw_session_serve_track` cannot be served, and the
+  // room keeps announcing what it served before.
+  PW_EVENT_KIND_TRACK_FAILED = 11,
+  // A request that `PW_RESULT_OK` had queued failed on the network
+  // thread: a game event or property change before we were welcomed, a
+  // room over its 64 properties, following a player who is not a pilot.
+  // The data is the request's name and why, in UTF-8
+  // (`send_event: not connected to a room`).
+  PW_EVENT_KIND_REQUEST_FAILED = 12,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -303,8 +330,15 @@ typedef struct PwEvent {
   uint16_t actor;
   // GAME_EVENT: the game's event code.
   uint8_t code;
+  // TRACK_READY: true when the track was downloaded just now (C# marshal
+  // as U1).
+  bool downloaded;
   // Bytes of data written to the caller's buffer.
   size_t data_len;
+  // TRACK_PROGRESS: bytes of the track written so far.
+  uint64_t received;
+  // TRACK_PROGRESS: bytes in the whole track.
+  uint64_t total;
 } PwEvent;
 
 // A borrowed UTF-8 string: a pointer and a length in bytes, no NUL needed.
@@ -360,6 +394,19 @@ typedef struct PwJoinOptions {
   bool spectate_if_full;
   // Frames per second sent to the host, 10 to 240 (default 60).
   uint32_t send_hz;
+  // The game's maps folder (`.../StreamingAssets/game/content/maps`),
+  // which must exist. When set, the room's custom track is looked for
+  // there and, if missing and the host allows it, downloaded (checked
+  // chunk by chunk and file by file) and installed in one step as
+  // `<maps_dir>/<map-id>/custom/<track-id>`; see the TRACK_* event kinds.
+  // Empty: no track handling (the room's `track_hash`, `map_id`,
+  // `track_id`, `track_size` and `allow_track_download` properties are
+  // still there to read).
+  struct PwStr maps_dir;
+  // A folder where downloaded tracks are also kept, so a later room with
+  // the same track needs no download (created if missing). Empty: none.
+  // Needs `maps_dir`.
+  struct PwStr track_cache_dir;
 } PwJoinOptions;
 
 // A summary of a session, written by `pw_session_info`.
@@ -469,7 +516,8 @@ const char *pw_version(void);
 // during the call (the caller keeps it); it may be NULL when `len` is 0.
 // A payload over `PW_MAX_EVENT_PAYLOAD` bytes is `PW_RESULT_EVENT_TOO_LARGE`.
 // A client's event before it is welcomed is dropped by the network thread
-// (logged). `session` must not be NULL. Game thread; never blocks.
+// and reported as `PW_EVENT_KIND_REQUEST_FAILED`. `session` must not be
+// NULL. Game thread; never blocks.
 //
 // # Safety
 // `session` must be NULL or a handle from this library; `payload` must be
@@ -545,7 +593,7 @@ void pw_host_options_default(struct PwHostOptions *out);
 
 // Writes the default join options into `*out`: every string empty (the
 // caller must still set `host_addr`), role pilot, no spectating when full,
-// 60 Hz.
+// 60 Hz, no track handling.
 //
 // `out` may be NULL (then nothing is written). The caller owns `*out`. Any
 // thread; never blocks.
@@ -561,7 +609,8 @@ void pw_join_options_default(struct PwJoinOptions *out);
 // `key` must be 1 to `PW_MAX_PROPERTY_BYTES` bytes of UTF-8, `value` at
 // most that (ignored when `remove` is true). Both are copied during the
 // call. A room holds at most 64 properties; a change beyond that is
-// dropped by the network thread (logged). `session` must not be NULL.
+// dropped by the network thread and reported as
+// `PW_EVENT_KIND_REQUEST_FAILED`. `session` must not be NULL.
 // Game thread; never blocks.
 //
 // # Safety
@@ -574,7 +623,8 @@ PwResult pw_session_set_room_property(struct PwSession *session,
 
 // Sets (or, with `remove`, deletes) one of our own player properties.
 // Every player receives `PW_EVENT_KIND_PLAYER_PROPERTIES_CHANGED`. A
-// client's change before it is welcomed is dropped (logged).
+// client's change before it is welcomed is dropped and reported as
+// `PW_EVENT_KIND_REQUEST_FAILED`.
 //
 // Same rules for `key` and `value` as `pw_session_set_room_property`.
 // `session` must not be NULL. Game thread; never blocks.
@@ -699,11 +749,18 @@ PwResult pw_session_host(const struct PwHostOptions *options, struct PwSession *
 // `pw_session_free`; on failure `*out` is untouched. The session starts
 // CONNECTING: poll events for `PW_EVENT_KIND_WELCOMED` or
 // `PW_EVENT_KIND_REFUSED`. Fails with `PW_RESULT_INVALID_ARGUMENT`
-// (`send_hz` outside 10-240, unknown role), `PW_RESULT_ADDRESS_INVALID` or
+// (`send_hz` outside 10-240, unknown role, a `maps_dir` that is not an
+// existing folder, a `track_cache_dir` that cannot be created or is given
+// without `maps_dir`), `PW_RESULT_ADDRESS_INVALID` or
 // `PW_RESULT_BIND_FAILED`.
 //
-// Any thread. Does not block: it binds a socket, starts the network
-// threads and returns; the handshake happens in the background.
+// With `maps_dir`, the room's custom track is found or downloaded on the
+// network thread (see `PwJoinOptions.maps_dir`); progress and the outcome
+// arrive as `PW_EVENT_KIND_TRACK_*` events.
+//
+// Any thread. Does not block: it checks the folders, binds a socket,
+// starts the network threads and returns; the handshake happens in the
+// background.
 //
 // # Safety
 // `options` must be NULL or point to a readable `PwJoinOptions` whose
@@ -802,7 +859,8 @@ PwResult pw_session_read_pilots_interpolated(struct PwSession *session,
 
 // Spectators: receive `actor`'s frames at the full pilot rate (0 = stop
 // following). On a host it does nothing. The request is queued; an actor
-// that is not a seated pilot is ignored by the network thread (logged).
+// that is not a seated pilot is refused by the network thread and reported
+// as `PW_EVENT_KIND_REQUEST_FAILED`.
 //
 // `session` must not be NULL. Game thread; never blocks.
 //
@@ -840,6 +898,40 @@ PwResult pw_session_stats(struct PwSession *session,
                           struct PwPeerStats *out,
                           size_t cap,
                           size_t *out_count);
+
+// Host only: serves the custom track in folder `dir` (the host's own copy,
+// normally `<maps>/<map_id>/custom/<track_id>`) to the room, or with an
+// empty `dir` stops serving (`map_id` and `track_id` are then ignored).
+//
+// Returns at once. Every file of the folder is hashed on a helper thread,
+// which takes as long as reading it all (about a second per few hundred
+// MiB; at most 256 MiB and 4096 files are served); then the room
+// announces the track's hash, ids and size in its properties
+// (`track_hash`, `map_id`, `track_id`, `track_size`,
+// `allow_track_download`), the host receives `PW_EVENT_KIND_TRACK_READY`
+// with `dir` as data, and joiners with a `maps_dir` that lack it download
+// it when `allow_download` is true. If the folder turns out unusable (a
+// link or special file inside, over the limits, unreadable), the host
+// receives `PW_EVENT_KIND_TRACK_FAILED` with the reason instead and the
+// room keeps what it served before. A later call supersedes one still
+// hashing.
+//
+// Checked during the call: a client gets `PW_RESULT_NOT_HOST`; a `dir`
+// that does not exist or is not a folder, or ids that are empty, too long
+// or not plain names, give `PW_RESULT_INVALID_ARGUMENT`; a closed session
+// `PW_RESULT_CLOSED`; `PW_RESULT_THREAD_FAILED` if the helper thread could
+// not start. The strings are copied during the call. `session` must not be
+// NULL. Game thread (on a player's choice, not every frame: each call
+// hashes the whole folder again); never blocks.
+//
+// # Safety
+// `session` must be NULL or a handle from this library; `dir`, `map_id`
+// and `track_id` valid as `PwStr` describes.
+PwResult pw_session_serve_track(struct PwSession *session,
+                                struct PwStr dir,
+                                struct PwStr map_id,
+                                struct PwStr track_id,
+                                bool allow_download);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -94,6 +94,25 @@ fn bad_arguments_are_refused_with_usage() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--spectators needs a value"));
 
+    let out = propwash(&["demo", "--map", "MP-x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--map and --track-id name the ids"));
+
+    let missing = std::env::temp_dir().join("propwash-cli-no-such-track");
+    let out = propwash(&[
+        "demo",
+        "--seconds",
+        "1",
+        "--track",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("cannot share the track") && err.contains("propwash-cli-no-such-track"),
+        "{err}"
+    );
+
     let out = propwash(&["fly"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("unknown command 'fly'"));
@@ -109,15 +128,155 @@ fn help_and_version_answer_on_stdout() {
         &["help"],
         &["demo", "--help"],
         &["help", "demo"],
+        &["help", "track"],
+        &["track", "--help"],
     ] {
         let out = propwash(args);
         assert_eq!(out.status.code(), Some(0), "{args:?}");
         assert!(text(&out.stdout).contains("Usage: propwash"), "{args:?}");
     }
+    let help = text(&propwash(&["help"]).stdout);
+    for command in ["demo", "track", "identity"] {
+        assert!(
+            help.lines().any(|l| l.trim_start().starts_with(command)),
+            "help lists {command}: {help}"
+        );
+    }
+    let out = propwash(&["help", "identity"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("propwash identity sync"));
     let out = propwash(&["--version"]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
         text(&out.stdout).trim(),
         format!("propwash {}", env!("CARGO_PKG_VERSION"))
     );
+}
+
+/// A folder removed when the test ends, pass or fail.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let p = std::env::temp_dir().join(format!("propwash-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("scratch dir");
+        Scratch(p)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn generated(s: &Scratch, bytes: u64, files: usize) -> (String, String) {
+    let dir = s.0.join("maps/MP-cli/custom/CMP-cli");
+    let m = propwash::track::generate_track(&dir, "MP-cli", "CMP-cli", bytes, files, 3)
+        .expect("generate a track");
+    (
+        dir.to_str().expect("UTF-8 temp path").to_string(),
+        m.track_hash().to_string(),
+    )
+}
+
+#[test]
+fn track_manifest_prints_the_hash_and_verify_refuses_a_wrong_one() {
+    let s = Scratch::new("track");
+    let (dir, hash) = generated(&s, 300_000, 4);
+    let out = propwash(&["track", "manifest", &dir]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("track_hash "))
+        .unwrap_or_else(|| panic!("no track_hash line in {stdout}"));
+    let printed = &line["track_hash ".len()..];
+    assert!(
+        printed.len() == 64 && printed.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{line}"
+    );
+    assert_eq!(printed, hash, "the ids came from the folder's place");
+
+    let out = propwash(&["track", "verify", &dir, &hash]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let wrong = format!(
+        "{}{}",
+        if hash.starts_with('0') { "1" } else { "0" },
+        &hash[1..]
+    );
+    let out = propwash(&["track", "verify", &dir, &wrong]);
+    assert_eq!(out.status.code(), Some(1), "a wrong hash is a mismatch");
+    assert!(
+        text(&out.stderr).contains("mismatch"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = propwash(&["track", "frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = propwash(&["identity", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("propwash identity show"));
+}
+
+#[test]
+fn a_demo_with_a_track_installs_it_on_every_joiner() {
+    let s = Scratch::new("demo-track");
+    let (dir, hash) = generated(&s, 2 << 20, 8);
+    let started = std::time::Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_propwash"))
+        .args([
+            "demo",
+            "--seconds",
+            "3",
+            "--pilots",
+            "2",
+            "--spectators",
+            "2",
+            "--track",
+            &dir,
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the propwash binary");
+    let pid = child.id();
+    let out = child.wait_with_output().expect("the demo finishes");
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {}",
+        text(&out.stderr)
+    );
+    let last = stdout.lines().last().expect("some output");
+    let v: serde_json::Value = serde_json::from_str(last).expect("the last line is JSON");
+    assert_eq!(v["errors"], 0, "{}", v["error_messages"]);
+    assert_eq!(v["tracks_installed"], 3, "{last}");
+    assert_eq!(v["track_hash"], hash.as_str());
+    assert_eq!(v["track_bytes"], 2 << 20);
+    assert!(
+        v["track_transfer_mb_s"].as_f64().unwrap_or(0.0) > 0.0,
+        "{last}"
+    );
+    assert!(
+        v["latency_ms_during_transfer"]["samples"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
+        "frames were measured during the transfer: {last}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    // The joiners' temporary maps folders are gone with the run.
+    let ours = format!("propwash-demo-{pid}-");
+    let left: Vec<String> = std::fs::read_dir(std::env::temp_dir())
+        .expect("list the temp folder")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&ours))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

@@ -1,16 +1,19 @@
 //! The C ABI driven from Rust exactly as the game's plugin drives it: two
-//! sessions on loopback through `pw_*` calls only, then every kind of bad
-//! input a careless caller can hand in. Every wait is bounded (5 s).
+//! sessions on loopback through `pw_*` calls only, a custom track shared
+//! from the host's folder into a joiner's maps folder, then every kind of
+//! bad input a careless caller can hand in. Every wait is bounded (5 s).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
 use std::ptr::{null, null_mut};
 use std::time::{Duration, Instant};
 
 use propwash::ffi::*;
 use propwash::proto::{PilotFrame, PilotInput};
 use propwash::runtime::PilotState;
+use propwash::track::{generate_track, verify_dir, Limits};
 
 const GAME: &str = "drl-ffi-test";
 const WAIT: Duration = Duration::from_secs(5);
@@ -121,7 +124,54 @@ fn host() -> *mut PwSession {
     let r = unsafe { pw_session_host(&o, &mut h) };
     assert_eq!(r, PwResult::Ok, "host: {}", last_error());
     assert!(!h.is_null());
+    // A host's clock is its own: synced from the first call, not from the
+    // network thread's first publish.
+    assert!(info(h).clock_synced, "a new host's clock is synced at once");
     h
+}
+
+/// A folder removed when the test ends, pass or fail.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let p = std::env::temp_dir().join(format!("propwash-ffi-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("scratch dir");
+        Scratch(p)
+    }
+    fn dir(&self, sub: &str) -> PathBuf {
+        let d = self.0.join(sub);
+        std::fs::create_dir_all(&d).expect("sub dir");
+        d
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("scratch paths are UTF-8")
+}
+
+/// Joins `host` as a pilot whose maps folder (and cache) take the room's track.
+fn join_with_maps(
+    host: *mut PwSession,
+    maps: &str,
+    cache: &str,
+) -> Result<*mut PwSession, PwResult> {
+    let addr = format!("127.0.0.1:{}", info(host).local_port);
+    let mut o = join_options(&addr);
+    o.maps_dir = PwStr::new(maps);
+    o.track_cache_dir = PwStr::new(cache);
+    let mut c = null_mut();
+    match unsafe { pw_session_join(&o, &mut c) } {
+        PwResult::Ok => Ok(c),
+        r => Err(r),
+    }
 }
 
 fn join(host: *mut PwSession) -> *mut PwSession {
@@ -850,7 +900,10 @@ fn small_buffers_get_the_needed_size_and_nothing_is_lost() {
         role: PwRole::Unknown,
         actor: 777,
         code: 77,
+        downloaded: true,
         data_len: 777,
+        received: 777,
+        total: 777,
     };
     ev.write(untouched);
     let mut small = [0u8; 8];
@@ -1047,6 +1100,221 @@ fn per_tick_calls_allocate_nothing_on_the_game_thread() {
         0,
         "push, read, interpolate, clock, info, stats and an empty poll must not allocate"
     );
+}
+
+const MAP: &str = "MP-Stadium";
+const TRACK: &str = "CMP-ffi-test";
+
+/// A TRACK_READY or TRACK_FAILED event with its text.
+type TrackOutcome = Option<(PwEvent, String)>;
+
+/// Collects a joiner's track events (progress as received, total) until
+/// TRACK_READY or TRACK_FAILED (5 s).
+fn track_outcome(s: *mut PwSession) -> (Vec<(u64, u64)>, TrackOutcome) {
+    let mut progress = Vec::new();
+    let outcome = wait_event(s, |e, _| {
+        if e.kind == PwEventKind::TrackProgress {
+            progress.push((e.received, e.total));
+        }
+        matches!(e.kind, PwEventKind::TrackReady | PwEventKind::TrackFailed)
+    })
+    .map(|(e, data)| (e, String::from_utf8(data).expect("UTF-8 data")));
+    (progress, outcome)
+}
+
+#[test]
+fn a_joiner_with_a_maps_folder_downloads_verifies_and_installs_the_hosts_track() {
+    let s = Scratch::new("track");
+    let src = s.dir("host/maps").join(MAP).join("custom").join(TRACK);
+    let manifest = generate_track(&src, MAP, TRACK, 2 << 20, 9, 11).expect("track");
+    let hash = manifest.track_hash();
+    let h = host();
+    let r = unsafe {
+        pw_session_serve_track(
+            h,
+            PwStr::new(path_str(&src)),
+            PwStr::new(MAP),
+            PwStr::new(TRACK),
+            true,
+        )
+    };
+    assert_eq!(r, PwResult::Ok, "{}", last_error());
+    // The host hears that its folder was hashed and is announced.
+    let (served, data) = wait_event(h, |e, _| {
+        matches!(e.kind, PwEventKind::TrackReady | PwEventKind::TrackFailed)
+    })
+    .expect("the host hears how serving went");
+    assert_eq!(
+        served.kind,
+        PwEventKind::TrackReady,
+        "{}",
+        String::from_utf8_lossy(&data)
+    );
+    assert!(!served.downloaded);
+    assert_eq!(data, path_str(&src).as_bytes());
+    assert_eq!(room_property(h, "track_hash"), Some(hash.to_string()));
+
+    let maps = s.dir("joiner/maps");
+    let cache = s.0.join("joiner/cache");
+    let p = join_with_maps(h, path_str(&maps), path_str(&cache))
+        .unwrap_or_else(|r| panic!("join: {r:?} {}", last_error()));
+    let (progress, outcome) = track_outcome(p);
+    let (ready, path) = outcome
+        .unwrap_or_else(|| panic!("the joiner's track settles within 5 s (progress {progress:?})"));
+    assert_eq!(ready.kind, PwEventKind::TrackReady, "{path}");
+    assert!(ready.downloaded, "it came from the host");
+    let want = std::fs::canonicalize(&maps)
+        .unwrap()
+        .join(MAP)
+        .join("custom")
+        .join(TRACK);
+    assert_eq!(Path::new(&path), want);
+    verify_dir(Path::new(&path), &hash, &Limits::default()).expect("the installed copy verifies");
+    // Progress counted up to the whole track, in bytes of the track.
+    assert!(
+        !progress.is_empty(),
+        "TRACK_PROGRESS came before TRACK_READY"
+    );
+    assert!(progress.iter().all(|&(_, t)| t == manifest.total_size()));
+    assert!(
+        progress.windows(2).all(|w| w[0].0 <= w[1].0),
+        "{progress:?}"
+    );
+    assert_eq!(progress.last().map(|p| p.0), Some(manifest.total_size()));
+    assert_eq!(room_property(p, "track_id").as_deref(), Some(TRACK));
+
+    // A second joiner with an empty maps folder and the same cache needs no
+    // download: the cached copy is installed, checked, and reported.
+    let maps2 = s.dir("joiner2/maps");
+    let p2 = join_with_maps(h, path_str(&maps2), path_str(&cache))
+        .unwrap_or_else(|r| panic!("join: {r:?} {}", last_error()));
+    let (progress2, outcome2) = track_outcome(p2);
+    let (ready2, path2) = outcome2.expect("the cached track settles within 5 s");
+    assert_eq!(ready2.kind, PwEventKind::TrackReady, "{path2}");
+    assert!(!ready2.downloaded, "found in the cache");
+    assert!(
+        progress2.is_empty(),
+        "nothing was downloaded: {progress2:?}"
+    );
+    verify_dir(Path::new(&path2), &hash, &Limits::default()).expect("the cached install verifies");
+    assert!(Path::new(&path2).starts_with(std::fs::canonicalize(&maps2).unwrap()));
+
+    // Stopping: an empty folder withdraws the announcement.
+    let r =
+        unsafe { pw_session_serve_track(h, PwStr::empty(), PwStr::empty(), PwStr::empty(), false) };
+    assert_eq!(r, PwResult::Ok, "{}", last_error());
+    assert!(wait_until(|| room_property(p, "track_hash").is_none()));
+    unsafe {
+        pw_session_free(p2);
+        pw_session_free(p);
+        pw_session_free(h);
+    }
+}
+
+#[test]
+fn bad_track_folders_and_a_client_serving_are_refused_clearly() {
+    let s = Scratch::new("badtrack");
+    let room = Room::new();
+    let (h, p) = (room.host, room.pilot);
+    let serve = |session, dir: &str, map: &str, track: &str| unsafe {
+        pw_session_serve_track(
+            session,
+            PwStr::new(dir),
+            PwStr::new(map),
+            PwStr::new(track),
+            true,
+        )
+    };
+    let missing = s.0.join("no-such-folder");
+    expect_err(
+        serve(h, path_str(&missing), MAP, TRACK),
+        PwResult::InvalidArgument,
+        &format!("track folder {:?} cannot be opened", path_str(&missing)),
+    );
+    let file = s.0.join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    expect_err(
+        serve(h, path_str(&file), MAP, TRACK),
+        PwResult::InvalidArgument,
+        "is a file, not a folder",
+    );
+    let folder = s.dir("empty");
+    expect_err(
+        serve(h, path_str(&folder), "", TRACK),
+        PwResult::InvalidArgument,
+        "map id",
+    );
+    expect_err(
+        serve(h, path_str(&folder), MAP, "../escape"),
+        PwResult::InvalidArgument,
+        "track id",
+    );
+    expect_err(
+        serve(p, path_str(&folder), MAP, TRACK),
+        PwResult::NotHost,
+        "only the host may serve a track",
+    );
+    expect_err(
+        serve(null_mut(), path_str(&folder), MAP, TRACK),
+        PwResult::NullParameter,
+        "`session`",
+    );
+    let null_dir = PwStr {
+        ptr: null(),
+        len: 4,
+    };
+    expect_err(
+        unsafe { pw_session_serve_track(h, null_dir, PwStr::new(MAP), PwStr::new(TRACK), true) },
+        PwResult::NullParameter,
+        "`dir`",
+    );
+    // A folder that exists but holds no track is only found out by hashing:
+    // the host hears it as TRACK_FAILED and the room announces nothing.
+    assert_eq!(serve(h, path_str(&folder), MAP, TRACK), PwResult::Ok);
+    let (failed, why) = wait_event(h, |e, _| {
+        matches!(e.kind, PwEventKind::TrackReady | PwEventKind::TrackFailed)
+    })
+    .expect("the host hears how serving went");
+    let why = String::from_utf8(why).unwrap();
+    assert_eq!(failed.kind, PwEventKind::TrackFailed, "{why}");
+    assert!(why.contains(path_str(&folder)), "{why}");
+    assert_eq!(room_property(h, "track_hash"), None);
+
+    // Joining with folders that cannot take a track.
+    let gone = s.0.join("no-maps");
+    let r = join_with_maps(h, path_str(&gone), "").unwrap_err();
+    expect_err(r, PwResult::InvalidArgument, "`options.maps_dir`");
+    let r = join_with_maps(h, "", path_str(&s.0.join("cache"))).unwrap_err();
+    expect_err(
+        r,
+        PwResult::InvalidArgument,
+        "`options.track_cache_dir` is set but",
+    );
+
+    // A request the network thread refuses comes back as an event.
+    assert_eq!(unsafe { pw_session_follow(p, 99) }, PwResult::Ok);
+    let (_, why) = wait_event(p, |e, _| e.kind == PwEventKind::RequestFailed)
+        .expect("the refused follow is reported");
+    assert_eq!(
+        String::from_utf8(why).unwrap(),
+        "follow: no player with actor number 99"
+    );
+    // And one made before the welcome.
+    let mut lonely = null_mut();
+    let o = join_options("127.0.0.1:9");
+    assert_eq!(unsafe { pw_session_join(&o, &mut lonely) }, PwResult::Ok);
+    assert_eq!(
+        unsafe { pw_session_send_event(lonely, 3, 0, 0, b"hi".as_ptr(), 2) },
+        PwResult::Ok
+    );
+    let (ev, why) = wait_event(lonely, |e, _| e.kind == PwEventKind::RequestFailed)
+        .expect("the early event is reported");
+    assert_eq!((ev.actor, ev.code, ev.data_len), (0, 0, why.len()));
+    assert_eq!(
+        String::from_utf8(why).unwrap(),
+        "send_event: not connected to a room"
+    );
+    unsafe { pw_session_free(lonely) };
 }
 
 #[test]

@@ -235,8 +235,21 @@ fn the_steam_plugin_without_steam_api_or_without_a_steam_client_falls_back_offli
         found.is_err(),
         "steam_api is on the library path; this check would prove nothing"
     );
-    let own = profile_dir.join(libloading::library_filename("propwash"));
-    assert!(own.is_file(), "{} is built with the tests", own.display());
+    // Cargo leaves the cdylib built for the tests in deps/ (and copies it
+    // up to the profile folder only for some commands).
+    let name = libloading::library_filename("propwash");
+    let own = [
+        profile_dir.join(&name),
+        profile_dir.join("deps").join(&name),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+    .unwrap_or_else(|| {
+        panic!(
+            "{} is built with the tests",
+            profile_dir.join(&name).display()
+        )
+    });
     // SAFETY: as above; kept loaded (never unload a Rust cdylib mid-process).
     let lib =
         unsafe { libloading::Library::new(&own) }.expect("libpropwash loads without steam_api");

@@ -1,12 +1,15 @@
 //! The propwash command line. Thin on purpose: it parses arguments, calls
 //! the library and prints. Each subcommand is one arm of the `match` in
-//! `main` (track, identity and bench will join `demo` there).
+//! `main`; `track` and `identity` are the library's own command lines.
 
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use propwash::demo::{self, DemoConfig};
-use propwash::session::{MAX_PILOTS, MAX_SPECTATORS, RATE_RANGE};
+use propwash::demo::{self, DemoConfig, DemoTrack};
+use propwash::session::{
+    DEFAULT_TRACK_RATE_PER_JOINER, DEFAULT_TRACK_RATE_ROOM, MAX_PILOTS, MAX_SPECTATORS, RATE_RANGE,
+};
 
 /// Exit status when the arguments are wrong.
 const USAGE_ERROR: u8 = 2;
@@ -20,10 +23,12 @@ Usage: propwash <command> [options]
 
 Commands:
   demo      run a whole room over loopback UDP (host, bot pilots, spectators) and measure it
+  track     print, check or generate a custom track folder (manifest, verify, generate)
+  identity  show the player identity propwash would use, or write it into the game (show, sync)
   help      show this help (also -h, --help)
   version   show the version (also -V, --version)
 
-Run 'propwash demo --help' for the demo's options.
+Run 'propwash help <command>' (or 'propwash <command> --help') for a command's options.
 "
     .to_string()
 }
@@ -31,6 +36,8 @@ Run 'propwash demo --help' for the demo's options.
 fn demo_usage() -> String {
     format!(
         "Usage: propwash demo [--seconds N] [--pilots N] [--spectators N] [--rate HZ] [--json]
+                     [--track DIR | --generate-track MIB] [--map ID] [--track-id ID]
+                     [--track-rate MIB] [--track-room-rate MIB]
 
 Runs a room on 127.0.0.1: the host (pilot 1), bot pilots flying scripted laps
 at {physics} Hz and spectators, each a real session with its own UDP socket and
@@ -45,6 +52,20 @@ Options:
   --json           no live table; the summary as one JSON object on the last line
   -h, --help       show this help
 
+Custom track:
+  --track DIR      the host serves this track folder from the start; every other
+                   peer downloads it into its own temporary maps folder (removed
+                   afterwards) while the room flies, and the run lasts until all
+                   have it (at most {track_limit} s, or --seconds if longer)
+  --generate-track MIB
+                   the same with a generated track of MIB MiB (in a temporary folder)
+  --map ID         the track's map id (default: from DIR's place in
+                   maps/<map>/custom/<track>, else {map})
+  --track-id ID    the track's id (default: DIR's name there, else {track})
+  --track-rate MIB the host's track pace per joiner, MiB/s (default {per_joiner})
+  --track-room-rate MIB
+                   the host's track pace for the whole room, MiB/s (default {room})
+
 Exit status: 0 when the room ran cleanly, 1 when it counted errors or an event
 was not delivered exactly once, 2 for bad arguments.
 ",
@@ -56,6 +77,11 @@ was not delivered exactly once, 2 for bad arguments.
         lo = RATE_RANGE.start(),
         hi = RATE_RANGE.end(),
         rate = demo::DEFAULT_RATE_HZ,
+        track_limit = demo::TRACK_RUN_LIMIT.as_secs(),
+        map = demo::DEFAULT_MAP_ID,
+        track = demo::DEFAULT_TRACK_ID,
+        per_joiner = DEFAULT_TRACK_RATE_PER_JOINER >> 20,
+        room = DEFAULT_TRACK_RATE_ROOM >> 20,
     )
 }
 
@@ -95,6 +121,8 @@ fn main() -> ExitCode {
                 out(&demo_usage());
                 0
             }
+            Some("track") => status(propwash::track::cli::cli_main(&["help".to_string()])),
+            Some("identity") => status(propwash::identity::cli::cli_main(&["help".to_string()])),
             _ => {
                 out(&usage());
                 0
@@ -105,15 +133,27 @@ fn main() -> ExitCode {
             0
         }
         Some("demo") => run_demo(&args[1..]),
+        Some("track") => status(propwash::track::cli::cli_main(&args[1..])),
+        Some("identity") => status(propwash::identity::cli::cli_main(&args[1..])),
         Some(other) => bad_usage(&format!("unknown command '{other}'"), Some(usage())),
     };
     ExitCode::from(code)
 }
 
+/// A library command line's exit status as ours.
+fn status(code: i32) -> u8 {
+    u8::try_from(code).unwrap_or(FAILED)
+}
+
 /// What `propwash demo` was asked to do.
 enum DemoArgs {
     Help,
-    Run { cfg: DemoConfig, json: bool },
+    Run {
+        cfg: DemoConfig,
+        json: bool,
+        /// Generate a track of this many MiB to serve.
+        generate_mib: Option<u64>,
+    },
 }
 
 /// Parses a flag's number; the error names the flag and what it takes.
@@ -126,6 +166,9 @@ fn number<T: std::str::FromStr>(flag: &str, value: &str, takes: &str) -> Result<
 fn parse_demo(args: &[String]) -> Result<DemoArgs, (String, bool)> {
     let mut cfg = DemoConfig::default();
     let mut json = false;
+    let mut track_dir: Option<PathBuf> = None;
+    let mut generate_mib: Option<u64> = None;
+    let (mut map_id, mut track_id) = (None, None);
     let mut i = 0;
     while i < args.len() {
         let arg = args[i].as_str();
@@ -137,6 +180,36 @@ fn parse_demo(args: &[String]) -> Result<DemoArgs, (String, bool)> {
         match flag {
             "-h" | "--help" => return Ok(DemoArgs::Help),
             "--json" if inline.is_none() => json = true,
+            "--track" | "--map" | "--track-id" | "--generate-track" | "--track-rate"
+            | "--track-room-rate" => {
+                let value = match inline {
+                    Some(v) => v,
+                    None => {
+                        let Some(v) = args.get(i) else {
+                            return Err((format!("{flag} needs a value"), true));
+                        };
+                        i += 1;
+                        v.clone()
+                    }
+                };
+                let mib = |v: &str| -> Result<u64, (String, bool)> {
+                    match v.parse::<u64>() {
+                        Ok(n) if n > 0 => Ok(n),
+                        _ => Err((
+                            format!("{flag} expects a whole number of MiB above 0, got '{v}'"),
+                            false,
+                        )),
+                    }
+                };
+                match flag {
+                    "--track" => track_dir = Some(PathBuf::from(value)),
+                    "--map" => map_id = Some(value),
+                    "--track-id" => track_id = Some(value),
+                    "--generate-track" => generate_mib = Some(mib(&value)?),
+                    "--track-rate" => cfg.track_rate_per_joiner = Some(mib(&value)? << 20),
+                    _ => cfg.track_rate_room = Some(mib(&value)? << 20),
+                }
+            }
             "--seconds" | "--pilots" | "--spectators" | "--rate" => {
                 let value = match inline {
                     Some(v) => v,
@@ -173,25 +246,101 @@ fn parse_demo(args: &[String]) -> Result<DemoArgs, (String, bool)> {
             _ => return Err((format!("unknown option '{arg}' for demo"), true)),
         }
     }
+    if track_dir.is_some() && generate_mib.is_some() {
+        return Err((
+            "--track and --generate-track both name the track; give one".into(),
+            false,
+        ));
+    }
+    if track_dir.is_none() && generate_mib.is_none() && (map_id.is_some() || track_id.is_some()) {
+        return Err((
+            "--map and --track-id name the ids of a --track or --generate-track".into(),
+            false,
+        ));
+    }
+    if let Some(dir) = track_dir {
+        cfg.track = Some(DemoTrack {
+            dir,
+            map_id,
+            track_id,
+        });
+    } else if generate_mib.is_some() {
+        // The folder is made in `run_demo`; the ids ride along.
+        cfg.track = Some(DemoTrack {
+            dir: PathBuf::new(),
+            map_id,
+            track_id,
+        });
+    }
     cfg.validate().map_err(|e| (e.to_string(), false))?;
-    Ok(DemoArgs::Run { cfg, json })
+    Ok(DemoArgs::Run {
+        cfg,
+        json,
+        generate_mib,
+    })
+}
+
+/// A generated track in a temporary folder, removed on drop.
+struct GeneratedTrack(PathBuf);
+
+impl GeneratedTrack {
+    fn new(mib: u64, track: &DemoTrack) -> Result<GeneratedTrack, String> {
+        let dir = std::env::temp_dir().join(format!("propwash-demo-track-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let generated = GeneratedTrack(dir);
+        let (map, id) = track.ids();
+        // About a MiB per file, as real tracks go: many small files.
+        let files = mib.clamp(1, 256) as usize;
+        propwash::track::generate_track(&generated.0, &map, &id, mib << 20, files, 1)
+            .map_err(|e| format!("cannot generate a {mib} MiB track: {e}"))?;
+        Ok(generated)
+    }
+}
+
+impl Drop for GeneratedTrack {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn run_demo(args: &[String]) -> u8 {
-    let (cfg, json) = match parse_demo(args) {
+    let (mut cfg, json, generate_mib) = match parse_demo(args) {
         Ok(DemoArgs::Help) => {
             out(&demo_usage());
             return 0;
         }
-        Ok(DemoArgs::Run { cfg, json }) => (cfg, json),
+        Ok(DemoArgs::Run {
+            cfg,
+            json,
+            generate_mib,
+        }) => (cfg, json, generate_mib),
         Err((msg, show_usage)) => return bad_usage(&msg, show_usage.then(demo_usage)),
     };
+    let mut _generated = None;
+    if let (Some(mib), Some(track)) = (generate_mib, cfg.track.as_mut()) {
+        match GeneratedTrack::new(mib, track) {
+            Ok(g) => {
+                track.dir = g.0.clone();
+                _generated = Some(g);
+            }
+            Err(e) => {
+                eprintln!("propwash: {e}");
+                return FAILED;
+            }
+        }
+    }
     let tty = std::io::stdout().is_terminal();
     if !json {
         out(&format!(
             "propwash demo: seating {} pilots and {} spectators on 127.0.0.1 for {} s at {} Hz\n",
             cfg.pilots, cfg.spectators, cfg.seconds, cfg.rate_hz
         ));
+        if let Some(t) = &cfg.track {
+            out(&format!(
+                "propwash demo: the host serves the track in {} to every joiner\n",
+                t.dir.display()
+            ));
+        }
     }
     let report = demo::run(&cfg, |view| {
         if json {

@@ -36,12 +36,32 @@
 //! - `errors`: a peer not seated within 5 s or refused, a session closing
 //!   early, the host losing a peer, a push or event failing other than on a
 //!   full queue, a damaged event or a frame that is not what its pilot
-//!   pushed, a peer thread that does not finish.
+//!   pushed, a peer thread that does not finish; with a track, a joiner
+//!   whose track failed, did not arrive, or does not verify.
+//!
+//! With a track (`DemoConfig::track`), the host serves that folder from the
+//! moment the pilots start; every joiner (pilots and spectators) has its own
+//! temporary maps folder, downloads, checks and installs the track while
+//! the room flies, and the run is stretched (up to `max(seconds, 60)`) until
+//! every joiner has it. Then:
+//! - `track_hash`, `track_bytes`: what was served.
+//! - `tracks_installed`: joiners whose installed copy verifies against the
+//!   hash after the run (every byte hashed again).
+//! - `track_transfer_mb_s`: MiB installed by download over all joiners,
+//!   over the time from the first joiner's request (when the announcement
+//!   reached it) to the last joiner's ready.
+//! - `latency_ms_during_transfer`: the `latency_ms` samples taken while any
+//!   joiner was still fetching.
+//! - `seconds_flown`: how long the pilots flew, stretch included.
+//!
+//! The host's track chunks share its packets and link counters, so with a
+//! track `wire_bytes_per_*` and `host_upload_kbps*` include them.
 
 mod flight;
 mod measure;
 mod peer;
 mod report;
+mod track;
 
 use std::fmt;
 use std::io;
@@ -54,6 +74,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 pub use report::{DemoReport, FramesByPath, LatencySummary, LiveRow, LiveView, PeerKind};
+pub use track::{DemoTrack, DEFAULT_MAP_ID, DEFAULT_TRACK_ID};
 
 use crate::proto::control::MAX_EVENT_PAYLOAD;
 use crate::proto::Role;
@@ -61,6 +82,8 @@ use crate::runtime::Session;
 use crate::session::{
     ClientConfig, HostConfig, PeerStats, MAX_PILOTS, MAX_SPECTATORS, RATE_RANGE, SNAPSHOT_ENTRY,
 };
+use crate::track::transfer::TrackTarget;
+use crate::track::TrackHash;
 use crate::util::SplitMix64;
 use measure::{PairCount, PushClock};
 use peer::{Gate, PeerContext, PeerLive, PeerOutcome, PeerSpec, Plan, Room, ScheduledEvent};
@@ -89,6 +112,11 @@ const FIRST_EVENT: Duration = Duration::from_millis(1500);
 const SETTLE: Duration = Duration::from_millis(500);
 /// Budget for every thread to finish after the pilots stop.
 const FINISH_LIMIT: Duration = Duration::from_secs(12);
+/// With a track, the run is stretched until every joiner has it, but to
+/// no more than this (or `seconds`, if longer).
+pub const TRACK_RUN_LIMIT: Duration = Duration::from_secs(60);
+/// While a transfer runs, the end is kept at least this far ahead.
+const STRETCH: Duration = Duration::from_secs(1);
 
 /// How the demo room is made up.
 #[derive(Clone, Debug, PartialEq)]
@@ -106,6 +134,13 @@ pub struct DemoConfig {
     pub physics_hz: u32,
     /// Seed for the event schedule.
     pub seed: u64,
+    /// A track folder the host serves to every joiner from the start.
+    pub track: Option<DemoTrack>,
+    /// The host's track pace per joiner, bytes per second (`None`: the
+    /// session's default).
+    pub track_rate_per_joiner: Option<u64>,
+    /// The host's track pace for the whole room, bytes per second.
+    pub track_rate_room: Option<u64>,
     /// Test hook: this pilot stops pushing this long after the start.
     pub(crate) silence: Option<(usize, Duration)>,
 }
@@ -119,6 +154,9 @@ impl Default for DemoConfig {
             rate_hz: DEFAULT_RATE_HZ,
             physics_hz: PHYSICS_HZ,
             seed: 0x7072_6f70_7761_7368,
+            track: None,
+            track_rate_per_joiner: None,
+            track_rate_room: None,
             silence: None,
         }
     }
@@ -140,6 +178,8 @@ pub enum ConfigError {
     SecondsOutOfRange(u64),
     /// A physics rate the bots cannot keep.
     PhysicsOutOfRange(u32),
+    /// A track pace of zero bytes per second.
+    TrackRateZero,
 }
 
 impl fmt::Display for ConfigError {
@@ -169,6 +209,9 @@ impl fmt::Display for ConfigError {
             ConfigError::PhysicsOutOfRange(hz) => {
                 write!(f, "a physics rate of {hz} Hz is outside 10 to 1000 Hz")
             }
+            ConfigError::TrackRateZero => {
+                write!(f, "a track rate of 0 would never deliver the track")
+            }
         }
     }
 }
@@ -185,6 +228,9 @@ pub enum DemoError {
     Socket(io::Error),
     /// A thread could not be started.
     Thread(io::Error),
+    /// The track folder cannot be served, or the joiners' maps folders
+    /// cannot be made.
+    Track(crate::track::TrackError),
 }
 
 impl fmt::Display for DemoError {
@@ -193,6 +239,7 @@ impl fmt::Display for DemoError {
             DemoError::Config(e) => write!(f, "{e}"),
             DemoError::Socket(e) => write!(f, "cannot open a loopback UDP socket: {e}"),
             DemoError::Thread(e) => write!(f, "cannot start a thread: {e}"),
+            DemoError::Track(e) => write!(f, "cannot share the track: {e}"),
         }
     }
 }
@@ -224,6 +271,9 @@ impl DemoConfig {
         }
         if !(10..=1000).contains(&self.physics_hz) {
             return Err(ConfigError::PhysicsOutOfRange(self.physics_hz));
+        }
+        if self.track_rate_per_joiner == Some(0) || self.track_rate_room == Some(0) {
+            return Err(ConfigError::TrackRateZero);
         }
         Ok(())
     }
@@ -311,15 +361,23 @@ fn schedule(
     out
 }
 
-/// Runs the room for `cfg.seconds`, calling `each_second` with the live
+/// Runs the room for `cfg.seconds` (with a track, until every joiner has
+/// it, within [`TRACK_RUN_LIMIT`]), calling `each_second` with the live
 /// view once a second while the pilots fly, and returns the measurements.
-/// Blocks for the run plus a few seconds of joining and leaving.
+/// Blocks for the run plus a few seconds of joining and leaving (and of
+/// hashing the track before and every joiner's copy after).
 pub fn run(
     cfg: &DemoConfig,
     mut each_second: impl FnMut(&LiveView),
 ) -> Result<DemoReport, DemoError> {
     cfg.validate().map_err(DemoError::Config)?;
     let specs = cfg.specs();
+    let served = cfg
+        .track
+        .as_ref()
+        .map(track::prepare)
+        .transpose()
+        .map_err(DemoError::Track)?;
     let room = Arc::new(Room {
         epoch: Instant::now(),
         push_clocks: (0..cfg.pilots).map(|_| PushClock::new()).collect(),
@@ -328,13 +386,25 @@ pub fn run(
             .map(|_| Mutex::new(PeerLive::default()))
             .collect(),
         clients_closed: AtomicUsize::new(0),
+        transfer: track::TransferClock::default(),
     });
     let any: SocketAddr = ([127, 0, 0, 1], 0).into();
     let mut host_cfg = HostConfig::new(GAME, "host");
     host_cfg.pilot_hz = cfg.rate_hz;
     host_cfg.spectator_hz = cfg.spectator_rate_hz();
+    if let Some(r) = cfg.track_rate_per_joiner {
+        host_cfg.track_rate_per_joiner = r;
+    }
+    if let Some(r) = cfg.track_rate_room {
+        host_cfg.track_rate_room = r;
+    }
     let host = Session::host(any, host_cfg).map_err(DemoError::Socket)?;
     let host_addr = host.local_addr();
+    // Removed (with whatever was installed) when `run` returns.
+    let maps = match served {
+        Some(_) => Some(track::MapsFolders::new().map_err(DemoError::Track)?),
+        None => None,
+    };
     let mut sessions = vec![host];
     for spec in &specs[1..] {
         let role = match spec.kind {
@@ -344,8 +414,14 @@ pub fn run(
         let mut c = ClientConfig::new(host_addr, GAME, &spec.name, role);
         c.send_hz = cfg.rate_hz;
         c.connect_timeout = peer::CONNECT_LIMIT;
-        sessions.push(Session::join(any, c).map_err(DemoError::Socket)?);
+        let target: Option<Box<dyn TrackTarget>> = match &maps {
+            Some(m) => Some(Box::new(m.target(&spec.name).map_err(DemoError::Track)?)),
+            None => None,
+        };
+        sessions.push(Session::join_with_target(any, c, target).map_err(DemoError::Socket)?);
     }
+    let (track_hash, track_bytes) = served.as_ref().map(|s| (s.hash, s.bytes)).unzip();
+    let mut serve = served.map(|s| s.source);
 
     // One thread per peer, each holding its own session like a game would.
     let (joined_tx, joined_rx) = crossbeam_channel::unbounded();
@@ -361,6 +437,11 @@ pub fn run(
             room: room.clone(),
             joined: joined_tx.clone(),
             plan: plan_rx,
+            serve: if spec.kind == PeerKind::Host {
+                serve.take()
+            } else {
+                None
+            },
         };
         let t = std::thread::Builder::new()
             .name(format!("demo-{}", spec.name))
@@ -407,9 +488,14 @@ pub fn run(
     let last_event = run_for - Duration::from_millis(500).min(run_for / 4);
     let start = Instant::now() + START_LEAD;
     let participants = actors.iter().filter(|a| a.is_some()).count();
+    if track_hash.is_some() {
+        // Every seated joiner fetches the track.
+        room.transfer.expect(participants.saturating_sub(1));
+    }
+    let run_limit = start + run_for.max(TRACK_RUN_LIMIT);
     let plan = Arc::new(Plan {
         start,
-        end: start + run_for,
+        end: peer::Deadline::new(start, run_for),
         settled_at: start + SETTLE,
         quiet_until: start + first_event,
         physics_hz: cfg.physics_hz,
@@ -428,21 +514,35 @@ pub fn run(
     }
     drop(plan_txs);
 
-    // The live view, once a second while the pilots fly.
+    // The live view, once a second while the pilots fly; with a track the
+    // end moves out while a joiner is still fetching.
     let mut kbps = KbpsMeter::default();
     // A baseline, so the first second already shows rates.
     live_view(cfg, &specs, &room, &plan, &mut kbps);
-    for k in 1..=cfg.seconds {
-        let at = plan.start + Duration::from_secs(k);
-        if let Some(wait) = at.checked_duration_since(Instant::now()) {
+    let mut next_view = plan.start + Duration::from_secs(1);
+    loop {
+        let now = Instant::now();
+        if now >= next_view {
+            let view = live_view(cfg, &specs, &room, &plan, &mut kbps);
+            each_second(&view);
+            next_view += Duration::from_secs(1);
+        }
+        if !room.transfer.done() {
+            plan.end.stretch((now + STRETCH).min(run_limit));
+        }
+        if now >= plan.end.get() {
+            break;
+        }
+        let wake = next_view
+            .min(plan.end.get())
+            .min(now + Duration::from_millis(100));
+        if let Some(wait) = wake.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
-        let view = live_view(cfg, &specs, &room, &plan, &mut kbps);
-        each_second(&view);
     }
 
     // Collect the peers, never waiting for ever on one that is stuck.
-    let finish_by = plan.end + FINISH_LIMIT;
+    let finish_by = plan.end.get() + FINISH_LIMIT;
     let mut outcomes: Vec<Option<PeerOutcome>> = Vec::new();
     for (t, spec) in threads.into_iter().zip(&specs) {
         while !t.is_finished() && Instant::now() < finish_by {
@@ -461,7 +561,26 @@ pub fn run(
             }
         }
     }
-    Ok(build_report(cfg, &specs, &plan, outcomes, room_errors))
+    let transfer = track_hash.map(|hash| {
+        let joiners: Vec<(&str, &track::JoinerTrack)> = specs
+            .iter()
+            .zip(&outcomes)
+            .zip(&actors)
+            .filter(|((s, _), a)| s.kind != PeerKind::Host && a.is_some())
+            .filter_map(|((s, o), _)| o.as_ref().map(|o| (s.name.as_str(), &o.track)))
+            .collect();
+        let bytes = track_bytes.unwrap_or(0);
+        (hash, bytes, track::summarize(&hash, bytes, &joiners))
+    });
+    drop(maps);
+    Ok(build_report(
+        cfg,
+        &specs,
+        &plan,
+        outcomes,
+        room_errors,
+        transfer,
+    ))
 }
 
 /// Turns byte counters into rates between two calls.
@@ -546,7 +665,14 @@ fn live_view(
     kbps.last = Some((now, host_stats));
     LiveView {
         elapsed_s: now.saturating_duration_since(plan.start).as_secs_f64(),
-        seconds: cfg.seconds,
+        // Stretched while a track transfer runs.
+        seconds: cfg.seconds.max(
+            plan.end
+                .get()
+                .saturating_duration_since(plan.start)
+                .as_secs_f64()
+                .ceil() as u64,
+        ),
         rate_hz: cfg.rate_hz,
         rows,
     }
@@ -577,8 +703,9 @@ fn build_report(
     plan: &Plan,
     outcomes: Vec<Option<PeerOutcome>>,
     mut errors: Vec<String>,
+    transfer: Option<(TrackHash, u64, track::TransferSummary)>,
 ) -> DemoReport {
-    let run_for = plan.end.duration_since(plan.start);
+    let run_for = plan.end.get().duration_since(plan.start);
     let seated: Vec<(&PeerSpec, &PeerOutcome)> = specs
         .iter()
         .zip(&outcomes)
@@ -623,8 +750,14 @@ fn build_report(
 
     // Latency.
     let mut latency = measure::LatencyHistogram::new();
+    let mut during = measure::LatencyHistogram::new();
     for (_, o) in &seated {
         latency.merge(&o.latency);
+        during.merge(&o.latency_during_transfer);
+    }
+    if let Some((_, _, t)) = &transfer {
+        error_count += t.errors.len();
+        errors.extend(t.errors.iter().cloned());
     }
 
     // Bytes, from the host's statistics.
@@ -697,12 +830,13 @@ fn build_report(
         frames_expected: pairs.iter().map(|p| p.expected).sum(),
         frames_worst_pair_ratio: worst_ratio,
         frames_worst_pair: worst_pair,
-        latency_ms: LatencySummary {
-            p50: latency.quantile_ms(0.50),
-            p99: latency.quantile_ms(0.99),
-            max: (latency.count() > 0).then(|| latency.max_ms()),
-            samples: latency.count(),
-        },
+        latency_ms: LatencySummary::of(&latency),
+        seconds_flown: run_for.as_secs_f64(),
+        track_hash: transfer.as_ref().map(|(h, _, _)| h.to_string()),
+        track_bytes: transfer.as_ref().map(|(_, b, _)| *b),
+        tracks_installed: transfer.as_ref().map(|(_, _, t)| t.installed),
+        track_transfer_mb_s: transfer.as_ref().and_then(|(_, _, t)| t.mib_per_s),
+        latency_ms_during_transfer: transfer.as_ref().map(|_| LatencySummary::of(&during)),
         bytes_per_pilot_frame: SNAPSHOT_ENTRY,
         wire_bytes_per_snapshot_avg: quiet_avg,
         wire_bytes_per_packet_to_pilots_avg: whole_avg,

@@ -2,9 +2,11 @@
 //! player's game: a pilot ticks at the physics rate and pushes its scripted
 //! frame every tick; every peer reads the room every millisecond (so it
 //! notices each snapshot, whatever the send rate), raises and collects
-//! events, and keeps its row of the live table current.
+//! events, and keeps its row of the live table current. With a track, the
+//! host announces it at the start and every joiner notes when its copy
+//! arrives.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,9 +16,11 @@ use parking_lot::{Condvar, Mutex};
 use super::flight;
 use super::measure::{event_payload, read_event_payload, LatencyHistogram, PushClock, EVENT_CODE};
 use super::report::PeerKind;
+use super::track::{JoinerTrack, TransferClock};
 use crate::proto::EventTarget;
 use crate::runtime::{PilotState, RuntimeError, Session, SessionState, TransportCounters};
 use crate::session::{Event, PeerStats, HOST_ACTOR, MAX_PILOTS, MAX_SPECTATORS};
+use crate::track::transfer::{props, TrackSource};
 
 /// A client that is not seated by then counts as an error.
 pub(crate) const CONNECT_LIMIT: Duration = Duration::from_secs(5);
@@ -65,6 +69,8 @@ pub(crate) struct Room {
     pub(crate) push_clocks: Vec<PushClock>,
     pub(crate) live: Vec<Mutex<PeerLive>>,
     pub(crate) clients_closed: AtomicUsize,
+    /// Whether a joiner is still fetching the track.
+    pub(crate) transfer: TransferClock,
 }
 
 impl Room {
@@ -121,10 +127,36 @@ impl Gate {
     }
 }
 
+/// When the pilots stop: fixed at the start, moved later (never earlier)
+/// by the room while a track transfer runs. Every peer reads it each round.
+pub(crate) struct Deadline {
+    start: Instant,
+    after_us: AtomicU64,
+}
+
+impl Deadline {
+    pub(crate) fn new(start: Instant, run_for: Duration) -> Self {
+        Deadline {
+            start,
+            after_us: AtomicU64::new(run_for.as_micros() as u64),
+        }
+    }
+
+    pub(crate) fn get(&self) -> Instant {
+        self.start + Duration::from_micros(self.after_us.load(Ordering::Acquire))
+    }
+
+    /// Moves the end out to `to` if that is later.
+    pub(crate) fn stretch(&self, to: Instant) {
+        let us = to.saturating_duration_since(self.start).as_micros() as u64;
+        self.after_us.fetch_max(us, Ordering::AcqRel);
+    }
+}
+
 /// The run, as decided once everyone is seated.
 pub(crate) struct Plan {
     pub(crate) start: Instant,
-    pub(crate) end: Instant,
+    pub(crate) end: Deadline,
     /// The clock-sync burst of pings after seating is over by now.
     pub(crate) settled_at: Instant,
     /// Events start here; the host measures its snapshot packets between
@@ -183,6 +215,10 @@ pub(crate) struct PeerOutcome {
     /// By pilot index.
     pub(crate) seen: Vec<Seen>,
     pub(crate) latency: LatencyHistogram,
+    /// The same, only the samples taken while a joiner was fetching the track.
+    pub(crate) latency_during_transfer: LatencyHistogram,
+    /// A joiner's view of the track transfer.
+    pub(crate) track: JoinerTrack,
     /// Sequence numbers this pilot raised, in order.
     pub(crate) events_raised: Vec<u32>,
     /// By sending pilot's index: sequence numbers as polled.
@@ -203,6 +239,8 @@ impl PeerOutcome {
             actor: None,
             seen: vec![Seen::default(); pilots],
             latency: LatencyHistogram::new(),
+            latency_during_transfer: LatencyHistogram::new(),
+            track: JoinerTrack::default(),
             events_raised: Vec::new(),
             events_received: vec![Vec::new(); pilots],
             marks: HostMarks::default(),
@@ -230,10 +268,12 @@ pub(crate) struct PeerContext {
     pub(crate) room: Arc<Room>,
     pub(crate) joined: Sender<(usize, Option<u16>)>,
     pub(crate) plan: Receiver<Arc<Plan>>,
+    /// The host's track, served when the pilots start.
+    pub(crate) serve: Option<Box<dyn TrackSource>>,
 }
 
 /// The thread body: join, wait for the plan, fly and watch, then leave.
-pub(crate) fn run(ctx: PeerContext, mut session: Session) -> PeerOutcome {
+pub(crate) fn run(mut ctx: PeerContext, mut session: Session) -> PeerOutcome {
     let mut out = PeerOutcome::new(ctx.pilots);
     match connect(&mut session, &ctx.spec.name) {
         Ok(actor) => {
@@ -254,7 +294,8 @@ pub(crate) fn run(ctx: PeerContext, mut session: Session) -> PeerOutcome {
             return out;
         }
     };
-    fly(&ctx, &plan, &mut session, &mut out);
+    let serve = ctx.serve.take();
+    fly(&ctx, &plan, serve, &mut session, &mut out);
     out.transport = session.transport_counters();
     // Everyone finishes counting before anyone leaves; a peer that is very
     // late shows up in the report as a thread that did not finish.
@@ -342,13 +383,19 @@ impl MarkTracker {
         if now >= plan.settled_at && marks.settled.is_none() {
             marks.settled = mark();
         }
-        if now >= plan.end && marks.end.is_none() {
+        if now >= plan.end.get() && marks.end.is_none() {
             marks.end = mark();
         }
     }
 }
 
-fn fly(ctx: &PeerContext, plan: &Plan, session: &mut Session, out: &mut PeerOutcome) {
+fn fly(
+    ctx: &PeerContext,
+    plan: &Plan,
+    mut serve: Option<Box<dyn TrackSource>>,
+    session: &mut Session,
+    out: &mut PeerOutcome,
+) {
     let room = &ctx.room;
     let name = &ctx.spec.name;
     let me = ctx.spec.pilot;
@@ -362,8 +409,6 @@ fn fly(ctx: &PeerContext, plan: &Plan, session: &mut Session, out: &mut PeerOutc
         .silence
         .filter(|(p, _)| Some(*p) == me)
         .map(|(_, after)| plan.start + after);
-    let frames_until = plan.end + FRAME_DRAIN;
-    let events_until = plan.end + EVENT_DRAIN;
     let mut my_events = plan
         .events
         .iter()
@@ -386,11 +431,20 @@ fn fly(ctx: &PeerContext, plan: &Plan, session: &mut Session, out: &mut PeerOutc
     if let Some(wait) = plan.start.checked_duration_since(Instant::now()) {
         std::thread::sleep(wait);
     }
+    if let Some(source) = serve.take() {
+        match session.serve_track(Some(source), true) {
+            Ok(()) => room.transfer.announce(),
+            Err(e) => out.error(format!("{name} could not serve the track: {e}")),
+        }
+    }
     loop {
         let now = Instant::now();
+        let end = plan.end.get();
+        let frames_until = end + FRAME_DRAIN;
+        let events_until = end + EVENT_DRAIN;
         // The game thread: every physics tick that is due, in order.
         if let Some(pilot) = me {
-            let flying = now < plan.end && silent_from.is_none_or(|s| now < s);
+            let flying = now < end && silent_from.is_none_or(|s| now < s);
             let mut pushed_now = 0;
             while flying && next_tick_at <= now {
                 if pushed_now == MAX_CATCH_UP {
@@ -420,7 +474,7 @@ fn fly(ctx: &PeerContext, plan: &Plan, session: &mut Session, out: &mut PeerOutc
         }
 
         // The observer: every remote pilot's newest tick.
-        if let Some(last) = last_poll.filter(|_| now < plan.end) {
+        if let Some(last) = last_poll.filter(|_| now < end) {
             out.max_poll_gap = out.max_poll_gap.max(now.duration_since(last));
         }
         last_poll = Some(now);
@@ -428,6 +482,7 @@ fn fly(ctx: &PeerContext, plan: &Plan, session: &mut Session, out: &mut PeerOutc
             let n = session.read_pilots(&mut states);
             let seen_at = Instant::now();
             let seen_us = u64::from(room.micros(seen_at));
+            let during_transfer = room.transfer.in_progress();
             for st in &states[..n] {
                 let Some(p) = plan.pilot_of(st.actor).filter(|p| Some(*p) != me) else {
                     continue;
@@ -445,8 +500,11 @@ fn fly(ctx: &PeerContext, plan: &Plan, session: &mut Session, out: &mut PeerOutc
                     mismatched += 1;
                 }
                 if let Some(pushed_us) = room.push_clocks[p].pushed_at(tick) {
-                    out.latency
-                        .record(seen_us.saturating_sub(u64::from(pushed_us)));
+                    let us = seen_us.saturating_sub(u64::from(pushed_us));
+                    out.latency.record(us);
+                    if during_transfer {
+                        out.latency_during_transfer.record(us);
+                    }
                 }
             }
         }
@@ -476,6 +534,22 @@ fn fly(ctx: &PeerContext, plan: &Plan, session: &mut Session, out: &mut PeerOutc
                     out.error(format!(
                         "the host saw actor {actor} leave during the run ({reason:?})"
                     ));
+                }
+                // The client core asks for the track as it applies the
+                // announcement, in the same step that queues this event.
+                Event::RoomPropsChanged(changes)
+                    if changes.get(props::HASH).is_some_and(Option::is_some) =>
+                {
+                    out.track.asked_at.get_or_insert_with(Instant::now);
+                }
+                Event::TrackReady { path, downloaded } if out.track.ready.is_none() => {
+                    out.track.ready = Some((path, downloaded, Instant::now()));
+                    room.transfer.settle();
+                }
+                // Counted as an error with the run's track summary.
+                Event::TrackFailed { reason } if out.track.failed.is_none() => {
+                    out.track.failed = Some(reason);
+                    room.transfer.settle();
                 }
                 _ => {}
             }
@@ -524,7 +598,7 @@ fn fly(ctx: &PeerContext, plan: &Plan, session: &mut Session, out: &mut PeerOutc
             break;
         }
         let mut wake = now + POLL;
-        if me.is_some() && now < plan.end {
+        if me.is_some() && now < end {
             wake = wake.min(next_tick_at);
         }
         if let Some(nap) = wake.checked_duration_since(Instant::now()) {

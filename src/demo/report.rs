@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::measure::LatencyHistogram;
+
 /// What a peer is in the demo room.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -188,6 +190,27 @@ pub struct LatencySummary {
     pub samples: u64,
 }
 
+impl LatencySummary {
+    /// The summary of a histogram.
+    pub(crate) fn of(h: &LatencyHistogram) -> LatencySummary {
+        LatencySummary {
+            p50: h.quantile_ms(0.50),
+            p99: h.quantile_ms(0.99),
+            max: (h.count() > 0).then(|| h.max_ms()),
+            samples: h.count(),
+        }
+    }
+
+    fn rounded(&mut self) {
+        for v in [&mut self.p50, &mut self.p99, &mut self.max]
+            .into_iter()
+            .flatten()
+        {
+            *v = round(*v, 3);
+        }
+    }
+}
+
 /// Everything the demo measured. Field meanings are in the `demo` module
 /// documentation.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -221,6 +244,20 @@ pub struct DemoReport {
     pub frames_worst_pair: String,
     /// Push on one pilot to first read elsewhere.
     pub latency_ms: LatencySummary,
+    /// How long the pilots flew, seconds (more than `seconds` when the run
+    /// was stretched for a track transfer).
+    pub seconds_flown: f64,
+    /// The served track's hash, hex (`None`: no track).
+    pub track_hash: Option<String>,
+    /// Bytes in the served track.
+    pub track_bytes: Option<u64>,
+    /// Joiners whose installed copy verifies against the hash after the run.
+    pub tracks_installed: Option<usize>,
+    /// MiB installed by download over all joiners, per second from the
+    /// first request to the last joiner's ready.
+    pub track_transfer_mb_s: Option<f64>,
+    /// `latency_ms` over the samples taken while a joiner was still fetching.
+    pub latency_ms_during_transfer: Option<LatencySummary>,
     /// Bytes one pilot's frame takes in a snapshot.
     pub bytes_per_pilot_frame: usize,
     /// Link payload bytes per packet the host sent to pilots in steady
@@ -282,15 +319,13 @@ impl DemoReport {
             *v = round(*v, 5);
         }
         r.frames_worst_pair_ratio = round(r.frames_worst_pair_ratio, 5);
-        for v in [
-            &mut r.latency_ms.p50,
-            &mut r.latency_ms.p99,
-            &mut r.latency_ms.max,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            *v = round(*v, 3);
+        r.latency_ms.rounded();
+        if let Some(l) = r.latency_ms_during_transfer.as_mut() {
+            l.rounded();
+        }
+        r.seconds_flown = round(r.seconds_flown, 2);
+        if let Some(v) = r.track_transfer_mb_s.as_mut() {
+            *v = round(*v, 2);
         }
         r.wire_bytes_per_snapshot_avg = round(r.wire_bytes_per_snapshot_avg, 1);
         r.wire_bytes_per_packet_to_pilots_avg = round(r.wire_bytes_per_packet_to_pilots_avg, 1);
@@ -306,11 +341,11 @@ impl DemoReport {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "propwash demo: {} pilots (the host and {} bots), {} spectators, {} s at {} Hz (spectators {} Hz, physics {} Hz)",
+            "propwash demo: {} pilots (the host and {} bots), {} spectators, {:.1} s at {} Hz (spectators {} Hz, physics {} Hz)",
             self.pilots,
             self.pilots.saturating_sub(1),
             self.spectators,
-            self.seconds,
+            self.seconds_flown,
             self.rate_hz,
             self.spectator_rate_hz,
             self.physics_hz
@@ -368,6 +403,27 @@ impl DemoReport {
                 "NOT delivered exactly once and in order to every peer".to_string()
             }
         );
+        if let Some(hash) = &self.track_hash {
+            let _ = writeln!(
+                s,
+                "  track              {}… ({} B): installed and verified by {} joiners, {} MiB/s in all",
+                &hash[..hash.len().min(16)],
+                self.track_bytes.unwrap_or(0),
+                self.tracks_installed.unwrap_or(0),
+                self.track_transfer_mb_s
+                    .map_or_else(|| "-".to_string(), |v| format!("{v:.2}"))
+            );
+            if let Some(l) = &self.latency_ms_during_transfer {
+                let _ = writeln!(
+                    s,
+                    "    latency meanwhile  p50 {}  p99 {}  max {}  ({} samples)",
+                    ms(l.p50),
+                    ms(l.p99),
+                    ms(l.max),
+                    l.samples
+                );
+            }
+        }
         let _ = writeln!(
             s,
             "  observers          read the room at least every {:.1} ms",
@@ -416,6 +472,12 @@ mod tests {
                 max: Some(20.0),
                 samples: 3,
             },
+            seconds_flown: 5.004_9,
+            track_hash: None,
+            track_bytes: None,
+            tracks_installed: None,
+            track_transfer_mb_s: None,
+            latency_ms_during_transfer: None,
             bytes_per_pilot_frame: 32,
             wire_bytes_per_snapshot_avg: 180.04,
             wire_bytes_per_packet_to_pilots_avg: 200.0,
@@ -457,6 +519,24 @@ mod tests {
         assert_eq!(v["frames_delivered_by_path"]["pilot_to_pilot"], 0.97);
         assert!(v["frames_delivered_by_path"]["to_spectators"].is_null());
         assert_eq!(v["host_upload_kbps"], 812.3);
+        assert_eq!(v["seconds_flown"], 5.0);
+        assert!(v["track_hash"].is_null() && v["latency_ms_during_transfer"].is_null());
+
+        let mut with_track = report();
+        with_track.track_hash = Some("ab".repeat(32));
+        with_track.tracks_installed = Some(20);
+        with_track.track_transfer_mb_s = Some(23.456_7);
+        with_track.latency_ms_during_transfer = Some(LatencySummary {
+            p50: Some(9.876_54),
+            p99: Some(12.345_67),
+            max: None,
+            samples: 9,
+        });
+        let v: serde_json::Value = serde_json::from_str(&with_track.to_json()).unwrap();
+        assert_eq!(v["tracks_installed"], 20);
+        assert_eq!(v["track_transfer_mb_s"], 23.46);
+        assert_eq!(v["latency_ms_during_transfer"]["p99"], 12.346);
+        assert_eq!(v["track_hash"].as_str().map(str::len), Some(64));
     }
 
     #[test]

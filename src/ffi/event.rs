@@ -1,7 +1,8 @@
 //! Game events out (`pw_session_send_event`) and everything the game should
 //! learn about in (`pw_session_poll_event`): a fixed header plus the
 //! event's data in the caller's buffer. An event whose data does not fit is
-//! kept for the next poll, never lost.
+//! kept for the next poll, never lost. Requests the network thread could
+//! not carry out come through the same poll, so the game watches one stream.
 
 use super::arg::{self, out_slice};
 use super::options::PwRole;
@@ -61,6 +62,30 @@ pub enum PwEventKind {
     /// The session ended. `reason` is a `PwCloseReason`. No data. No more
     /// events follow.
     Closed = 8,
+    /// Joiner with a `maps_dir`: the room's custom track is downloading.
+    /// `received` bytes of `total` are written and checked. No data. Comes
+    /// about every 512 KiB, and once more when the last byte is in.
+    TrackProgress = 9,
+    /// The room's custom track is ready to load. The data is its folder as
+    /// UTF-8. On a joiner: `downloaded` is true when it was just downloaded
+    /// and installed, false when a verified copy was already in the maps
+    /// folder (or the cache). On the host: the folder given to
+    /// `pw_session_serve_track` was hashed and the room now announces it
+    /// (`downloaded` false).
+    TrackReady = 10,
+    /// The room's custom track cannot be had. The data is why, in UTF-8
+    /// words for the player (the host does not allow downloads, the host's
+    /// copy is unreadable, a file failed its hash three times, the disk is
+    /// full...); a failed download leaves nothing behind. On the host: the
+    /// folder given to `pw_session_serve_track` cannot be served, and the
+    /// room keeps announcing what it served before.
+    TrackFailed = 11,
+    /// A request that `PW_RESULT_OK` had queued failed on the network
+    /// thread: a game event or property change before we were welcomed, a
+    /// room over its 64 properties, following a player who is not a pilot.
+    /// The data is the request's name and why, in UTF-8
+    /// (`send_event: not connected to a room`).
+    RequestFailed = 12,
 }
 
 /// Why the host refused a join (`reason` of `PW_EVENT_KIND_REFUSED`).
@@ -94,8 +119,15 @@ pub struct PwEvent {
     pub actor: u16,
     /// GAME_EVENT: the game's event code.
     pub code: u8,
+    /// TRACK_READY: true when the track was downloaded just now (C# marshal
+    /// as U1).
+    pub downloaded: bool,
     /// Bytes of data written to the caller's buffer.
     pub data_len: usize,
+    /// TRACK_PROGRESS: bytes of the track written so far.
+    pub received: u64,
+    /// TRACK_PROGRESS: bytes in the whole track.
+    pub total: u64,
 }
 
 /// An event converted for the ABI, waiting to be handed out.
@@ -111,7 +143,18 @@ fn header(kind: PwEventKind) -> PwEvent {
         role: PwRole::Unknown,
         actor: 0,
         code: 0,
+        downloaded: false,
         data_len: 0,
+        received: 0,
+        total: 0,
+    }
+}
+
+/// A failed request as an event.
+fn request_failed(why: String) -> PendingEvent {
+    PendingEvent {
+        header: header(PwEventKind::RequestFailed),
+        data: why.into_bytes(),
     }
 }
 
@@ -199,11 +242,25 @@ fn convert(ev: Event) -> Option<PendingEvent> {
             },
             Vec::new(),
         ),
+        Event::TrackProgress { received, total } => (
+            PwEvent {
+                received,
+                total,
+                ..header(PwEventKind::TrackProgress)
+            },
+            Vec::new(),
+        ),
+        Event::TrackReady { path, downloaded } => (
+            PwEvent {
+                downloaded,
+                ..header(PwEventKind::TrackReady)
+            },
+            // The game opens the folder by this text; a path that is not
+            // valid Unicode (rare, Windows) is shown with U+FFFD.
+            path.to_string_lossy().into_owned().into_bytes(),
+        ),
+        Event::TrackFailed { reason } => (header(PwEventKind::TrackFailed), reason.into_bytes()),
         Event::Frame { .. } => return None,
-        // Track transfer events reach the game once the ABI grows kinds for them.
-        Event::TrackProgress { .. } | Event::TrackReady { .. } | Event::TrackFailed { .. } => {
-            return None
-        }
     };
     Some(PendingEvent { header, data })
 }
@@ -216,7 +273,8 @@ fn convert(ev: Event) -> Option<PendingEvent> {
 /// during the call (the caller keeps it); it may be NULL when `len` is 0.
 /// A payload over `PW_MAX_EVENT_PAYLOAD` bytes is `PW_RESULT_EVENT_TOO_LARGE`.
 /// A client's event before it is welcomed is dropped by the network thread
-/// (logged). `session` must not be NULL. Game thread; never blocks.
+/// and reported as `PW_EVENT_KIND_REQUEST_FAILED`. `session` must not be
+/// NULL. Game thread; never blocks.
 ///
 /// # Safety
 /// `session` must be NULL or a handle from this library; `payload` must be
@@ -304,12 +362,15 @@ pub unsafe extern "C" fn pw_session_poll_event(
                 Some(p) => p,
                 None => loop {
                     match live.session.poll_event() {
-                        None => return Err(Error::empty()),
                         Some(ev) => {
                             if let Some(p) = convert(ev) {
                                 break p;
                             }
                         }
+                        None => match live.session.poll_request_failure() {
+                            Some(why) => break request_failed(why),
+                            None => return Err(Error::empty()),
+                        },
                     }
                 },
             };

@@ -27,6 +27,7 @@ mod options;
 mod props;
 mod result;
 mod session;
+mod track;
 
 pub use arg::PwStr;
 pub use event::{
@@ -49,6 +50,7 @@ pub use session::{
     pw_session_read_pilots_interpolated, pw_session_stats, PwCloseReason, PwPeerStats, PwSession,
     PwSessionInfo, PwSessionState, PW_MAX_PEERS, PW_MAX_PILOTS,
 };
+pub use track::pw_session_serve_track;
 
 /// The crate version, NUL-terminated, for `pw_version`.
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");

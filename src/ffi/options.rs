@@ -11,6 +11,8 @@ use crate::session::{
     ClientConfig, HostConfig, DEFAULT_PILOT_HZ, DEFAULT_SPECTATOR_HZ, MAX_PILOTS, MAX_SPECTATORS,
     RATE_RANGE,
 };
+use crate::track::transfer::{MapsFolder, TrackTarget};
+use crate::track::Limits;
 
 /// The port a room listens on when `bind_addr` is empty (Photon's game port).
 pub const PW_DEFAULT_PORT: u16 = 5056;
@@ -83,6 +85,19 @@ pub struct PwJoinOptions {
     pub spectate_if_full: bool,
     /// Frames per second sent to the host, 10 to 240 (default 60).
     pub send_hz: u32,
+    /// The game's maps folder (`.../StreamingAssets/game/content/maps`),
+    /// which must exist. When set, the room's custom track is looked for
+    /// there and, if missing and the host allows it, downloaded (checked
+    /// chunk by chunk and file by file) and installed in one step as
+    /// `<maps_dir>/<map-id>/custom/<track-id>`; see the TRACK_* event kinds.
+    /// Empty: no track handling (the room's `track_hash`, `map_id`,
+    /// `track_id`, `track_size` and `allow_track_download` properties are
+    /// still there to read).
+    pub maps_dir: PwStr,
+    /// A folder where downloaded tracks are also kept, so a later room with
+    /// the same track needs no download (created if missing). Empty: none.
+    /// Needs `maps_dir`.
+    pub track_cache_dir: PwStr,
 }
 
 /// Writes the default host options into `*out`: every string empty (bind
@@ -106,7 +121,7 @@ pub unsafe extern "C" fn pw_host_options_default(out: *mut PwHostOptions) {
 
 /// Writes the default join options into `*out`: every string empty (the
 /// caller must still set `host_addr`), role pilot, no spectating when full,
-/// 60 Hz.
+/// 60 Hz, no track handling.
 ///
 /// `out` may be NULL (then nothing is written). The caller owns `*out`. Any
 /// thread; never blocks.
@@ -148,6 +163,8 @@ pub(crate) fn join_defaults() -> PwJoinOptions {
         role: PwRole::Pilot as u32,
         spectate_if_full: false,
         send_hz: DEFAULT_PILOT_HZ,
+        maps_dir: PwStr::empty(),
+        track_cache_dir: PwStr::empty(),
     }
 }
 
@@ -231,7 +248,12 @@ pub(crate) unsafe fn host_config(o: &PwHostOptions) -> Result<(SocketAddr, HostC
     Ok((bind, cfg))
 }
 
-/// Checks join options and turns them into a bind address and config.
+/// What `pw_session_join` needs: where to bind, how to join, and where
+/// the room's track goes (if anywhere).
+pub(crate) type JoinConfig = (SocketAddr, ClientConfig, Option<Box<dyn TrackTarget>>);
+
+/// Checks join options and turns them into a bind address, a config and
+/// the track target (checking that the maps folder exists).
 ///
 /// Reads the fields one by one through the raw pointer, so a `bool` byte
 /// that is neither 0 nor 1 (a careless marshaller) is read as a byte, not
@@ -240,9 +262,7 @@ pub(crate) unsafe fn host_config(o: &PwHostOptions) -> Result<(SocketAddr, HostC
 /// # Safety
 /// `o` must be valid for reading one `PwJoinOptions`, and its strings
 /// readable as `PwStr` promises.
-pub(crate) unsafe fn join_config(
-    o: std::ptr::NonNull<PwJoinOptions>,
-) -> Result<(SocketAddr, ClientConfig), Error> {
+pub(crate) unsafe fn join_config(o: std::ptr::NonNull<PwJoinOptions>) -> Result<JoinConfig, Error> {
     let o = o.as_ptr();
     // SAFETY: `o` is valid for reads (caller); every field but the bool is
     // plain data, and the bool is read as a byte.
@@ -261,6 +281,8 @@ pub(crate) unsafe fn join_config(
             (*o).send_hz,
         )
     };
+    // SAFETY: as above.
+    let (maps_dir, cache_dir) = unsafe { ((*o).maps_dir, (*o).track_cache_dir) };
     check_rate("send_hz", send_hz)?;
     let role = match role {
         0 => Role::Pilot,
@@ -291,5 +313,44 @@ pub(crate) unsafe fn join_config(
     cfg.player_id = player_id;
     cfg.spectate_if_full = spectate;
     cfg.send_hz = send_hz;
-    Ok((bind, cfg))
+    // SAFETY: forwarded to the caller.
+    let target = unsafe { track_target(maps_dir, cache_dir) }?;
+    Ok((bind, cfg, target))
+}
+
+/// The maps folder (and cache) a joiner installs the room's track into.
+///
+/// # Safety
+/// As for [`arg::string`].
+unsafe fn track_target(
+    maps_dir: PwStr,
+    cache_dir: PwStr,
+) -> Result<Option<Box<dyn TrackTarget>>, Error> {
+    // SAFETY (both): forwarded to the caller.
+    let maps = unsafe { arg::string(maps_dir, "options.maps_dir") }?;
+    let cache = unsafe { arg::string(cache_dir, "options.track_cache_dir") }?;
+    match (maps.is_empty(), cache.is_empty()) {
+        (true, true) => return Ok(None),
+        (true, false) => {
+            return Err(Error::invalid(
+                "`options.track_cache_dir` is set but `options.maps_dir` is empty; \
+                 the cache only serves a maps folder",
+            ))
+        }
+        _ => {}
+    }
+    let cache_path = (!cache.is_empty()).then(|| std::path::Path::new(cache));
+    // Both folders are named: the error may be about either.
+    let folder = MapsFolder::new(std::path::Path::new(maps), cache_path, Limits::default())
+        .map_err(|e| {
+            let also = if cache.is_empty() {
+                String::new()
+            } else {
+                format!(" with `options.track_cache_dir` {cache:?}")
+            };
+            Error::invalid(format!(
+                "`options.maps_dir` {maps:?}{also} cannot take tracks: {e}"
+            ))
+        })?;
+    Ok(Some(Box::new(folder)))
 }

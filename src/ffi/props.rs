@@ -61,7 +61,8 @@ fn not_closed(live: &mut Live) -> Result<(), Error> {
 /// `key` must be 1 to `PW_MAX_PROPERTY_BYTES` bytes of UTF-8, `value` at
 /// most that (ignored when `remove` is true). Both are copied during the
 /// call. A room holds at most 64 properties; a change beyond that is
-/// dropped by the network thread (logged). `session` must not be NULL.
+/// dropped by the network thread and reported as
+/// `PW_EVENT_KIND_REQUEST_FAILED`. `session` must not be NULL.
 /// Game thread; never blocks.
 ///
 /// # Safety
@@ -94,7 +95,8 @@ pub unsafe extern "C" fn pw_session_set_room_property(
 
 /// Sets (or, with `remove`, deletes) one of our own player properties.
 /// Every player receives `PW_EVENT_KIND_PLAYER_PROPERTIES_CHANGED`. A
-/// client's change before it is welcomed is dropped (logged).
+/// client's change before it is welcomed is dropped and reported as
+/// `PW_EVENT_KIND_REQUEST_FAILED`.
 ///
 /// Same rules for `key` and `value` as `pw_session_set_room_property`.
 /// `session` must not be NULL. Game thread; never blocks.

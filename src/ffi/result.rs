@@ -44,13 +44,16 @@ pub enum PwResult {
     BindFailed = 200,
     /// An address is not of the form `ip:port`.
     AddressInvalid = 201,
+    /// A thread the call needed could not be started (the OS error is in
+    /// `pw_last_error`); nothing was done.
+    ThreadFailed = 202,
     /// A bug in propwash was caught at the boundary; the call had no effect
     /// that can be relied on. Details are in `pw_last_error`.
     Panic = 900,
 }
 
 /// Every code, in numeric order.
-const ALL_RESULTS: [PwResult; 15] = [
+const ALL_RESULTS: [PwResult; 16] = [
     PwResult::Ok,
     PwResult::NullParameter,
     PwResult::InvalidHandle,
@@ -65,6 +68,7 @@ const ALL_RESULTS: [PwResult; 15] = [
     PwResult::EventTooLarge,
     PwResult::BindFailed,
     PwResult::AddressInvalid,
+    PwResult::ThreadFailed,
     PwResult::Panic,
 ];
 
@@ -91,6 +95,7 @@ impl PwResult {
             PwResult::EventTooLarge => "the game-event payload exceeds 16 KiB",
             PwResult::BindFailed => "the UDP socket could not be bound",
             PwResult::AddressInvalid => "the address is not of the form ip:port",
+            PwResult::ThreadFailed => "a thread could not be started",
             PwResult::Panic => "an internal error (a Rust panic) was caught at the C boundary",
         }
     }
@@ -150,6 +155,8 @@ impl From<crate::runtime::RuntimeError> for Error {
             R::Closed => PwResult::Closed,
             R::EventTooLarge(_) => PwResult::EventTooLarge,
             R::Busy => PwResult::Busy,
+            R::NotHost => PwResult::NotHost,
+            R::Thread(_) => PwResult::ThreadFailed,
         };
         Error::new(code, e.to_string())
     }
@@ -195,6 +202,7 @@ fn code_name(code: PwResult) -> &'static str {
         PwResult::EventTooLarge => "PW_RESULT_EVENT_TOO_LARGE",
         PwResult::BindFailed => "PW_RESULT_BIND_FAILED",
         PwResult::AddressInvalid => "PW_RESULT_ADDRESS_INVALID",
+        PwResult::ThreadFailed => "PW_RESULT_THREAD_FAILED",
         PwResult::Panic => "PW_RESULT_PANIC",
     }
 }

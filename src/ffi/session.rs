@@ -173,11 +173,18 @@ pub unsafe extern "C" fn pw_session_host(
 /// `pw_session_free`; on failure `*out` is untouched. The session starts
 /// CONNECTING: poll events for `PW_EVENT_KIND_WELCOMED` or
 /// `PW_EVENT_KIND_REFUSED`. Fails with `PW_RESULT_INVALID_ARGUMENT`
-/// (`send_hz` outside 10-240, unknown role), `PW_RESULT_ADDRESS_INVALID` or
+/// (`send_hz` outside 10-240, unknown role, a `maps_dir` that is not an
+/// existing folder, a `track_cache_dir` that cannot be created or is given
+/// without `maps_dir`), `PW_RESULT_ADDRESS_INVALID` or
 /// `PW_RESULT_BIND_FAILED`.
 ///
-/// Any thread. Does not block: it binds a socket, starts the network
-/// threads and returns; the handshake happens in the background.
+/// With `maps_dir`, the room's custom track is found or downloaded on the
+/// network thread (see `PwJoinOptions.maps_dir`); progress and the outcome
+/// arrive as `PW_EVENT_KIND_TRACK_*` events.
+///
+/// Any thread. Does not block: it checks the folders, binds a socket,
+/// starts the network threads and returns; the handshake happens in the
+/// background.
 ///
 /// # Safety
 /// `options` must be NULL or point to a readable `PwJoinOptions` whose
@@ -191,9 +198,9 @@ pub unsafe extern "C" fn pw_session_join(
         let options = arg::input(options, "options")?;
         let out = arg::out(out, "out")?;
         // SAFETY: `options` is non-NULL and aligned; readable per the contract.
-        let (bind, cfg) = unsafe { options::join_config(options) }?;
+        let (bind, cfg, target) = unsafe { options::join_config(options) }?;
         // SAFETY: `out` is writable per the contract.
-        unsafe { start(out, bind, || Session::join(bind, cfg)) }
+        unsafe { start(out, bind, || Session::join_with_target(bind, cfg, target)) }
     })
 }
 
@@ -501,7 +508,8 @@ pub unsafe extern "C" fn pw_session_read_pilots_interpolated(
 
 /// Spectators: receive `actor`'s frames at the full pilot rate (0 = stop
 /// following). On a host it does nothing. The request is queued; an actor
-/// that is not a seated pilot is ignored by the network thread (logged).
+/// that is not a seated pilot is refused by the network thread and reported
+/// as `PW_EVENT_KIND_REQUEST_FAILED`.
 ///
 /// `session` must not be NULL. Game thread; never blocks.
 ///

@@ -4,8 +4,10 @@
 //! deadline, whichever comes first.
 
 use std::collections::{BTreeMap, HashSet};
+use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,9 +21,9 @@ use super::{RoomSnapshot, SessionState, Shared};
 use crate::proto::wire::is_handshake;
 use crate::proto::{EventTarget, PilotFrame, Role};
 use crate::session::{Client, ClientState, CloseReason, Event, Host, SessionError, Transmit};
+use crate::track::transfer::TrackSource;
 
 /// What the game asks of the network thread.
-#[derive(Debug)]
 pub(crate) enum Command {
     Event {
         code: u8,
@@ -31,7 +33,79 @@ pub(crate) enum Command {
     RoomProps(BTreeMap<String, Option<String>>),
     PlayerProps(BTreeMap<String, Option<String>>),
     Follow(Option<u16>),
+    /// Serve a track (or stop). Applied only if `generation` is still the
+    /// newest serve request; `served_from` is the folder a helper hashed,
+    /// reported back as `TrackReady` once the room announces it.
+    ServeTrack {
+        source: Option<Box<dyn TrackSource>>,
+        allow_download: bool,
+        generation: u64,
+        served_from: Option<PathBuf>,
+    },
+    /// A folder the helper could not hash: reported as `TrackFailed`.
+    TrackUnavailable {
+        generation: u64,
+        reason: String,
+    },
     Leave,
+}
+
+impl Command {
+    /// The request's name, for the failure the game polls.
+    fn what(&self) -> &'static str {
+        match self {
+            Command::Event { .. } => "send_event",
+            Command::RoomProps(_) => "set_room_props",
+            Command::PlayerProps(_) => "set_player_props",
+            Command::Follow(_) => "follow",
+            Command::ServeTrack { .. } | Command::TrackUnavailable { .. } => "serve_track",
+            Command::Leave => "leave",
+        }
+    }
+}
+
+// By hand: a boxed track source has no Debug, and a payload is shown by size.
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Command::Event {
+                code,
+                target,
+                payload,
+            } => f
+                .debug_struct("Event")
+                .field("code", code)
+                .field("target", target)
+                .field("payload_len", &payload.len())
+                .finish(),
+            Command::RoomProps(c) => f.debug_tuple("RoomProps").field(c).finish(),
+            Command::PlayerProps(c) => f.debug_tuple("PlayerProps").field(c).finish(),
+            Command::Follow(a) => f.debug_tuple("Follow").field(a).finish(),
+            Command::ServeTrack {
+                source,
+                allow_download,
+                generation,
+                served_from,
+            } => f
+                .debug_struct("ServeTrack")
+                .field(
+                    "track_hash",
+                    &source
+                        .as_ref()
+                        .map(|s| s.manifest().track_hash().to_string()),
+                )
+                .field("allow_download", allow_download)
+                .field("generation", generation)
+                .field("served_from", served_from)
+                .finish(),
+            Command::TrackUnavailable { generation, reason } => f
+                .debug_struct("TrackUnavailable")
+                .field("generation", generation)
+                .field("reason", reason)
+                .finish(),
+            Command::Leave => f.write_str("Leave"),
+        }
+    }
 }
 
 pub(crate) enum Core {
@@ -105,6 +179,17 @@ impl Core {
             (Core::Client(c), Command::PlayerProps(ch)) => c.set_player_props(ch),
             (Core::Host(_), Command::Follow(_)) => Ok(()),
             (Core::Client(c), Command::Follow(a)) => c.follow(a),
+            (
+                Core::Host(h),
+                Command::ServeTrack {
+                    source,
+                    allow_download,
+                    ..
+                },
+            ) => h.serve_track(source, allow_download),
+            (Core::Client(_), Command::ServeTrack { .. }) => Err(SessionError::NotHost),
+            // Handled by the driver before it gets here.
+            (_, Command::TrackUnavailable { .. }) => Ok(()),
             (Core::Host(h), Command::Leave) => {
                 h.close(now);
                 Ok(())
@@ -147,6 +232,12 @@ pub(crate) struct Driver {
     pub(crate) push_rx: Receiver<PilotFrame>,
     pub(crate) cmd_rx: Receiver<Command>,
     pub(crate) events_tx: Sender<Event>,
+    /// Requests that failed here, in words, for `Session::poll_request_failure`.
+    pub(crate) failures_tx: Sender<String>,
+    pub(crate) serve_generation: Arc<AtomicU64>,
+    /// Events of our own making, sent after the core's of the same round
+    /// (a served track is reported after its announcement).
+    pub(crate) late_events: Vec<Event>,
     pub(crate) view: triple::Writer<RoomView>,
     pub(crate) master: Box<RoomView>,
     pub(crate) shared: Arc<Shared>,
@@ -167,15 +258,13 @@ impl Driver {
         loop {
             let now = Instant::now();
             if self.stop.load(Ordering::Relaxed) && closing_since.is_none() {
-                let _ = self.core.apply(now, Command::Leave);
+                self.apply(now, Command::Leave);
             }
             while let Ok(f) = self.push_rx.try_recv() {
                 self.core.push_local_frame(now, f);
             }
             while let Ok(cmd) = self.cmd_rx.try_recv() {
-                if let Err(e) = self.core.apply(now, cmd) {
-                    tracing::warn!("request from the game failed: {e}");
-                }
+                self.apply(now, cmd);
             }
             if matches!(self.core.state(), SessionState::Closed(_)) || self.is_leaving() {
                 closing_since.get_or_insert(now);
@@ -208,6 +297,12 @@ impl Driver {
                 }
             }
             self.core.handle_timeout(now);
+            // Before anything goes out: a peer seated this round may answer
+            // our welcome within microseconds, and the reader must already
+            // let that answer through. (Dropped, it would be lost for good:
+            // its reliable fragments are taken as acknowledged by the ack
+            // header our link sends before it has heard anything.)
+            self.sync_known(&mut membership_seen);
             while let Some(t) = self.core.poll_transmit(now, &mut buf) {
                 let bytes = &buf[..t.len];
                 if is_handshake(bytes) {
@@ -245,6 +340,10 @@ impl Driver {
                     }
                 }
             }
+            for ev in self.late_events.drain(..) {
+                snapshot_dirty = true;
+                let _ = self.events_tx.send(ev);
+            }
             if now >= next_stats {
                 self.refresh_stats();
                 next_stats = now + STATS_EVERY;
@@ -257,13 +356,7 @@ impl Driver {
                 self.publish_snapshot();
                 snapshot_dirty = false;
             }
-            if let Core::Host(h) = &self.core {
-                if h.membership_version() != membership_seen {
-                    membership_seen = h.membership_version();
-                    let addrs: HashSet<SocketAddr> = h.peer_addrs().collect();
-                    *self.known.write() = addrs;
-                }
-            }
+            self.sync_known(&mut membership_seen);
             if self.core.finished(closing_since, now) {
                 self.publish_snapshot();
                 break;
@@ -283,9 +376,7 @@ impl Driver {
                 recv(self.stranger_rx) -> m => if let Ok(d) = m { self.intake(Instant::now(), d) },
                 recv(self.push_rx) -> m => if let Ok(f) = m { self.core.push_local_frame(Instant::now(), f) },
                 recv(self.cmd_rx) -> m => match m {
-                    Ok(cmd) => if let Err(e) = self.core.apply(Instant::now(), cmd) {
-                        tracing::warn!("request from the game failed: {e}");
-                    },
+                    Ok(cmd) => self.apply(Instant::now(), cmd),
                     // The game dropped its handle: close the session.
                     Err(_) => self.stop.store(true, Ordering::Relaxed),
                 },
@@ -293,6 +384,59 @@ impl Driver {
             }
         }
         tracing::debug!("network thread finished");
+    }
+
+    /// Carries out one request from the game; a failure is logged and
+    /// queued for `Session::poll_request_failure`.
+    fn apply(&mut self, now: Instant, mut cmd: Command) {
+        let what = cmd.what();
+        let mut served_from = None;
+        match cmd {
+            Command::ServeTrack { generation, .. }
+            | Command::TrackUnavailable { generation, .. }
+                if generation != self.serve_generation.load(Ordering::Acquire) =>
+            {
+                tracing::debug!(generation, "a superseded serve request was dropped");
+                return;
+            }
+            Command::TrackUnavailable { reason, .. } => {
+                tracing::warn!("{reason}");
+                self.late_events.push(Event::TrackFailed { reason });
+                return;
+            }
+            Command::ServeTrack {
+                served_from: ref mut from,
+                ..
+            } => served_from = from.take(),
+            _ => {}
+        }
+        match self.core.apply(now, cmd) {
+            Ok(()) => {
+                if let Some(path) = served_from {
+                    self.late_events.push(Event::TrackReady {
+                        path,
+                        downloaded: false,
+                    });
+                }
+            }
+            Err(e) => {
+                tracing::warn!("request from the game failed: {what}: {e}");
+                // Full: the game is not polling failures; the log has it.
+                let _ = self.failures_tx.try_send(format!("{what}: {e}"));
+            }
+        }
+    }
+
+    /// Tells the reader thread who is seated (a host's peers), when that
+    /// changed since `seen`.
+    fn sync_known(&self, seen: &mut u64) {
+        if let Core::Host(h) = &self.core {
+            if h.membership_version() != *seen {
+                *seen = h.membership_version();
+                let addrs: HashSet<SocketAddr> = h.peer_addrs().collect();
+                *self.known.write() = addrs;
+            }
+        }
     }
 
     /// Handshakes go to the core directly; everything else through laminar.

@@ -5,6 +5,12 @@
 //! wait-free triple buffer the network thread publishes, events are drained
 //! from a queue. Nothing here waits for the network thread, allocates per
 //! tick on the push/read path, or calls back into the game.
+//!
+//! Custom tracks: a host serves one with [`Session::serve_track`] (a source
+//! it built) or [`Session::serve_track_folder`] (hashed on a helper thread);
+//! a joiner that should fetch the room's track joins with
+//! [`Session::join_with_target`]. Their progress arrives as
+//! [`Event::TrackProgress`], [`Event::TrackReady`] and [`Event::TrackFailed`].
 
 mod driver;
 mod socket;
@@ -15,6 +21,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -30,6 +37,8 @@ use crate::proto::{EventTarget, PilotFrame, PlayerInfo, Role};
 use crate::session::{
     interval_for, Client, ClientConfig, CloseReason, Event, Host, HostConfig, PeerStats,
 };
+use crate::track::transfer::{FolderSource, TrackSource, TrackTarget};
+use crate::track::Limits;
 use driver::{Command, Core, Driver};
 use socket::{ChannelSocket, ReaderCounters};
 
@@ -37,6 +46,8 @@ use socket::{ChannelSocket, ReaderCounters};
 const PUSH_QUEUE: usize = 256;
 /// Commands the game may queue ahead of the network thread.
 const COMMAND_QUEUE: usize = 1024;
+/// Failed requests kept until the game polls them; more are only logged.
+const FAILURE_QUEUE: usize = 256;
 
 /// Where a session is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +71,10 @@ pub enum RuntimeError {
     EventTooLarge(usize),
     /// Another thread is using the handle right now.
     Busy,
+    /// Only the room's host may do this.
+    NotHost,
+    /// A helper thread could not be started (the OS error).
+    Thread(String),
 }
 
 impl fmt::Display for RuntimeError {
@@ -76,6 +91,8 @@ impl fmt::Display for RuntimeError {
                 )
             }
             RuntimeError::Busy => write!(f, "the session handle is in use by another thread"),
+            RuntimeError::NotHost => write!(f, "only the room's host may do this"),
+            RuntimeError::Thread(e) => write!(f, "could not start a helper thread: {e}"),
         }
     }
 }
@@ -124,6 +141,10 @@ pub struct Session {
     push_tx: Sender<PilotFrame>,
     cmd_tx: Sender<Command>,
     events_rx: Receiver<Event>,
+    failures_rx: Receiver<String>,
+    /// Bumped by every serve request; the network thread applies only the
+    /// newest, so a slow hash cannot replace a track chosen after it.
+    serve_generation: Arc<AtomicU64>,
     view: triple::Reader<view::RoomView>,
     shared: Arc<Shared>,
     cached: Arc<RoomSnapshot>,
@@ -145,8 +166,23 @@ impl Session {
         })
     }
 
-    /// Joins the room at `cfg.host` from `bind` (port 0: any).
+    /// Joins the room at `cfg.host` from `bind` (port 0: any). The room's
+    /// custom track, if it has one, is left to the game; see
+    /// [`Session::join_with_target`].
     pub fn join(bind: SocketAddr, cfg: ClientConfig) -> io::Result<Session> {
+        Session::join_with_target(bind, cfg, None)
+    }
+
+    /// Joins like [`Session::join`], and with a `target` (the game's maps
+    /// folder, see [`crate::track::transfer::MapsFolder`]) finds or
+    /// downloads the room's custom track: [`Event::TrackProgress`] while it
+    /// downloads, then [`Event::TrackReady`] or [`Event::TrackFailed`].
+    /// Chunks are written and checked on the network thread.
+    pub fn join_with_target(
+        bind: SocketAddr,
+        cfg: ClientConfig,
+        target: Option<Box<dyn TrackTarget>>,
+    ) -> io::Result<Session> {
         // Snapshots come at the pilot rate to pilots and at about half to
         // spectators: two snapshot intervals of delay rides out one loss.
         let hz = match cfg.role {
@@ -155,7 +191,13 @@ impl Session {
         };
         let delay = interval_for(hz) * 2;
         Session::start(bind, delay, false, move |now| {
-            Core::Client(Box::new(Client::new(cfg, now)))
+            let mut client = Client::new(cfg, now);
+            // Before the first hello: the target is in place when the
+            // welcome (and the room's announcement) arrives.
+            if let Some(t) = target {
+                client.set_track_target(t);
+            }
+            Core::Client(Box::new(client))
         })
     }
 
@@ -172,7 +214,13 @@ impl Session {
         let (push_tx, push_rx) = crossbeam_channel::bounded(PUSH_QUEUE);
         let (cmd_tx, cmd_rx) = crossbeam_channel::bounded(COMMAND_QUEUE);
         let (events_tx, events_rx) = crossbeam_channel::unbounded();
-        let (view_w, view_r) = triple::triple_buffer(view::RoomView::default());
+        let (failures_tx, failures_rx) = crossbeam_channel::bounded(FAILURE_QUEUE);
+        // A host's clock is its own: valid from the first read, not from the
+        // network thread's first publish.
+        let mut initial_view = view::RoomView::default();
+        initial_view.clock_valid = is_host;
+        let (view_w, view_r) = triple::triple_buffer(initial_view.clone());
+        let serve_generation = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(ReaderCounters::default());
         let known: socket::KnownPeers = Arc::default();
@@ -224,8 +272,11 @@ impl Session {
             push_rx,
             cmd_rx,
             events_tx,
+            failures_tx,
+            serve_generation: serve_generation.clone(),
+            late_events: Vec::new(),
             view: view_w,
-            master: Box::default(),
+            master: Box::new(initial_view),
             shared: shared.clone(),
             known,
             stop: stop.clone(),
@@ -250,6 +301,8 @@ impl Session {
             push_tx,
             cmd_tx,
             events_rx,
+            failures_rx,
+            serve_generation,
             view: view_r,
             shared,
             cached,
@@ -357,7 +410,7 @@ impl Session {
     }
 
     /// Changes room properties (host only; a client's request is refused
-    /// and logged).
+    /// on the network thread, see [`Session::poll_request_failure`]).
     pub fn set_room_props(
         &self,
         changes: BTreeMap<String, Option<String>>,
@@ -378,6 +431,83 @@ impl Session {
         self.command(Command::Follow(actor))
     }
 
+    /// Host only: serves a custom track (`None` stops serving). The room
+    /// announces its hash, ids, size and whether joiners may download it;
+    /// joiners with a track target that lack it ask the host for it, and
+    /// the host streams it paced by [`HostConfig::track_rate_per_joiner`]
+    /// and [`HostConfig::track_rate_room`]. Replaces any track served or
+    /// still being hashed by [`Session::serve_track_folder`]. A client gets
+    /// [`RuntimeError::NotHost`].
+    pub fn serve_track(
+        &self,
+        source: Option<Box<dyn TrackSource>>,
+        allow_download: bool,
+    ) -> Result<(), RuntimeError> {
+        if !self.is_host {
+            return Err(RuntimeError::NotHost);
+        }
+        // A request that cannot be queued must not supersede one hashing.
+        if self.cmd_tx.is_full() {
+            return Err(RuntimeError::QueueFull);
+        }
+        let generation = self.serve_generation.fetch_add(1, Ordering::AcqRel) + 1;
+        self.command(Command::ServeTrack {
+            source,
+            allow_download,
+            generation,
+            served_from: None,
+        })
+    }
+
+    /// Host only: serves the track in folder `dir` with these ids. Returns
+    /// at once: the folder is hashed on a helper thread (as long as reading
+    /// every byte takes: about a second per few hundred MiB), then the room
+    /// announces it and [`Event::TrackReady`] (with `dir`, `downloaded`
+    /// false) arrives; a folder that cannot be served (missing, over
+    /// `limits`, bad ids, unreadable) gives [`Event::TrackFailed`] instead
+    /// and the room keeps what it served before. A later call, or
+    /// [`Session::serve_track`], supersedes one still hashing.
+    pub fn serve_track_folder(
+        &self,
+        dir: &Path,
+        map_id: &str,
+        track_id: &str,
+        allow_download: bool,
+        limits: Limits,
+    ) -> Result<(), RuntimeError> {
+        if !self.is_host {
+            return Err(RuntimeError::NotHost);
+        }
+        if self.cmd_tx.is_full() {
+            return Err(RuntimeError::QueueFull);
+        }
+        let generation = self.serve_generation.fetch_add(1, Ordering::AcqRel) + 1;
+        let tx = self.cmd_tx.clone();
+        let dir: PathBuf = dir.to_path_buf();
+        let (map_id, track_id) = (map_id.to_string(), track_id.to_string());
+        std::thread::Builder::new()
+            .name("propwash-track-hash".into())
+            .spawn(move || {
+                let cmd = match FolderSource::new(&dir, &map_id, &track_id, &limits) {
+                    Ok(source) => Command::ServeTrack {
+                        source: Some(Box::new(source)),
+                        allow_download,
+                        generation,
+                        served_from: Some(dir),
+                    },
+                    Err(e) => Command::TrackUnavailable {
+                        generation,
+                        reason: format!("cannot serve {}: {e}", dir.display()),
+                    },
+                };
+                // Blocking is fine here (not the game thread); an error means
+                // the session is gone and nobody is waiting for the answer.
+                let _ = tx.send(cmd);
+            })
+            .map(drop)
+            .map_err(|e| RuntimeError::Thread(e.to_string()))
+    }
+
     /// Leaves the room (a host closes it). Returns at once; the network
     /// thread says goodbye and ends within about a second.
     pub fn leave(&self) {
@@ -389,6 +519,16 @@ impl Session {
     /// The next event for the game (frames are read with `read_pilots`).
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events_rx.try_recv().ok()
+    }
+
+    /// The next request that the network thread could not carry out, in
+    /// words naming the request and why (`send_event: not connected to a
+    /// room`): the calls above only queue their request, so a failure that
+    /// depends on the room (an event before we are welcomed, a property
+    /// limit, following a player who is not a pilot) shows up here. Up to
+    /// 256 wait to be polled; later ones are only logged. Never blocks.
+    pub fn poll_request_failure(&mut self) -> Option<String> {
+        self.failures_rx.try_recv().ok()
     }
 
     /// Membership and properties as last published. Never waits: if the

@@ -281,6 +281,7 @@ namespace Propwash.Tests
             Expect(WaitUntil(() => spectator.TryGetRoomProperty("track", out value)) && value == track, "spectator reads the room property back (UTF-8 intact)");
             Expect(!pilot.TryGetRoomProperty("absent", out value) && value == null, "an absent property is false (EMPTY), not an exception");
             ExpectThrows(ResultCode.NotHost, () => pilot.SetRoomProperty("track", "mine"), "a client setting a room property is NOT_HOST");
+            ExpectThrows(ResultCode.NotHost, () => pilot.ServeTrack(".", "MP-x", "CMP-x", true), "a client serving a track is NOT_HOST");
             ExpectThrows(ResultCode.InvalidArgument, () => host.SetRoomProperty("", "x"), "an empty key is INVALID_ARGUMENT");
             ExpectThrows(ResultCode.InvalidArgument, () => host.SetRoomProperty("k", new string('x', Limits.MaxPropertyBytes + 1)), "a 1025-byte value is INVALID_ARGUMENT");
 

@@ -62,6 +62,8 @@ namespace Propwash
         [MarshalAs(UnmanagedType.U1)]
         public bool SpectateIfFull;
         public uint SendHz;
+        public PwStr MapsDir;
+        public PwStr TrackCacheDir;
     }
 
     /// <summary><c>PwEvent</c>: the fixed part of an event.</summary>
@@ -73,7 +75,11 @@ namespace Propwash
         public Role Role;
         public ushort Actor;
         public byte Code;
+        [MarshalAs(UnmanagedType.U1)]
+        public bool Downloaded;
         public UIntPtr DataLen;
+        public ulong Received;
+        public ulong Total;
     }
 
     [SuppressUnmanagedCodeSecurity]
@@ -168,6 +174,9 @@ namespace Propwash
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_session_get_player_property")]
         internal static extern ResultCode pw_session_get_player_property(PropwashSessionHandle session, ushort actor, PwStr key, ref byte buf, UIntPtr cap, out UIntPtr outLen);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_session_serve_track")]
+        internal static extern ResultCode pw_session_serve_track(PropwashSessionHandle session, PwStr dir, PwStr mapId, PwStr trackId, [MarshalAs(UnmanagedType.U1)] bool allowDownload);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_session_players_json")]
         internal static extern ResultCode pw_session_players_json(PropwashSessionHandle session, ref byte buf, UIntPtr cap, out UIntPtr outLen);

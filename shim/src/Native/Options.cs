@@ -57,6 +57,10 @@ namespace Propwash
         public bool SpectateIfFull { get; set; }
         /// <summary>Frames per second sent to the host, 10 to 240.</summary>
         public int SendHz { get; set; }
+        /// <summary>The game's maps folder (must exist); the room's custom track is found or downloaded there. Empty: no track handling.</summary>
+        public string MapsDir { get; set; }
+        /// <summary>A folder keeping downloaded tracks for later rooms (created if missing); empty: none. Needs MapsDir.</summary>
+        public string TrackCacheDir { get; set; }
 
         public JoinOptions()
         {
@@ -70,6 +74,8 @@ namespace Propwash
             Role = (Role)d.Role;
             SpectateIfFull = d.SpectateIfFull;
             SendHz = (int)d.SendHz;
+            MapsDir = "";
+            TrackCacheDir = "";
         }
     }
 }

@@ -87,12 +87,16 @@ namespace Propwash
             using (Utf8Arg version = new Utf8Arg(options.GameVersion))
             using (Utf8Arg name = new Utf8Arg(options.PlayerName))
             using (Utf8Arg id = new Utf8Arg(options.PlayerId))
+            using (Utf8Arg maps = new Utf8Arg(options.MapsDir))
+            using (Utf8Arg cache = new Utf8Arg(options.TrackCacheDir))
             {
                 o.HostAddr = host.Str;
                 o.BindAddr = bind.Str;
                 o.GameVersion = version.Str;
                 o.PlayerName = name.Str;
                 o.PlayerId = id.Str;
+                o.MapsDir = maps.Str;
+                o.TrackCacheDir = cache.Str;
                 PropwashSessionHandle h;
                 ResultCode r = NativeMethods.pw_session_join(ref o, out h);
                 return Opened(r, h, "pw_session_join");
@@ -309,6 +313,23 @@ namespace Propwash
                     return Queued(NativeMethods.pw_session_set_room_property(handle, k.Str, v.Str, remove), "pw_session_set_room_property");
                 }
                 return Queued(NativeMethods.pw_session_set_player_property(handle, k.Str, v.Str, remove), "pw_session_set_player_property");
+            }
+        }
+
+        /// <summary>
+        /// Host only: serves the custom track in <paramref name="dir"/> (null or "" stops serving).
+        /// Returns at once; the folder is hashed on a helper thread, then EventKind.TrackReady
+        /// (or TrackFailed) arrives. Not every frame: each call hashes the whole folder.
+        /// False if the session is closed.
+        /// </summary>
+        public bool ServeTrack(string dir, string mapId, string trackId, bool allowDownload)
+        {
+            ThrowIfDisposed();
+            using (Utf8Arg d = new Utf8Arg(dir))
+            using (Utf8Arg m = new Utf8Arg(mapId))
+            using (Utf8Arg t = new Utf8Arg(trackId))
+            {
+                return Queued(NativeMethods.pw_session_serve_track(handle, d.Str, m.Str, t.Str, allowDownload), "pw_session_serve_track");
             }
         }
 

@@ -18,7 +18,13 @@ namespace Propwash
         public readonly ushort Actor;
         /// <summary>GameEvent: the game's event code.</summary>
         public readonly byte Code;
-        /// <summary>The payload (GameEvent), JSON (PlayerJoined, *PropertiesChanged) or text (Refused).</summary>
+        /// <summary>TrackReady: true when the track was downloaded just now.</summary>
+        public readonly bool Downloaded;
+        /// <summary>TrackProgress: bytes of the track written so far.</summary>
+        public readonly ulong Received;
+        /// <summary>TrackProgress: bytes in the whole track.</summary>
+        public readonly ulong Total;
+        /// <summary>The payload (GameEvent), JSON (PlayerJoined, *PropertiesChanged) or text (Refused, TrackReady, TrackFailed, RequestFailed).</summary>
         public readonly ArraySegment<byte> Data;
 
         internal SessionEvent(PwEvent header, ArraySegment<byte> data)
@@ -28,6 +34,9 @@ namespace Propwash
             Role = header.Role;
             Actor = header.Actor;
             Code = header.Code;
+            Downloaded = header.Downloaded;
+            Received = header.Received;
+            Total = header.Total;
             Data = data;
         }
 

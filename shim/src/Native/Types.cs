@@ -24,6 +24,7 @@ namespace Propwash
         EventTooLarge = 104,
         BindFailed = 200,
         AddressInvalid = 201,
+        ThreadFailed = 202,
         Panic = 900,
     }
 
@@ -38,6 +39,14 @@ namespace Propwash
         RoomPropertiesChanged = 6,
         PlayerPropertiesChanged = 7,
         Closed = 8,
+        /// <summary>The room's track is downloading: see <see cref="SessionEvent.Received"/> and <see cref="SessionEvent.Total"/>.</summary>
+        TrackProgress = 9,
+        /// <summary>The room's track is ready; the data is its folder (UTF-8).</summary>
+        TrackReady = 10,
+        /// <summary>The room's track cannot be had; the data is why (UTF-8).</summary>
+        TrackFailed = 11,
+        /// <summary>A queued request failed on the network thread; the data is which and why (UTF-8).</summary>
+        RequestFailed = 12,
     }
 
     /// <summary>What a peer does in the room (<c>PwRole</c>).</summary>
