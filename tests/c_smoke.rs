@@ -7,10 +7,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use propwash::ffi::*;
-use propwash::proto::{PilotFrame, PilotInput};
-use propwash::runtime::PilotState;
-
 mod common;
 use common::lib_dir;
 
@@ -101,21 +97,5 @@ fn c_program_hosts_joins_and_exchanges_frames_and_an_event() {
         .lines()
         .find_map(|l| l.strip_prefix("sizes "))
         .expect("the program prints struct sizes");
-    let expected = [
-        ("PwStr", std::mem::size_of::<PwStr>()),
-        ("PwPilotInput", std::mem::size_of::<PilotInput>()),
-        ("PwPilotFrame", std::mem::size_of::<PilotFrame>()),
-        ("PwPilotState", std::mem::size_of::<PilotState>()),
-        ("PwEvent", std::mem::size_of::<PwEvent>()),
-        ("PwSessionInfo", std::mem::size_of::<PwSessionInfo>()),
-        ("PwPeerStats", std::mem::size_of::<PwPeerStats>()),
-        ("PwHostOptions", std::mem::size_of::<PwHostOptions>()),
-        ("PwJoinOptions", std::mem::size_of::<PwJoinOptions>()),
-    ];
-    for (name, size) in expected {
-        assert!(
-            sizes.split(' ').any(|kv| kv == format!("{name}={size}")),
-            "C's sizeof({name}) differs from Rust's {size}: {sizes}"
-        );
-    }
+    common::check_struct_sizes(sizes, "C's sizeof");
 }

@@ -14,10 +14,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use propwash::ffi::*;
-use propwash::proto::{PilotFrame, PilotInput};
-use propwash::runtime::PilotState;
-
 mod common;
 use common::lib_dir;
 
@@ -155,23 +151,7 @@ fn csharp_harness_round_trips_through_the_abi_and_the_plugin_type_checks() {
         .lines()
         .find_map(|l| l.strip_prefix("sizes "))
         .expect("the harness prints struct sizes");
-    let expected = [
-        ("PwStr", std::mem::size_of::<PwStr>()),
-        ("PwPilotInput", std::mem::size_of::<PilotInput>()),
-        ("PwPilotFrame", std::mem::size_of::<PilotFrame>()),
-        ("PwPilotState", std::mem::size_of::<PilotState>()),
-        ("PwEvent", std::mem::size_of::<PwEvent>()),
-        ("PwSessionInfo", std::mem::size_of::<PwSessionInfo>()),
-        ("PwPeerStats", std::mem::size_of::<PwPeerStats>()),
-        ("PwHostOptions", std::mem::size_of::<PwHostOptions>()),
-        ("PwJoinOptions", std::mem::size_of::<PwJoinOptions>()),
-    ];
-    for (name, size) in expected {
-        assert!(
-            sizes.split(' ').any(|kv| kv == format!("{name}={size}")),
-            "C#'s Marshal.SizeOf({name}) differs from Rust's {size}: {sizes}"
-        );
-    }
+    common::check_struct_sizes(sizes, "C#'s Marshal.SizeOf");
 }
 
 /// The names of the functions `include/propwash.h` declares.

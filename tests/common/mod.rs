@@ -3,6 +3,32 @@
 
 use std::path::PathBuf;
 
+use propwash::ffi::{PwEvent, PwHostOptions, PwJoinOptions, PwPeerStats, PwSessionInfo, PwStr};
+use propwash::proto::{PilotFrame, PilotInput};
+use propwash::runtime::PilotState;
+
+/// Checks a `sizes Name=N …` line printed by a foreign program against
+/// Rust's sizes of every ABI struct; `measure` names how it measured.
+pub(crate) fn check_struct_sizes(sizes: &str, measure: &str) {
+    let expected = [
+        ("PwStr", std::mem::size_of::<PwStr>()),
+        ("PwPilotInput", std::mem::size_of::<PilotInput>()),
+        ("PwPilotFrame", std::mem::size_of::<PilotFrame>()),
+        ("PwPilotState", std::mem::size_of::<PilotState>()),
+        ("PwEvent", std::mem::size_of::<PwEvent>()),
+        ("PwSessionInfo", std::mem::size_of::<PwSessionInfo>()),
+        ("PwPeerStats", std::mem::size_of::<PwPeerStats>()),
+        ("PwHostOptions", std::mem::size_of::<PwHostOptions>()),
+        ("PwJoinOptions", std::mem::size_of::<PwJoinOptions>()),
+    ];
+    for (name, size) in expected {
+        assert!(
+            sizes.split(' ').any(|kv| kv == format!("{name}={size}")),
+            "{measure}({name}) differs from Rust's {size}: {sizes}"
+        );
+    }
+}
+
 /// The shared library's file name on this platform.
 fn lib_file() -> String {
     format!(
