@@ -116,7 +116,9 @@ enum PwEventKind
   // A player was seated (on a client also once for each player already
   // there when we were welcomed). `actor`, `role`; the data is the player
   // as JSON: `{"actor":2,"role":"pilot","seat":1,"name":"...",
-  // "player_id":"...","props":{"key":"value"}}`.
+  // "player_id":"...","props":{"key":"value"},"verified":true,
+  // "steam_id":"7656..."}`; `steam_id` is there only when the host
+  // verified it with Steam (`verified` true).
   PW_EVENT_KIND_PLAYER_JOINED = 3,
   // A player left. `actor`; `reason` is a `PwCloseReason` (LEFT,
   // TIMED_OUT or ROOM_CLOSED). No data.
@@ -273,6 +275,13 @@ enum PwRefuseReason
   PW_REFUSE_REASON_MALFORMED = 4,
   // The host is closing the room.
   PW_REFUSE_REASON_ROOM_CLOSED = 5,
+  // The room admits only players verified by Steam and Steam did not
+  // confirm us (no ticket, a rejected ticket, or no answer in time).
+  PW_REFUSE_REASON_NOT_VERIFIED = 6,
+  // A player with our Steam id is already in the room or joining it.
+  PW_REFUSE_REASON_STEAM_ID_IN_USE = 7,
+  // The room asks a password and ours was missing or wrong.
+  PW_REFUSE_REASON_WRONG_PASSWORD = 8,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -45,7 +45,9 @@ pub enum PwEventKind {
     /// A player was seated (on a client also once for each player already
     /// there when we were welcomed). `actor`, `role`; the data is the player
     /// as JSON: `{"actor":2,"role":"pilot","seat":1,"name":"...",
-    /// "player_id":"...","props":{"key":"value"}}`.
+    /// "player_id":"...","props":{"key":"value"},"verified":true,
+    /// "steam_id":"7656..."}`; `steam_id` is there only when the host
+    /// verified it with Steam (`verified` true).
     PlayerJoined = 3,
     /// A player left. `actor`; `reason` is a `PwCloseReason` (LEFT,
     /// TIMED_OUT or ROOM_CLOSED). No data.
@@ -102,6 +104,13 @@ pub enum PwRefuseReason {
     Malformed = 4,
     /// The host is closing the room.
     RoomClosed = 5,
+    /// The room admits only players verified by Steam and Steam did not
+    /// confirm us (no ticket, a rejected ticket, or no answer in time).
+    NotVerified = 6,
+    /// A player with our Steam id is already in the room or joining it.
+    SteamIdInUse = 7,
+    /// The room asks a password and ours was missing or wrong.
+    WrongPassword = 8,
 }
 
 /// The fixed part of an event; its data goes to the caller's buffer.
@@ -179,6 +188,9 @@ fn refuse_reason(r: RefuseReason) -> PwRefuseReason {
         RefuseReason::SpectatorsFull => PwRefuseReason::SpectatorsFull,
         RefuseReason::Malformed => PwRefuseReason::Malformed,
         RefuseReason::RoomClosed => PwRefuseReason::RoomClosed,
+        RefuseReason::NotVerified => PwRefuseReason::NotVerified,
+        RefuseReason::SteamIdInUse => PwRefuseReason::SteamIdInUse,
+        RefuseReason::WrongPassword => PwRefuseReason::WrongPassword,
     }
 }
 

@@ -41,6 +41,37 @@ pub struct Hello {
     /// Seat as a spectator when the pilot seats are taken.
     #[serde(default)]
     pub spectate_if_full: bool,
+    /// The Steam id the joiner claims, as decimal text (a u64 does not fit
+    /// a JSON number read as a double). Only a ticket makes it count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steam_id: Option<String>,
+    /// A Steam auth ticket for `steam_id`, lowercase hex, at most
+    /// [`MAX_TICKET_BYTES`](crate::identity::verify::MAX_TICKET_BYTES) bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steam_ticket: Option<String>,
+    /// Proof of the room password, lowercase hex; the password itself never
+    /// travels. See [`password_proof`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_proof: Option<String>,
+}
+
+/// Domain separation for [`password_proof`], so the hash can never be
+/// mistaken for any other use of SHA-256 over the same bytes.
+const PASSWORD_PROOF_CONTEXT: &[u8] = b"propwash-room-password\0";
+
+/// Proves knowledge of a room password without sending it:
+/// `hex(SHA-256("propwash-room-password\0" || cookie (8 bytes, big-endian)
+/// || password))`. The
+/// cookie is the host's challenge for the joiner's address and the current
+/// period, so a proof seen on the wire cannot be replayed from another
+/// address or once the cookie has expired.
+pub fn password_proof(cookie: u64, password: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(PASSWORD_PROOF_CONTEXT);
+    h.update(cookie.to_be_bytes());
+    h.update(password.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A seated peer as everyone sees it.
@@ -60,6 +91,14 @@ pub struct PlayerInfo {
     /// The player's own properties.
     #[serde(default)]
     pub props: BTreeMap<String, String>,
+    /// The player's Steam id as decimal text; set only when Steam confirmed
+    /// it (or, for the host, when the host runs under Steam), so an
+    /// unproven claim never shows as someone else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steam_id: Option<String>,
+    /// True when `steam_id` was verified.
+    #[serde(default)]
+    pub verified: bool,
 }
 
 /// Why a player left the room.
@@ -90,6 +129,13 @@ pub enum Control {
         room: BTreeMap<String, String>,
         /// Snapshot rate this peer will receive, per second.
         snapshot_hz: u32,
+        /// The new peer's Steam id, when the host verified it (older hosts
+        /// never send it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        steam_id: Option<String>,
+        /// True when the host verified the new peer's Steam id.
+        #[serde(default)]
+        verified: bool,
     },
     /// Host to everyone: a peer was seated.
     PlayerJoined(PlayerInfo),
@@ -136,6 +182,14 @@ pub enum RefuseReason {
     Malformed = 4,
     /// The host is closing the room.
     RoomClosed = 5,
+    /// The room admits only players verified by Steam, and Steam did not
+    /// confirm this one (no ticket, a rejected ticket, no answer in time).
+    NotVerified = 6,
+    /// A player with the same verified Steam id is already in the room or
+    /// joining it.
+    SteamIdInUse = 7,
+    /// The room asks a password and the hello had none or a wrong one.
+    WrongPassword = 8,
 }
 
 impl RefuseReason {
@@ -146,6 +200,9 @@ impl RefuseReason {
             2 => RefuseReason::PilotsFull,
             3 => RefuseReason::SpectatorsFull,
             5 => RefuseReason::RoomClosed,
+            6 => RefuseReason::NotVerified,
+            7 => RefuseReason::SteamIdInUse,
+            8 => RefuseReason::WrongPassword,
             _ => RefuseReason::Malformed,
         }
     }
@@ -287,6 +344,96 @@ mod tests {
         for m in msgs {
             assert_eq!(Message::decode(&m.encode()).unwrap(), m);
         }
+    }
+
+    #[test]
+    fn hellos_and_players_of_older_peers_still_parse() {
+        let hello: Hello = serde_json::from_str(
+            r#"{"game_version":"drl-4.2.1","name":"A","player_id":"p","role":"pilot"}"#,
+        )
+        .unwrap();
+        assert_eq!(hello.steam_id, None);
+        assert_eq!(hello.steam_ticket, None);
+        assert_eq!(hello.password_proof, None);
+        assert!(!hello.spectate_if_full);
+        let info: PlayerInfo = serde_json::from_str(
+            r#"{"actor":2,"role":"spectator","name":"B","player_id":"","props":{}}"#,
+        )
+        .unwrap();
+        assert_eq!(info.steam_id, None);
+        assert!(!info.verified);
+        let mut bytes = vec![MSG_CONTROL];
+        bytes.extend_from_slice(
+            br#"{"type":"welcome","actor":2,"role":"pilot","players":[],"room":{},"snapshot_hz":60}"#,
+        );
+        match Message::decode(&bytes).unwrap() {
+            Message::Control(Control::Welcome {
+                steam_id, verified, ..
+            }) => {
+                assert_eq!(steam_id, None);
+                assert!(!verified);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn unset_identity_fields_stay_off_the_wire() {
+        let hello = Hello {
+            game_version: "v".into(),
+            name: "A".into(),
+            player_id: String::new(),
+            role: Role::Pilot,
+            spectate_if_full: false,
+            steam_id: None,
+            steam_ticket: None,
+            password_proof: None,
+        };
+        let json = serde_json::to_string(&hello).unwrap();
+        assert!(!json.contains("steam"), "{json}");
+        assert!(!json.contains("password"), "{json}");
+        let full = Hello {
+            steam_id: Some("76561198000000001".into()),
+            steam_ticket: Some("00ff".into()),
+            password_proof: Some(password_proof(7, "pw")),
+            ..hello
+        };
+        let back: Hello = serde_json::from_str(&serde_json::to_string(&full).unwrap()).unwrap();
+        assert_eq!(back, full);
+    }
+
+    #[test]
+    fn password_proofs_depend_on_cookie_and_password() {
+        let p = password_proof(0x0102_0304_0506_0708, "hunter2");
+        assert_eq!(p.len(), 64);
+        assert!(p
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert_eq!(p, password_proof(0x0102_0304_0506_0708, "hunter2"));
+        assert_ne!(p, password_proof(0x0102_0304_0506_0709, "hunter2"));
+        assert_ne!(p, password_proof(0x0102_0304_0506_0708, "hunter3"));
+        assert!(!p.contains(&hex("hunter2")));
+    }
+
+    fn hex(s: &str) -> String {
+        s.bytes().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn refuse_reasons_round_trip() {
+        for r in [
+            RefuseReason::VersionMismatch,
+            RefuseReason::PilotsFull,
+            RefuseReason::SpectatorsFull,
+            RefuseReason::Malformed,
+            RefuseReason::RoomClosed,
+            RefuseReason::NotVerified,
+            RefuseReason::SteamIdInUse,
+            RefuseReason::WrongPassword,
+        ] {
+            assert_eq!(RefuseReason::from_u8(r as u8), r);
+        }
+        assert_eq!(RefuseReason::from_u8(200), RefuseReason::Malformed);
     }
 
     #[test]

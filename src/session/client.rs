@@ -15,10 +15,11 @@ use super::{
     SessionError, Transmit, DEFAULT_PILOT_HZ, DEFAULT_TIMEOUT, HOST_ACTOR, MAX_PILOTS,
     REDUNDANT_INPUTS,
 };
-use crate::proto::control::MAX_EVENT_PAYLOAD;
+use crate::identity::verify::ticket_to_hex;
+use crate::proto::control::{password_proof, MAX_EVENT_PAYLOAD};
 use crate::proto::wire::{
     packet_kind, write_handshake, PacketKind, Reader, SectionKind, WireError, Writer,
-    HANDSHAKE_HEADER, PROTOCOL_VERSION,
+    HANDSHAKE_HEADER, MAX_PAYLOAD, PROTOCOL_VERSION,
 };
 use crate::proto::{
     Control, EventTarget, GameEvent, Hello, LeaveReason, Message, PilotFrame, PilotInput,
@@ -32,7 +33,7 @@ const LEAVE_LINGER: Duration = Duration::from_millis(500);
 const INPUT_RING: usize = 16;
 
 /// How a client joins.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ClientConfig {
     /// The host's address.
     pub host: SocketAddr,
@@ -52,6 +53,40 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// How long to keep trying to get seated.
     pub connect_timeout: Duration,
+    /// Our Steam id, when the game runs under Steam.
+    pub steam_id: Option<u64>,
+    /// A Steam auth ticket for `steam_id`, for the host to verify us with.
+    /// Without one (or when it does not fit a hello) we join unverified.
+    pub steam_ticket: Option<Vec<u8>>,
+    /// The room password, if the room asks one (`None` or empty: none).
+    /// Only a proof made with the host's cookie travels.
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    // By hand so neither the password nor the ticket reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("host", &self.host)
+            .field("game_version", &self.game_version)
+            .field("name", &self.name)
+            .field("player_id", &self.player_id)
+            .field("role", &self.role)
+            .field("spectate_if_full", &self.spectate_if_full)
+            .field("send_hz", &self.send_hz)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("steam_id", &self.steam_id)
+            .field(
+                "steam_ticket",
+                &self
+                    .steam_ticket
+                    .as_ref()
+                    .map(|t| format!("<{} bytes>", t.len())),
+            )
+            .field("password", &self.password.as_ref().map(|_| "<secret>"))
+            .finish()
+    }
 }
 
 impl ClientConfig {
@@ -67,6 +102,9 @@ impl ClientConfig {
             send_hz: DEFAULT_PILOT_HZ,
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: Duration::from_secs(10),
+            steam_id: None,
+            steam_ticket: None,
+            password: None,
         }
     }
 }
@@ -112,6 +150,8 @@ pub struct Client {
     download: Option<Download>,
     /// The announced track we already dealt with (ready or failed).
     track_settled: Option<TrackHash>,
+    /// Our Steam id as the host verified it (set from the welcome).
+    verified_steam_id: Option<String>,
     /// Datagrams dropped as malformed or from the wrong address.
     pub rejected_datagrams: u64,
 }
@@ -146,6 +186,7 @@ impl Client {
             track_target: None,
             download: None,
             track_settled: None,
+            verified_steam_id: None,
             rejected_datagrams: 0,
         }
     }
@@ -523,6 +564,8 @@ impl Client {
                 players,
                 room,
                 snapshot_hz: _,
+                steam_id,
+                verified,
             }) if self.state == ClientState::Connecting => {
                 self.actor = actor;
                 self.role = role;
@@ -539,7 +582,10 @@ impl Client {
                     name: self.cfg.name.clone(),
                     player_id: self.cfg.player_id.clone(),
                     props: BTreeMap::new(),
+                    verified: verified && steam_id.is_some(),
+                    steam_id: steam_id.filter(|_| verified),
                 };
+                self.verified_steam_id = me.steam_id.clone();
                 self.players.insert(actor, me);
                 self.check_track();
             }
@@ -665,25 +711,8 @@ impl Client {
                     return None;
                 }
                 self.next_hello_at = now + HELLO_RETRY;
-                let mut w = Writer::new(buf);
-                write_handshake(&mut w, PacketKind::Hello);
-                w.u16(PROTOCOL_VERSION);
-                w.u64(self.cookie);
-                let hello = Hello {
-                    game_version: self.cfg.game_version.clone(),
-                    name: self.cfg.name.clone(),
-                    player_id: self.cfg.player_id.clone(),
-                    role: self.cfg.role,
-                    spectate_if_full: self.cfg.spectate_if_full,
-                };
-                let json = serde_json::to_vec(&hello).unwrap_or_default();
-                w.bytes(&json);
-                if !w.fits() {
-                    tracing::error!("hello does not fit a datagram: name or player id too long");
-                    self.close(CloseReason::Refused);
-                    return None;
-                }
-                Some(Transmit { to, len: w.len() })
+                let len = self.write_hello(buf)?;
+                Some(Transmit { to, len })
             }
             ClientState::Connected => {
                 let fresh = self.local_serial > self.sent_serial && now >= self.next_send_at;
@@ -723,6 +752,66 @@ impl Client {
     /// The next event for the game.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+
+    /// Our Steam id as the host verified it; `None` before the welcome,
+    /// without Steam, or when the host could not verify us.
+    pub fn verified_steam_id(&self) -> Option<&str> {
+        self.verified_steam_id.as_deref()
+    }
+
+    /// Writes a hello into `buf`, within one datagram. The ticket and the
+    /// password proof go only with the host's cookie: the first hello is
+    /// answered by a challenge whatever it carries, and the proof needs the
+    /// cookie. A ticket that would not fit is dropped (we join unverified)
+    /// rather than losing the join.
+    fn write_hello(&mut self, buf: &mut [u8]) -> Option<usize> {
+        let proven = self.cookie != 0;
+        let mut hello = Hello {
+            game_version: self.cfg.game_version.clone(),
+            name: self.cfg.name.clone(),
+            player_id: self.cfg.player_id.clone(),
+            role: self.cfg.role,
+            spectate_if_full: self.cfg.spectate_if_full,
+            steam_id: self.cfg.steam_id.map(|id| id.to_string()),
+            steam_ticket: None,
+            password_proof: None,
+        };
+        if proven {
+            hello.steam_ticket = self
+                .cfg
+                .steam_ticket
+                .as_deref()
+                .filter(|t| !t.is_empty())
+                .map(ticket_to_hex);
+            hello.password_proof = self
+                .cfg
+                .password
+                .as_deref()
+                .filter(|p| !p.is_empty())
+                .map(|p| password_proof(self.cookie, p));
+        }
+        let limit = buf.len().min(MAX_PAYLOAD);
+        loop {
+            let mut w = Writer::new(&mut buf[..limit]);
+            write_handshake(&mut w, PacketKind::Hello);
+            w.u16(PROTOCOL_VERSION);
+            w.u64(self.cookie);
+            w.bytes(&serde_json::to_vec(&hello).unwrap_or_default());
+            if w.fits() {
+                return Some(w.len());
+            }
+            if hello.steam_ticket.take().is_some() {
+                tracing::warn!(
+                    "the Steam ticket does not fit a hello; joining without Steam verification"
+                );
+                self.cfg.steam_ticket = None;
+                continue;
+            }
+            tracing::error!("hello does not fit a datagram: name or player id too long");
+            self.close(CloseReason::Refused);
+            return None;
+        }
     }
 }
 

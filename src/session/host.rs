@@ -1,9 +1,11 @@
 //! The listen server. The hosting racer is pilot 1 (actor 1, pilot seat 0);
 //! everyone else is a peer with a link, seated after proving their address
 //! with a cookie, so a flood of spoofed hellos costs one hash each and
-//! never a seat.
+//! never a seat. A room may also ask a password, proven with that cookie so
+//! it never travels, and check joiners' Steam tickets (through a
+//! [`JoinGate`]) before seating them, never seating one Steam id twice.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -17,7 +19,10 @@ use super::{
     SessionError, Transmit, DEFAULT_PILOT_HZ, DEFAULT_SPECTATOR_HZ, DEFAULT_TIMEOUT, HOST_ACTOR,
     MAX_PILOTS, MAX_SPECTATORS,
 };
-use crate::proto::control::{MAX_EVENT_PAYLOAD, MAX_NAME_BYTES};
+use crate::identity::verify::{
+    ticket_from_hex, JoinGate, RefuseKind, SeatDecision, TicketVerifier, MAX_TICKET_BYTES,
+};
+use crate::proto::control::{password_proof, MAX_EVENT_PAYLOAD, MAX_NAME_BYTES};
 use crate::proto::wire::{
     PacketKind, Reader, SectionKind, WireError, Writer, HANDSHAKE_HEADER, MAGIC, MAX_PAYLOAD,
     PROTOCOL_VERSION,
@@ -30,7 +35,7 @@ use crate::track::transfer::{Announcement, TrackMsg, TrackSource, Upload};
 use crate::track::TrackManifest;
 
 /// How the host runs its room.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct HostConfig {
     /// The game build; joiners must run the same.
     pub game_version: String,
@@ -56,6 +61,37 @@ pub struct HostConfig {
     pub track_rate_per_joiner: u64,
     /// Track upload pace for the whole room, bytes per second.
     pub track_rate_room: u64,
+    /// Admit only joiners whose Steam ticket the host verified.
+    pub require_verified: bool,
+    /// The room password (`None` or empty: none). Joiners prove they know
+    /// it; it never travels.
+    pub password: Option<String>,
+    /// The host's own Steam id, when the host runs under Steam: shown as
+    /// verified in the host's player record, and no joiner may claim it.
+    pub steam_id: Option<u64>,
+}
+
+impl std::fmt::Debug for HostConfig {
+    // By hand so the password never reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostConfig")
+            .field("game_version", &self.game_version)
+            .field("name", &self.name)
+            .field("player_id", &self.player_id)
+            .field("pilot_hz", &self.pilot_hz)
+            .field("spectator_hz", &self.spectator_hz)
+            .field("max_pilots", &self.max_pilots)
+            .field("max_spectators", &self.max_spectators)
+            .field("timeout", &self.timeout)
+            .field("room", &self.room)
+            .field("cookie_secret", &"<secret>")
+            .field("track_rate_per_joiner", &self.track_rate_per_joiner)
+            .field("track_rate_room", &self.track_rate_room)
+            .field("require_verified", &self.require_verified)
+            .field("password", &self.room_password().map(|_| "<secret>"))
+            .field("steam_id", &self.steam_id)
+            .finish()
+    }
 }
 
 impl HostConfig {
@@ -74,7 +110,15 @@ impl HostConfig {
             cookie_secret: [0; 32],
             track_rate_per_joiner: DEFAULT_TRACK_RATE_PER_JOINER,
             track_rate_room: DEFAULT_TRACK_RATE_ROOM,
+            require_verified: false,
+            password: None,
+            steam_id: None,
         }
+    }
+
+    /// The password joiners must prove, if the room has one.
+    fn room_password(&self) -> Option<&str> {
+        self.password.as_deref().filter(|p| !p.is_empty())
     }
 }
 
@@ -130,6 +174,16 @@ const DEPART_LINGER: Duration = Duration::from_secs(1);
 const INPUT_HISTORY: usize = 256;
 /// Cookies stay valid for two of these periods.
 const COOKIE_PERIOD_SECS: u64 = 10;
+/// Joins waiting for Steam at once; more are refused rather than queued,
+/// so address-proven joiners cannot make the host hold unbounded state.
+const MAX_PENDING_JOINS: usize = 32;
+
+/// A hello whose Steam ticket is being checked, kept to seat its sender
+/// once Steam answers.
+struct PendingHello {
+    hello: Hello,
+    steam_id: u64,
+}
 
 struct PilotSeat {
     actor: u16,
@@ -200,6 +254,9 @@ struct Peer {
     departing_until: Option<Instant>,
     upload: Option<Upload>,
     bulk: Bucket,
+    /// The Steam id the host verified for this peer, whose Steam session
+    /// ends when they leave.
+    steam_id: Option<u64>,
 }
 
 impl Peer {
@@ -230,6 +287,11 @@ pub struct Host {
     track: Option<Box<dyn TrackSource>>,
     track_download: bool,
     room_bulk: Bucket,
+    gate: JoinGate<Box<dyn TicketVerifier>>,
+    /// Hellos waiting for Steam, by sender address.
+    verifying: HashMap<SocketAddr, PendingHello>,
+    /// The latest time any call brought, for `poll_timeout`, which takes none.
+    last_now: Instant,
     /// Datagrams dropped as malformed, from strangers, or over budget.
     pub rejected_datagrams: u64,
 }
@@ -247,7 +309,10 @@ impl Host {
             name: cfg.name.clone(),
             player_id: cfg.player_id.clone(),
             props: BTreeMap::new(),
+            steam_id: cfg.steam_id.map(|id| id.to_string()),
+            verified: cfg.steam_id.is_some(),
         };
+        let gate = JoinGate::new(Err("no Steam on this host".into()), cfg.require_verified);
         let mut seats: [Option<PilotSeat>; MAX_PILOTS] = Default::default();
         seats[0] = Some(PilotSeat::new(HOST_ACTOR));
         let cfg_rate_room = cfg.track_rate_room;
@@ -271,8 +336,50 @@ impl Host {
             track: None,
             track_download: false,
             room_bulk: Bucket::new(now, cfg_rate_room),
+            gate,
+            verifying: HashMap::new(),
+            last_now: now,
             rejected_datagrams: 0,
         }
+    }
+
+    /// How this host checks joiners' Steam tickets: a verifier, or
+    /// `Err(why)` when it cannot (no Steam here). Without a call, the host
+    /// cannot check tickets. Meant for right after [`Host::new`]: replacing
+    /// a verifier ends the checks and sessions the previous one had open
+    /// (those players stay seated, their ids still reserved).
+    pub fn set_verifier(&mut self, verifier: Result<Box<dyn TicketVerifier>, String>) {
+        self.gate.close();
+        // Joiners still waiting say hello again and are checked anew.
+        self.verifying.clear();
+        self.gate = JoinGate::new(verifier, self.cfg.require_verified);
+    }
+
+    /// Admits only joiners whose Steam ticket was verified (or everyone,
+    /// with `false`), for joins decided from now on; players already
+    /// seated stay.
+    pub fn set_require_verified(&mut self, require_verified: bool) {
+        self.cfg.require_verified = require_verified;
+        self.gate.set_require_verified(require_verified);
+    }
+
+    /// Verified Steam ids of everyone seated, the host's own included: no
+    /// joiner may take one of them.
+    fn seated_steam_ids(&self) -> Vec<u64> {
+        self.cfg
+            .steam_id
+            .into_iter()
+            .chain(
+                self.peers
+                    .iter()
+                    .filter(|p| p.seated())
+                    .filter_map(|p| p.steam_id),
+            )
+            .collect()
+    }
+
+    fn saw(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
     }
 
     /// The host clock: microseconds since the room opened.
@@ -453,6 +560,15 @@ impl Host {
         for p in &mut self.peers {
             p.departing_until.get_or_insert(now + DEPART_LINGER);
         }
+        let waiting: Vec<SocketAddr> = self.verifying.drain().map(|(from, _)| from).collect();
+        for from in waiting {
+            self.answer(
+                now,
+                from,
+                refuse_packet(RefuseReason::RoomClosed, "the room is closing"),
+            );
+        }
+        self.gate.close();
         self.closed = true;
         self.events.push_back(Event::Closed {
             reason: CloseReason::Left,
@@ -466,6 +582,7 @@ impl Host {
         from: SocketAddr,
         data: &[u8],
     ) -> Result<(), WireError> {
+        self.saw(now);
         let result = self.dispatch(now, from, data);
         if result.is_err() {
             self.rejected_datagrams += 1;
@@ -551,7 +668,7 @@ impl Host {
             Ok(h) => h,
             Err(e) => {
                 let msg = format!("the host could not read your hello: {e}");
-                self.answer(now, from, refuse_packet(RefuseReason::Malformed, &msg));
+                self.refuse(now, from, RefuseReason::Malformed, &msg);
                 return Err(WireError::Json(e.to_string()));
             }
         };
@@ -560,13 +677,100 @@ impl Host {
                 "game version mismatch: the host runs {}, you run {}",
                 self.cfg.game_version, hello.game_version
             );
-            self.answer(
-                now,
-                from,
-                refuse_packet(RefuseReason::VersionMismatch, &msg),
-            );
+            self.refuse(now, from, RefuseReason::VersionMismatch, &msg);
             return Ok(());
         }
+        if let Some(password) = self.cfg.room_password() {
+            // The cookie is the one just validated, from whichever of the
+            // two accepted periods it came: the proof was made with it.
+            let wrong = match hello.password_proof.as_deref() {
+                None => Some("this room asks a password"),
+                Some(proof) if !same_proof(proof, &password_proof(cookie, password)) => {
+                    Some("wrong password")
+                }
+                Some(_) => None,
+            };
+            if let Some(msg) = wrong {
+                self.refuse(now, from, RefuseReason::WrongPassword, msg);
+                return Ok(());
+            }
+        }
+        // Full rooms are refused before Steam is asked anything.
+        let role = match self.pick_role(&hello) {
+            Ok(role) => role,
+            Err((reason, msg)) => {
+                self.refuse(now, from, reason, &msg);
+                return Ok(());
+            }
+        };
+        let claimed = match hello.steam_id.as_deref().map(str::parse::<u64>) {
+            None => None,
+            Some(Ok(id)) => Some(id),
+            Some(Err(_)) => {
+                let msg = "the host could not read your hello: its Steam id is not a number";
+                self.refuse(now, from, RefuseReason::Malformed, msg);
+                return Err(WireError::Invalid("hello Steam id"));
+            }
+        };
+        let ticket = match hello.steam_ticket.as_deref().map(ticket_from_hex) {
+            None => None,
+            Some(Some(t)) => Some(t),
+            Some(None) => {
+                let msg = format!(
+                    "the host could not read your Steam ticket: it must be hex of at most \
+                     {MAX_TICKET_BYTES} bytes"
+                );
+                self.refuse(now, from, RefuseReason::NotVerified, &msg);
+                return Ok(());
+            }
+        };
+        // A hello claiming another id than the one being checked for this
+        // address replaces that check.
+        if self
+            .verifying
+            .get(&from)
+            .is_some_and(|p| Some(p.steam_id) != claimed)
+        {
+            self.verifying.remove(&from);
+            self.gate.forget(from);
+        }
+        let would_wait = claimed.is_some()
+            && ticket.as_ref().is_some_and(|t| !t.is_empty())
+            && self.gate.verifier().is_some();
+        if would_wait
+            && !self.verifying.contains_key(&from)
+            && self.verifying.len() >= MAX_PENDING_JOINS
+        {
+            let msg = "the host is checking too many Steam tickets at once; try again in a moment";
+            self.refuse(now, from, RefuseReason::NotVerified, msg);
+            return Ok(());
+        }
+        let seated = self.seated_steam_ids();
+        match self
+            .gate
+            .hello(now, from, claimed, ticket.as_deref(), &seated)
+        {
+            SeatDecision::Seat { verified, steam_id } => {
+                self.verifying.remove(&from);
+                self.seat(now, from, hello, role, steam_id.filter(|_| verified));
+            }
+            SeatDecision::Refuse { kind, message } => {
+                self.refuse(now, from, refuse_reason_for(kind), &message);
+            }
+            SeatDecision::Wait => {
+                // Nothing goes back: the joiner keeps saying hello until
+                // Steam answers and `handle_timeout` seats or refuses them.
+                if let Some(steam_id) = claimed {
+                    self.verifying
+                        .insert(from, PendingHello { hello, steam_id });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The role a hello gets given the free seats, or why it gets none.
+    fn pick_role(&self, hello: &Hello) -> Result<Role, (RefuseReason, String)> {
         let pilots = self
             .seats
             .iter()
@@ -580,32 +784,80 @@ impl Host {
             .count();
         let pilot_free = pilots < self.cfg.max_pilots;
         let spectator_free = spectators < self.cfg.max_spectators;
-        let role = match hello.role {
-            Role::Pilot if pilot_free => Role::Pilot,
-            Role::Pilot if hello.spectate_if_full && spectator_free => Role::Spectator,
-            Role::Pilot => {
-                let msg = format!(
+        match hello.role {
+            Role::Pilot if pilot_free => Ok(Role::Pilot),
+            Role::Pilot if hello.spectate_if_full && spectator_free => Ok(Role::Spectator),
+            Role::Pilot => Err((
+                RefuseReason::PilotsFull,
+                format!(
                     "pilots full: all {} pilot seats are taken",
                     self.cfg.max_pilots
-                );
-                self.answer(now, from, refuse_packet(RefuseReason::PilotsFull, &msg));
-                return Ok(());
-            }
-            Role::Spectator if spectator_free => Role::Spectator,
-            Role::Spectator => {
-                let msg = format!(
+                ),
+            )),
+            Role::Spectator if spectator_free => Ok(Role::Spectator),
+            Role::Spectator => Err((
+                RefuseReason::SpectatorsFull,
+                format!(
                     "spectators full: all {} spectator seats are taken",
                     self.cfg.max_spectators
-                );
-                self.answer(now, from, refuse_packet(RefuseReason::SpectatorsFull, &msg));
-                return Ok(());
-            }
-        };
-        self.seat(now, from, hello, role);
-        Ok(())
+                ),
+            )),
+        }
     }
 
-    fn seat(&mut self, now: Instant, from: SocketAddr, hello: Hello, role: Role) {
+    /// Refuses the joiner at `from` (whose address the cookie proved) and
+    /// drops any Steam check of theirs still running.
+    fn refuse(&mut self, now: Instant, from: SocketAddr, reason: RefuseReason, message: &str) {
+        self.verifying.remove(&from);
+        self.gate.forget(from);
+        tracing::debug!(%from, ?reason, message, "join refused");
+        self.answer(now, from, refuse_packet(reason, message));
+    }
+
+    /// Seats or refuses the joins Steam answered for (or that ran out of
+    /// time). Seats may have filled while Steam was thinking.
+    fn settle_verifications(&mut self, now: Instant) {
+        if self.verifying.is_empty() && self.gate.poll_timeout(now).is_none() {
+            return;
+        }
+        let seated = self.seated_steam_ids();
+        for (from, decision) in self.gate.poll(now, &seated) {
+            let pending = self.verifying.remove(&from);
+            match decision {
+                SeatDecision::Seat { verified, steam_id } => {
+                    let steam_id = steam_id.filter(|_| verified);
+                    let Some(p) = pending else {
+                        if let Some(id) = steam_id {
+                            self.gate.left(id);
+                        }
+                        continue;
+                    };
+                    match self.pick_role(&p.hello) {
+                        Ok(role) => self.seat(now, from, p.hello, role, steam_id),
+                        Err((reason, msg)) => {
+                            if let Some(id) = steam_id {
+                                self.gate.left(id);
+                            }
+                            self.refuse(now, from, reason, &msg);
+                        }
+                    }
+                }
+                SeatDecision::Refuse { kind, message } => {
+                    self.refuse(now, from, refuse_reason_for(kind), &message);
+                }
+                SeatDecision::Wait => {}
+            }
+        }
+    }
+
+    fn seat(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        hello: Hello,
+        role: Role,
+        steam_id: Option<u64>,
+    ) {
         let actor = self.next_actor;
         self.next_actor = self.next_actor.wrapping_add(1).max(HOST_ACTOR + 1);
         let seat = if role == Role::Pilot {
@@ -628,6 +880,8 @@ impl Host {
             name: clean_name(&hello.name, actor),
             player_id: hello.player_id.chars().take(128).collect(),
             props: BTreeMap::new(),
+            steam_id: steam_id.map(|id| id.to_string()),
+            verified: steam_id.is_some(),
         };
         let hz = match role {
             Role::Pilot => self.cfg.pilot_hz,
@@ -640,6 +894,8 @@ impl Host {
             players: self.players(),
             room: self.room.clone(),
             snapshot_hz: hz.clamp(*super::RATE_RANGE.start(), *super::RATE_RANGE.end()),
+            steam_id: info.steam_id.clone(),
+            verified: info.verified,
         });
         // A fresh link always has room for the welcome.
         let _ = link.send_message(&welcome.encode());
@@ -660,8 +916,9 @@ impl Host {
             departing_until: None,
             upload: None,
             bulk: Bucket::new(now, self.cfg.track_rate_per_joiner),
+            steam_id,
         });
-        tracing::info!(actor, name = %info.name, ?role, %from, "player seated");
+        tracing::info!(actor, name = %info.name, ?role, %from, verified = info.verified, "player seated");
         self.events.push_back(Event::PlayerJoined(info));
     }
 
@@ -902,9 +1159,13 @@ impl Host {
         }
         p.departing_until = Some(now + DEPART_LINGER);
         let actor = p.info.actor;
+        let steam_id = p.steam_id.take();
         if let Some(s) = p.seat.take() {
             self.seats[s] = None;
             self.seat_freed_at[s] = Some(now);
+        }
+        if let Some(id) = steam_id {
+            self.gate.left(id);
         }
         tracing::info!(actor, ?reason, "player left");
         self.broadcast(&Message::Control(Control::PlayerLeft { actor, reason }));
@@ -916,8 +1177,10 @@ impl Host {
         self.events.push_back(Event::PlayerLeft { actor, reason });
     }
 
-    /// Drops silent peers and forgets departed ones.
+    /// Drops silent peers, seats or refuses joiners Steam answered for,
+    /// and forgets departed ones.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.saw(now);
         let timeout = self.cfg.timeout;
         let silent: Vec<usize> = (0..self.peers.len())
             .filter(|&i| {
@@ -928,8 +1191,13 @@ impl Host {
         for i in silent {
             self.remove(now, i, LeaveReason::TimedOut);
         }
+        self.settle_verifications(now);
+        let before = self.peers.len();
         self.peers
             .retain(|p| p.departing_until.is_none_or(|t| now < t));
+        if self.peers.len() != before {
+            self.membership_version += 1;
+        }
     }
 
     /// The next instant `handle_timeout` or `poll_transmit` has work.
@@ -978,6 +1246,9 @@ impl Host {
         if !self.answers.is_empty() {
             consider(self.epoch);
         }
+        if let Some(t) = self.gate.poll_timeout(self.last_now) {
+            consider(t);
+        }
         next
     }
 
@@ -1005,6 +1276,7 @@ impl Host {
     /// The next datagram to send, written into `buf` (at least
     /// [`MAX_PAYLOAD`] bytes); call until `None`.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        self.saw(now);
         if let Some((to, bytes)) = self.answers.pop_front() {
             let len = bytes.len().min(buf.len());
             buf[..len].copy_from_slice(&bytes[..len]);
@@ -1195,6 +1467,28 @@ fn write_snapshot(
     }
 }
 
+/// The wire refusal for a join the Steam check turned down.
+fn refuse_reason_for(kind: RefuseKind) -> RefuseReason {
+    match kind {
+        RefuseKind::NotVerified | RefuseKind::TicketRejected | RefuseKind::VerificationTimedOut => {
+            RefuseReason::NotVerified
+        }
+        RefuseKind::SteamIdInUse => RefuseReason::SteamIdInUse,
+    }
+}
+
+/// Compares a joiner's password proof with the expected one in time that
+/// does not depend on where they differ, so answer times teach a guesser
+/// nothing about the expected proof.
+fn same_proof(given: &str, expected: &str) -> bool {
+    let (a, b) = (given.as_bytes(), expected.as_bytes());
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .fold(0u8, |acc, (x, y)| acc | (x.to_ascii_lowercase() ^ y))
+            == 0
+}
+
 fn refuse_packet(reason: RefuseReason, message: &str) -> Vec<u8> {
     let mut p = MAGIC.to_vec();
     p.push(PacketKind::Refuse as u8);
@@ -1222,5 +1516,298 @@ fn clean_name(name: &str, actor: u16) -> String {
         format!("Pilot {actor}")
     } else {
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::identity::verify::{
+        ticket_to_hex, FakeAnswer, FakeVerifier, VerifyError, VerifyState, VERIFY_TIMEOUT,
+    };
+    use crate::proto::wire::packet_kind;
+
+    const GAME: &str = "drl-4.2.1";
+
+    /// A fake Steam the test keeps a handle on after the host took it.
+    #[derive(Clone)]
+    struct Shared(Arc<Mutex<FakeVerifier>>);
+
+    impl TicketVerifier for Shared {
+        fn begin(&mut self, steam_id: u64, ticket: &[u8]) -> Result<(), VerifyError> {
+            self.0.lock().unwrap().begin(steam_id, ticket)
+        }
+        fn poll(&mut self, steam_id: u64) -> VerifyState {
+            self.0.lock().unwrap().poll(steam_id)
+        }
+        fn end(&mut self, steam_id: u64) {
+            self.0.lock().unwrap().end(steam_id)
+        }
+    }
+
+    fn addr(n: u16) -> SocketAddr {
+        SocketAddr::from(([10, 0, (n >> 8) as u8, n as u8], 40000 + n))
+    }
+
+    fn hello(steam_id: Option<u64>) -> Hello {
+        Hello {
+            game_version: GAME.into(),
+            name: "J".into(),
+            player_id: String::new(),
+            role: Role::Spectator,
+            spectate_if_full: false,
+            steam_id: steam_id.map(|id| id.to_string()),
+            steam_ticket: steam_id.map(|id| ticket_to_hex(&FakeVerifier::ticket_for(id))),
+            password_proof: None,
+        }
+    }
+
+    fn hello_bytes(cookie: u64, h: &Hello) -> Vec<u8> {
+        let mut p = MAGIC.to_vec();
+        p.push(PacketKind::Hello as u8);
+        p.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
+        p.extend_from_slice(&cookie.to_be_bytes());
+        p.extend_from_slice(&serde_json::to_vec(h).unwrap());
+        p
+    }
+
+    /// Everything the host sends to `to` now: (kind, body after the header).
+    fn answers_to(host: &mut Host, now: Instant, to: SocketAddr) -> Vec<(PacketKind, Vec<u8>)> {
+        let mut buf = [0u8; MAX_PAYLOAD];
+        let mut out = Vec::new();
+        while let Some(t) = host.poll_transmit(now, &mut buf) {
+            let d = &buf[..t.len];
+            if t.to == to {
+                if let Ok(k) = packet_kind(d) {
+                    let body = if k == PacketKind::Data {
+                        d
+                    } else {
+                        &d[HANDSHAKE_HEADER..]
+                    };
+                    out.push((k, body.to_vec()));
+                }
+            }
+        }
+        out
+    }
+
+    fn refusal(answers: &[(PacketKind, Vec<u8>)]) -> Option<(RefuseReason, String)> {
+        answers.iter().find_map(|(k, b)| {
+            (*k == PacketKind::Refuse).then(|| {
+                (
+                    RefuseReason::from_u8(b[2]),
+                    String::from_utf8_lossy(&b[3..]).into_owned(),
+                )
+            })
+        })
+    }
+
+    fn cookie_for(host: &mut Host, now: Instant, from: SocketAddr) -> u64 {
+        host.handle_datagram(now, from, &hello_bytes(0, &hello(None)))
+            .unwrap();
+        let answers = answers_to(host, now, from);
+        let (_, body) = answers
+            .iter()
+            .find(|(k, _)| *k == PacketKind::Challenge)
+            .expect("a challenge");
+        u64::from_be_bytes(body[..8].try_into().unwrap())
+    }
+
+    #[test]
+    fn proofs_compare_whole_and_ignore_hex_case() {
+        let p = password_proof(42, "pw");
+        assert!(same_proof(&p, &p));
+        assert!(same_proof(&p.to_ascii_uppercase(), &p));
+        assert!(!same_proof(&p[..63], &p));
+        assert!(!same_proof("", &p));
+        let mut flipped = p.clone().into_bytes();
+        flipped[63] = if flipped[63] == b'0' { b'1' } else { b'0' };
+        assert!(!same_proof(std::str::from_utf8(&flipped).unwrap(), &p));
+    }
+
+    #[test]
+    fn a_proof_holds_for_the_cookies_two_periods_and_no_longer() {
+        let t0 = Instant::now();
+        let cfg = HostConfig {
+            password: Some("pw".into()),
+            ..HostConfig::new(GAME, "Host")
+        };
+        let mut host = Host::new(cfg, t0);
+        let from = addr(1);
+        let cookie = cookie_for(&mut host, t0, from);
+        let with_proof = Hello {
+            password_proof: Some(password_proof(cookie, "pw")),
+            ..hello(None)
+        };
+        // Two periods later the cookie, and with it the proof, is stale:
+        // the host answers with a fresh challenge, not a seat.
+        let late = t0 + Duration::from_secs(2 * COOKIE_PERIOD_SECS + 1);
+        host.handle_datagram(late, from, &hello_bytes(cookie, &with_proof))
+            .unwrap();
+        let answers = answers_to(&mut host, late, from);
+        assert!(answers.iter().any(|(k, _)| *k == PacketKind::Challenge));
+        assert_eq!(host.players().len(), 1);
+        // Within the next period the same proof still seats.
+        let next = t0 + Duration::from_secs(COOKIE_PERIOD_SECS + 1);
+        host.handle_datagram(next, from, &hello_bytes(cookie, &with_proof))
+            .unwrap();
+        assert_eq!(refusal(&answers_to(&mut host, next, from)), None);
+        assert_eq!(host.players().len(), 2);
+    }
+
+    #[test]
+    fn waiting_joins_are_bounded_and_the_rest_refused() {
+        let t0 = Instant::now();
+        let fake = Shared(Arc::new(Mutex::new(FakeVerifier::new(
+            FakeAnswer::NeverAnswer,
+        ))));
+        let mut host = Host::new(HostConfig::new(GAME, "Host"), t0);
+        host.set_verifier(Ok(Box::new(fake.clone())));
+        for n in 0..=MAX_PENDING_JOINS as u16 {
+            let from = addr(n);
+            let cookie = cookie_for(&mut host, t0, from);
+            let id = 76_561_198_000_000_000 + u64::from(n);
+            host.handle_datagram(t0, from, &hello_bytes(cookie, &hello(Some(id))))
+                .unwrap();
+            let answers = answers_to(&mut host, t0, from);
+            if usize::from(n) < MAX_PENDING_JOINS {
+                assert!(answers.is_empty(), "join {n} answered: {answers:?}");
+            } else {
+                let (reason, message) = refusal(&answers).expect("refused");
+                assert_eq!(reason, RefuseReason::NotVerified);
+                assert!(message.contains("too many"), "{message}");
+            }
+        }
+        assert_eq!(host.verifying.len(), MAX_PENDING_JOINS);
+        assert_eq!(
+            fake.0.lock().unwrap().open_sessions().len(),
+            MAX_PENDING_JOINS
+        );
+        // A repeat from one already waiting is no new join.
+        let from = addr(0);
+        let cookie = cookie_for(&mut host, t0, from);
+        let id = 76_561_198_000_000_000;
+        host.handle_datagram(t0, from, &hello_bytes(cookie, &hello(Some(id))))
+            .unwrap();
+        assert!(answers_to(&mut host, t0, from).is_empty());
+        assert_eq!(fake.0.lock().unwrap().begun.len(), MAX_PENDING_JOINS);
+        // Closing the room ends every check and tells the waiting joiners.
+        host.close(t0);
+        assert!(fake.0.lock().unwrap().open_sessions().is_empty());
+        assert_eq!(
+            refusal(&answers_to(&mut host, t0, from)).map(|r| r.0),
+            Some(RefuseReason::RoomClosed)
+        );
+    }
+
+    #[test]
+    fn a_new_claim_from_a_waiting_address_replaces_its_check() {
+        let t0 = Instant::now();
+        let fake = Shared(Arc::new(Mutex::new(FakeVerifier::new(
+            FakeAnswer::NeverAnswer,
+        ))));
+        let mut host = Host::new(HostConfig::new(GAME, "Host"), t0);
+        host.set_verifier(Ok(Box::new(fake.clone())));
+        let from = addr(1);
+        let cookie = cookie_for(&mut host, t0, from);
+        let (a, b) = (76_561_198_000_000_001, 76_561_198_000_000_002);
+        host.handle_datagram(t0, from, &hello_bytes(cookie, &hello(Some(a))))
+            .unwrap();
+        host.handle_datagram(t0, from, &hello_bytes(cookie, &hello(Some(b))))
+            .unwrap();
+        assert_eq!(fake.0.lock().unwrap().open_sessions(), vec![b]);
+        assert_eq!(host.verifying.len(), 1);
+        // Steam says yes to the second claim: seated as that id.
+        fake.0.lock().unwrap().set_answer(b, FakeAnswer::Accept);
+        let later = t0 + Duration::from_millis(60);
+        assert!(host.poll_timeout().is_some_and(|t| t <= later));
+        host.handle_timeout(later);
+        let players = host.players();
+        assert_eq!(players.len(), 2);
+        assert_eq!(players[1].steam_id, Some(b.to_string()));
+        assert!(players[1].verified);
+        assert!(host.verifying.is_empty());
+        assert_eq!(host.gate.poll_timeout(later), None);
+    }
+
+    #[test]
+    fn an_unanswered_check_is_refused_on_the_hosts_own_wakeups() {
+        let t0 = Instant::now();
+        let fake = Shared(Arc::new(Mutex::new(FakeVerifier::new(
+            FakeAnswer::NeverAnswer,
+        ))));
+        let mut host = Host::new(HostConfig::new(GAME, "Host"), t0);
+        host.set_verifier(Ok(Box::new(fake.clone())));
+        let from = addr(1);
+        let cookie = cookie_for(&mut host, t0, from);
+        let id = 76_561_198_000_000_001;
+        host.handle_datagram(t0, from, &hello_bytes(cookie, &hello(Some(id))))
+            .unwrap();
+        // No more hellos: only the host's own wakeups move the check on.
+        let mut refused_at = None;
+        let mut wakeups = 0;
+        while let Some(t) = host.poll_timeout() {
+            assert!(t >= t0, "{t:?}");
+            wakeups += 1;
+            assert!(wakeups < 1000, "the host keeps waking up");
+            host.handle_timeout(t);
+            if let Some((reason, _)) = refusal(&answers_to(&mut host, t, from)) {
+                assert_eq!(reason, RefuseReason::NotVerified);
+                refused_at = Some(t);
+                break;
+            }
+        }
+        let at = refused_at.expect("refused") - t0;
+        assert!(at >= VERIFY_TIMEOUT, "{at:?}");
+        assert!(at <= VERIFY_TIMEOUT + Duration::from_millis(1), "{at:?}");
+        assert!(fake.0.lock().unwrap().open_sessions().is_empty());
+        assert_eq!(host.poll_timeout(), None);
+    }
+
+    #[test]
+    fn malformed_steam_fields_are_typed_refusals() {
+        let t0 = Instant::now();
+        let mut host = Host::new(HostConfig::new(GAME, "Host"), t0);
+        host.set_verifier(Ok(Box::new(FakeVerifier::new(FakeAnswer::Accept))));
+        let from = addr(1);
+        let cookie = cookie_for(&mut host, t0, from);
+        let bad_id = Hello {
+            steam_id: Some("76561198x".into()),
+            ..hello(None)
+        };
+        assert!(host
+            .handle_datagram(t0, from, &hello_bytes(cookie, &bad_id))
+            .is_err());
+        assert_eq!(
+            refusal(&answers_to(&mut host, t0, from)).map(|r| r.0),
+            Some(RefuseReason::Malformed)
+        );
+        for ticket in ["zz", "abc", &"00".repeat(MAX_TICKET_BYTES + 1)] {
+            let bad_ticket = Hello {
+                steam_ticket: Some(ticket.to_string()),
+                ..hello(Some(76_561_198_000_000_001))
+            };
+            host.handle_datagram(t0, from, &hello_bytes(cookie, &bad_ticket))
+                .unwrap();
+            let (reason, message) = refusal(&answers_to(&mut host, t0, from)).expect("refused");
+            assert_eq!(reason, RefuseReason::NotVerified);
+            assert!(message.contains("Steam ticket"), "{message}");
+        }
+        assert_eq!(host.players().len(), 1);
+    }
+
+    #[test]
+    fn the_config_never_prints_its_secrets() {
+        let cfg = HostConfig {
+            password: Some("hunter2".into()),
+            cookie_secret: [0xab; 32],
+            ..HostConfig::new(GAME, "Host")
+        };
+        let text = format!("{cfg:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(!text.contains("171"), "{text}");
+        assert!(text.contains("require_verified"), "{text}");
     }
 }

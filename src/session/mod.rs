@@ -76,7 +76,8 @@ pub enum Event {
     Refused {
         /// Why, as a number the game can branch on.
         reason: RefuseReason,
-        /// Why, in words that name both sides' versions or the seat counts.
+        /// Why, in words that name both sides' versions, the seat counts,
+        /// the Steam id in use or Steam's own reason.
         message: String,
     },
     /// A player was seated (on a client, also once for each player already

@@ -2,6 +2,11 @@
 //! simulated clock stepped to the earliest pending wakeup, and a network with
 //! latency, jitter, loss and duplication (jitter reorders). Deterministic for
 //! a given seed; no sockets, no threads, no sleeping.
+//!
+//! Verified and password-protected rooms are built like any other: the
+//! [`HostConfig`] and [`ClientConfig`] carry the rule, the password and the
+//! Steam ids and tickets, and [`SimRoom::with_verifier`] gives the host a
+//! (fake) Steam.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -9,6 +14,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::{Client, ClientConfig, Event, Host, HostConfig};
+use crate::identity::verify::TicketVerifier;
 use crate::proto::wire::MAX_PAYLOAD;
 use crate::util::SplitMix64;
 
@@ -56,6 +62,10 @@ pub struct SimRoom {
     pub delivered: u64,
     /// Network conditions for new datagrams.
     pub conditions: Conditions,
+    /// When `Some`, every datagram sent into the network (by a core or
+    /// injected) is kept here as `(from, to, bytes)`, before the network
+    /// loses or delays it.
+    pub transmitted: Option<Vec<(SocketAddr, SocketAddr, Vec<u8>)>>,
     flights: BinaryHeap<Flight>,
     /// Clients cut off the network (their machine vanished).
     cut: Vec<bool>,
@@ -80,12 +90,19 @@ impl SimRoom {
             client_events: Vec::new(),
             delivered: 0,
             conditions,
+            transmitted: None,
             flights: BinaryHeap::new(),
             cut: Vec::new(),
             seq: 0,
             rng: SplitMix64(seed),
             steps: 0,
         }
+    }
+
+    /// Gives the host a ticket verifier (a fake Steam in tests).
+    pub fn with_verifier(mut self, verifier: Box<dyn TicketVerifier>) -> Self {
+        self.host.set_verifier(Ok(verifier));
+        self
     }
 
     /// Adds a client; `make` gets the host address and returns its config.
@@ -117,6 +134,9 @@ impl SimRoom {
 
     fn schedule(&mut self, from: SocketAddr, to: SocketAddr, data: Vec<u8>) {
         let c = self.conditions;
+        if let Some(log) = self.transmitted.as_mut() {
+            log.push((from, to, data.clone()));
+        }
         if self.rng.chance(c.loss) {
             return;
         }
