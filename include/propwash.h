@@ -48,8 +48,8 @@
 
 // What a call did. Every fallible function returns one of these. The
 // numbers are grouped (0 success, 1-99 caller errors, 100-199 session
-// outcomes, 200-299 network setup, 900 internal) and are never reused:
-// a new outcome gets a new number.
+// and identity outcomes, 200-299 network setup, 300-399 files on disk,
+// 900 internal) and are never reused: a new outcome gets a new number.
 enum PwResult
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
@@ -81,6 +81,11 @@ enum PwResult
   PW_RESULT_NOT_HOST = 103,
   // A game-event payload exceeds `PW_MAX_EVENT_PAYLOAD` bytes.
   PW_RESULT_EVENT_TOO_LARGE = 104,
+  // Identity was never started: call `pw_identity_start` first.
+  PW_RESULT_NOT_STARTED = 105,
+  // Identity is still starting (Steam may take up to 5 s); ask again
+  // later. Nothing was done.
+  PW_RESULT_PENDING = 106,
   // The UDP socket could not be bound (the OS error is in `pw_last_error`).
   PW_RESULT_BIND_FAILED = 200,
   // An address is not of the form `ip:port`.
@@ -88,6 +93,15 @@ enum PwResult
   // A thread the call needed could not be started (the OS error is in
   // `pw_last_error`); nothing was done.
   PW_RESULT_THREAD_FAILED = 202,
+  // A folder or file the call needs does not exist (the path is in
+  // `pw_last_error`); nothing was created or changed.
+  PW_RESULT_FILE_MISSING = 300,
+  // A file is not in the expected format (the path and the parser's
+  // words are in `pw_last_error`); it was left untouched.
+  PW_RESULT_FILE_INVALID = 301,
+  // Reading or writing a file failed (the path and the OS error are in
+  // `pw_last_error`); a file being replaced is unchanged.
+  PW_RESULT_IO_FAILED = 302,
   // A bug in propwash was caught at the boundary; the call had no effect
   // that can be relied on. Details are in `pw_last_error`.
   PW_RESULT_PANIC = 900,
@@ -317,6 +331,12 @@ typedef uint32_t PwLogLevel;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// A lobby browser: its own socket and thread asking a coordinator for
+// pages of rooms. Opaque: created by `pw_lobby_open`, released with
+// `pw_lobby_free`. Like a session, a freed handle keeps a small shell so
+// later calls with it return `PW_RESULT_INVALID_HANDLE`.
+typedef struct PwLobby PwLobby;
+
 // A hosted or joined session. Opaque: created by `pw_session_host` or
 // `pw_session_join`, released with `pw_session_free`.
 //
@@ -360,6 +380,30 @@ typedef struct PwStr {
   size_t len;
 } PwStr;
 
+// How to start identity. Fill it with `pw_identity_options_default` first,
+// then set at least `config_dir`. The strings are borrowed only during
+// `pw_identity_start`.
+typedef struct PwIdentityOptions {
+  // The plugin's config folder (normally `BepInEx/config`), which must
+  // exist; the offline player id is kept there in
+  // `propwash-identity.json`. Required.
+  struct PwStr config_dir;
+  // The display name without Steam (cut to 64 bytes); empty gives
+  // `Pilot-xxxx`. Ignored when Steam vouches for the player.
+  struct PwStr player_name;
+  // Do not try Steam at all (C# marshal as U1).
+  bool offline;
+  // Steam app id (default 641780, DRL Simulator); 0 leaves it to Steam
+  // (`SteamAppId` / `steam_appid.txt`).
+  uint32_t app_id;
+  // The `propwash-steam` plugin file; empty searches the usual places
+  // (beside this library first).
+  struct PwStr steam_plugin;
+  // Fetch the avatar URL from Steam Community once Steam is up (a few
+  // seconds at most, on the helper thread; C# marshal as U1).
+  bool fetch_avatar;
+} PwIdentityOptions;
+
 // How to open a room. Fill it with `pw_host_options_default` first, then
 // change what you need. The strings are borrowed only during
 // `pw_session_host`.
@@ -380,6 +424,23 @@ typedef struct PwHostOptions {
   uint32_t max_pilots;
   // Spectator seats, 0 to 15 (default 15).
   uint32_t max_spectators;
+  // The room's password; empty: none. Joiners prove they know it
+  // without sending it; the coordinator only learns that there is one.
+  struct PwStr password;
+  // Admit only joiners whose Steam identity this host verified (needs
+  // `pw_identity_start` with Steam; C# marshal as I1).
+  bool require_verified;
+  // The coordinator to list the room at, `ip:port`; empty: not listed.
+  struct PwStr coordinator_addr;
+  // The game's part of the lobby listing, JSON:
+  // `{"room":{"name":"...","map_id":"...","track_id":"...",
+  // "is_custom_track":false,"mode":"race"},"settings":{"laps":3,
+  // "physics":"...","allow_track_download":true}}`, optionally with
+  // `"host":{"steam_id":"...","player_name":"...","avatar_url":"..."}`
+  // (default: the started identity, else `player_name`). Seats,
+  // occupancy, versions and the password flag are filled in. Required
+  // with `coordinator_addr`.
+  struct PwStr listing_json;
 } PwHostOptions;
 
 // How to join a room. Fill it with `pw_join_options_default` first, then
@@ -416,6 +477,17 @@ typedef struct PwJoinOptions {
   // the same track needs no download (created if missing). Empty: none.
   // Needs `maps_dir`.
   struct PwStr track_cache_dir;
+  // The room's password, if it asks one (never sent: the hello carries
+  // a proof bound to this join).
+  struct PwStr password;
+  // The coordinator, `ip:port`, to join a listed room through (with
+  // `session_id`, instead of `host_addr`).
+  struct PwStr coordinator_addr;
+  // A listed room's id (16 hex digits, from `pw_lobby_poll`): the
+  // coordinator introduces us to its host and the join runs over the
+  // path found (punched through both NATs, or the coordinator's relay).
+  // Then `host_addr` must be empty and `coordinator_addr` set.
+  struct PwStr session_id;
 } PwJoinOptions;
 
 // A summary of a session, written by `pw_session_info`.
@@ -563,6 +635,196 @@ PwResult pw_session_poll_event(struct PwSession *session,
                                size_t cap,
                                size_t *out_len);
 
+// Writes the default identity options into `*out`: every string empty (the
+// caller must still set `config_dir`), Steam tried, app id 641780 (DRL
+// Simulator), avatar fetched.
+//
+// `out` may be NULL (then nothing is written). The caller owns `*out`. Any
+// thread; never blocks.
+//
+// # Safety
+// `out` must be NULL or valid for writing one `PwIdentityOptions`.
+void pw_identity_options_default(struct PwIdentityOptions *out);
+
+// Starts identity for this process: Steam when it starts (through the
+// `propwash-steam` plugin), otherwise the offline identity, whose note
+// says why. Returns at once; the work happens on a helper thread (up to
+// 5 s for Steam, then up to a few seconds fetching the avatar URL when
+// `fetch_avatar` is set and Steam is up). Read the outcome with
+// `pw_identity_json`, which answers `PW_RESULT_PENDING` until it is ready.
+//
+// Identity starts once per process and is never restarted (Steam cannot
+// be). A second call with the same options returns `PW_RESULT_OK` and
+// does nothing, whether the first is still starting or done; a second
+// call with different options returns `PW_RESULT_INVALID_ARGUMENT`, and
+// `pw_last_error` names each field that differs and the value identity
+// started with.
+//
+// Checked during the call: `options` NULL gives `PW_RESULT_NULL_PARAMETER`;
+// a string that is not UTF-8 `PW_RESULT_INVALID_UTF8`; an empty
+// `config_dir`, or one that is not an existing folder,
+// `PW_RESULT_INVALID_ARGUMENT`; `PW_RESULT_THREAD_FAILED` if the helper
+// thread could not start (nothing was started; the call may be repeated).
+// The strings are copied during the call. Any thread (normally the game's
+// main thread at plugin load); never blocks (one metadata call on
+// `config_dir`, one thread started).
+//
+// # Safety
+// `options` must be NULL or point to a readable `PwIdentityOptions` whose
+// strings are valid as `PwStr` describes.
+PwResult pw_identity_start(const struct PwIdentityOptions *options);
+
+// Writes the local identity as one line of JSON (UTF-8, not
+// NUL-terminated) into `buf` and its length into `*out_len`; the same
+// fields as `propwash identity show`:
+// `{"steam_id":"7656..."|null,"name":"...","avatar_url":"..."|null,
+// "player_id":"<32 hex>","verified":true|false,"source":"steam"|"offline",
+// "note":"why offline"|null}`. The Steam id is a decimal string (it does
+// not fit a double); `avatar_url` appears once fetched.
+//
+// `PW_RESULT_NOT_STARTED` before `pw_identity_start`; `PW_RESULT_PENDING`
+// while it is starting (poll again later, e.g. once a second);
+// `PW_RESULT_PANIC` if starting failed on a bug. `out_len` must not be
+// NULL; `buf` may be NULL only when `cap` is 0; on
+// `PW_RESULT_BUFFER_TOO_SMALL` `*out_len` is the length needed (a few
+// hundred bytes; more when the offline note names a long path). The
+// caller owns `buf`. Any
+// thread; never blocks (allocates a little: call it when needed, not
+// every frame).
+//
+// # Safety
+// `buf` must be NULL or valid for `cap` bytes of writing; `out_len` must be
+// NULL or valid for writing one `size_t`.
+PwResult pw_identity_json(uint8_t *buf, size_t cap, size_t *out_len);
+
+// Writes the local identity into the game's own `player-state.json`
+// (`<game_dir>/DRL Simulator_Data/StreamingAssets/game/storage/offline/
+// state/player/`; `game_dir` is the install folder or its
+// `DRL Simulator_Data`): sets `steam-id`, `profile-name` and
+// `profile-photo-url`, fills `_id` and `player-id` only when missing, and
+// keeps every other byte, key order included. When something changed the
+// file is replaced atomically and the old one kept as
+// `player-state.json.bak`; nothing is created if a folder or the file is
+// missing.
+//
+// On `PW_RESULT_OK` `buf` receives what was done as JSON (UTF-8, not
+// NUL-terminated): `{"path":"...","changed":["steam-id",...],
+// "written":true|false,"backup":"....bak"|null}` (`changed` in file
+// order; `written` false and no backup when it was up to date).
+//
+// Errors, each with the path in `pw_last_error`: an empty `game_dir` or
+// one that is not the game's folder `PW_RESULT_INVALID_ARGUMENT`; a
+// missing folder or file `PW_RESULT_FILE_MISSING`; a file that is not a
+// JSON object `PW_RESULT_FILE_INVALID` (with the parser's words; the file
+// is left byte for byte as it was); a failed read or write
+// `PW_RESULT_IO_FAILED` (the old file stays). `PW_RESULT_NOT_STARTED` /
+// `PW_RESULT_PENDING` as for `pw_identity_json`.
+//
+// `out_len` must not be NULL; `buf` may be NULL only when `cap` is 0. The
+// buffer is checked before the file is touched: on
+// `PW_RESULT_BUFFER_TOO_SMALL` nothing was read or written and `*out_len`
+// is a length sure to fit (the report may be shorter); 4096 bytes suffice
+// unless the game's path is longer than 900 bytes. The caller owns `buf`;
+// `game_dir` is only read during the call.
+//
+// Touches the disk (a few small file operations: read, write a temporary
+// file, keep the backup, rename): call it off the game's frame, e.g. from
+// the menu when identity became ready, not every frame. Any thread.
+//
+// # Safety
+// `game_dir` valid as `PwStr` describes; `buf` NULL or writable for `cap`
+// bytes; `out_len` NULL or writable.
+PwResult pw_identity_sync_player_state(struct PwStr game_dir,
+                                       uint8_t *buf,
+                                       size_t cap,
+                                       size_t *out_len);
+
+// Opens a lobby browser for the coordinator at `coordinator_addr`
+// (`ip:port`) showing rooms of `game_version` only (and of this library's
+// protocol: incompatible rooms are never shown).
+//
+// On `PW_RESULT_OK` `*out` receives a handle the caller owns and must
+// release with `pw_lobby_free`. Fails with `PW_RESULT_ADDRESS_INVALID`,
+// `PW_RESULT_INVALID_ARGUMENT` (empty `game_version`), or
+// `PW_RESULT_BIND_FAILED`. Any thread; does not block (binds a socket and
+// starts a thread).
+//
+// # Safety
+// The strings must be valid as `PwStr` describes; `out` NULL or writable.
+PwResult pw_lobby_open(struct PwStr coordinator_addr,
+                       struct PwStr game_version,
+                       struct PwLobby **out);
+
+// Asks for a page of rooms. `query_json` is empty or an object with any of
+// `mode`, `map_id` (strings), `min_free_pilots` (0-6), `has_password`
+// (bool), `offset`, `limit` (1-50, default 20); unknown keys are refused,
+// and only rooms of the browser's game version and protocol are shown
+// whatever the query says.
+// `*out_request_id` receives the id the answer will carry. The answer
+// comes from `pw_lobby_poll`:
+// `{"kind":"list_result","request_id":1,"offset":0,"total":3,"sessions":[...]}`
+// with each session as `GET /api/sessions` shows it, or
+// `{"kind":"list_failed","request_id":1,"message":"..."}`.
+//
+// Fails with `PW_RESULT_INVALID_ARGUMENT` (bad query) or
+// `PW_RESULT_QUEUE_FULL` (64 queries waiting). Any thread; never blocks.
+//
+// # Safety
+// `lobby` NULL or a handle from `pw_lobby_open`; `query_json` valid as
+// `PwStr` describes; `out_request_id` NULL or writable.
+PwResult pw_lobby_list(struct PwLobby *lobby, struct PwStr query_json, uint32_t *out_request_id);
+
+// Takes the next answer of the browser as JSON (see `pw_lobby_list`) into
+// `buf`, its length into `*out_len`; `PW_RESULT_EMPTY` when none waits.
+// On `PW_RESULT_BUFFER_TOO_SMALL` the answer is kept and `*out_len` is the
+// size needed. Game thread; never blocks.
+//
+// # Safety
+// `lobby` NULL or a handle from `pw_lobby_open`; `buf` NULL or writable
+// for `cap` bytes; `out_len` NULL or writable.
+PwResult pw_lobby_poll(struct PwLobby *lobby, uint8_t *buf, size_t cap, size_t *out_len);
+
+// Closes the browser (its thread ends within about 20 ms, on its own) and
+// releases the handle. NULL is fine (nothing happens). Freeing a handle
+// twice is detected and ignored (the last error says so); later calls
+// with it return `PW_RESULT_INVALID_HANDLE`. Any thread; never blocks.
+//
+// # Safety
+// `lobby` must be NULL or a handle from `pw_lobby_open` (freed or not).
+void pw_lobby_free(struct PwLobby *lobby);
+
+// Takes the next report of a session's lobby side as JSON into `buf`
+// (`PW_RESULT_EMPTY` when none waits; always empty for a session without
+// a coordinator). The kinds: `registered` (`session_id`, `public_addr`),
+// `hosting_failed` / `update_refused` (`code`, `message`),
+// `coordinator_unreachable`, `introduced` and `connected` (`session_id`,
+// `peer`, `role`; `connected` also `path`: `direct` or `relayed`), and
+// `join_failed` (`session_id`, `code`: `coordinator_unreachable`,
+// `refused`, `punch_failed`, `relay_unreachable` or `cancelled`, and a
+// `message` for the player). On `PW_RESULT_BUFFER_TOO_SMALL` the report is
+// kept and `*out_len` is the size needed. Game thread; never blocks.
+//
+// # Safety
+// `session` NULL or a handle from this library; `buf` NULL or writable
+// for `cap` bytes; `out_len` NULL or writable.
+PwResult pw_session_poll_lobby_event(struct PwSession *session,
+                                     uint8_t *buf,
+                                     size_t cap,
+                                     size_t *out_len);
+
+// Host of a listed room: replaces the game's part of its listing
+// (`listing_json` as in `PwHostOptions`). Seats, occupancy and versions
+// stay the room's. Fails with `PW_RESULT_NOT_HOST`,
+// `PW_RESULT_INVALID_ARGUMENT` (the message names the field); a room
+// that is not listed is reported by `pw_session_poll_request_failure`, a
+// refusal by the coordinator as an `update_refused` lobby report. Game
+// thread (on a change, not every frame); never blocks.
+//
+// # Safety
+// `session` NULL or a handle from this library; `listing_json` valid as
+// `PwStr` describes.
+PwResult pw_session_update_listing(struct PwSession *session, struct PwStr listing_json);
+
 // Pops the next log line (UTF-8, not NUL-terminated, e.g.
 // `INFO propwash::ffi::session: session started local=0.0.0.0:5056 host=true`)
 // into `buf` and its length into `*out_len`. `PW_RESULT_EMPTY` when no line
@@ -684,7 +946,7 @@ PwResult pw_session_get_player_property(struct PwSession *session,
 // Writes everyone seated (us included) as a JSON array into `buf` and its
 // length into `*out_len`; each element is as in `PW_EVENT_KIND_PLAYER_JOINED`:
 // `[{"actor":1,"role":"pilot","seat":0,"name":"...","player_id":"...",
-// "props":{}}]`. Not NUL-terminated.
+// "props":{},"verified":false}]`. Not NUL-terminated.
 //
 // `session` and `out_len` must not be NULL; `buf` may be NULL only when
 // `cap` is 0; on `PW_RESULT_BUFFER_TOO_SMALL` `*out_len` is the length

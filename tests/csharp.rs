@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 mod common;
 use common::lib_dir;
+use propwash::lobby::service::{Service, ServiceConfig};
+use propwash::lobby::CoordinatorConfig;
 
 /// Fails (never skips) when a mono tool is missing.
 fn require(tool: &str, package: &str) {
@@ -119,11 +121,19 @@ fn csharp_harness_round_trips_through_the_abi_and_the_plugin_type_checks() {
     );
 
     let libs = lib_dir();
+    // A coordinator on loopback for the harness's listed-room checks.
+    let coordinator = Service::start(ServiceConfig {
+        udp: "127.0.0.1:0".parse().unwrap(),
+        http: None,
+        coordinator: CoordinatorConfig::default(),
+    })
+    .expect("start a coordinator");
     let (ok, out, err) = run(
         Command::new("mono")
             .arg(&exe)
             .env("LD_LIBRARY_PATH", &libs)
-            .env("DYLD_LIBRARY_PATH", &libs),
+            .env("DYLD_LIBRARY_PATH", &libs)
+            .env("PROPWASH_TEST_COORDINATOR", coordinator.udp_addr().to_string()),
         "the C# harness",
         Duration::from_secs(60),
     );
@@ -141,6 +151,11 @@ fn csharp_harness_round_trips_through_the_abi_and_the_plugin_type_checks() {
         out.contains(&format!("propwash {}", env!("CARGO_PKG_VERSION"))),
         "the harness did not load this build's library:\n{out}"
     );
+    assert!(
+        !out.contains("PROPWASH_TEST_COORDINATOR not set"),
+        "the listed-room checks did not run:\n{out}"
+    );
+    coordinator.shutdown();
     assert!(
         out.contains("bench:   PushLocal"),
         "no timings printed:\n{out}"

@@ -5,6 +5,10 @@
 //! - Port-preserving MASQUERADE: openers then punches connect directly.
 //! - `--random-fully`: punching fails; the relay carries game datagrams,
 //!   within its cap.
+//! - A real room: the runtime's [`Session::host_listed`] behind one NAT,
+//!   [`LobbyBrowser`] and [`Session::join_listed`] behind the other; pilot
+//!   frames flow both ways, directly through port-preserving NATs and over
+//!   the relay through `--random-fully` ones.
 //!
 //! Without root, `ip netns` or iptables NAT, each test prints why and
 //! returns without asserting (counted as skipped, never as passed).
@@ -22,6 +26,9 @@ use propwash::lobby::{
     family, Capacity, HostProfile, JoinFailure, ListQuery, Listing, LobbyClient, LobbyConfig,
     LobbyEvent, Path, Received, RoomInfo, RoomSettings,
 };
+use propwash::proto::{PilotFrame, Role};
+use propwash::runtime::{LobbyBrowser, PilotState, Session, SessionState};
+use propwash::session::{ClientConfig, HostConfig};
 
 const GAME: &str = "drl-lab";
 const COORDINATOR_PORT: u16 = 7400;
@@ -419,4 +426,195 @@ fn random_fully_without_a_relay_reports_why() {
         ),
         "{f:?}"
     );
+}
+
+/// What one side of a real room saw.
+#[derive(Debug, Default)]
+struct Flight {
+    path: Option<Path>,
+    seated: bool,
+    /// Newest tick of the other pilot this side read.
+    last_tick: u32,
+    /// Distinct ticks of the other pilot this side read.
+    ticks_seen: usize,
+}
+
+const FLIGHT_TICKS: u32 = 180;
+
+fn pilot_frame(tick: u32) -> PilotFrame {
+    PilotFrame {
+        tick,
+        position: [tick as f32 * 0.1, 2.0, 3.0],
+        rotation: [0.0, 0.0, 0.0, 1.0],
+        ..Default::default()
+    }
+}
+
+/// Pushes `FLIGHT_TICKS` frames at 60 Hz and reads the other pilot's.
+fn fly(s: &mut Session, f: &mut Flight) {
+    let mut out = [PilotState::default(); 6];
+    let mut seen = std::collections::HashSet::new();
+    for tick in 1..=FLIGHT_TICKS {
+        let _ = s.push_local(&pilot_frame(tick));
+        let until = Instant::now() + Duration::from_micros(16_667);
+        while Instant::now() < until {
+            let n = s.read_pilots(&mut out);
+            for p in &out[..n] {
+                seen.insert(p.frame.tick);
+                f.last_tick = f.last_tick.max(p.frame.tick);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    // The other side's last frames are still on their way.
+    let until = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < until {
+        let n = s.read_pilots(&mut out);
+        for p in &out[..n] {
+            seen.insert(p.frame.tick);
+            f.last_tick = f.last_tick.max(p.frame.tick);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    f.ticks_seen = seen.len();
+}
+
+/// A listed room behind NAT A and a pilot behind NAT B who finds it in
+/// the lobby list and joins it by id; both fly. Returns (host, joiner).
+fn real_room(lab: &Arc<Lab>, port: u16, name: &str) -> (Flight, Flight) {
+    let (lab_h, lab_j) = (lab.clone(), lab.clone());
+    let room = name.to_string();
+    let joined = Arc::new(AtomicBool::new(false));
+    let joined_h = joined.clone();
+    let host = std::thread::spawn(move || {
+        lab_h.enter(Node::Host).expect("enter the host namespace");
+        let bind = SocketAddr::new(lab::HOST_IP.parse().unwrap(), port);
+        let mut s = Session::host_listed(
+            bind,
+            HostConfig::new(GAME, "lab host"),
+            lobby_cfg(),
+            listing(&room),
+        )
+        .expect("host a listed room");
+        let mut f = Flight::default();
+        let end = Instant::now() + Duration::from_secs(20);
+        while s.snapshot().players.len() < 2 && Instant::now() < end {
+            while let Some(ev) = s.poll_lobby_event() {
+                if let LobbyEvent::Connected { path, .. } = ev {
+                    f.path = Some(path);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        f.seated = s.snapshot().players.len() == 2;
+        joined_h.store(true, Ordering::Relaxed);
+        if f.seated {
+            fly(&mut s, &mut f);
+        }
+        s.close_and_wait();
+        f
+    });
+    let room = name.to_string();
+    let joiner = std::thread::spawn(move || {
+        lab_j
+            .enter(Node::Joiner)
+            .expect("enter the joiner namespace");
+        let any = SocketAddr::new(lab::JOINER_IP.parse().unwrap(), 0);
+        let browser = LobbyBrowser::open(any, lobby_cfg()).expect("browser");
+        let end = Instant::now() + Duration::from_secs(10);
+        let mut session = None;
+        while session.is_none() && Instant::now() < end {
+            let _ = browser.list(ListQuery::default());
+            let until = Instant::now() + Duration::from_millis(300);
+            while Instant::now() < until && session.is_none() {
+                if let Some(LobbyEvent::ListResult { page, .. }) = browser.poll() {
+                    session = page
+                        .sessions
+                        .iter()
+                        .find(|r| r.room.name == room)
+                        .map(|r| r.session_id);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        browser.close_and_wait();
+        let mut f = Flight::default();
+        let Some(id) = session else {
+            return f;
+        };
+        let cfg = ClientConfig::new(coordinator(), GAME, "lab pilot", Role::Pilot);
+        let bind = SocketAddr::new(lab::JOINER_IP.parse().unwrap(), port + 1000);
+        let mut s = Session::join_listed(bind, cfg, lobby_cfg(), id, None).expect("join listed");
+        let end = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < end {
+            while let Some(ev) = s.poll_lobby_event() {
+                match ev {
+                    LobbyEvent::Connected { path, .. } => f.path = Some(path),
+                    LobbyEvent::JoinFailed { reason, .. } => {
+                        eprintln!("nat lab: join failed: {reason}")
+                    }
+                    _ => {}
+                }
+            }
+            match s.snapshot().state {
+                SessionState::Connected => break,
+                SessionState::Closed(_) => break,
+                SessionState::Connecting => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+        f.seated = s.snapshot().state == SessionState::Connected;
+        // Fly together: the host starts once it has seen us seated.
+        let wait = Instant::now() + Duration::from_secs(5);
+        while !joined.load(Ordering::Relaxed) && Instant::now() < wait {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if f.seated {
+            fly(&mut s, &mut f);
+        }
+        s.close_and_wait();
+        f
+    });
+    let j = joiner.join().expect("joiner thread");
+    let h = host.join().expect("host thread");
+    (h, j)
+}
+
+fn assert_flew(side: &str, f: &Flight) {
+    assert!(f.seated, "{side}: seated");
+    assert_eq!(
+        f.last_tick, FLIGHT_TICKS,
+        "{side}: the other pilot's last frame arrived"
+    );
+    // Snapshots go at the send rate; a handful may be lost or merged.
+    assert!(
+        f.ticks_seen as u32 >= FLIGHT_TICKS * 8 / 10,
+        "{side}: saw {} of {FLIGHT_TICKS} ticks",
+        f.ticks_seen
+    );
+}
+
+#[test]
+fn a_real_room_through_port_preserving_nats_flies_directly() {
+    let Some(lab) = start_lab("rp", false, 0) else {
+        return;
+    };
+    let (h, j) = real_room(&lab, 5400, "real pp room");
+    eprintln!("nat lab, real room through MASQUERADE: host {h:?}, joiner {j:?}");
+    assert_eq!(j.path, Some(Path::Direct), "no relay needed");
+    assert_eq!(h.path, Some(Path::Direct));
+    assert_flew("joiner", &j);
+    assert_flew("host", &h);
+}
+
+#[test]
+fn a_real_room_through_random_fully_nats_flies_over_the_relay() {
+    // 512 kbit/s each way: a two-pilot room needs about a tenth of it.
+    let Some(lab) = start_lab("rr", true, 512) else {
+        return;
+    };
+    let (h, j) = real_room(&lab, 5500, "real rf room");
+    eprintln!("nat lab, real room through MASQUERADE --random-fully: host {h:?}, joiner {j:?}");
+    assert_eq!(j.path, Some(Path::Relayed), "punching cannot work here");
+    assert_flew("joiner", &j);
+    assert_flew("host", &h);
 }

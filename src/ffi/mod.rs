@@ -22,6 +22,8 @@
 mod boundary;
 mod arg;
 mod event;
+mod identity;
+mod lobby;
 mod log;
 mod options;
 mod props;
@@ -33,6 +35,14 @@ pub use arg::PwStr;
 pub use event::{
     pw_session_poll_event, pw_session_send_event, PwEvent, PwEventKind, PwEventTarget,
     PwRefuseReason, PW_MAX_EVENT_PAYLOAD,
+};
+pub use identity::{
+    pw_identity_json, pw_identity_options_default, pw_identity_start, pw_identity_sync_player_state,
+    PwIdentityOptions,
+};
+pub use lobby::{
+    pw_lobby_free, pw_lobby_list, pw_lobby_open, pw_lobby_poll, pw_session_poll_lobby_event,
+    pw_session_update_listing, PwLobby,
 };
 pub use log::{pw_log_read, pw_log_set_level, PwLogLevel, PW_LOG_QUEUE_LINES};
 pub use options::{

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use super::arg::{self, PwStr};
 use super::result::{Error, PwResult};
+use crate::lobby::{LobbyConfig, SessionId};
 use crate::proto::control::MAX_PROPERTY_BYTES;
 use crate::proto::Role;
 use crate::session::{
@@ -60,6 +61,23 @@ pub struct PwHostOptions {
     pub max_pilots: u32,
     /// Spectator seats, 0 to 15 (default 15).
     pub max_spectators: u32,
+    /// The room's password; empty: none. Joiners prove they know it
+    /// without sending it; the coordinator only learns that there is one.
+    pub password: PwStr,
+    /// Admit only joiners whose Steam identity this host verified (needs
+    /// `pw_identity_start` with Steam; C# marshal as I1).
+    pub require_verified: bool,
+    /// The coordinator to list the room at, `ip:port`; empty: not listed.
+    pub coordinator_addr: PwStr,
+    /// The game's part of the lobby listing, JSON:
+    /// `{"room":{"name":"...","map_id":"...","track_id":"...",
+    /// "is_custom_track":false,"mode":"race"},"settings":{"laps":3,
+    /// "physics":"...","allow_track_download":true}}`, optionally with
+    /// `"host":{"steam_id":"...","player_name":"...","avatar_url":"..."}`
+    /// (default: the started identity, else `player_name`). Seats,
+    /// occupancy, versions and the password flag are filled in. Required
+    /// with `coordinator_addr`.
+    pub listing_json: PwStr,
 }
 
 /// How to join a room. Fill it with `pw_join_options_default` first, then
@@ -98,6 +116,17 @@ pub struct PwJoinOptions {
     /// the same track needs no download (created if missing). Empty: none.
     /// Needs `maps_dir`.
     pub track_cache_dir: PwStr,
+    /// The room's password, if it asks one (never sent: the hello carries
+    /// a proof bound to this join).
+    pub password: PwStr,
+    /// The coordinator, `ip:port`, to join a listed room through (with
+    /// `session_id`, instead of `host_addr`).
+    pub coordinator_addr: PwStr,
+    /// A listed room's id (16 hex digits, from `pw_lobby_poll`): the
+    /// coordinator introduces us to its host and the join runs over the
+    /// path found (punched through both NATs, or the coordinator's relay).
+    /// Then `host_addr` must be empty and `coordinator_addr` set.
+    pub session_id: PwStr,
 }
 
 /// Writes the default host options into `*out`: every string empty (bind
@@ -149,6 +178,10 @@ pub(crate) fn host_defaults() -> PwHostOptions {
         spectator_hz: DEFAULT_SPECTATOR_HZ,
         max_pilots: MAX_PILOTS as u32,
         max_spectators: MAX_SPECTATORS as u32,
+        password: PwStr::empty(),
+        require_verified: false,
+        coordinator_addr: PwStr::empty(),
+        listing_json: PwStr::empty(),
     }
 }
 
@@ -165,6 +198,9 @@ pub(crate) fn join_defaults() -> PwJoinOptions {
         send_hz: DEFAULT_PILOT_HZ,
         maps_dir: PwStr::empty(),
         track_cache_dir: PwStr::empty(),
+        password: PwStr::empty(),
+        coordinator_addr: PwStr::empty(),
+        session_id: PwStr::empty(),
     }
 }
 
@@ -214,11 +250,60 @@ unsafe fn text(s: PwStr, name: &str) -> Result<String, Error> {
     Ok(t.to_owned())
 }
 
-/// Checks host options and turns them into a bind address and config.
+/// What `pw_session_host` needs: where to bind, the room, and where to
+/// list it (the coordinator's config and the game's listing JSON).
+pub(crate) struct HostPlan {
+    pub(crate) bind: SocketAddr,
+    pub(crate) cfg: HostConfig,
+    pub(crate) lobby: Option<(LobbyConfig, String)>,
+}
+
+/// What `pw_session_join` needs: where to bind, how to join, where the
+/// room's track goes (if anywhere), and the listed room to be introduced
+/// to (instead of `cfg.host`).
+pub(crate) struct JoinPlan {
+    pub(crate) bind: SocketAddr,
+    pub(crate) cfg: ClientConfig,
+    pub(crate) target: Option<Box<dyn TrackTarget>>,
+    pub(crate) listed: Option<(LobbyConfig, SessionId)>,
+}
+
+/// Reads a password field: empty means none.
 ///
 /// # Safety
-/// `o`'s strings must be readable as `PwStr` promises.
-pub(crate) unsafe fn host_config(o: &PwHostOptions) -> Result<(SocketAddr, HostConfig), Error> {
+/// As for [`arg::string`].
+unsafe fn password(s: PwStr, name: &str) -> Result<Option<String>, Error> {
+    // SAFETY: forwarded to the caller.
+    let p = unsafe { text(s, name) }?;
+    Ok((!p.is_empty()).then_some(p))
+}
+
+/// Checks host options and turns them into a bind address, config and
+/// lobby listing.
+///
+/// Reads the fields through the raw pointer, so a `bool` byte that is
+/// neither 0 nor 1 is read as a byte, not trusted as a Rust `bool`.
+///
+/// # Safety
+/// `o` must be valid for reading one `PwHostOptions`, and its strings
+/// readable as `PwStr` promises.
+pub(crate) unsafe fn host_config(o: std::ptr::NonNull<PwHostOptions>) -> Result<HostPlan, Error> {
+    let p = o.as_ptr();
+    // SAFETY: `p` is valid for reads (caller); the bool is read as a byte.
+    let require_verified = unsafe {
+        std::ptr::addr_of!((*p).require_verified)
+            .cast::<u8>()
+            .read()
+            != 0
+    };
+    // SAFETY: every other field is plain data: no invalid values exist.
+    let o = unsafe {
+        PwHostOptions {
+            require_verified,
+            ..p.read()
+        }
+    };
+    let o = &o;
     check_rate("pilot_hz", o.pilot_hz)?;
     check_rate("spectator_hz", o.spectator_hz)?;
     check_range("max_pilots", o.max_pilots, 1, MAX_PILOTS as u32, "")?;
@@ -245,12 +330,32 @@ pub(crate) unsafe fn host_config(o: &PwHostOptions) -> Result<(SocketAddr, HostC
     cfg.spectator_hz = o.spectator_hz;
     cfg.max_pilots = o.max_pilots as usize;
     cfg.max_spectators = o.max_spectators as usize;
-    Ok((bind, cfg))
+    cfg.require_verified = o.require_verified;
+    // SAFETY (all three): forwarded to the caller.
+    cfg.password = unsafe { password(o.password, "options.password") }?;
+    let coordinator = unsafe { arg::string(o.coordinator_addr, "options.coordinator_addr") }?;
+    let listing = unsafe { arg::string(o.listing_json, "options.listing_json") }?;
+    let lobby = match (coordinator.is_empty(), listing.is_empty()) {
+        (true, true) => None,
+        (true, false) => {
+            return Err(Error::invalid(
+                "`options.listing_json` is set but `options.coordinator_addr` is empty; \
+                 a listing needs a coordinator to list it",
+            ))
+        }
+        (false, true) => {
+            return Err(Error::invalid(
+                "`options.coordinator_addr` is set but `options.listing_json` is empty; \
+                 the lobby needs the room's name, map and mode",
+            ))
+        }
+        (false, false) => {
+            let addr = parse_addr("options.coordinator_addr", coordinator)?;
+            Some((LobbyConfig::new(addr, &game_version), listing.to_owned()))
+        }
+    };
+    Ok(HostPlan { bind, cfg, lobby })
 }
-
-/// What `pw_session_join` needs: where to bind, how to join, and where
-/// the room's track goes (if anywhere).
-pub(crate) type JoinConfig = (SocketAddr, ClientConfig, Option<Box<dyn TrackTarget>>);
 
 /// Checks join options and turns them into a bind address, a config and
 /// the track target (checking that the maps folder exists).
@@ -262,7 +367,7 @@ pub(crate) type JoinConfig = (SocketAddr, ClientConfig, Option<Box<dyn TrackTarg
 /// # Safety
 /// `o` must be valid for reading one `PwJoinOptions`, and its strings
 /// readable as `PwStr` promises.
-pub(crate) unsafe fn join_config(o: std::ptr::NonNull<PwJoinOptions>) -> Result<JoinConfig, Error> {
+pub(crate) unsafe fn join_config(o: std::ptr::NonNull<PwJoinOptions>) -> Result<JoinPlan, Error> {
     let o = o.as_ptr();
     // SAFETY: `o` is valid for reads (caller); every field but the bool is
     // plain data, and the bool is read as a byte.
@@ -283,6 +388,9 @@ pub(crate) unsafe fn join_config(o: std::ptr::NonNull<PwJoinOptions>) -> Result<
     };
     // SAFETY: as above.
     let (maps_dir, cache_dir) = unsafe { ((*o).maps_dir, (*o).track_cache_dir) };
+    // SAFETY: as above.
+    let (pass, coordinator, session_id) =
+        unsafe { ((*o).password, (*o).coordinator_addr, (*o).session_id) };
     check_rate("send_hz", send_hz)?;
     let role = match role {
         0 => Role::Pilot,
@@ -299,7 +407,39 @@ pub(crate) unsafe fn join_config(o: std::ptr::NonNull<PwJoinOptions>) -> Result<
     let game_version = unsafe { text(game_version, "options.game_version") }?;
     let name = unsafe { text(player_name, "options.player_name") }?;
     let player_id = unsafe { text(player_id, "options.player_id") }?;
-    let host = parse_addr("options.host_addr", host_addr)?;
+    // SAFETY (both): forwarded to the caller.
+    let coordinator = unsafe { arg::string(coordinator, "options.coordinator_addr") }?;
+    let session_id = unsafe { arg::string(session_id, "options.session_id") }?;
+    let (host, listed) = match (host_addr.is_empty(), session_id.is_empty()) {
+        (false, true) => (parse_addr("options.host_addr", host_addr)?, None),
+        (true, false) => {
+            if coordinator.is_empty() {
+                return Err(Error::invalid(
+                    "`options.session_id` is set but `options.coordinator_addr` is empty; \
+                     a listed room is joined through the coordinator that lists it",
+                ));
+            }
+            let id: SessionId = session_id
+                .parse()
+                .map_err(|e| Error::invalid(format!("`options.session_id` {session_id:?}: {e}")))?;
+            let addr = parse_addr("options.coordinator_addr", coordinator)?;
+            (addr, Some((LobbyConfig::new(addr, &game_version), id)))
+        }
+        (false, false) => {
+            return Err(Error::invalid(
+                "both `options.host_addr` and `options.session_id` are set; join either \
+                 an address or a listed room",
+            ))
+        }
+        (true, true) => {
+            return Err(Error::new(
+                PwResult::AddressInvalid,
+                "`options.host_addr` is empty; expected ip:port such as 192.168.1.20:5056 \
+                 (or set `options.session_id` and `options.coordinator_addr` to join a \
+                 listed room)",
+            ))
+        }
+    };
     let bind = if bind_addr.is_empty() {
         // Any local address of the host's family, any port.
         match host {
@@ -313,9 +453,15 @@ pub(crate) unsafe fn join_config(o: std::ptr::NonNull<PwJoinOptions>) -> Result<
     cfg.player_id = player_id;
     cfg.spectate_if_full = spectate;
     cfg.send_hz = send_hz;
-    // SAFETY: forwarded to the caller.
+    // SAFETY (both): forwarded to the caller.
+    cfg.password = unsafe { password(pass, "options.password") }?;
     let target = unsafe { track_target(maps_dir, cache_dir) }?;
-    Ok((bind, cfg, target))
+    Ok(JoinPlan {
+        bind,
+        cfg,
+        target,
+        listed,
+    })
 }
 
 /// The maps folder (and cache) a joiner installs the room's track into.

@@ -201,7 +201,7 @@ pub unsafe extern "C" fn pw_session_get_player_property(
 /// Writes everyone seated (us included) as a JSON array into `buf` and its
 /// length into `*out_len`; each element is as in `PW_EVENT_KIND_PLAYER_JOINED`:
 /// `[{"actor":1,"role":"pilot","seat":0,"name":"...","player_id":"...",
-/// "props":{}}]`. Not NUL-terminated.
+/// "props":{},"verified":false}]`. Not NUL-terminated.
 ///
 /// `session` and `out_len` must not be NULL; `buf` may be NULL only when
 /// `cap` is 0; on `PW_RESULT_BUFFER_TOO_SMALL` `*out_len` is the length

@@ -8,8 +8,8 @@ use super::arg::out_slice;
 
 /// What a call did. Every fallible function returns one of these. The
 /// numbers are grouped (0 success, 1-99 caller errors, 100-199 session
-/// outcomes, 200-299 network setup, 900 internal) and are never reused:
-/// a new outcome gets a new number.
+/// and identity outcomes, 200-299 network setup, 300-399 files on disk,
+/// 900 internal) and are never reused: a new outcome gets a new number.
 #[repr(u32)]
 #[must_use]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -40,6 +40,11 @@ pub enum PwResult {
     NotHost = 103,
     /// A game-event payload exceeds `PW_MAX_EVENT_PAYLOAD` bytes.
     EventTooLarge = 104,
+    /// Identity was never started: call `pw_identity_start` first.
+    NotStarted = 105,
+    /// Identity is still starting (Steam may take up to 5 s); ask again
+    /// later. Nothing was done.
+    Pending = 106,
     /// The UDP socket could not be bound (the OS error is in `pw_last_error`).
     BindFailed = 200,
     /// An address is not of the form `ip:port`.
@@ -47,13 +52,22 @@ pub enum PwResult {
     /// A thread the call needed could not be started (the OS error is in
     /// `pw_last_error`); nothing was done.
     ThreadFailed = 202,
+    /// A folder or file the call needs does not exist (the path is in
+    /// `pw_last_error`); nothing was created or changed.
+    FileMissing = 300,
+    /// A file is not in the expected format (the path and the parser's
+    /// words are in `pw_last_error`); it was left untouched.
+    FileInvalid = 301,
+    /// Reading or writing a file failed (the path and the OS error are in
+    /// `pw_last_error`); a file being replaced is unchanged.
+    IoFailed = 302,
     /// A bug in propwash was caught at the boundary; the call had no effect
     /// that can be relied on. Details are in `pw_last_error`.
     Panic = 900,
 }
 
 /// Every code, in numeric order.
-const ALL_RESULTS: [PwResult; 16] = [
+const ALL_RESULTS: [PwResult; 21] = [
     PwResult::Ok,
     PwResult::NullParameter,
     PwResult::InvalidHandle,
@@ -66,9 +80,14 @@ const ALL_RESULTS: [PwResult; 16] = [
     PwResult::Closed,
     PwResult::NotHost,
     PwResult::EventTooLarge,
+    PwResult::NotStarted,
+    PwResult::Pending,
     PwResult::BindFailed,
     PwResult::AddressInvalid,
     PwResult::ThreadFailed,
+    PwResult::FileMissing,
+    PwResult::FileInvalid,
+    PwResult::IoFailed,
     PwResult::Panic,
 ];
 
@@ -93,9 +112,14 @@ impl PwResult {
             PwResult::Closed => "the session is closed",
             PwResult::NotHost => "only the room's host may do this",
             PwResult::EventTooLarge => "the game-event payload exceeds 16 KiB",
+            PwResult::NotStarted => "identity is not started (call pw_identity_start first)",
+            PwResult::Pending => "identity is still starting; ask again later",
             PwResult::BindFailed => "the UDP socket could not be bound",
             PwResult::AddressInvalid => "the address is not of the form ip:port",
             PwResult::ThreadFailed => "a thread could not be started",
+            PwResult::FileMissing => "a folder or file does not exist",
+            PwResult::FileInvalid => "a file is not in the expected format; it was left untouched",
+            PwResult::IoFailed => "reading or writing a file failed",
             PwResult::Panic => "an internal error (a Rust panic) was caught at the C boundary",
         }
     }
@@ -157,6 +181,7 @@ impl From<crate::runtime::RuntimeError> for Error {
             R::Busy => PwResult::Busy,
             R::NotHost => PwResult::NotHost,
             R::Thread(_) => PwResult::ThreadFailed,
+            R::BadListing(_) => PwResult::InvalidArgument,
         };
         Error::new(code, e.to_string())
     }
@@ -200,9 +225,14 @@ fn code_name(code: PwResult) -> &'static str {
         PwResult::Closed => "PW_RESULT_CLOSED",
         PwResult::NotHost => "PW_RESULT_NOT_HOST",
         PwResult::EventTooLarge => "PW_RESULT_EVENT_TOO_LARGE",
+        PwResult::NotStarted => "PW_RESULT_NOT_STARTED",
+        PwResult::Pending => "PW_RESULT_PENDING",
         PwResult::BindFailed => "PW_RESULT_BIND_FAILED",
         PwResult::AddressInvalid => "PW_RESULT_ADDRESS_INVALID",
         PwResult::ThreadFailed => "PW_RESULT_THREAD_FAILED",
+        PwResult::FileMissing => "PW_RESULT_FILE_MISSING",
+        PwResult::FileInvalid => "PW_RESULT_FILE_INVALID",
+        PwResult::IoFailed => "PW_RESULT_IO_FAILED",
         PwResult::Panic => "PW_RESULT_PANIC",
     }
 }

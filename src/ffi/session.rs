@@ -10,10 +10,13 @@ use parking_lot::Mutex;
 
 use super::arg::{self, out_slice};
 use super::event::PendingEvent;
+use super::lobby::parse_listing;
 use super::options::{self, PwHostOptions, PwJoinOptions, PwRole};
 use super::result::{Error, PwResult};
+use crate::identity::{AuthTicket, Identity};
+use crate::lobby::HostProfile;
 use crate::proto::PilotFrame;
-use crate::runtime::{PilotState, Session, SessionState};
+use crate::runtime::{HostExtras, PilotState, Session, SessionState};
 use crate::session::{CloseReason, PeerStats, MAX_PILOTS, MAX_SPECTATORS};
 
 /// Most remote pilots `pw_session_read_pilots` can return: an array of this
@@ -46,6 +49,20 @@ pub(crate) struct Live {
     pub(crate) session: Session,
     /// An event whose data did not fit the caller's buffer, kept for the next poll.
     pub(crate) pending: Option<PendingEvent>,
+    /// A lobby report that did not fit the caller's buffer, kept likewise.
+    pub(crate) pending_lobby: Option<Vec<u8>>,
+    /// Who hosts, as a listed room shows it.
+    pub(crate) host_profile: HostProfile,
+    /// The Steam ticket our hello carried, cancelled when the session ends.
+    pub(crate) ticket: Option<AuthTicket>,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if let (Some(t), Some(id)) = (self.ticket.take(), super::identity::local()) {
+            id.cancel_ticket(&t);
+        }
+    }
 }
 
 /// Checks a session handle: NULL, alignment and the magic number.
@@ -66,13 +83,10 @@ pub(crate) unsafe fn shell<'a>(ptr: *mut PwSession) -> Result<&'a PwSession, Err
 }
 
 impl PwSession {
-    fn into_raw(session: Session) -> *mut PwSession {
+    fn into_raw(live: Live) -> *mut PwSession {
         Box::into_raw(Box::new(PwSession {
             magic: AtomicU64::new(LIVE),
-            inner: Mutex::new(Some(Box::new(Live {
-                session,
-                pending: None,
-            }))),
+            inner: Mutex::new(Some(Box::new(live))),
         }))
     }
 
@@ -118,19 +132,58 @@ fn check_magic(shell: &PwSession) -> Result<(), Error> {
 unsafe fn start(
     out: arg::Out<*mut PwSession>,
     bind: std::net::SocketAddr,
+    host_profile: HostProfile,
+    mut ticket: Option<AuthTicket>,
     open: impl FnOnce() -> std::io::Result<Session>,
 ) -> Result<(), Error> {
-    super::log::install();
     let session = open().map_err(|e| {
-        Error::new(
-            PwResult::BindFailed,
-            format!("could not open a UDP socket on {bind}: {e}"),
-        )
+        if let (Some(t), Some(id)) = (ticket.take(), super::identity::local()) {
+            id.cancel_ticket(&t);
+        }
+        if e.kind() == std::io::ErrorKind::InvalidInput {
+            Error::invalid(format!("the room's lobby listing is not valid: {e}"))
+        } else {
+            Error::new(
+                PwResult::BindFailed,
+                format!("could not open a UDP socket on {bind}: {e}"),
+            )
+        }
     })?;
     tracing::info!(local = %session.local_addr(), host = session.is_host(), "session started");
+    let live = Live {
+        session,
+        pending: None,
+        pending_lobby: None,
+        host_profile,
+        ticket,
+    };
     // SAFETY: forwarded to the caller.
-    unsafe { out.write(PwSession::into_raw(session)) };
+    unsafe { out.write(PwSession::into_raw(live)) };
     Ok(())
+}
+
+/// Who hosts, as the lobby shows it: the started identity (its Steam id,
+/// else its offline player id), named as the game named the host.
+fn host_profile(name: &str, identity: Option<&Identity>) -> HostProfile {
+    let steam_id = identity
+        .map(|i| {
+            i.steam_id
+                .map_or_else(|| i.player_id.clone(), |s| s.to_string())
+        })
+        .unwrap_or_default();
+    let player_name = match (name.is_empty(), identity) {
+        (true, Some(i)) => i.name.clone(),
+        _ => name.to_string(),
+    };
+    let avatar_url = identity
+        .and_then(|i| i.avatar_url.clone())
+        .filter(|u| u.starts_with("https://"))
+        .unwrap_or_default();
+    HostProfile {
+        steam_id,
+        player_name,
+        avatar_url,
+    }
 }
 
 /// Opens a room: this game becomes the listen server and pilot 1.
@@ -158,10 +211,35 @@ pub unsafe extern "C" fn pw_session_host(
     ffi_boundary!({
         let options = arg::input(options, "options")?;
         let out = arg::out(out, "out")?;
+        super::log::install();
         // SAFETY: `options` is non-NULL and aligned; readable per the contract.
-        let (bind, cfg) = unsafe { options::host_config(options.as_ref()) }?;
+        let plan = unsafe { options::host_config(options) }?;
+        let mut cfg = plan.cfg;
+        let local = super::identity::local();
+        let identity = local.map(|l| l.identity());
+        if let Some(i) = identity.as_ref().filter(|i| i.verified) {
+            cfg.steam_id = i.steam_id;
+        }
+        let verifier = local.map(|l| l.verifier());
+        if cfg.require_verified && !matches!(verifier, Some(Ok(_))) {
+            return Err(Error::invalid(
+                "`options.require_verified` needs this host to check Steam tickets: start \
+                 the identity with Steam first (pw_identity_start)",
+            ));
+        }
+        let profile = host_profile(&cfg.name, identity.as_ref());
+        let lobby = match plan.lobby {
+            Some((lobby_cfg, text)) => Some((lobby_cfg, parse_listing(&text, profile.clone())?)),
+            None => None,
+        };
+        let extras = HostExtras { verifier, lobby };
+        let bind = plan.bind;
         // SAFETY: `out` is writable per the contract.
-        unsafe { start(out, bind, || Session::host(bind, cfg)) }
+        unsafe {
+            start(out, bind, profile, None, || {
+                Session::host_with(bind, cfg, extras)
+            })
+        }
     })
 }
 
@@ -197,10 +275,28 @@ pub unsafe extern "C" fn pw_session_join(
     ffi_boundary!({
         let options = arg::input(options, "options")?;
         let out = arg::out(out, "out")?;
+        super::log::install();
         // SAFETY: `options` is non-NULL and aligned; readable per the contract.
-        let (bind, cfg, target) = unsafe { options::join_config(options) }?;
+        let plan = unsafe { options::join_config(options) }?;
+        let mut cfg = plan.cfg;
+        // With Steam, the hello carries our Steam id and a fresh ticket the
+        // host checks with Steam before seating us.
+        let mut ticket = None;
+        if let Some(local) = super::identity::local() {
+            let i = local.identity();
+            if let (true, Some(id)) = (i.verified, i.steam_id) {
+                ticket = local.auth_ticket(None);
+                cfg.steam_id = Some(id);
+                cfg.steam_ticket = ticket.as_ref().map(|t| t.bytes.clone());
+            }
+        }
+        let (bind, target) = (plan.bind, plan.target);
+        let open = move || match plan.listed {
+            Some((lobby, id)) => Session::join_listed(bind, cfg, lobby, id, target),
+            None => Session::join_with_target(bind, cfg, target),
+        };
         // SAFETY: `out` is writable per the contract.
-        unsafe { start(out, bind, || Session::join_with_target(bind, cfg, target)) }
+        unsafe { start(out, bind, HostProfile::default(), ticket, open) }
     })
 }
 

@@ -81,7 +81,7 @@ impl Default for CoordinatorConfig {
             max_relays: 256,
             max_relays_per_ip: 4,
             relay_idle_timeout: Duration::from_secs(30),
-            max_intros_per_session: 16,
+            max_intros_per_session: 32,
             max_tracked_ips: 100_000,
         }
     }

@@ -2,6 +2,12 @@
 //! feeds the sans-IO core, and publishes what the game reads. It sleeps
 //! until a datagram, a frame from the game, a command, or the core's next
 //! deadline, whichever comes first.
+//!
+//! With a coordinator configured it also drives the session's
+//! [`LobbyClient`] (kept in the [`ChannelSocket`]): a host's listing and
+//! heartbeats, kept current as players come and go; a joiner's
+//! introduction, punching and relay fallback, after which its client core
+//! starts towards the path found.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -18,10 +24,14 @@ use super::socket::{ChannelSocket, Inbound, KnownPeers, RECEIVE_BUDGET};
 use super::triple;
 use super::view::RoomView;
 use super::{RoomSnapshot, SessionState, Shared};
+use crate::lobby::wire::PeerRole;
+use crate::lobby::{family, JoinFailure, Listing, LobbyClient, LobbyEvent, Received, SessionId};
 use crate::proto::wire::is_handshake;
 use crate::proto::{EventTarget, PilotFrame, Role};
-use crate::session::{Client, ClientState, CloseReason, Event, Host, SessionError, Transmit};
-use crate::track::transfer::TrackSource;
+use crate::session::{
+    Client, ClientConfig, ClientState, CloseReason, Event, Host, SessionError, Transmit,
+};
+use crate::track::transfer::{TrackSource, TrackTarget};
 
 /// What the game asks of the network thread.
 pub(crate) enum Command {
@@ -47,6 +57,8 @@ pub(crate) enum Command {
         generation: u64,
         reason: String,
     },
+    /// Change the room's lobby listing (host with a coordinator).
+    UpdateListing(Box<Listing>),
     Leave,
 }
 
@@ -59,6 +71,7 @@ impl Command {
             Command::PlayerProps(_) => "set_player_props",
             Command::Follow(_) => "follow",
             Command::ServeTrack { .. } | Command::TrackUnavailable { .. } => "serve_track",
+            Command::UpdateListing(_) => "update_listing",
             Command::Leave => "leave",
         }
     }
@@ -103,14 +116,26 @@ impl fmt::Debug for Command {
                 .field("generation", generation)
                 .field("reason", reason)
                 .finish(),
+            Command::UpdateListing(l) => f.debug_tuple("UpdateListing").field(l).finish(),
             Command::Leave => f.write_str("Leave"),
         }
     }
 }
 
+/// A joiner waiting for the coordinator to find a path to a listed room;
+/// its client core starts once one is found.
+pub(crate) struct Introduction {
+    pub(crate) cfg: ClientConfig,
+    pub(crate) target: Option<Box<dyn TrackTarget>>,
+    pub(crate) session_id: SessionId,
+    /// Set once the introduction failed or was abandoned.
+    pub(crate) closed: Option<CloseReason>,
+}
+
 pub(crate) enum Core {
     Host(Box<Host>),
     Client(Box<Client>),
+    Introducing(Box<Introduction>),
 }
 
 impl Core {
@@ -123,36 +148,45 @@ impl Core {
         match self {
             Core::Host(h) => h.handle_datagram(now, from, data),
             Core::Client(c) => c.handle_datagram(now, from, data),
+            Core::Introducing(_) => Err(crate::proto::WireError::Invalid(
+                "datagram before the introduction to the host",
+            )),
         }
     }
     fn handle_timeout(&mut self, now: Instant) {
         match self {
             Core::Host(h) => h.handle_timeout(now),
             Core::Client(c) => c.handle_timeout(now),
+            Core::Introducing(_) => {}
         }
     }
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         match self {
             Core::Host(h) => h.poll_transmit(now, buf),
             Core::Client(c) => c.poll_transmit(now, buf),
+            Core::Introducing(_) => None,
         }
     }
     fn poll_event(&mut self) -> Option<Event> {
         match self {
             Core::Host(h) => h.poll_event(),
             Core::Client(c) => c.poll_event(),
+            Core::Introducing(_) => None,
         }
     }
     fn poll_timeout(&self) -> Option<Instant> {
         match self {
             Core::Host(h) => h.poll_timeout(),
             Core::Client(c) => c.poll_timeout(),
+            Core::Introducing(_) => None,
         }
     }
     fn push_local_frame(&mut self, now: Instant, f: PilotFrame) {
         match self {
             Core::Host(h) => h.push_local_frame(now, f),
             Core::Client(c) => c.push_local_frame(f),
+            // Nothing to send it to yet; a newer frame will follow.
+            Core::Introducing(_) => {}
         }
     }
     fn apply(&mut self, now: Instant, cmd: Command) -> Result<(), SessionError> {
@@ -189,7 +223,7 @@ impl Core {
             ) => h.serve_track(source, allow_download),
             (Core::Client(_), Command::ServeTrack { .. }) => Err(SessionError::NotHost),
             // Handled by the driver before it gets here.
-            (_, Command::TrackUnavailable { .. }) => Ok(()),
+            (_, Command::TrackUnavailable { .. } | Command::UpdateListing(_)) => Ok(()),
             (Core::Host(h), Command::Leave) => {
                 h.close(now);
                 Ok(())
@@ -198,6 +232,12 @@ impl Core {
                 c.leave(now);
                 Ok(())
             }
+            // The driver cancels the introduction; its end closes the core.
+            (Core::Introducing(_), Command::Leave) => Ok(()),
+            (Core::Introducing(_), Command::ServeTrack { .. } | Command::RoomProps(_)) => {
+                Err(SessionError::NotHost)
+            }
+            (Core::Introducing(_), _) => Err(SessionError::NotConnected),
         }
     }
     fn state(&self) -> SessionState {
@@ -208,6 +248,10 @@ impl Core {
                 ClientState::Connecting => SessionState::Connecting,
                 ClientState::Connected => SessionState::Connected,
                 ClientState::Closed(r) => SessionState::Closed(r),
+            },
+            Core::Introducing(i) => match i.closed {
+                Some(r) => SessionState::Closed(r),
+                None => SessionState::Connecting,
             },
         }
     }
@@ -220,6 +264,7 @@ impl Core {
                         || closing_since.is_some_and(|t| now >= t + Duration::from_secs(1)))
             }
             Core::Client(c) => matches!(c.state(), ClientState::Closed(_)),
+            Core::Introducing(i) => i.closed.is_some(),
         }
     }
 }
@@ -243,6 +288,20 @@ pub(crate) struct Driver {
     pub(crate) shared: Arc<Shared>,
     pub(crate) known: KnownPeers,
     pub(crate) stop: Arc<AtomicBool>,
+    /// What the lobby client reports, for `Session::poll_lobby_event`.
+    pub(crate) lobby_tx: Sender<LobbyEvent>,
+    /// Bumped when who may reach us changed outside the core's membership
+    /// (a joiner's path to its host was found).
+    pub(crate) known_epoch: u64,
+    /// The host's peers as last told to the reader, to notice departures.
+    pub(crate) last_peers: HashSet<SocketAddr>,
+}
+
+/// Seated pilots (the host included) and spectators.
+fn occupancy(h: &Host) -> (u8, u8) {
+    let players = h.players();
+    let pilots = players.iter().filter(|p| p.role == Role::Pilot).count();
+    (pilots as u8, (players.len() - pilots) as u8)
 }
 
 const STATS_EVERY: Duration = Duration::from_millis(100);
@@ -297,6 +356,7 @@ impl Driver {
                 }
             }
             self.core.handle_timeout(now);
+            self.drive_lobby(now);
             // Before anything goes out: a peer seated this round may answer
             // our welcome within microseconds, and the reader must already
             // let that answer through. (Dropped, it would be lost for good:
@@ -333,6 +393,9 @@ impl Driver {
                             self.master.remove(*actor);
                             view_dirty = true;
                         }
+                        if matches!(other, Event::PlayerJoined(_) | Event::PlayerLeft { .. }) {
+                            self.update_occupancy(now);
+                        }
                         snapshot_dirty = true;
                         // The session handle holds the receiver; if the game
                         // dropped it we are shutting down anyway.
@@ -357,14 +420,24 @@ impl Driver {
                 snapshot_dirty = false;
             }
             self.sync_known(&mut membership_seen);
+            self.drive_lobby(now);
             if self.core.finished(closing_since, now) {
                 self.publish_snapshot();
                 break;
             }
 
+            let lobby_due = self
+                .manager
+                .socket_mut()
+                .lobby
+                .as_ref()
+                .and_then(LobbyClient::poll_timeout);
             let deadline = self
                 .core
                 .poll_timeout()
+                .into_iter()
+                .chain(lobby_due)
+                .min()
                 .unwrap_or(now + IDLE_WAKE)
                 .min(now + IDLE_WAKE);
             let wait = deadline.saturating_duration_since(Instant::now());
@@ -408,6 +481,26 @@ impl Driver {
                 served_from: ref mut from,
                 ..
             } => served_from = from.take(),
+            Command::UpdateListing(mut listing) => {
+                // The session checked it, and that we host a listed room.
+                if let (Core::Host(h), Some(lobby)) =
+                    (&self.core, self.manager.socket_mut().lobby.as_mut())
+                {
+                    let (pilots, spectators) = occupancy(h);
+                    listing.capacity.current_pilots = pilots;
+                    listing.capacity.current_spectators = spectators;
+                    lobby.update_listing(now, *listing);
+                }
+                return;
+            }
+            Command::Leave => {
+                if let Some(lobby) = self.manager.socket_mut().lobby.as_mut() {
+                    // A host's room leaves the list at once rather than
+                    // after missed heartbeats; a joiner stops punching.
+                    lobby.unhost(now);
+                    lobby.cancel_join();
+                }
+            }
             _ => {}
         }
         match self.core.apply(now, cmd) {
@@ -427,20 +520,141 @@ impl Driver {
         }
     }
 
-    /// Tells the reader thread who is seated (a host's peers), when that
-    /// changed since `seen`.
-    fn sync_known(&self, seen: &mut u64) {
-        if let Core::Host(h) = &self.core {
-            if h.membership_version() != *seen {
-                *seen = h.membership_version();
-                let addrs: HashSet<SocketAddr> = h.peer_addrs().collect();
-                *self.known.write() = addrs;
+    /// Tells the reader thread who may reach us without the stranger filter
+    /// (a host's peers, a joiner's host, the coordinator), when that changed
+    /// since `seen`. A host also stops keeping NAT paths open to peers that
+    /// are gone.
+    fn sync_known(&mut self, seen: &mut u64) {
+        let version = match &self.core {
+            Core::Host(h) => h.membership_version(),
+            _ => 0,
+        }
+        .wrapping_add(self.known_epoch << 32);
+        if version == *seen {
+            return;
+        }
+        *seen = version;
+        let mut addrs: HashSet<SocketAddr> = match &self.core {
+            Core::Host(h) => h.peer_addrs().collect(),
+            Core::Client(c) => std::iter::once(c.host_addr()).collect(),
+            Core::Introducing(_) => HashSet::new(),
+        };
+        if let Some(lobby) = self.manager.socket_mut().lobby.as_mut() {
+            for gone in self.last_peers.difference(&addrs) {
+                lobby.forget_peer(*gone);
             }
+        }
+        self.last_peers.clone_from(&addrs);
+        if let Some(lobby) = &self.manager.socket_mut().lobby {
+            addrs.insert(lobby.config().coordinator);
+        }
+        *self.known.write() = addrs;
+    }
+
+    /// A host's listing shows who is seated now (sent with the next
+    /// heartbeat, at most one a second).
+    fn update_occupancy(&mut self, now: Instant) {
+        let (Core::Host(h), Some(lobby)) = (&self.core, self.manager.socket_mut().lobby.as_mut())
+        else {
+            return;
+        };
+        let (pilots, spectators) = occupancy(h);
+        lobby.set_occupancy(now, pilots, spectators);
+    }
+
+    /// Runs the lobby client's timers, acts on what it reports, and sends
+    /// what it queued.
+    fn drive_lobby(&mut self, now: Instant) {
+        let Some(lobby) = self.manager.socket_mut().lobby.as_mut() else {
+            return;
+        };
+        if lobby.poll_timeout().is_some_and(|t| now >= t) {
+            lobby.handle_timeout(now);
+        }
+        while let Some(ev) = self
+            .manager
+            .socket_mut()
+            .lobby
+            .as_mut()
+            .and_then(LobbyClient::poll_event)
+        {
+            self.on_lobby_event(now, &ev);
+            // The session handle holds the receiver; if the game dropped
+            // it we are shutting down anyway.
+            let _ = self.lobby_tx.send(ev);
+        }
+        self.manager.socket_mut().flush_lobby();
+    }
+
+    fn on_lobby_event(&mut self, now: Instant, ev: &LobbyEvent) {
+        let Core::Introducing(intro) = &mut self.core else {
+            if let LobbyEvent::Connected { peer, path, .. } = ev {
+                tracing::info!(%peer, ?path, "lobby: path to a joiner");
+            }
+            return;
+        };
+        match ev {
+            LobbyEvent::Connected {
+                session_id,
+                peer,
+                path,
+                role: PeerRole::Joiner,
+            } if *session_id == intro.session_id && intro.closed.is_none() => {
+                tracing::info!(%peer, ?path, "lobby: path to the host found, joining");
+                let mut cfg = intro.cfg.clone();
+                cfg.host = *peer;
+                let target = intro.target.take();
+                let mut client = Client::new(cfg, now);
+                if let Some(t) = target {
+                    client.set_track_target(t);
+                }
+                self.core = Core::Client(Box::new(client));
+                self.known_epoch += 1;
+            }
+            LobbyEvent::JoinFailed { session_id, reason } if *session_id == intro.session_id => {
+                let close = match reason {
+                    JoinFailure::Cancelled => CloseReason::Left,
+                    JoinFailure::Refused { .. } => CloseReason::Refused,
+                    _ => CloseReason::TimedOut,
+                };
+                tracing::warn!("lobby: could not join: {reason}");
+                if intro.closed.is_none() {
+                    intro.closed = Some(close);
+                    let _ = self.events_tx.send(Event::Closed { reason: close });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Lobby traffic goes to the lobby client (a relayed game datagram
+    /// comes back out of it as if from its peer); the rest is delivered.
+    fn intake(&mut self, now: Instant, d: Inbound) {
+        if family(&d.data).is_none() {
+            return self.deliver(now, d);
+        }
+        let Some(lobby) = self.manager.socket_mut().lobby.as_mut() else {
+            tracing::trace!(from = %d.from, "lobby datagram without a coordinator configured");
+            return;
+        };
+        let inner = match lobby.handle_datagram(now, d.from, &d.data) {
+            Ok(Received::Consumed) => None,
+            Ok(Received::Relayed { peer, inner }) => Some(Inbound {
+                data: inner.to_vec(),
+                from: peer,
+            }),
+            Err(e) => {
+                tracing::trace!(from = %d.from, "dropped lobby datagram: {e}");
+                None
+            }
+        };
+        if let Some(inner) = inner {
+            self.deliver(now, inner);
         }
     }
 
     /// Handshakes go to the core directly; everything else through laminar.
-    fn intake(&mut self, now: Instant, d: Inbound) {
+    fn deliver(&mut self, now: Instant, d: Inbound) {
         if is_handshake(&d.data) {
             if let Err(e) = self.core.handle_datagram(now, d.from, &d.data) {
                 tracing::trace!(from = %d.from, "dropped handshake: {e}");
@@ -471,6 +685,7 @@ impl Driver {
                 m.clock_offset_us = est.offset_us;
                 m.clock_valid = est.valid;
             }
+            Core::Introducing(_) => m.stats_len = 0,
         }
     }
 
@@ -489,6 +704,13 @@ impl Driver {
                 role: c.role(),
                 players: c.players().values().cloned().collect(),
                 room: c.room_props().clone(),
+            },
+            Core::Introducing(i) => RoomSnapshot {
+                state: self.core.state(),
+                actor: 0,
+                role: i.cfg.role,
+                players: Vec::new(),
+                room: BTreeMap::new(),
             },
         };
         *self.shared.snapshot.lock() = Arc::new(snap);

@@ -11,7 +11,17 @@
 //! a joiner that should fetch the room's track joins with
 //! [`Session::join_with_target`]. Their progress arrives as
 //! [`Event::TrackProgress`], [`Event::TrackReady`] and [`Event::TrackFailed`].
+//!
+//! The lobby: a host lists its room at a coordinator with
+//! [`Session::host_listed`] (registered from the game socket, heartbeats and
+//! occupancy kept current while it hosts, withdrawn when it closes); a
+//! joiner joins a listed room by its id with [`Session::join_listed`]
+//! (introduction, NAT punching and relay fallback on the game socket, then
+//! the usual join). What the lobby reports comes from
+//! [`Session::poll_lobby_event`]. Browsing the list before joining is
+//! [`LobbyBrowser`]'s job.
 
+mod browser;
 mod driver;
 mod socket;
 pub mod triple;
@@ -30,8 +40,11 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::Mutex;
 
+pub use browser::LobbyBrowser;
 pub use view::PilotState;
 
+use crate::identity::verify::TicketVerifier;
+use crate::lobby::{Listing, LobbyClient, LobbyConfig, LobbyEvent, SessionId};
 use crate::proto::control::MAX_EVENT_PAYLOAD;
 use crate::proto::{EventTarget, PilotFrame, PlayerInfo, Role};
 use crate::session::{
@@ -39,7 +52,7 @@ use crate::session::{
 };
 use crate::track::transfer::{FolderSource, TrackSource, TrackTarget};
 use crate::track::Limits;
-use driver::{Command, Core, Driver};
+use driver::{Command, Core, Driver, Introduction};
 use socket::{ChannelSocket, ReaderCounters};
 
 /// Frames the game may push ahead of the network thread.
@@ -73,6 +86,8 @@ pub enum RuntimeError {
     Busy,
     /// Only the room's host may do this.
     NotHost,
+    /// The listing is not valid (the message names the field).
+    BadListing(String),
     /// A helper thread could not be started (the OS error).
     Thread(String),
 }
@@ -92,6 +107,7 @@ impl fmt::Display for RuntimeError {
             }
             RuntimeError::Busy => write!(f, "the session handle is in use by another thread"),
             RuntimeError::NotHost => write!(f, "only the room's host may do this"),
+            RuntimeError::BadListing(why) => write!(f, "the room's listing is not valid: {why}"),
             RuntimeError::Thread(e) => write!(f, "could not start a helper thread: {e}"),
         }
     }
@@ -141,6 +157,7 @@ pub struct Session {
     push_tx: Sender<PilotFrame>,
     cmd_tx: Sender<Command>,
     events_rx: Receiver<Event>,
+    lobby_rx: Receiver<LobbyEvent>,
     failures_rx: Receiver<String>,
     /// Bumped by every serve request; the network thread applies only the
     /// newest, so a slow hash cannot replace a track chosen after it.
@@ -151,19 +168,73 @@ pub struct Session {
     stop: Arc<AtomicBool>,
     counters: Arc<ReaderCounters>,
     pushes_dropped: AtomicU64,
+    /// A listed room's listing as first registered: its seats, versions
+    /// and password flag stay when the game changes the rest.
+    listed: Option<Listing>,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl Session {
     /// Opens a room on `bind` (the host is pilot 1).
-    pub fn host(bind: SocketAddr, mut cfg: HostConfig) -> io::Result<Session> {
+    pub fn host(bind: SocketAddr, cfg: HostConfig) -> io::Result<Session> {
+        Session::host_with(bind, cfg, HostExtras::default())
+    }
+
+    /// Opens a room like [`Session::host`], with Steam ticket checks and
+    /// a lobby listing when `extras` has them. A listing's capacity, game
+    /// and protocol versions are taken from `cfg`, and `has_password` from
+    /// `cfg.password`; an invalid listing fails here (`InvalidInput`).
+    pub fn host_with(
+        bind: SocketAddr,
+        mut cfg: HostConfig,
+        extras: HostExtras,
+    ) -> io::Result<Session> {
         if cfg.cookie_secret == [0; 32] {
             cfg.cookie_secret = random_secret();
         }
+        let mut listed = None;
+        let lobby = match extras.lobby {
+            Some((lobby_cfg, mut listing)) => {
+                fill_listing(&mut listing, &cfg)
+                    .map_err(|why| io::Error::new(io::ErrorKind::InvalidInput, why))?;
+                let mut client = LobbyClient::new(lobby_cfg);
+                client.host(Instant::now(), listing.clone());
+                listed = Some(listing);
+                Some(client)
+            }
+            None => None,
+        };
+        let verifier = extras.verifier;
         let delay = interval_for(cfg.pilot_hz) * 2;
-        Session::start(bind, delay, true, move |now| {
-            Core::Host(Box::new(Host::new(cfg, now)))
-        })
+        let mut session = Session::start(bind, delay, true, lobby, move |now| {
+            let mut host = Host::new(cfg, now);
+            if let Some(v) = verifier {
+                host.set_verifier(v);
+            }
+            Core::Host(Box::new(host))
+        })?;
+        session.listed = listed;
+        Ok(session)
+    }
+
+    /// Opens a room like [`Session::host`] and lists it at the coordinator
+    /// of `lobby`: registered from the room's own socket (so the coordinator
+    /// sees its public endpoint), heartbeats while it lives, occupancy sent
+    /// as players come and go, withdrawn when it closes. The capacity, game
+    /// and protocol versions of `listing` are taken from `cfg`; the rest
+    /// (room, settings, host profile) is the caller's.
+    /// [`LobbyEvent::Registered`] arrives once it is listed.
+    pub fn host_listed(
+        bind: SocketAddr,
+        cfg: HostConfig,
+        lobby: LobbyConfig,
+        listing: Listing,
+    ) -> io::Result<Session> {
+        let extras = HostExtras {
+            lobby: Some((lobby, listing)),
+            ..HostExtras::default()
+        };
+        Session::host_with(bind, cfg, extras)
     }
 
     /// Joins the room at `cfg.host` from `bind` (port 0: any). The room's
@@ -183,14 +254,8 @@ impl Session {
         cfg: ClientConfig,
         target: Option<Box<dyn TrackTarget>>,
     ) -> io::Result<Session> {
-        // Snapshots come at the pilot rate to pilots and at about half to
-        // spectators: two snapshot intervals of delay rides out one loss.
-        let hz = match cfg.role {
-            Role::Pilot => crate::session::DEFAULT_PILOT_HZ,
-            Role::Spectator => crate::session::DEFAULT_SPECTATOR_HZ,
-        };
-        let delay = interval_for(hz) * 2;
-        Session::start(bind, delay, false, move |now| {
+        let delay = default_delay_for(cfg.role);
+        Session::start(bind, delay, false, None, move |now| {
             let mut client = Client::new(cfg, now);
             // Before the first hello: the target is in place when the
             // welcome (and the room's announcement) arrives.
@@ -201,10 +266,40 @@ impl Session {
         })
     }
 
+    /// Joins the listed room `session_id` through the coordinator of
+    /// `lobby`: it introduces us to the host, both sides punch through
+    /// their NATs from their game sockets, and the join proper starts on
+    /// the first path that works (the coordinator's relay when punching
+    /// fails and it relays). `cfg.host` is ignored. The session is
+    /// [`SessionState::Connecting`] meanwhile; the lobby's progress comes
+    /// from [`Session::poll_lobby_event`], and a join that finds no path
+    /// ends with [`Event::Closed`] and a [`LobbyEvent::JoinFailed`] saying
+    /// why. `target` is as in [`Session::join_with_target`].
+    pub fn join_listed(
+        bind: SocketAddr,
+        cfg: ClientConfig,
+        lobby: LobbyConfig,
+        session_id: SessionId,
+        target: Option<Box<dyn TrackTarget>>,
+    ) -> io::Result<Session> {
+        let mut client = LobbyClient::new(lobby);
+        client.join(Instant::now(), session_id);
+        let delay = default_delay_for(cfg.role);
+        Session::start(bind, delay, false, Some(client), move |_| {
+            Core::Introducing(Box::new(Introduction {
+                cfg,
+                target,
+                session_id,
+                closed: None,
+            }))
+        })
+    }
+
     fn start(
         bind: SocketAddr,
         default_delay: Duration,
         is_host: bool,
+        lobby: Option<LobbyClient>,
         make: impl FnOnce(Instant) -> Core + Send + 'static,
     ) -> io::Result<Session> {
         let socket = UdpSocket::bind(bind)?;
@@ -214,6 +309,7 @@ impl Session {
         let (push_tx, push_rx) = crossbeam_channel::bounded(PUSH_QUEUE);
         let (cmd_tx, cmd_rx) = crossbeam_channel::bounded(COMMAND_QUEUE);
         let (events_tx, events_rx) = crossbeam_channel::unbounded();
+        let (lobby_tx, lobby_rx) = crossbeam_channel::unbounded();
         let (failures_tx, failures_rx) = crossbeam_channel::bounded(FAILURE_QUEUE);
         // A host's clock is its own: valid from the first read, not from the
         // network thread's first publish.
@@ -228,6 +324,9 @@ impl Session {
         let core = make(epoch);
         if let Core::Client(c) = &core {
             known.write().insert(c.host_addr());
+        }
+        if let Some(l) = &lobby {
+            known.write().insert(l.config().coordinator);
         }
         let initial = RoomSnapshot {
             state: if is_host {
@@ -263,7 +362,7 @@ impl Session {
             heartbeat_interval: None,
             ..Default::default()
         };
-        let channel_socket = ChannelSocket::new(socket)?;
+        let channel_socket = ChannelSocket::new(socket, lobby)?;
         let driver = Driver {
             core,
             manager: laminar::ConnectionManager::new(channel_socket, config),
@@ -280,6 +379,9 @@ impl Session {
             shared: shared.clone(),
             known,
             stop: stop.clone(),
+            lobby_tx,
+            known_epoch: 0,
+            last_peers: Default::default(),
         };
         let stop_on_panic = stop.clone();
         let net = std::thread::Builder::new()
@@ -301,6 +403,7 @@ impl Session {
             push_tx,
             cmd_tx,
             events_rx,
+            lobby_rx,
             failures_rx,
             serve_generation,
             view: view_r,
@@ -309,6 +412,7 @@ impl Session {
             stop,
             counters,
             pushes_dropped: AtomicU64::new(0),
+            listed: None,
             threads: vec![net, reader.handle],
         })
     }
@@ -521,6 +625,37 @@ impl Session {
         self.events_rx.try_recv().ok()
     }
 
+    /// The next thing the lobby reports: listed, an introduction, a path
+    /// found (direct or relayed), a join that found no path and why.
+    /// Sessions without a coordinator never have any. Never blocks.
+    pub fn poll_lobby_event(&mut self) -> Option<LobbyEvent> {
+        self.lobby_rx.try_recv().ok()
+    }
+
+    /// Host of a listed room: changes its listing (name, map, settings...).
+    /// The capacity, occupancy, versions and `has_password` stay what the
+    /// room says.
+    /// Checked here; a refusal by the coordinator arrives as
+    /// [`LobbyEvent::UpdateRefused`]. A client gets
+    /// [`RuntimeError::NotHost`], a room that is not listed
+    /// [`RuntimeError::BadListing`].
+    pub fn update_listing(&self, mut listing: Listing) -> Result<(), RuntimeError> {
+        if !self.is_host {
+            return Err(RuntimeError::NotHost);
+        }
+        let Some(base) = &self.listed else {
+            return Err(RuntimeError::BadListing(
+                "the room is not listed (it was opened without a coordinator)".into(),
+            ));
+        };
+        listing.capacity = base.capacity;
+        listing.game_version.clone_from(&base.game_version);
+        listing.protocol_version = base.protocol_version;
+        listing.has_password = base.has_password;
+        listing.validate().map_err(RuntimeError::BadListing)?;
+        self.command(Command::UpdateListing(Box::new(listing)))
+    }
+
     /// The next request that the network thread could not carry out, in
     /// words naming the request and why (`send_event: not connected to a
     /// room`): the calls above only queue their request, so a failure that
@@ -559,6 +694,39 @@ impl Drop for Session {
         // the flag (or the closed channels) and end on their own.
         self.stop.store(true, Ordering::Relaxed);
     }
+}
+
+/// Optional parts of hosting, for [`Session::host_with`].
+#[derive(Default)]
+pub struct HostExtras {
+    /// Checks joiners' Steam tickets, or why this host cannot (`Err`);
+    /// `None` is the same as `Err` with a generic reason.
+    pub verifier: Option<Result<Box<dyn TicketVerifier>, String>>,
+    /// Lists the room at this coordinator with this listing.
+    pub lobby: Option<(LobbyConfig, Listing)>,
+}
+
+/// Completes a room's listing from its config: seats, the host seated,
+/// versions, whether it asks a password; then checks it.
+fn fill_listing(listing: &mut Listing, cfg: &HostConfig) -> Result<(), String> {
+    listing.capacity.pilots = cfg.max_pilots.clamp(1, crate::session::MAX_PILOTS) as u8;
+    listing.capacity.spectators = cfg.max_spectators.min(crate::session::MAX_SPECTATORS) as u8;
+    listing.capacity.current_pilots = 1;
+    listing.capacity.current_spectators = 0;
+    listing.game_version.clone_from(&cfg.game_version);
+    listing.protocol_version = crate::proto::wire::PROTOCOL_VERSION;
+    listing.has_password = cfg.password.as_deref().is_some_and(|p| !p.is_empty());
+    listing.validate()
+}
+
+/// Snapshots come at the pilot rate to pilots and at about half to
+/// spectators: two snapshot intervals of delay rides out one loss.
+fn default_delay_for(role: Role) -> Duration {
+    let hz = match role {
+        Role::Pilot => crate::session::DEFAULT_PILOT_HZ,
+        Role::Spectator => crate::session::DEFAULT_SPECTATOR_HZ,
+    };
+    interval_for(hz) * 2
 }
 
 fn host_time_us(epoch: Instant, view: &view::RoomView, now: Instant) -> u64 {

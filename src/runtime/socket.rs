@@ -10,6 +10,14 @@
 //! peers, which closes its "first packet creates a connection" hole: a flood
 //! of spoofed sources costs the reader a few comparisons per datagram and
 //! never delays a seated pilot's frames.
+//!
+//! Lobby traffic (coordinator messages, NAT punches, relay frames; see
+//! [`crate::lobby::wire`]) shares the game socket, because the coordinator
+//! must see the socket's public endpoint and punches must open the same
+//! NAT mapping the game uses. From strangers it passes the same rate limit
+//! as hellos; the driver hands it to the session's [`LobbyClient`], which
+//! lives in [`ChannelSocket`] so that every datagram to a relayed peer,
+//! laminar's included, is wrapped for the relay on its way out.
 
 use std::collections::{HashSet, VecDeque};
 use std::io;
@@ -23,6 +31,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use laminar::DatagramSocket;
 use parking_lot::RwLock;
 
+use crate::lobby::{family, LobbyClient};
 use crate::proto::wire::{packet_kind, PacketKind};
 
 /// Datagrams the driver takes from the queues in one round.
@@ -53,6 +62,12 @@ pub(crate) type KnownPeers = Arc<RwLock<HashSet<SocketAddr>>>;
 /// True for a propwash hello handshake.
 fn looks_like_hello(d: &[u8]) -> bool {
     packet_kind(d) == Ok(PacketKind::Hello)
+}
+
+/// True for what a stranger may send: a hello (to a host) or lobby traffic
+/// (a punch from a peer being introduced, to anyone).
+fn stranger_may_send(d: &[u8], accept_hellos: bool) -> bool {
+    (accept_hellos && looks_like_hello(d)) || family(d).is_some()
 }
 
 pub(crate) struct ReaderThread {
@@ -88,7 +103,7 @@ pub(crate) fn spawn_reader(
                 let data = &buf[..n];
                 let target = if known.read().contains(&from) {
                     &priority
-                } else if accept_hellos && looks_like_hello(data) {
+                } else if stranger_may_send(data, accept_hellos) {
                     let now = Instant::now();
                     tokens = (tokens + now.duration_since(refill_at).as_secs_f64() * STRANGER_RATE)
                         .min(STRANGER_RATE);
@@ -129,23 +144,77 @@ pub(crate) fn queues() -> (Queue, Queue) {
     )
 }
 
-/// laminar's view of the socket: sends go straight out, receives come from
-/// what the driver stashed after sorting the reader's queues.
+/// laminar's view of the socket: sends go straight out (or through the
+/// coordinator's relay, for a relayed peer), receives come from what the
+/// driver stashed after sorting the reader's queues.
 #[derive(Debug)]
 pub(crate) struct ChannelSocket {
     socket: UdpSocket,
     local: SocketAddr,
     stash: VecDeque<Inbound>,
+    /// The session's lobby side, when a coordinator is configured.
+    pub(crate) lobby: Option<LobbyClient>,
+    /// The socket's usual IP TTL, restored after a low-TTL NAT opener.
+    default_ttl: u32,
+    wrap_buf: Vec<u8>,
 }
 
 impl ChannelSocket {
-    pub(crate) fn new(socket: UdpSocket) -> io::Result<Self> {
+    pub(crate) fn new(socket: UdpSocket, lobby: Option<LobbyClient>) -> io::Result<Self> {
         let local = socket.local_addr()?;
+        let default_ttl = socket.ttl().unwrap_or(64);
         Ok(ChannelSocket {
             socket,
             local,
             stash: VecDeque::new(),
+            lobby,
+            default_ttl,
+            wrap_buf: vec![0; 2048],
         })
+    }
+
+    /// Sends `data` to `to`: through the relay when the lobby routes that
+    /// peer there, straight otherwise.
+    fn send_to_peer(&mut self, to: SocketAddr, data: &[u8]) -> io::Result<usize> {
+        if let Some(lobby) = &self.lobby {
+            if lobby.is_relayed(to) {
+                let Some((via, n)) = lobby.wrap_relayed(to, data, &mut self.wrap_buf) else {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "datagram too large for a relay frame",
+                    ));
+                };
+                self.socket.send_to(&self.wrap_buf[..n], via)?;
+                return Ok(data.len());
+            }
+        }
+        self.socket.send_to(data, to)
+    }
+
+    /// Sends everything the lobby client has queued, honouring the low TTL
+    /// of NAT openers.
+    pub(crate) fn flush_lobby(&mut self) {
+        let Some(lobby) = self.lobby.as_mut() else {
+            return;
+        };
+        while let Some(t) = lobby.poll_transmit() {
+            let sent = match t.ttl {
+                Some(ttl) => {
+                    let r = self
+                        .socket
+                        .set_ttl(ttl)
+                        .and_then(|()| self.socket.send_to(&t.bytes, t.to));
+                    if let Err(e) = self.socket.set_ttl(self.default_ttl) {
+                        tracing::warn!("could not restore the socket's TTL: {e}");
+                    }
+                    r
+                }
+                None => self.socket.send_to(&t.bytes, t.to),
+            };
+            if let Err(e) = sent {
+                tracing::debug!(to = %t.to, "lobby datagram not sent: {e}");
+            }
+        }
     }
 
     /// Hands back a datagram the driver took while waiting.
@@ -153,16 +222,15 @@ impl ChannelSocket {
         self.stash.push_back(d);
     }
 
-    /// Sends a datagram that is not laminar's: handshakes now, NAT punching
-    /// and coordinator traffic on the same port later.
+    /// Sends a datagram that is not laminar's (a handshake).
     pub(crate) fn send_raw(&mut self, to: SocketAddr, data: &[u8]) -> io::Result<usize> {
-        self.socket.send_to(data, to)
+        self.send_to_peer(to, data)
     }
 }
 
 impl DatagramSocket for ChannelSocket {
     fn send_packet(&mut self, addr: &SocketAddr, payload: &[u8]) -> io::Result<usize> {
-        self.socket.send_to(payload, addr)
+        self.send_to_peer(*addr, payload)
     }
 
     fn receive_packet<'a>(&mut self, buffer: &'a mut [u8]) -> io::Result<(&'a [u8], SocketAddr)> {
@@ -198,5 +266,10 @@ mod tests {
         assert!(!looks_like_hello(&challenge));
         assert!(!looks_like_hello(&[PacketKind::Data as u8, 0, 0]));
         assert!(!looks_like_hello(b"PWS"));
+        assert!(stranger_may_send(&d, true));
+        assert!(!stranger_may_send(&d, false));
+        assert!(!stranger_may_send(&challenge, true));
+        assert!(stranger_may_send(b"PWPU and the rest", false));
+        assert!(stranger_may_send(b"PWCO and the rest", false));
     }
 }

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use propwash::ffi::{PwEvent, PwHostOptions, PwJoinOptions, PwPeerStats, PwSessionInfo, PwStr};
+use propwash::ffi::{
+    PwEvent, PwHostOptions, PwIdentityOptions, PwJoinOptions, PwPeerStats, PwSessionInfo, PwStr,
+};
 use propwash::proto::{PilotFrame, PilotInput};
 use propwash::runtime::PilotState;
 
@@ -20,6 +22,10 @@ pub(crate) fn check_struct_sizes(sizes: &str, measure: &str) {
         ("PwPeerStats", std::mem::size_of::<PwPeerStats>()),
         ("PwHostOptions", std::mem::size_of::<PwHostOptions>()),
         ("PwJoinOptions", std::mem::size_of::<PwJoinOptions>()),
+        (
+            "PwIdentityOptions",
+            std::mem::size_of::<PwIdentityOptions>(),
+        ),
     ];
     for (name, size) in expected {
         assert!(

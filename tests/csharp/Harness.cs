@@ -36,6 +36,7 @@ namespace Propwash.Tests
                 Size<PwStr>("PwStr"), Size<PilotInput>("PwPilotInput"), Size<PilotFrame>("PwPilotFrame"),
                 Size<PilotState>("PwPilotState"), Size<PwEvent>("PwEvent"), Size<SessionInfo>("PwSessionInfo"),
                 Size<PeerStats>("PwPeerStats"), Size<PwHostOptions>("PwHostOptions"), Size<PwJoinOptions>("PwJoinOptions"),
+                Size<PwIdentityOptions>("PwIdentityOptions"),
             }));
             try
             {
@@ -107,6 +108,8 @@ namespace Propwash.Tests
                 }
             }
             BadInput();
+            IdentityChecks();
+            LobbyChecks();
         }
 
         private static JoinOptions Joiner(string address, string name, Role role)
@@ -569,6 +572,95 @@ namespace Propwash.Tests
             ExpectThrowsManaged<ObjectDisposedException>(() => s.HostTime(), "HostTime on a disposed session is ObjectDisposedException");
         }
 
+        // ---- identity -------------------------------------------------------
+
+        /// <summary>
+        /// PropwashIdentity against the real library, offline (no Steam, no network), in a
+        /// fresh temp folder: not started, started once, read, refused restarts, and
+        /// player-state.json synced, corrupt and missing. Runs last: identity is per process.
+        /// </summary>
+        private static void IdentityChecks()
+        {
+            string root = System.IO.Path.Combine(System.IO.Path.GetTempPath(),
+                "propwash-cs-identity-" + Process.GetCurrentProcess().Id + "-" + DateTime.UtcNow.Ticks);
+            try
+            {
+                IdentityRun(root);
+            }
+            finally
+            {
+                try { System.IO.Directory.Delete(root, true); } catch (System.IO.IOException) { }
+            }
+        }
+
+        private static void IdentityRun(string root)
+        {
+            string config = System.IO.Path.Combine(root, "config");
+            System.IO.Directory.CreateDirectory(config);
+
+            ExpectThrows(ResultCode.NotStarted, () => PropwashIdentity.Json(), "identity JSON before Start is NOT_STARTED (105)");
+            IdentityOptions defaults = new IdentityOptions();
+            Expect(defaults.AppId == 641780 && defaults.FetchAvatar && !defaults.Offline,
+                "IdentityOptions defaults come from pw_identity_options_default (DRL app id, avatar, Steam tried)");
+            PropwashException pe = Catch(() => PropwashIdentity.Start(new IdentityOptions()));
+            Expect(pe != null && pe.Code == ResultCode.InvalidArgument && pe.NativeMessage.Contains("config_dir"),
+                "an empty ConfigDir is INVALID_ARGUMENT: " + (pe != null ? pe.NativeMessage : "no exception"));
+
+            IdentityOptions o = new IdentityOptions { ConfigDir = config, PlayerName = "C# Tester", Offline = true, FetchAvatar = false };
+            Stopwatch sw = Stopwatch.StartNew();
+            PropwashIdentity.Start(o);
+            Expect(sw.Elapsed.TotalMilliseconds < 500, "Start returns at once (" + sw.Elapsed.TotalMilliseconds.ToString("F1") + " ms)");
+            PlayerIdentity id = null;
+            Expect(WaitUntil(() => PropwashIdentity.TryGet(out id)), "the identity becomes ready within 5 s");
+            if (id == null) return;
+            bool hex = id.PlayerId.Length == 32;
+            foreach (char c in id.PlayerId) hex &= (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+            Expect(id.Name == "C# Tester" && !id.Verified && id.Source == "offline" && id.SteamId == null && id.AvatarUrl == null && hex,
+                "the offline identity: name, unverified, no Steam id, 32 hex player id: " + id.Json);
+            Expect(id.Note != null && id.Note.Contains("offline"), "the note says why it is offline: " + id.Note);
+            string kept = System.IO.File.ReadAllText(System.IO.Path.Combine(config, "propwash-identity.json"));
+            Expect(kept.Contains(id.PlayerId), "the player id is kept in the config folder");
+            UIntPtr need;
+            ResultCode r = NativeMethods.pw_identity_json(IntPtr.Zero, UIntPtr.Zero, out need);
+            Expect(r == ResultCode.BufferTooSmall && (int)need == Encoding.UTF8.GetByteCount(id.Json),
+                "pw_identity_json with no buffer is BUFFER_TOO_SMALL with the length (" + need + ")");
+
+            PropwashIdentity.Start(o);
+            Expect(true, "Start again with the same options is fine");
+            pe = Catch(() => PropwashIdentity.Start(new IdentityOptions { ConfigDir = config, PlayerName = "Other", Offline = true, FetchAvatar = false }));
+            Expect(pe != null && pe.Code == ResultCode.InvalidArgument && pe.NativeMessage.Contains("player_name \"Other\" (started with \"C# Tester\")"),
+                "Start with other options is INVALID_ARGUMENT naming the difference: " + (pe != null ? pe.NativeMessage : "no exception"));
+            Expect(PropwashIdentity.Current().Name == "C# Tester", "the identity did not change");
+
+            // A small game folder of our own: install/DRL Simulator_Data/.../player-state.json.
+            string install = System.IO.Path.Combine(root, "DRL Simulator");
+            string folder = System.IO.Path.Combine(install, "DRL Simulator_Data", "StreamingAssets", "game", "storage", "offline", "state", "player");
+            System.IO.Directory.CreateDirectory(folder);
+            string file = System.IO.Path.Combine(folder, "player-state.json");
+            string before = "{\n  \"_id\": \"abc\",\n  \"player-id\": \"drl-1\",\n  \"steam-id\": \"76561198000000042\",\n"
+                + "  \"profile-name\": \"Old Name\",\n  \"profile-photo-url\": \"https://a.example/p.jpg\",\n  \"zz-kept\": [1.50, true]\n}\n";
+            System.IO.File.WriteAllText(file, before);
+            PlayerStateSync report = PropwashIdentity.SyncPlayerState(install);
+            Expect(report.Written && string.Join(",", report.Changed) == "steam-id,profile-name,profile-photo-url" && report.Path == file,
+                "SyncPlayerState changes the three identity fields: " + report.Json);
+            string expected = before.Replace("\"76561198000000042\"", "\"\"").Replace("\"Old Name\"", "\"C# Tester\"").Replace("\"https://a.example/p.jpg\"", "\"\"");
+            Expect(System.IO.File.ReadAllText(file) == expected, "every other byte of player-state.json is kept, order included");
+            Expect(report.Backup == file + ".bak" && System.IO.File.ReadAllText(report.Backup) == before, "the old file is the .bak");
+            report = PropwashIdentity.SyncPlayerState(install);
+            Expect(!report.Written && report.Changed.Length == 0 && report.Backup == null, "a second sync writes nothing: " + report.Json);
+
+            System.IO.File.WriteAllText(file, "{\"profile-name\": ");
+            pe = Catch(() => PropwashIdentity.SyncPlayerState(install));
+            Expect(pe != null && pe.Code == ResultCode.FileInvalid && pe.NativeMessage.Contains(file),
+                "a corrupt player-state.json is FILE_INVALID naming it: " + (pe != null ? pe.NativeMessage : "no exception"));
+            Expect(System.IO.File.ReadAllText(file) == "{\"profile-name\": ", "the corrupt file is left as it was");
+            string missing = System.IO.Path.Combine(root, "no-such-game");
+            pe = Catch(() => PropwashIdentity.SyncPlayerState(missing));
+            Expect(pe != null && pe.Code == ResultCode.FileMissing && pe.NativeMessage.Contains(missing),
+                "a missing game folder is FILE_MISSING naming it: " + (pe != null ? pe.NativeMessage : "no exception"));
+            ExpectThrows(ResultCode.InvalidArgument, () => PropwashIdentity.SyncPlayerState(""), "an empty game folder is INVALID_ARGUMENT");
+        }
+
         // ---- plumbing -------------------------------------------------------
 
         private static void Expect(bool ok, string what)
@@ -593,6 +685,77 @@ namespace Propwash.Tests
         {
             failed++;
             Console.WriteLine("FAIL  " + what);
+        }
+
+        // ---- lobby ----------------------------------------------------------
+
+        /// <summary>Polls <paramref name="poll"/> for up to 5 s until a JSON report contains <paramref name="needle"/>.</summary>
+        private static string WaitJson(Func<string> poll, string needle)
+        {
+            Stopwatch sw = Stopwatch.StartNew();
+            while (sw.Elapsed.TotalSeconds < WaitSeconds)
+            {
+                string json = poll();
+                if (json == null)
+                {
+                    Thread.Sleep(5);
+                }
+                else if (json.Contains(needle))
+                {
+                    return json;
+                }
+            }
+            return null;
+        }
+
+        private static void LobbyChecks()
+        {
+            ExpectThrows(ResultCode.AddressInvalid, () => PropwashLobby.Open("nowhere", GameVersion), "a lobby at a non-address is ADDRESS_INVALID");
+            ExpectThrows(ResultCode.InvalidArgument, () => PropwashLobby.Open("127.0.0.1:9", ""), "a lobby without a game version is INVALID_ARGUMENT");
+            ExpectThrows(ResultCode.InvalidArgument, () => PropwashSession.Host(new HostOptions { BindAddress = "127.0.0.1:0", GameVersion = GameVersion, CoordinatorAddress = "127.0.0.1:9" }),
+                "a listed room without ListingJson is INVALID_ARGUMENT");
+            ExpectThrows(ResultCode.InvalidArgument, () => PropwashSession.Join(new JoinOptions { GameVersion = GameVersion, SessionId = "00000000000000ab" }),
+                "a session id without a coordinator is INVALID_ARGUMENT");
+
+            // The full path needs a coordinator; the Rust test starts one and names it.
+            string coordinator = Environment.GetEnvironmentVariable("PROPWASH_TEST_COORDINATOR");
+            if (string.IsNullOrEmpty(coordinator))
+            {
+                Console.WriteLine("note: PROPWASH_TEST_COORDINATOR not set; the listed-room checks did not run");
+                return;
+            }
+            const string listing = "{\"room\":{\"name\":\"C# room\",\"map_id\":\"MP-CS\",\"track_id\":\"\",\"is_custom_track\":false,\"mode\":\"race\"}}";
+            using (PropwashSession host = PropwashSession.Host(new HostOptions { BindAddress = "127.0.0.1:0", GameVersion = GameVersion, PlayerName = "C# Host", Password = "sesame", CoordinatorAddress = coordinator, ListingJson = listing }))
+            using (PropwashLobby lobby = PropwashLobby.Open(coordinator, GameVersion))
+            {
+                string json;
+                string registered = WaitJson(() => host.TryPollLobbyEvent(out json) ? json : null, "\"registered\"");
+                Expect(registered != null, "a listed room reports registered");
+                if (registered == null)
+                {
+                    return;
+                }
+                uint id = lobby.List("{\"mode\":\"race\"}");
+                string page = WaitJson(() => lobby.TryPoll(out json) ? json : null, "\"request_id\":" + id);
+                Expect(page != null && page.Contains("\"C# room\"") && page.Contains("\"has_password\":true"), "the browser lists the room, marked as asking a password");
+                int at = registered.IndexOf("\"session_id\":\"", StringComparison.Ordinal) + 14;
+                string sessionId = registered.Substring(at, 16);
+                ExpectThrows(ResultCode.InvalidArgument, () => lobby.List("{\"password\":\"x\"}"), "a query with a stranger key is INVALID_ARGUMENT");
+                using (PropwashSession pilot = PropwashSession.Join(new JoinOptions { BindAddress = "127.0.0.1:0", GameVersion = GameVersion, PlayerName = "C# Lobby Pilot", CoordinatorAddress = coordinator, SessionId = sessionId, Password = "sesame" }))
+                {
+                    Events events = new Events(pilot);
+                    Expect(events.WaitFor(EventKind.Welcomed, null) != null, "a listed room is joined by its id with its password");
+                    string connected = WaitJson(() => pilot.TryPollLobbyEvent(out json) ? json : null, "\"connected\"");
+                    Expect(connected != null && connected.Contains("\"path\":\"direct\""), "the joiner reports a direct path");
+                    host.UpdateListing(listing.Replace("C# room", "C# renamed"));
+                    ExpectThrows(ResultCode.NotHost, () => pilot.UpdateListing(listing), "a joiner updating the listing is NOT_HOST");
+                }
+                using (PropwashSession wrong = PropwashSession.Join(new JoinOptions { BindAddress = "127.0.0.1:0", GameVersion = GameVersion, PlayerName = "C# Wrong", CoordinatorAddress = coordinator, SessionId = sessionId, Password = "open" }))
+                {
+                    Received refused = new Events(wrong).WaitFor(EventKind.Refused, null);
+                    Expect(refused != null && refused.Reason == (uint)RefuseReason.WrongPassword, "a wrong password is refused as WrongPassword");
+                }
+            }
         }
 
         private static PropwashException Catch(Action body)

@@ -47,6 +47,11 @@ namespace Propwash
         public uint SpectatorHz;
         public uint MaxPilots;
         public uint MaxSpectators;
+        public PwStr Password;
+        [MarshalAs(UnmanagedType.U1)]
+        public bool RequireVerified;
+        public PwStr CoordinatorAddr;
+        public PwStr ListingJson;
     }
 
     /// <summary><c>PwJoinOptions</c>.</summary>
@@ -64,6 +69,9 @@ namespace Propwash
         public uint SendHz;
         public PwStr MapsDir;
         public PwStr TrackCacheDir;
+        public PwStr Password;
+        public PwStr CoordinatorAddr;
+        public PwStr SessionId;
     }
 
     /// <summary><c>PwEvent</c>: the fixed part of an event.</summary>
@@ -180,5 +188,45 @@ namespace Propwash
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_session_players_json")]
         internal static extern ResultCode pw_session_players_json(PropwashSessionHandle session, ref byte buf, UIntPtr cap, out UIntPtr outLen);
+
+        // ---- identity (PropwashIdentity in Identity.cs) ------------------------
+        // Process-wide, no handle: pw_identity_start once, then JSON reads and
+        // the player-state.json sync. PwIdentityOptions is declared in Identity.cs.
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_identity_options_default")]
+        internal static extern void pw_identity_options_default(out PwIdentityOptions options);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_identity_start")]
+        internal static extern ResultCode pw_identity_start([In] ref PwIdentityOptions options);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_identity_json")]
+        internal static extern ResultCode pw_identity_json(ref byte buf, UIntPtr cap, out UIntPtr outLen);
+
+        /// <summary>Asks for the length only (NULL, 0).</summary>
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_identity_json")]
+        internal static extern ResultCode pw_identity_json(IntPtr none, UIntPtr cap, out UIntPtr outLen);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_identity_sync_player_state")]
+        internal static extern ResultCode pw_identity_sync_player_state(PwStr gameDir, ref byte buf, UIntPtr cap, out UIntPtr outLen);
+
+        // ---- lobby (PropwashLobby in Lobby.cs, and the session's reports) -----
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_lobby_open")]
+        internal static extern ResultCode pw_lobby_open(PwStr coordinatorAddr, PwStr gameVersion, out PropwashLobbyHandle lobby);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_lobby_list")]
+        internal static extern ResultCode pw_lobby_list(PropwashLobbyHandle lobby, PwStr queryJson, out uint requestId);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_lobby_poll")]
+        internal static extern ResultCode pw_lobby_poll(PropwashLobbyHandle lobby, ref byte buf, UIntPtr cap, out UIntPtr outLen);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_lobby_free")]
+        internal static extern void pw_lobby_free(IntPtr lobby);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_session_poll_lobby_event")]
+        internal static extern ResultCode pw_session_poll_lobby_event(PropwashSessionHandle session, ref byte buf, UIntPtr cap, out UIntPtr outLen);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_session_update_listing")]
+        internal static extern ResultCode pw_session_update_listing(PropwashSessionHandle session, PwStr listingJson);
     }
 }

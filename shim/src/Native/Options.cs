@@ -24,6 +24,14 @@ namespace Propwash
         public int MaxPilots { get; set; }
         /// <summary>Spectator seats, 0 to 15.</summary>
         public int MaxSpectators { get; set; }
+        /// <summary>The room's password; empty: none. Never sent anywhere: joiners prove they know it.</summary>
+        public string Password { get; set; }
+        /// <summary>Admit only joiners Steam verified (needs <see cref="PropwashIdentity.Start"/> with Steam).</summary>
+        public bool RequireVerified { get; set; }
+        /// <summary>The coordinator to list the room at, <c>ip:port</c>; empty: not listed.</summary>
+        public string CoordinatorAddress { get; set; }
+        /// <summary>The game's part of the listing: <c>{"room":{...},"settings":{...}}</c> (see propwash.h). Required with CoordinatorAddress.</summary>
+        public string ListingJson { get; set; }
 
         public HostOptions()
         {
@@ -37,13 +45,17 @@ namespace Propwash
             SpectatorHz = (int)d.SpectatorHz;
             MaxPilots = (int)d.MaxPilots;
             MaxSpectators = (int)d.MaxSpectators;
+            Password = "";
+            RequireVerified = d.RequireVerified;
+            CoordinatorAddress = "";
+            ListingJson = "";
         }
     }
 
     /// <summary>How to join a room (<c>PwJoinOptions</c>).</summary>
     public sealed class JoinOptions
     {
-        /// <summary>The host's <c>ip:port</c> (required).</summary>
+        /// <summary>The host's <c>ip:port</c>; empty when joining a listed room by SessionId.</summary>
         public string HostAddress { get; set; }
         /// <summary>Local <c>ip:port</c> to bind; empty means any.</summary>
         public string BindAddress { get; set; }
@@ -61,6 +73,12 @@ namespace Propwash
         public string MapsDir { get; set; }
         /// <summary>A folder keeping downloaded tracks for later rooms (created if missing); empty: none. Needs MapsDir.</summary>
         public string TrackCacheDir { get; set; }
+        /// <summary>The room's password, if it asks one (never sent: the hello carries a proof).</summary>
+        public string Password { get; set; }
+        /// <summary>The coordinator listing the room, <c>ip:port</c>; with SessionId.</summary>
+        public string CoordinatorAddress { get; set; }
+        /// <summary>A listed room's id (16 hex digits, from <see cref="PropwashLobby"/>): joined through NAT punching or the relay.</summary>
+        public string SessionId { get; set; }
 
         public JoinOptions()
         {
@@ -76,6 +94,9 @@ namespace Propwash
             SendHz = (int)d.SendHz;
             MapsDir = "";
             TrackCacheDir = "";
+            Password = "";
+            CoordinatorAddress = "";
+            SessionId = "";
         }
     }
 }

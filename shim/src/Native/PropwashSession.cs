@@ -59,11 +59,18 @@ namespace Propwash
             using (Utf8Arg version = new Utf8Arg(options.GameVersion))
             using (Utf8Arg name = new Utf8Arg(options.PlayerName))
             using (Utf8Arg id = new Utf8Arg(options.PlayerId))
+            using (Utf8Arg password = new Utf8Arg(options.Password))
+            using (Utf8Arg coordinator = new Utf8Arg(options.CoordinatorAddress))
+            using (Utf8Arg listing = new Utf8Arg(options.ListingJson))
             {
                 o.BindAddr = bind.Str;
                 o.GameVersion = version.Str;
                 o.PlayerName = name.Str;
                 o.PlayerId = id.Str;
+                o.Password = password.Str;
+                o.RequireVerified = options.RequireVerified;
+                o.CoordinatorAddr = coordinator.Str;
+                o.ListingJson = listing.Str;
                 PropwashSessionHandle h;
                 ResultCode r = NativeMethods.pw_session_host(ref o, out h);
                 return Opened(r, h, "pw_session_host");
@@ -89,7 +96,13 @@ namespace Propwash
             using (Utf8Arg id = new Utf8Arg(options.PlayerId))
             using (Utf8Arg maps = new Utf8Arg(options.MapsDir))
             using (Utf8Arg cache = new Utf8Arg(options.TrackCacheDir))
+            using (Utf8Arg password = new Utf8Arg(options.Password))
+            using (Utf8Arg coordinator = new Utf8Arg(options.CoordinatorAddress))
+            using (Utf8Arg sessionId = new Utf8Arg(options.SessionId))
             {
+                o.Password = password.Str;
+                o.CoordinatorAddr = coordinator.Str;
+                o.SessionId = sessionId.Str;
                 o.HostAddr = host.Str;
                 o.BindAddr = bind.Str;
                 o.GameVersion = version.Str;
@@ -402,6 +415,51 @@ namespace Propwash
                 textBuffer = new byte[Math.Max((int)len, textBuffer.Length * 2)];
             }
             throw new PropwashException(ResultCode.BufferTooSmall, "pw_session_players_json", "the player list kept outgrowing the buffer");
+        }
+
+        /// <summary>
+        /// The next report of the room's lobby side as a JSON object (<c>kind</c>: registered,
+        /// hosting_failed, update_refused, coordinator_unreachable, introduced, connected,
+        /// join_failed; see propwash.h). False when none waits.
+        /// </summary>
+        public bool TryPollLobbyEvent(out string json)
+        {
+            ThrowIfDisposed();
+            for (;;)
+            {
+                UIntPtr len;
+                ResultCode r = NativeMethods.pw_session_poll_lobby_event(handle, ref textBuffer[0], (UIntPtr)(uint)textBuffer.Length, out len);
+                if (r == ResultCode.Ok)
+                {
+                    json = Encoding.UTF8.GetString(textBuffer, 0, (int)len);
+                    return true;
+                }
+                if (r == ResultCode.Empty)
+                {
+                    json = null;
+                    return false;
+                }
+                if (r != ResultCode.BufferTooSmall)
+                {
+                    throw PropwashException.From(r, "pw_session_poll_lobby_event");
+                }
+                // The report is kept: grow and ask again.
+                textBuffer = new byte[Math.Max((int)len, textBuffer.Length * 2)];
+            }
+        }
+
+        /// <summary>Host of a listed room: replaces the game's part of its listing (same JSON as <see cref="HostOptions.ListingJson"/>).</summary>
+        public void UpdateListing(string listingJson)
+        {
+            ThrowIfDisposed();
+            using (Utf8Arg l = new Utf8Arg(listingJson))
+            {
+                ResultCode r = NativeMethods.pw_session_update_listing(handle, l.Str);
+                if (r != ResultCode.Ok)
+                {
+                    throw PropwashException.From(r, "pw_session_update_listing");
+                }
+            }
         }
 
         /// <summary>Spectators: receive <paramref name="actor"/>'s frames at the full pilot rate (0 = stop). False if dropped.</summary>

@@ -22,9 +22,19 @@ namespace Propwash
         Closed = 102,
         NotHost = 103,
         EventTooLarge = 104,
+        /// <summary>Identity was never started: call <see cref="PropwashIdentity.Start"/> first.</summary>
+        NotStarted = 105,
+        /// <summary>Identity is still starting; ask again later.</summary>
+        Pending = 106,
         BindFailed = 200,
         AddressInvalid = 201,
         ThreadFailed = 202,
+        /// <summary>A folder or file does not exist (the message names it); nothing was created.</summary>
+        FileMissing = 300,
+        /// <summary>player-state.json is not valid JSON (the message names it); it was left untouched.</summary>
+        FileInvalid = 301,
+        /// <summary>Reading or writing a file failed (the message names it); the old file stays.</summary>
+        IoFailed = 302,
         Panic = 900,
     }
 
@@ -97,6 +107,12 @@ namespace Propwash
         SpectatorsFull = 3,
         Malformed = 4,
         RoomClosed = 5,
+        /// <summary>The room admits only Steam-verified players, or Steam did not confirm ours.</summary>
+        NotVerified = 6,
+        /// <summary>A player with our Steam id is already in the room.</summary>
+        SteamIdInUse = 7,
+        /// <summary>The room asks a password and ours was missing or wrong.</summary>
+        WrongPassword = 8,
     }
 
     /// <summary>How much the library logs (<c>PwLogLevel</c>).</summary>
