@@ -1,5 +1,6 @@
 //! The `propwash` command line as a user runs it: a small demo room end to
-//! end with its JSON summary, and the refusals for rooms that cannot exist.
+//! end with its JSON summary (also listed at a coordinator and found in
+//! its lobby), and the refusals for rooms that cannot exist.
 
 use std::process::{Command, Output};
 
@@ -52,6 +53,101 @@ fn a_small_demo_room_reports_clean_json_on_its_last_line() {
     assert!(
         v["host_upload_kbps"].as_f64().unwrap_or(0.0) > 0.0,
         "{last}"
+    );
+    assert!(v.get("lobby").is_none(), "no lobby without --coordinator");
+}
+
+#[test]
+fn a_demo_through_a_local_coordinator_finds_and_joins_the_room_by_the_list() {
+    let out = propwash(&[
+        "demo",
+        "--coordinator",
+        "local",
+        "--seconds",
+        "2",
+        "--pilots",
+        "2",
+        "--spectators",
+        "2",
+        "--json",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {}",
+        text(&out.stderr)
+    );
+    let last = stdout.lines().last().expect("some output");
+    let v: serde_json::Value = serde_json::from_str(last).expect("the last line is JSON");
+    assert_eq!(v["errors"], 0, "{}", v["error_messages"]);
+    assert_eq!(v["peers_in_room"], 4);
+    let lobby = &v["lobby"];
+    assert_eq!(lobby["found_by_list"], 3, "{last}");
+    assert_eq!(lobby["joined_direct"], 3, "{last}");
+    assert_eq!(lobby["joined_relayed"], 0, "{last}");
+    assert!(
+        lobby["coordinator"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("127.0.0.1:")),
+        "{last}"
+    );
+    for key in ["registered_ms", "list_query_ms_p50", "join_ms_p50"] {
+        assert!(lobby[key].as_f64().is_some(), "{key}: {last}");
+    }
+    let ratio = v["frames_delivered_ratio"].as_f64().expect("a ratio");
+    assert!(ratio > 0.9, "frames_delivered_ratio {ratio}: {last}");
+}
+
+#[test]
+fn a_coordinator_that_is_not_an_address_is_refused_naming_the_flag() {
+    for args in [
+        &["demo", "--coordinator", "not-an-address"][..],
+        &["demo", "--coordinator=not-an-address"],
+    ] {
+        let out = propwash(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("--coordinator") && err.contains("not-an-address"),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "one clear line: {err}");
+        assert!(out.stdout.is_empty(), "nothing ran");
+    }
+    let out = propwash(&["demo", "--coordinator", "0.0.0.0:7000"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--coordinator 0.0.0.0:7000"));
+    let out = propwash(&["demo", "--coordinator"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--coordinator needs a value"));
+}
+
+#[test]
+fn an_unreachable_coordinator_stops_the_demo_naming_its_address() {
+    let started = std::time::Instant::now();
+    let out = propwash(&[
+        "demo",
+        "--coordinator",
+        "127.0.0.1:9",
+        "--seconds",
+        "1",
+        "--pilots",
+        "2",
+        "--spectators",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("127.0.0.1:9") && err.contains("--coordinator local"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
     );
 }
 
@@ -135,6 +231,11 @@ fn help_and_version_answer_on_stdout() {
         assert_eq!(out.status.code(), Some(0), "{args:?}");
         assert!(text(&out.stdout).contains("Usage: propwash"), "{args:?}");
     }
+    let demo_help = text(&propwash(&["demo", "--help"]).stdout);
+    assert!(
+        demo_help.contains("--coordinator IP:PORT|local"),
+        "{demo_help}"
+    );
     let help = text(&propwash(&["help"]).stdout);
     for command in ["demo", "track", "identity"] {
         assert!(

@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use propwash::demo::{self, DemoConfig, DemoTrack};
+use propwash::demo::{self, DemoConfig, DemoCoordinator, DemoTrack};
 use propwash::session::{
     DEFAULT_TRACK_RATE_PER_JOINER, DEFAULT_TRACK_RATE_ROOM, MAX_PILOTS, MAX_SPECTATORS, RATE_RANGE,
 };
@@ -38,6 +38,7 @@ fn demo_usage() -> String {
         "Usage: propwash demo [--seconds N] [--pilots N] [--spectators N] [--rate HZ] [--json]
                      [--track DIR | --generate-track MIB] [--map ID] [--track-id ID]
                      [--track-rate MIB] [--track-room-rate MIB]
+                     [--coordinator IP:PORT|local]
 
 Runs a room on 127.0.0.1: the host (pilot 1), bot pilots flying scripted laps
 at {physics} Hz and spectators, each a real session with its own UDP socket and
@@ -66,6 +67,17 @@ Custom track:
   --track-room-rate MIB
                    the host's track pace for the whole room, MiB/s (default {room})
 
+Lobby:
+  --coordinator IP:PORT|local
+                   list the room at this coordinator (UDP; a HOST:PORT is looked
+                   up once) and have every joiner find it in the lobby list and
+                   join it by id, through the coordinator's introduction and NAT
+                   punching (or its relay); 'local' runs a coordinator on
+                   127.0.0.1 for the run. The summary then says how long listing,
+                   queries and joins took and how many joiners went direct or
+                   relayed. A coordinator that does not list the room within
+                   {listing} s stops the demo
+
 Exit status: 0 when the room ran cleanly, 1 when it counted errors or an event
 was not delivered exactly once, 2 for bad arguments.
 ",
@@ -82,6 +94,7 @@ was not delivered exactly once, 2 for bad arguments.
         track = demo::DEFAULT_TRACK_ID,
         per_joiner = DEFAULT_TRACK_RATE_PER_JOINER >> 20,
         room = DEFAULT_TRACK_RATE_ROOM >> 20,
+        listing = demo::LISTING_LIMIT.as_secs(),
     )
 }
 
@@ -149,11 +162,41 @@ fn status(code: i32) -> u8 {
 enum DemoArgs {
     Help,
     Run {
-        cfg: DemoConfig,
+        cfg: Box<DemoConfig>,
         json: bool,
         /// Generate a track of this many MiB to serve.
         generate_mib: Option<u64>,
     },
+}
+
+/// Parses `--coordinator`'s value: `local`, an `ip:port`, or a
+/// `host:port` looked up now (its IPv4 address first). The error names the
+/// flag and what it takes.
+fn coordinator(value: &str) -> Result<DemoCoordinator, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(c) = value.parse::<DemoCoordinator>() {
+        return Ok(c);
+    }
+    let takes = format!("--coordinator expects IP:PORT or 'local', got '{value}'");
+    // Only something shaped like host:port is worth a name lookup.
+    let shaped = value
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if !shaped {
+        return Err(takes);
+    }
+    match value.to_socket_addrs() {
+        Ok(addrs) => {
+            let addrs: Vec<_> = addrs.collect();
+            addrs
+                .iter()
+                .find(|a| a.is_ipv4())
+                .or(addrs.first())
+                .map(|a| DemoCoordinator::At(*a))
+                .ok_or(takes)
+        }
+        Err(e) => Err(format!("--coordinator cannot find '{value}': {e}")),
+    }
 }
 
 /// Parses a flag's number; the error names the flag and what it takes.
@@ -181,7 +224,7 @@ fn parse_demo(args: &[String]) -> Result<DemoArgs, (String, bool)> {
             "-h" | "--help" => return Ok(DemoArgs::Help),
             "--json" if inline.is_none() => json = true,
             "--track" | "--map" | "--track-id" | "--generate-track" | "--track-rate"
-            | "--track-room-rate" => {
+            | "--track-room-rate" | "--coordinator" => {
                 let value = match inline {
                     Some(v) => v,
                     None => {
@@ -207,6 +250,9 @@ fn parse_demo(args: &[String]) -> Result<DemoArgs, (String, bool)> {
                     "--track-id" => track_id = Some(value),
                     "--generate-track" => generate_mib = Some(mib(&value)?),
                     "--track-rate" => cfg.track_rate_per_joiner = Some(mib(&value)? << 20),
+                    "--coordinator" => {
+                        cfg.coordinator = Some(coordinator(&value).map_err(|e| (e, false))?)
+                    }
                     _ => cfg.track_rate_room = Some(mib(&value)? << 20),
                 }
             }
@@ -274,7 +320,7 @@ fn parse_demo(args: &[String]) -> Result<DemoArgs, (String, bool)> {
     }
     cfg.validate().map_err(|e| (e.to_string(), false))?;
     Ok(DemoArgs::Run {
-        cfg,
+        cfg: Box::new(cfg),
         json,
         generate_mib,
     })
@@ -313,7 +359,7 @@ fn run_demo(args: &[String]) -> u8 {
             cfg,
             json,
             generate_mib,
-        }) => (cfg, json, generate_mib),
+        }) => (*cfg, json, generate_mib),
         Err((msg, show_usage)) => return bad_usage(&msg, show_usage.then(demo_usage)),
     };
     let mut _generated = None;
@@ -331,8 +377,13 @@ fn run_demo(args: &[String]) -> u8 {
     }
     let tty = std::io::stdout().is_terminal();
     if !json {
+        // With a coordinator elsewhere the sockets take every interface.
+        let place = match &cfg.coordinator {
+            Some(DemoCoordinator::At(a)) if !a.ip().is_loopback() => "this machine",
+            _ => "127.0.0.1",
+        };
         out(&format!(
-            "propwash demo: seating {} pilots and {} spectators on 127.0.0.1 for {} s at {} Hz\n",
+            "propwash demo: seating {} pilots and {} spectators on {place} for {} s at {} Hz\n",
             cfg.pilots, cfg.spectators, cfg.seconds, cfg.rate_hz
         ));
         if let Some(t) = &cfg.track {
@@ -340,6 +391,15 @@ fn run_demo(args: &[String]) -> u8 {
                 "propwash demo: the host serves the track in {} to every joiner\n",
                 t.dir.display()
             ));
+        }
+        match &cfg.coordinator {
+            Some(DemoCoordinator::Local) => out(
+                "propwash demo: the host lists the room at a coordinator on 127.0.0.1; the joiners find it in the lobby list\n",
+            ),
+            Some(DemoCoordinator::At(a)) => out(&format!(
+                "propwash demo: the host lists the room at the coordinator at {a}; the joiners find it in the lobby list\n"
+            )),
+            None => {}
         }
     }
     let report = demo::run(&cfg, |view| {

@@ -33,11 +33,12 @@
 //!   pilot to everyone, 7 B to 2 KiB, the middle one the full 16 KiB; every
 //!   seated peer, the sender included, must poll each exactly once and in
 //!   its sender's order.
-//! - `errors`: a peer not seated within 5 s or refused, a session closing
-//!   early, the host losing a peer, a push or event failing other than on a
-//!   full queue, a damaged event or a frame that is not what its pilot
-//!   pushed, a peer thread that does not finish; with a track, a joiner
-//!   whose track failed, did not arrive, or does not verify.
+//! - `errors`: a peer not seated within 5 s (10 s through the lobby) or
+//!   refused, a session closing early, the host losing a peer, a push or
+//!   event failing other than on a full queue, a damaged event or a frame
+//!   that is not what its pilot pushed, a peer thread that does not finish;
+//!   with a track, a joiner whose track failed, did not arrive, or does not
+//!   verify.
 //!
 //! With a track (`DemoConfig::track`), the host serves that folder from the
 //! moment the pilots start; every joiner (pilots and spectators) has its own
@@ -56,6 +57,30 @@
 //!
 //! The host's track chunks share its packets and link counters, so with a
 //! track `wire_bytes_per_*` and `host_upload_kbps*` include them.
+//!
+//! With a coordinator (`DemoConfig::coordinator`: an address, or one
+//! started in this process for the run), the room goes through the lobby
+//! as a game's would: the host opens it with [`Session::host_listed`]
+//! (named `propwash demo <4 hex digits>`, so demos sharing a coordinator
+//! tell their rooms apart) and the run starts once the coordinator has
+//! listed it, within [`LISTING_LIMIT`]. Each joiner then asks for a page
+//! of the list through one shared [`LobbyBrowser`], picks the room by its
+//! name and joins it by id with [`Session::join_listed`]; the joiners
+//! take turns [`LOBBY_PACE`] apart, since they all share one address and
+//! the coordinator limits requests per address. A joiner that does not
+//! find the room, or finds no path to the host, is an error line. The
+//! report's `lobby` then says:
+//! - `registered_ms`: from opening the room to the coordinator's answer.
+//! - `found_by_list`: joiners that found the room by name in the page.
+//! - `joined_direct`, `joined_relayed`: joiners whose lobby path to the
+//!   host was punched straight through, or went through the relay.
+//! - `list_query_ms_p50`: median time from a query to its page.
+//! - `join_ms_p50`: median time from `join_listed` to the welcome into the
+//!   room (introduction, punching and the join proper).
+//!
+//! On loopback every socket is bound to 127.0.0.1; with a coordinator
+//! elsewhere they are bound to every interface, so that they can reach it
+//! (the joiners then reach the host at the address the coordinator sees).
 
 mod flight;
 mod measure;
@@ -65,7 +90,8 @@ mod track;
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::str::FromStr;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -73,16 +99,23 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-pub use report::{DemoReport, FramesByPath, LatencySummary, LiveRow, LiveView, PeerKind};
+pub use report::{
+    DemoReport, FramesByPath, LatencySummary, LiveRow, LiveView, LobbySummary, PeerKind,
+};
 pub use track::{DemoTrack, DEFAULT_MAP_ID, DEFAULT_TRACK_ID};
 
+use crate::lobby::record::MAX_PAGE;
+use crate::lobby::service::{Service, ServiceConfig};
+use crate::lobby::{
+    CoordinatorConfig, ListQuery, Listing, LobbyConfig, LobbyEvent, Path, SessionId,
+};
 use crate::proto::control::MAX_EVENT_PAYLOAD;
 use crate::proto::Role;
-use crate::runtime::Session;
+use crate::runtime::{LobbyBrowser, Session};
 use crate::session::{
     ClientConfig, HostConfig, PeerStats, MAX_PILOTS, MAX_SPECTATORS, RATE_RANGE, SNAPSHOT_ENTRY,
 };
-use crate::track::transfer::TrackTarget;
+use crate::track::transfer::{TrackSource, TrackTarget};
 use crate::track::TrackHash;
 use crate::util::SplitMix64;
 use measure::{PairCount, PushClock};
@@ -117,6 +150,49 @@ const FINISH_LIMIT: Duration = Duration::from_secs(12);
 pub const TRACK_RUN_LIMIT: Duration = Duration::from_secs(60);
 /// While a transfer runs, the end is kept at least this far ahead.
 const STRETCH: Duration = Duration::from_secs(1);
+/// The coordinator must list the room within this, or the demo stops.
+pub const LISTING_LIMIT: Duration = Duration::from_secs(5);
+/// Between one joiner's lobby query and join and the next's: every demo
+/// peer shares one address, and a coordinator answers each address at most
+/// 20 requests a second (40 in a burst); a joiner takes about four (its
+/// query, then its join request with the address check and the punch
+/// report), the host's heartbeats a few more.
+pub const LOBBY_PACE: Duration = Duration::from_millis(200);
+/// A lobby query unanswered for this long counts as not finding the room.
+const LIST_LIMIT: Duration = Duration::from_secs(3);
+
+/// Where the demo's room is listed (`propwash demo --coordinator`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DemoCoordinator {
+    /// A coordinator already running at this UDP address.
+    At(SocketAddr),
+    /// A coordinator started in this process on 127.0.0.1 for the run
+    /// (UDP only, default limits), stopped at the end.
+    Local,
+}
+
+impl FromStr for DemoCoordinator {
+    type Err = String;
+
+    /// `local`, or an `ip:port` (IPv6 as `[ip]:port`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("local") {
+            return Ok(DemoCoordinator::Local);
+        }
+        s.parse()
+            .map(DemoCoordinator::At)
+            .map_err(|_| format!("'{s}' is not an ip:port address or 'local'"))
+    }
+}
+
+impl fmt::Display for DemoCoordinator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DemoCoordinator::At(a) => write!(f, "{a}"),
+            DemoCoordinator::Local => write!(f, "local"),
+        }
+    }
+}
 
 /// How the demo room is made up.
 #[derive(Clone, Debug, PartialEq)]
@@ -141,8 +217,14 @@ pub struct DemoConfig {
     pub track_rate_per_joiner: Option<u64>,
     /// The host's track pace for the whole room, bytes per second.
     pub track_rate_room: Option<u64>,
+    /// List the room at this coordinator and have every joiner find it in
+    /// the lobby list and join it by id (`None`: join the host directly).
+    pub coordinator: Option<DemoCoordinator>,
     /// Test hook: this pilot stops pushing this long after the start.
     pub(crate) silence: Option<(usize, Duration)>,
+    /// Test hook: the joiner with this index (the host is 0) looks for
+    /// another room's name in the lobby list.
+    pub(crate) lost_joiner: Option<usize>,
 }
 
 impl Default for DemoConfig {
@@ -157,7 +239,9 @@ impl Default for DemoConfig {
             track: None,
             track_rate_per_joiner: None,
             track_rate_room: None,
+            coordinator: None,
             silence: None,
+            lost_joiner: None,
         }
     }
 }
@@ -180,6 +264,9 @@ pub enum ConfigError {
     PhysicsOutOfRange(u32),
     /// A track pace of zero bytes per second.
     TrackRateZero,
+    /// A coordinator address nothing can be sent to (port 0, or an
+    /// unspecified or multicast IP).
+    CoordinatorAddress(SocketAddr),
 }
 
 impl fmt::Display for ConfigError {
@@ -212,6 +299,11 @@ impl fmt::Display for ConfigError {
             ConfigError::TrackRateZero => {
                 write!(f, "a track rate of 0 would never deliver the track")
             }
+            ConfigError::CoordinatorAddress(a) => write!(
+                f,
+                "--coordinator {a} is not an address a coordinator can be reached at \
+                 (give its IP:PORT, or 'local' to run one for the demo)"
+            ),
         }
     }
 }
@@ -231,6 +323,17 @@ pub enum DemoError {
     /// The track folder cannot be served, or the joiners' maps folders
     /// cannot be made.
     Track(crate::track::TrackError),
+    /// The in-process coordinator could not be started.
+    CoordinatorStart(io::Error),
+    /// The coordinator did not list the room (unreachable, or it refused).
+    NotListed {
+        /// The coordinator's address.
+        coordinator: SocketAddr,
+        /// What happened.
+        why: String,
+    },
+    /// The lobby browser's socket or thread could not be opened.
+    Browser(io::Error),
 }
 
 impl fmt::Display for DemoError {
@@ -240,6 +343,16 @@ impl fmt::Display for DemoError {
             DemoError::Socket(e) => write!(f, "cannot open a loopback UDP socket: {e}"),
             DemoError::Thread(e) => write!(f, "cannot start a thread: {e}"),
             DemoError::Track(e) => write!(f, "cannot share the track: {e}"),
+            DemoError::CoordinatorStart(e) => {
+                write!(f, "cannot start a coordinator on 127.0.0.1: {e}")
+            }
+            DemoError::NotListed { coordinator, why } => write!(
+                f,
+                "the coordinator at {coordinator} did not list the room: {why}; \
+                 is a coordinator running there and reachable? \
+                 (--coordinator local runs one inside the demo)"
+            ),
+            DemoError::Browser(e) => write!(f, "cannot open the lobby browser: {e}"),
         }
     }
 }
@@ -274,6 +387,11 @@ impl DemoConfig {
         }
         if self.track_rate_per_joiner == Some(0) || self.track_rate_room == Some(0) {
             return Err(ConfigError::TrackRateZero);
+        }
+        if let Some(DemoCoordinator::At(a)) = &self.coordinator {
+            if a.port() == 0 || a.ip().is_unspecified() || a.ip().is_multicast() {
+                return Err(ConfigError::CoordinatorAddress(*a));
+            }
         }
         Ok(())
     }
@@ -388,7 +506,23 @@ pub fn run(
         clients_closed: AtomicUsize::new(0),
         transfer: track::TransferClock::default(),
     });
-    let any: SocketAddr = ([127, 0, 0, 1], 0).into();
+    // A local coordinator runs until `run` returns, after every session
+    // has closed (and the host has withdrawn its listing).
+    let (service, coordinator) = match &cfg.coordinator {
+        None => (None, None),
+        Some(DemoCoordinator::At(a)) => (None, Some(*a)),
+        Some(DemoCoordinator::Local) => {
+            let service = Service::start(ServiceConfig {
+                udp: (Ipv4Addr::LOCALHOST, 0).into(),
+                http: None,
+                coordinator: CoordinatorConfig::default(),
+            })
+            .map_err(DemoError::CoordinatorStart)?;
+            let addr = service.udp_addr();
+            (Some(service), Some(addr))
+        }
+    };
+    let any = bind_address(coordinator);
     let mut host_cfg = HostConfig::new(GAME, "host");
     host_cfg.pilot_hz = cfg.rate_hz;
     host_cfg.spectator_hz = cfg.spectator_rate_hz();
@@ -398,63 +532,120 @@ pub fn run(
     if let Some(r) = cfg.track_rate_room {
         host_cfg.track_rate_room = r;
     }
-    let host = Session::host(any, host_cfg).map_err(DemoError::Socket)?;
+    let (host, mut lobby) = match coordinator {
+        None => (
+            Session::host(any, host_cfg).map_err(DemoError::Socket)?,
+            None,
+        ),
+        Some(c) => {
+            let room_name = room_name();
+            let listing = demo_listing(cfg, &room_name);
+            let opened = Instant::now();
+            let mut host = Session::host_listed(any, host_cfg, LobbyConfig::new(c, GAME), listing)
+                .map_err(DemoError::Socket)?;
+            if let Err(e) = wait_listed(&mut host, c) {
+                host.close_and_wait();
+                return Err(e);
+            }
+            let registered = opened.elapsed();
+            let browser = match LobbyBrowser::open(any, LobbyConfig::new(c, GAME)) {
+                Ok(b) => b,
+                Err(e) => {
+                    host.close_and_wait();
+                    return Err(DemoError::Browser(e));
+                }
+            };
+            let map_id = cfg.track.as_ref().map(|t| t.ids().0);
+            let lobby = DemoLobby {
+                tally: LobbyTally {
+                    coordinator: c,
+                    room_name,
+                    registered,
+                    found: 0,
+                    queries: Vec::new(),
+                },
+                map_id,
+                browser,
+                next_turn: Instant::now(),
+            };
+            (host, Some(lobby))
+        }
+    };
     let host_addr = host.local_addr();
     // Removed (with whatever was installed) when `run` returns.
     let maps = match served {
         Some(_) => Some(track::MapsFolders::new().map_err(DemoError::Track)?),
         None => None,
     };
-    let mut sessions = vec![host];
-    for spec in &specs[1..] {
+    let (track_hash, track_bytes) = served.as_ref().map(|s| (s.hash, s.bytes)).unzip();
+
+    // One thread per peer, each holding its own session like a game would,
+    // started as soon as its session is: a listed join is timed from there.
+    let (joined_tx, joined_rx) = crossbeam_channel::unbounded();
+    let mut peers = Spawner {
+        pilots: cfg.pilots,
+        room: room.clone(),
+        joined: joined_tx,
+        plan_txs: Vec::new(),
+        threads: Vec::new(),
+    };
+    peers.spawn(0, &specs[0], Ok(host), served.map(|s| s.source), None)?;
+    for (index, spec) in specs.iter().enumerate().skip(1) {
         let role = match spec.kind {
             PeerKind::Spectator => Role::Spectator,
             _ => Role::Pilot,
         };
-        let mut c = ClientConfig::new(host_addr, GAME, &spec.name, role);
-        c.send_hz = cfg.rate_hz;
-        c.connect_timeout = peer::CONNECT_LIMIT;
         let target: Option<Box<dyn TrackTarget>> = match &maps {
             Some(m) => Some(Box::new(m.target(&spec.name).map_err(DemoError::Track)?)),
             None => None,
         };
-        sessions.push(Session::join_with_target(any, c, target).map_err(DemoError::Socket)?);
-    }
-    let (track_hash, track_bytes) = served.as_ref().map(|s| (s.hash, s.bytes)).unzip();
-    let mut serve = served.map(|s| s.source);
-
-    // One thread per peer, each holding its own session like a game would.
-    let (joined_tx, joined_rx) = crossbeam_channel::unbounded();
-    let mut plan_txs = Vec::new();
-    let mut threads: Vec<JoinHandle<PeerOutcome>> = Vec::new();
-    for (index, (spec, session)) in specs.iter().zip(sessions).enumerate() {
-        let (plan_tx, plan_rx) = crossbeam_channel::bounded(1);
-        plan_txs.push(plan_tx);
-        let ctx = PeerContext {
-            index,
-            spec: spec.clone(),
-            pilots: cfg.pilots,
-            room: room.clone(),
-            joined: joined_tx.clone(),
-            plan: plan_rx,
-            serve: if spec.kind == PeerKind::Host {
-                serve.take()
-            } else {
-                None
+        let (session, listed_join) = match lobby.as_mut() {
+            None => {
+                let mut c = ClientConfig::new(host_addr, GAME, &spec.name, role);
+                c.send_hz = cfg.rate_hz;
+                c.connect_timeout = peer::CONNECT_LIMIT;
+                let s = Session::join_with_target(any, c, target).map_err(DemoError::Socket)?;
+                (Ok(s), None)
+            }
+            Some(l) => match l.find(&spec.name, cfg.lost_joiner == Some(index)) {
+                Ok(id) => {
+                    let coordinator = l.tally.coordinator;
+                    // `host` is the coordinator's to fill in.
+                    let mut c = ClientConfig::new(coordinator, GAME, &spec.name, role);
+                    c.send_hz = cfg.rate_hz;
+                    c.connect_timeout = peer::CONNECT_LIMIT;
+                    let t0 = Instant::now();
+                    let s = Session::join_listed(
+                        any,
+                        c,
+                        LobbyConfig::new(coordinator, GAME),
+                        id,
+                        target,
+                    )
+                    .map_err(DemoError::Socket)?;
+                    (Ok(s), Some(t0))
+                }
+                Err(msg) => (Err(msg), None),
             },
         };
-        let t = std::thread::Builder::new()
-            .name(format!("demo-{}", spec.name))
-            .spawn(move || peer::run(ctx, session))
-            .map_err(DemoError::Thread)?;
-        threads.push(t);
+        peers.spawn(index, spec, session, None, listed_join)?;
     }
-    drop(joined_tx);
+    // Dropping the spawner's sender lets the room notice a thread that is
+    // gone without answering.
+    let Spawner {
+        plan_txs, threads, ..
+    } = peers;
+    let lobby = lobby.map(DemoLobby::finish);
 
     // Wait until every peer is seated or has given up.
     let mut actors: Vec<Option<u16>> = vec![None; specs.len()];
     let mut room_errors = Vec::new();
-    let deadline = Instant::now() + peer::CONNECT_LIMIT + Duration::from_secs(2);
+    let connect_limit = if lobby.is_some() {
+        peer::LISTED_CONNECT_LIMIT
+    } else {
+        peer::CONNECT_LIMIT
+    };
+    let deadline = Instant::now() + connect_limit + Duration::from_secs(2);
     let mut answered = 0;
     while answered < specs.len() {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -518,12 +709,12 @@ pub fn run(
     // end moves out while a joiner is still fetching.
     let mut kbps = KbpsMeter::default();
     // A baseline, so the first second already shows rates.
-    live_view(cfg, &specs, &room, &plan, &mut kbps);
+    live_view(cfg, &specs, &room, &plan, lobby.as_ref(), &mut kbps);
     let mut next_view = plan.start + Duration::from_secs(1);
     loop {
         let now = Instant::now();
         if now >= next_view {
-            let view = live_view(cfg, &specs, &room, &plan, &mut kbps);
+            let view = live_view(cfg, &specs, &room, &plan, lobby.as_ref(), &mut kbps);
             each_second(&view);
             next_view += Duration::from_secs(1);
         }
@@ -573,6 +764,8 @@ pub fn run(
         (hash, bytes, track::summarize(&hash, bytes, &joiners))
     });
     drop(maps);
+    // Every session is closed: the host has withdrawn its listing.
+    drop(service);
     Ok(build_report(
         cfg,
         &specs,
@@ -580,7 +773,207 @@ pub fn run(
         outcomes,
         room_errors,
         transfer,
+        lobby,
     ))
+}
+
+/// Where the demo's sockets are bound: 127.0.0.1 on loopback (a loopback
+/// coordinator included), every interface when the coordinator is
+/// elsewhere, so that it can be reached.
+fn bind_address(coordinator: Option<SocketAddr>) -> SocketAddr {
+    let ip: IpAddr = match coordinator {
+        None => Ipv4Addr::LOCALHOST.into(),
+        Some(c) if c.ip().is_loopback() => c.ip(),
+        Some(SocketAddr::V4(_)) => Ipv4Addr::UNSPECIFIED.into(),
+        Some(SocketAddr::V6(_)) => Ipv6Addr::UNSPECIFIED.into(),
+    };
+    (ip, 0).into()
+}
+
+/// `propwash demo <4 hex digits>`: demos sharing a coordinator each find
+/// their own room.
+fn room_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut rng = SplitMix64(nanos ^ u64::from(std::process::id()).rotate_left(32));
+    format!("propwash demo {:04x}", rng.next_u64() & 0xffff)
+}
+
+/// The room's listing: a race of 3 laps with DRL physics, on the demo
+/// track's map and track when it has one.
+fn demo_listing(cfg: &DemoConfig, room_name: &str) -> Listing {
+    let mut l = Listing::default();
+    l.host.player_name = "host".into();
+    l.room.name = room_name.into();
+    l.room.mode = "race".into();
+    l.settings.laps = 3;
+    l.settings.physics = "drl".into();
+    if let Some(t) = &cfg.track {
+        let (map_id, track_id) = t.ids();
+        l.room.map_id = map_id;
+        l.room.track_id = track_id;
+        l.room.is_custom_track = true;
+        // The host serves it to every joiner (see `peer::fly`).
+        l.settings.allow_track_download = true;
+    }
+    l
+}
+
+/// Waits (within [`LISTING_LIMIT`]) for the coordinator to list the room.
+fn wait_listed(host: &mut Session, coordinator: SocketAddr) -> Result<(), DemoError> {
+    let not_listed = |why: String| DemoError::NotListed { coordinator, why };
+    let deadline = Instant::now() + LISTING_LIMIT;
+    loop {
+        while let Some(ev) = host.poll_lobby_event() {
+            match ev {
+                LobbyEvent::Registered { .. } => return Ok(()),
+                LobbyEvent::HostingFailed { message, .. } => {
+                    return Err(not_listed(format!("it refused: {message}")))
+                }
+                LobbyEvent::CoordinatorUnreachable => {
+                    return Err(not_listed("it did not answer".into()))
+                }
+                _ => {}
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(not_listed(format!(
+                "no answer within {} s",
+                LISTING_LIMIT.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// What the main thread measured of the lobby, for the report.
+struct LobbyTally {
+    coordinator: SocketAddr,
+    room_name: String,
+    /// From opening the room to the coordinator's answer.
+    registered: Duration,
+    /// Joiners that found the room in the list.
+    found: usize,
+    /// Each answered query, from asking to the page.
+    queries: Vec<Duration>,
+}
+
+/// The lobby while the joiners are made: one browser for all of them,
+/// used in turns.
+struct DemoLobby {
+    tally: LobbyTally,
+    /// With a track, the query asks for rooms on its map only.
+    map_id: Option<String>,
+    browser: LobbyBrowser,
+    /// The next joiner's query waits until then.
+    next_turn: Instant,
+}
+
+impl DemoLobby {
+    /// Waits for `joiner`'s turn, asks for a page of the list and finds the
+    /// room in it by name (`lost`: a name no room has); the error is the
+    /// joiner's error line.
+    fn find(&mut self, joiner: &str, lost: bool) -> Result<SessionId, String> {
+        if let Some(wait) = self.next_turn.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let asked = Instant::now();
+        self.next_turn = asked + LOBBY_PACE;
+        let query = ListQuery {
+            map_id: self.map_id.clone(),
+            limit: MAX_PAGE,
+            ..ListQuery::default()
+        };
+        let want = self
+            .browser
+            .list(query)
+            .map_err(|e| format!("{joiner} could not ask the lobby for its list: {e}"))?;
+        let deadline = asked + LIST_LIMIT;
+        let page = loop {
+            match self.browser.poll() {
+                Some(LobbyEvent::ListResult { request_id, page }) if request_id == want => {
+                    break page
+                }
+                Some(LobbyEvent::ListFailed { request_id, reason }) if request_id == want => {
+                    return Err(format!("{joiner}'s lobby query failed: {reason}"))
+                }
+                Some(_) => {}
+                None if Instant::now() >= deadline => {
+                    return Err(format!(
+                        "{joiner}'s lobby query went unanswered for {} s",
+                        LIST_LIMIT.as_secs()
+                    ))
+                }
+                None => std::thread::sleep(Duration::from_millis(1)),
+            }
+        };
+        self.tally.queries.push(asked.elapsed());
+        let room = if lost {
+            format!("{} elsewhere", self.tally.room_name)
+        } else {
+            self.tally.room_name.clone()
+        };
+        match page.sessions.iter().find(|r| r.room.name == room) {
+            Some(r) => {
+                self.tally.found += 1;
+                Ok(r.session_id)
+            }
+            None => Err(format!(
+                "{joiner} did not find the room '{room}' in the lobby list ({} of {} rooms shown)",
+                page.sessions.len(),
+                page.total
+            )),
+        }
+    }
+
+    /// Closes the browser; what it measured stays.
+    fn finish(self) -> LobbyTally {
+        self.browser.close_and_wait();
+        self.tally
+    }
+}
+
+/// Starts the peers' threads as their sessions are made.
+struct Spawner {
+    pilots: usize,
+    room: Arc<Room>,
+    joined: crossbeam_channel::Sender<(usize, Option<u16>)>,
+    plan_txs: Vec<crossbeam_channel::Sender<Arc<Plan>>>,
+    threads: Vec<JoinHandle<PeerOutcome>>,
+}
+
+impl Spawner {
+    /// Starts peer `index`'s thread with its session (`Err`: the error line
+    /// of a joiner that has none), the host's track, and for a listed join
+    /// when it was asked for.
+    fn spawn(
+        &mut self,
+        index: usize,
+        spec: &PeerSpec,
+        session: Result<Session, String>,
+        serve: Option<Box<dyn TrackSource>>,
+        listed_join: Option<Instant>,
+    ) -> Result<(), DemoError> {
+        let (plan_tx, plan_rx) = crossbeam_channel::bounded(1);
+        self.plan_txs.push(plan_tx);
+        let ctx = PeerContext {
+            index,
+            spec: spec.clone(),
+            pilots: self.pilots,
+            room: self.room.clone(),
+            joined: self.joined.clone(),
+            plan: plan_rx,
+            serve,
+            listed_join,
+        };
+        let t = std::thread::Builder::new()
+            .name(format!("demo-{}", spec.name))
+            .spawn(move || peer::run(ctx, session))
+            .map_err(DemoError::Thread)?;
+        self.threads.push(t);
+        Ok(())
+    }
 }
 
 /// Turns byte counters into rates between two calls.
@@ -618,6 +1011,7 @@ fn live_view(
     specs: &[PeerSpec],
     room: &Room,
     plan: &Plan,
+    lobby: Option<&LobbyTally>,
     kbps: &mut KbpsMeter,
 ) -> LiveView {
     let now = Instant::now();
@@ -663,6 +1057,19 @@ fn live_view(
         })
         .collect();
     kbps.last = Some((now, host_stats));
+    let lobby = lobby.map(|l| {
+        let paths = |p: Path| lives.iter().filter(|l| l.path == Some(p)).count();
+        format!(
+            "lobby: '{}' listed at {} in {:.1} ms; {} of {} joiners found it in the list, {} joined direct, {} relayed",
+            l.room_name,
+            l.coordinator,
+            l.registered.as_secs_f64() * 1000.0,
+            l.found,
+            specs.len().saturating_sub(1),
+            paths(Path::Direct),
+            paths(Path::Relayed)
+        )
+    });
     LiveView {
         elapsed_s: now.saturating_duration_since(plan.start).as_secs_f64(),
         // Stretched while a track transfer runs.
@@ -675,6 +1082,7 @@ fn live_view(
         ),
         rate_hz: cfg.rate_hz,
         rows,
+        lobby,
     }
 }
 
@@ -704,6 +1112,7 @@ fn build_report(
     outcomes: Vec<Option<PeerOutcome>>,
     mut errors: Vec<String>,
     transfer: Option<(TrackHash, u64, track::TransferSummary)>,
+    lobby: Option<LobbyTally>,
 ) -> DemoReport {
     let run_for = plan.end.get().duration_since(plan.start);
     let seated: Vec<(&PeerSpec, &PeerOutcome)> = specs
@@ -810,6 +1219,30 @@ fn build_report(
     let all_there = outcomes.iter().all(Option::is_some);
     let exactly_once = all_there && measure::exactly_once_in_order(&sent, &received);
 
+    // The lobby: joiners seated on a path it found.
+    let lobby = lobby.map(|t| {
+        let joined = |p: Path| {
+            seated
+                .iter()
+                .filter(|(_, o)| o.actor.is_some() && o.lobby_path == Some(p))
+                .count()
+        };
+        let ms = |d: &Duration| d.as_secs_f64() * 1000.0;
+        let joins: Vec<f64> = seated
+            .iter()
+            .filter_map(|(_, o)| o.welcomed_after.as_ref().map(ms))
+            .collect();
+        LobbySummary {
+            coordinator: t.coordinator.to_string(),
+            registered_ms: ms(&t.registered),
+            found_by_list: t.found,
+            joined_direct: joined(Path::Direct),
+            joined_relayed: joined(Path::Relayed),
+            list_query_ms_p50: median(t.queries.iter().map(ms).collect()),
+            join_ms_p50: median(joins),
+        }
+    });
+
     let (worst_ratio, worst_pair) = worst.unwrap_or((0.0, "-".into()));
     DemoReport {
         pilots: cfg.pilots,
@@ -852,7 +1285,22 @@ fn build_report(
             .fold(0.0, f64::max),
         errors: error_count,
         error_messages: errors,
+        lobby,
     }
+}
+
+/// The middle value (the mean of the two middle ones for an even count).
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
 }
 
 fn pilot_spec(specs: &[PeerSpec], pilot: usize) -> usize {
@@ -943,6 +1391,72 @@ mod tests {
             assert_eq!(seqs, (0..seqs.len() as u32).collect::<Vec<_>>());
         }
         assert!(ev.iter().all(|e| e.sender != 1));
+    }
+
+    #[test]
+    fn coordinator_values_parse_and_unusable_addresses_are_named() {
+        assert_eq!("local".parse(), Ok(DemoCoordinator::Local));
+        assert_eq!("LOCAL".parse(), Ok(DemoCoordinator::Local));
+        let at: DemoCoordinator = "127.0.0.1:7777".parse().unwrap();
+        assert_eq!(at, DemoCoordinator::At(([127, 0, 0, 1], 7777).into()));
+        assert_eq!(at.to_string(), "127.0.0.1:7777");
+        assert!("[::1]:7777".parse::<DemoCoordinator>().is_ok());
+        let e = "not-an-address".parse::<DemoCoordinator>().unwrap_err();
+        assert!(e.contains("not-an-address"), "{e}");
+        for bad in ["0.0.0.0:7777", "127.0.0.1:0", "224.0.0.1:7777"] {
+            let cfg = DemoConfig {
+                coordinator: Some(bad.parse().unwrap()),
+                ..DemoConfig::default()
+            };
+            let e = cfg.validate().unwrap_err().to_string();
+            assert!(e.contains("--coordinator") && e.contains(bad), "{e}");
+        }
+        assert_eq!(
+            bind_address(Some(([127, 0, 0, 1], 7).into())),
+            ([127, 0, 0, 1], 0).into()
+        );
+        assert!(bind_address(Some(([192, 0, 2, 1], 7).into()))
+            .ip()
+            .is_unspecified());
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0]), Some(2.5));
+        assert_eq!(median(Vec::new()), None);
+        let name = room_name();
+        assert!(
+            name.starts_with("propwash demo ") && name.len() == 18,
+            "{name}"
+        );
+    }
+
+    /// A listed room through an in-process coordinator, where one joiner
+    /// looks for the wrong room: it is one error line, and everyone else
+    /// finds the room in the list, joins it by id and flies cleanly.
+    #[test]
+    fn a_joiner_that_does_not_find_the_room_is_an_error_line() {
+        let cfg = DemoConfig {
+            pilots: 2,
+            spectators: 2,
+            seconds: 2,
+            coordinator: Some(DemoCoordinator::Local),
+            lost_joiner: Some(3),
+            ..DemoConfig::default()
+        };
+        let r = run(&cfg, |_| {}).expect("demo runs");
+        assert_eq!(r.errors, 1, "{:?}", r.error_messages);
+        assert!(
+            r.error_messages[0].starts_with("spectator-2 did not find the room 'propwash demo "),
+            "{:?}",
+            r.error_messages
+        );
+        assert_eq!(r.peers_in_room, 3);
+        assert!(r.events_delivered_exactly_once);
+        let lobby = r.lobby.expect("a lobby summary");
+        assert!(lobby.coordinator.starts_with("127.0.0.1:"), "{lobby:?}");
+        assert_eq!(lobby.found_by_list, 2);
+        assert_eq!(lobby.joined_direct, 2, "loopback needs no relay");
+        assert_eq!(lobby.joined_relayed, 0);
+        assert!(lobby.list_query_ms_p50.is_some() && lobby.join_ms_p50.is_some());
+        assert!(r.frames_delivered_ratio.expect("pairs were measured") > 0.9);
     }
 
     /// A real room on loopback in which one bot stops pushing half way: the

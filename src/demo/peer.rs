@@ -4,7 +4,8 @@
 //! notices each snapshot, whatever the send rate), raises and collects
 //! events, and keeps its row of the live table current. With a track, the
 //! host announces it at the start and every joiner notes when its copy
-//! arrives.
+//! arrives. A joiner of a listed room notes the lobby's path to the host
+//! and how long the join took.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use super::flight;
 use super::measure::{event_payload, read_event_payload, LatencyHistogram, PushClock, EVENT_CODE};
 use super::report::PeerKind;
 use super::track::{JoinerTrack, TransferClock};
+use crate::lobby::{LobbyEvent, Path};
 use crate::proto::EventTarget;
 use crate::runtime::{PilotState, RuntimeError, Session, SessionState, TransportCounters};
 use crate::session::{Event, PeerStats, HOST_ACTOR, MAX_PILOTS, MAX_SPECTATORS};
@@ -24,6 +26,9 @@ use crate::track::transfer::{props, TrackSource};
 
 /// A client that is not seated by then counts as an error.
 pub(crate) const CONNECT_LIMIT: Duration = Duration::from_secs(5);
+/// The same for a joiner of a listed room: punching gives up after about
+/// 3.5 s before the relay is asked for.
+pub(crate) const LISTED_CONNECT_LIMIT: Duration = Duration::from_secs(10);
 /// How often an observer reads the room. Snapshots come at most every
 /// ~4 ms (240 Hz); reading only at the game's own tick would miss some.
 const POLL: Duration = Duration::from_millis(1);
@@ -61,6 +66,8 @@ pub(crate) struct PeerLive {
     /// host on a client.
     pub(crate) stats: Vec<PeerStats>,
     pub(crate) last_pushed: Option<u32>,
+    /// A listed room's joiner: how the lobby reached the host.
+    pub(crate) path: Option<Path>,
 }
 
 /// What all peer threads share for the whole run.
@@ -231,6 +238,10 @@ pub(crate) struct PeerOutcome {
     pub(crate) transport: TransportCounters,
     pub(crate) error_count: usize,
     pub(crate) errors: Vec<String>,
+    /// A listed room's joiner: the lobby's path to the host.
+    pub(crate) lobby_path: Option<Path>,
+    /// A listed room's joiner: from `join_listed` to the welcome.
+    pub(crate) welcomed_after: Option<Duration>,
 }
 
 impl PeerOutcome {
@@ -249,6 +260,8 @@ impl PeerOutcome {
             transport: TransportCounters::default(),
             error_count: 0,
             errors: Vec::new(),
+            lobby_path: None,
+            welcomed_after: None,
         }
     }
 
@@ -270,17 +283,30 @@ pub(crate) struct PeerContext {
     pub(crate) plan: Receiver<Arc<Plan>>,
     /// The host's track, served when the pilots start.
     pub(crate) serve: Option<Box<dyn TrackSource>>,
+    /// A joiner of a listed room: when `join_listed` was called.
+    pub(crate) listed_join: Option<Instant>,
 }
 
 /// The thread body: join, wait for the plan, fly and watch, then leave.
-pub(crate) fn run(mut ctx: PeerContext, mut session: Session) -> PeerOutcome {
+/// `Err` is a peer that never got a session (a joiner that did not find
+/// the room in the lobby list): the message is its error line.
+pub(crate) fn run(mut ctx: PeerContext, session: Result<Session, String>) -> PeerOutcome {
     let mut out = PeerOutcome::new(ctx.pilots);
-    match connect(&mut session, &ctx.spec.name) {
+    let mut session = match session {
+        Ok(s) => s,
+        Err(msg) => {
+            out.error(msg);
+            let _ = ctx.joined.send((ctx.index, None));
+            return out;
+        }
+    };
+    match connect(&mut session, &ctx.spec.name, ctx.listed_join, &mut out) {
         Ok(actor) => {
             out.actor = Some(actor);
             let mut live = ctx.room.live[ctx.index].lock();
             live.connected = true;
             live.actor = actor;
+            live.path = out.lobby_path;
         }
         Err(msg) => out.error(msg),
     }
@@ -318,11 +344,40 @@ pub(crate) fn run(mut ctx: PeerContext, mut session: Session) -> PeerOutcome {
 }
 
 /// Waits until the session is seated; the error names the peer and why.
-fn connect(session: &mut Session, name: &str) -> Result<u16, String> {
-    let deadline = Instant::now() + CONNECT_LIMIT;
+/// A joiner of a listed room (`listed_join`: when it called
+/// `join_listed`) also notes the lobby's path and when it was welcomed.
+fn connect(
+    session: &mut Session,
+    name: &str,
+    listed_join: Option<Instant>,
+    out: &mut PeerOutcome,
+) -> Result<u16, String> {
+    let limit = if listed_join.is_some() {
+        LISTED_CONNECT_LIMIT
+    } else {
+        CONNECT_LIMIT
+    };
+    let deadline = Instant::now() + limit;
+    // A listed join is timed, so it is watched closely.
+    let nap = Duration::from_millis(if listed_join.is_some() { 1 } else { 5 });
+    let welcomed = |out: &mut PeerOutcome| {
+        if let Some(t0) = listed_join {
+            out.welcomed_after.get_or_insert_with(|| t0.elapsed());
+        }
+    };
     loop {
+        while let Some(ev) = session.poll_lobby_event() {
+            match ev {
+                LobbyEvent::Connected { path, .. } => out.lobby_path = Some(path),
+                LobbyEvent::JoinFailed { reason, .. } => {
+                    return Err(format!("{name} found no path to the listed room: {reason}"))
+                }
+                _ => {}
+            }
+        }
         while let Some(ev) = session.poll_event() {
             match ev {
+                Event::Welcomed { .. } => welcomed(out),
                 Event::Refused { message, .. } => {
                     return Err(format!("{name} was refused: {message}"))
                 }
@@ -337,7 +392,10 @@ fn connect(session: &mut Session, name: &str) -> Result<u16, String> {
         let snap = session.snapshot();
         match snap.state {
             SessionState::Connected if session.is_host() => return Ok(HOST_ACTOR),
-            SessionState::Connected if snap.actor != 0 => return Ok(snap.actor),
+            SessionState::Connected if snap.actor != 0 => {
+                welcomed(out);
+                return Ok(snap.actor);
+            }
             SessionState::Closed(reason) => {
                 return Err(format!(
                     "{name}'s session closed while joining ({reason:?})"
@@ -348,10 +406,10 @@ fn connect(session: &mut Session, name: &str) -> Result<u16, String> {
         if Instant::now() >= deadline {
             return Err(format!(
                 "{name} did not reach the room within {} s",
-                CONNECT_LIMIT.as_secs()
+                limit.as_secs()
             ));
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(nap);
     }
 }
 
@@ -552,6 +610,15 @@ fn fly(
                     room.transfer.settle();
                 }
                 _ => {}
+            }
+        }
+        // A listed room's lobby reports each joiner's introduction to the
+        // host; only a listing the coordinator gave up on matters here.
+        while let Some(ev) = session.poll_lobby_event() {
+            if let LobbyEvent::HostingFailed { message, .. } = ev {
+                out.error(format!(
+                    "{name}: the coordinator dropped the listing: {message}"
+                ));
             }
         }
 

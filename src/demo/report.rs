@@ -71,6 +71,8 @@ pub struct LiveView {
     pub rate_hz: u32,
     /// One row per peer, the host first.
     pub rows: Vec<LiveRow>,
+    /// With a coordinator: one line on how the room was listed and found.
+    pub lobby: Option<String>,
 }
 
 fn opt(v: Option<f32>, scale: f32, digits: usize) -> String {
@@ -119,6 +121,9 @@ impl LiveView {
                 tick,
                 if r.connected { "" } else { "  (not seated)" }
             );
+        }
+        if let Some(l) = &self.lobby {
+            let _ = writeln!(s, "\n{l}");
         }
         s
     }
@@ -211,6 +216,40 @@ impl LatencySummary {
     }
 }
 
+/// How the room went through the lobby (`propwash demo --coordinator`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LobbySummary {
+    /// The coordinator's UDP address.
+    pub coordinator: String,
+    /// From opening the listed room to the coordinator confirming it,
+    /// milliseconds.
+    pub registered_ms: f64,
+    /// Joiners that found the room by its name in a lobby query's page.
+    pub found_by_list: usize,
+    /// Joiners whose path to the host was punched straight through.
+    pub joined_direct: usize,
+    /// Joiners that reached the host through the coordinator's relay.
+    pub joined_relayed: usize,
+    /// Median time from a lobby query to its page, milliseconds (`None`:
+    /// no query was answered).
+    pub list_query_ms_p50: Option<f64>,
+    /// Median time from a joiner's `join_listed` to its welcome into the
+    /// room, milliseconds (`None`: nobody was welcomed).
+    pub join_ms_p50: Option<f64>,
+}
+
+impl LobbySummary {
+    fn rounded(&mut self) {
+        self.registered_ms = round(self.registered_ms, 3);
+        for v in [&mut self.list_query_ms_p50, &mut self.join_ms_p50]
+            .into_iter()
+            .flatten()
+        {
+            *v = round(*v, 3);
+        }
+    }
+}
+
 /// Everything the demo measured. Field meanings are in the `demo` module
 /// documentation.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -288,6 +327,10 @@ pub struct DemoReport {
     pub errors: usize,
     /// What went wrong, one line each.
     pub error_messages: Vec<String>,
+    /// With a coordinator, how the room was listed, found and joined;
+    /// absent from the JSON without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lobby: Option<LobbySummary>,
 }
 
 fn round(v: f64, digits: i32) -> f64 {
@@ -332,6 +375,9 @@ impl DemoReport {
         r.host_upload_kbps = round(r.host_upload_kbps, 1);
         r.max_poll_gap_ms = round(r.max_poll_gap_ms, 2);
         r.host_upload_kbps_with_headers = round(r.host_upload_kbps_with_headers, 1);
+        if let Some(l) = r.lobby.as_mut() {
+            l.rounded();
+        }
         serde_json::to_string(&r).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
 
@@ -424,6 +470,19 @@ impl DemoReport {
                 );
             }
         }
+        if let Some(l) = &self.lobby {
+            let _ = writeln!(
+                s,
+                "  lobby              listed at {} in {}; {} joiners found it in the list (query p50 {}), {} joined direct, {} relayed (join p50 {})",
+                l.coordinator,
+                ms(Some(l.registered_ms)),
+                l.found_by_list,
+                ms(l.list_query_ms_p50),
+                l.joined_direct,
+                l.joined_relayed,
+                ms(l.join_ms_p50)
+            );
+        }
         let _ = writeln!(
             s,
             "  observers          read the room at least every {:.1} ms",
@@ -490,6 +549,7 @@ mod tests {
             max_poll_gap_ms: 2.5,
             errors: 0,
             error_messages: vec![],
+            lobby: None,
         }
     }
 
@@ -540,6 +600,49 @@ mod tests {
     }
 
     #[test]
+    fn the_lobby_object_is_there_only_with_a_coordinator() {
+        let without = report();
+        let v: serde_json::Value = serde_json::from_str(&without.to_json()).unwrap();
+        assert!(v.get("lobby").is_none(), "no key without a coordinator");
+        assert!(!without.summary().contains("lobby"));
+
+        let mut with = report();
+        with.lobby = Some(LobbySummary {
+            coordinator: "127.0.0.1:7777".into(),
+            registered_ms: 1.234_56,
+            found_by_list: 20,
+            joined_direct: 19,
+            joined_relayed: 1,
+            list_query_ms_p50: Some(0.456_78),
+            join_ms_p50: None,
+        });
+        let j = with.to_json();
+        assert!(!j.contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+        let l = &v["lobby"];
+        assert_eq!(l["coordinator"], "127.0.0.1:7777");
+        assert_eq!(l["registered_ms"], 1.235);
+        assert_eq!(l["found_by_list"], 20);
+        assert_eq!(l["joined_direct"], 19);
+        assert_eq!(l["joined_relayed"], 1);
+        assert_eq!(l["list_query_ms_p50"], 0.457);
+        assert!(l["join_ms_p50"].is_null());
+        // Every other key is as without the lobby.
+        let keys = |v: &serde_json::Value| {
+            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            k.retain(|k| k != "lobby");
+            k
+        };
+        let plain: serde_json::Value = serde_json::from_str(&without.to_json()).unwrap();
+        assert_eq!(keys(&v), keys(&plain));
+        let s = with.summary();
+        assert!(
+            s.contains("listed at 127.0.0.1:7777") && s.contains("19 joined direct"),
+            "{s}"
+        );
+    }
+
+    #[test]
     fn summary_and_live_views_name_what_matters() {
         let mut r = report();
         r.errors = 1;
@@ -581,11 +684,18 @@ mod tests {
                     last_tick: None,
                 },
             ],
+            lobby: None,
         };
         let t = view.table();
         assert!(t.contains("1/2 peers"), "{t}");
         assert!(t.contains("host+pilot") && t.contains("240"), "{t}");
         assert!(t.contains("not seated"), "{t}");
+        assert!(!t.contains("lobby"), "{t}");
+        let listed = LiveView {
+            lobby: Some("lobby: listed at 127.0.0.1:7777".into()),
+            ..view.clone()
+        };
+        assert!(listed.table().contains("listed at 127.0.0.1:7777"));
         let l = view.line();
         assert!(!l.contains('\n'));
         assert!(
