@@ -3,15 +3,20 @@
     Builds propwash for DRL Simulator on Windows and installs it into BepInEx.
 
 .DESCRIPTION
-    1. Builds the Rust library: cargo build --release --target x86_64-pc-windows-msvc
+    1. Builds the Rust library and its Steam plugin:
+       cargo build --release --lib --target x86_64-pc-windows-msvc
        -> target\x86_64-pc-windows-msvc\release\propwash.dll
+       cargo build --release -p propwash-steam --target x86_64-pc-windows-msvc
+       -> target\x86_64-pc-windows-msvc\release\propwash_steam.dll
+       (propwash loads the plugin at run time; without it, or without the
+       game's steam_api64.dll, players are offline and unverified)
     2. Compiles Propwash.Native.dll (shim\src\Native) and Propwash.Shim.dll
        (shim\src\Plugin) against the GAME's own assemblies: mscorlib/System
        and UnityEngine*.dll from "DRL Simulator_Data\Managed", BepInEx.dll and
        0Harmony.dll from "BepInEx\core". (The Linux build, build.sh, uses stub
        assemblies instead and only proves the plugin type-checks.)
-    3. Copies propwash.dll, Propwash.Native.dll and Propwash.Shim.dll into
-       <GamePath>\BepInEx\plugins\propwash\.
+    3. Copies propwash.dll, propwash_steam.dll, Propwash.Native.dll and
+       Propwash.Shim.dll into <GamePath>\BepInEx\plugins\propwash\.
 
     Needs: BepInEx 5.4.x (x64, Unity Mono) installed in the game and run once;
     Rust with the x86_64-pc-windows-msvc target (rustup default on Windows) and
@@ -71,6 +76,8 @@ if ($NativeDll -ne "") {
         try {
             & cargo build --release --lib --target x86_64-pc-windows-msvc
             if ($LASTEXITCODE -ne 0) { throw "cargo build failed" }
+            & cargo build --release -p propwash-steam --target x86_64-pc-windows-msvc
+            if ($LASTEXITCODE -ne 0) { throw "cargo build of the Steam plugin failed" }
         } finally { Pop-Location }
     }
     Require-File $dll "build it with cargo (drop -SkipRust)"
@@ -125,11 +132,20 @@ $shimOut = Join-Path $out "Propwash.Shim.dll"
 if ($LASTEXITCODE -ne 0) { throw "compiling Propwash.Shim.dll failed" }
 
 Copy-Item $dll (Join-Path $out "propwash.dll") -Force
+# The Steam plugin sits beside propwash.dll; missing, players are offline.
+$steamPlugin = Join-Path (Split-Path $dll -Parent) "propwash_steam.dll"
+$files = @("propwash.dll", "Propwash.Native.dll", "Propwash.Shim.dll")
+if (Test-Path $steamPlugin) {
+    Copy-Item $steamPlugin (Join-Path $out "propwash_steam.dll") -Force
+    $files += "propwash_steam.dll"
+} else {
+    Write-Warning "no propwash_steam.dll beside $dll: players will be offline (unverified)"
+}
 
 # ---- 3. install ---------------------------------------------------------------
 if (-not $NoInstall) {
     New-Item -ItemType Directory -Force -Path $pluginDir | Out-Null
-    foreach ($f in @("propwash.dll", "Propwash.Native.dll", "Propwash.Shim.dll")) {
+    foreach ($f in $files) {
         Copy-Item (Join-Path $out $f) (Join-Path $pluginDir $f) -Force
     }
     Write-Host "== installed into $pluginDir"

@@ -16,6 +16,11 @@ namespace BepInEx
         protected BepInEx.Logging.ManualLogSource Logger { get { throw null; } }
         public BepInEx.Configuration.ConfigFile Config { get { throw null; } }
     }
+
+    public static class Paths
+    {
+        public static string ConfigPath { get { throw null; } }
+    }
 }
 
 namespace BepInEx.Configuration

@@ -1,8 +1,9 @@
 // Talking back to the game's Photon code without compiling against it (its
 // version is unknown): callbacks by method name on live MonoBehaviours,
 // incoming events into the configured delegate, event contents through
-// Photon's own serializer, property tables as Photon's Hashtable. Every
-// lookup is by name from the config, cached, and fails with one warning.
+// Photon's own serializer, property tables as Photon's Hashtable, lobby
+// rooms as PUN 2 RoomInfo objects. Every lookup is by name from the config,
+// cached, and fails with one warning.
 using System;
 using System.Collections;
 using System.Collections.Generic;
@@ -23,6 +24,9 @@ namespace Propwash.Shim
         private readonly Dictionary<string, Dictionary<Type, MethodInfo>> callbackCache = new Dictionary<string, Dictionary<Type, MethodInfo>>();
         private MethodInfo serializer, deserializer;
         private bool codecResolved;
+        private Type roomInfoType;
+        private ConstructorInfo roomInfoCtor;
+        private bool roomInfoResolved;
 
         public PhotonGlue(ShimSettings settings, ManualLogSource log)
         {
@@ -291,6 +295,58 @@ namespace Propwash.Shim
             }
             WarnOnce("hashtable", "Photon.HashtableType " + settings.HashtableType.Value + " not found; callbacks get a System.Collections.Hashtable");
             return new Hashtable();
+        }
+
+        // ---- the room list --------------------------------------------------
+
+        /// <summary>
+        /// PUN 2's RoomInfo has a (string name, Hashtable properties) constructor that reads
+        /// Photon's well-known byte keys (255 MaxPlayers, 252 PlayerCount, 253 IsOpen,
+        /// 254 IsVisible, 251 RemovedFromList) and keeps the string keys as custom properties.
+        /// </summary>
+        private bool ResolveRoomInfo()
+        {
+            if (roomInfoResolved) return roomInfoCtor != null;
+            roomInfoResolved = true;
+            string name = (settings.RoomInfoType.Value ?? "").Trim();
+            if (name.Length == 0) return false;
+            Type t = AccessTools.TypeByName(name);
+            if (t == null)
+            {
+                log.LogWarning("Photon.RoomInfoType " + name + " not found; OnRoomListUpdate is not raised");
+                return false;
+            }
+            foreach (ConstructorInfo c in t.GetConstructors(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic))
+            {
+                ParameterInfo[] ps = c.GetParameters();
+                if (ps.Length == 2 && ps[0].ParameterType == typeof(string) && typeof(IDictionary).IsAssignableFrom(ps[1].ParameterType)
+                    && !ps[1].ParameterType.IsAbstract && !ps[1].ParameterType.IsInterface)
+                {
+                    roomInfoType = t;
+                    roomInfoCtor = c;
+                    return true;
+                }
+            }
+            log.LogWarning(t.FullName + " has no (string, Hashtable) constructor; OnRoomListUpdate is not raised");
+            return false;
+        }
+
+        /// <summary>An empty List&lt;RoomInfo&gt;, or null (one warning) when RoomInfo cannot be built.</summary>
+        public IList NewRoomList()
+        {
+            return ResolveRoomInfo() ? (IList)Activator.CreateInstance(typeof(List<>).MakeGenericType(roomInfoType)) : null;
+        }
+
+        /// <summary>An empty property table of the type RoomInfo's constructor takes; only after NewRoomList gave a list.</summary>
+        public IDictionary NewRoomProperties()
+        {
+            return (IDictionary)Activator.CreateInstance(roomInfoCtor.GetParameters()[1].ParameterType);
+        }
+
+        /// <summary>A RoomInfo; only after NewRoomList gave a list.</summary>
+        public object NewRoomInfo(string name, IDictionary properties)
+        {
+            return roomInfoCtor.Invoke(new object[] { name, properties });
         }
     }
 }

@@ -25,6 +25,30 @@ namespace Propwash.Shim
             return args != null && args.Length > index ? args[index] as string : null;
         }
 
+        /// <summary>PUN 2 / Classic RoomOptions: the argument that has CustomRoomProperties, wherever it sits.</summary>
+        private static object RoomOptionsArg(object[] args)
+        {
+            for (int i = 1; args != null && i < args.Length; i++)
+            {
+                if (args[i] != null && (PhotonGlue.HasMember(args[i], "CustomRoomProperties") || PhotonGlue.HasMember(args[i], "customRoomProperties")))
+                {
+                    return args[i];
+                }
+            }
+            return null;
+        }
+
+        /// <summary>The first Hashtable argument (JoinRandomRoom's expectedCustomRoomProperties).</summary>
+        private static IDictionary DictionaryArg(object[] args)
+        {
+            for (int i = 0; args != null && i < args.Length; i++)
+            {
+                IDictionary d = args[i] as IDictionary;
+                if (d != null) return d;
+            }
+            return null;
+        }
+
         private static bool Connect(ref bool __result)
         {
             if (!Active) return true;
@@ -35,7 +59,7 @@ namespace Propwash.Shim
         private static bool CreateRoom(object[] __args, ref bool __result)
         {
             if (!Active) return true;
-            __result = Room.CreateRoom(StringArg(__args, 0));
+            __result = Room.CreateRoom(StringArg(__args, 0), RoomOptionsArg(__args));
             return false;
         }
 
@@ -49,14 +73,28 @@ namespace Propwash.Shim
         private static bool JoinOrCreateRoom(object[] __args, ref bool __result)
         {
             if (!Active) return true;
-            __result = Room.JoinOrCreateRoom(StringArg(__args, 0));
+            __result = Room.JoinOrCreateRoom(StringArg(__args, 0), RoomOptionsArg(__args));
             return false;
         }
 
-        private static bool JoinRandomRoom(ref bool __result)
+        private static bool JoinRandomRoom(object[] __args, ref bool __result)
         {
             if (!Active) return true;
-            __result = Room.JoinRandomRoom();
+            __result = Room.JoinRandomRoom(DictionaryArg(__args));
+            return false;
+        }
+
+        private static bool JoinLobby(ref bool __result)
+        {
+            if (!Active) return true;
+            __result = Room.JoinLobby();
+            return false;
+        }
+
+        private static bool LeaveLobby(ref bool __result)
+        {
+            if (!Active) return true;
+            __result = Room.LeaveLobby();
             return false;
         }
 
@@ -152,6 +190,13 @@ namespace Propwash.Shim
         {
             if (!Active) return true;
             __result = Room.InRoom;
+            return false;
+        }
+
+        private static bool InLobby(ref bool __result)
+        {
+            if (!Active) return true;
+            __result = Room.InLobby;
             return false;
         }
 

@@ -1,8 +1,10 @@
 // The BepInEx 5 entry point: reads the config, loads the native library,
+// starts the player's identity (Steam or offline, on a native thread),
 // installs the Photon hooks, and drives the room from Unity's main thread:
-// FixedUpdate exchanges drone frames, Update handles events and forwards
-// the library's log lines to BepInEx's log. Nothing from native code ever
-// calls in here; everything is polled.
+// FixedUpdate exchanges drone frames, Update handles events and lobby
+// answers, looks at the identity until it is ready, and forwards the
+// library's log lines to BepInEx's log. Nothing from native code ever calls
+// in here; everything is polled.
 using System;
 using System.IO;
 using BepInEx;
@@ -20,6 +22,7 @@ namespace Propwash.Shim
 
         private Harmony harmony;
         private ShimSettings settings;
+        private IdentityWatch identity;
 
         /// <summary>The room, for other mods (players, remote pilots, raw events). Null if loading failed.</summary>
         public static RoomBridge Room { get; private set; }
@@ -47,11 +50,32 @@ namespace Propwash.Shim
                 return;
             }
             settings.LogLevel.SettingChanged += (s, e) => Propwash.Log.SetLevel(settings.LogLevel.Value);
-            Room = new RoomBridge(settings, Logger);
+            StartIdentity();
+            Room = new RoomBridge(settings, Logger, identity);
             PhotonPatches.Room = Room;
             harmony = new Harmony(Guid);
             int patched = HookTable.Install(harmony, Logger);
             Logger.LogInfo(patched + " Photon methods patched (see [Hooks] in the config for the table)");
+        }
+
+        /// <summary>
+        /// Identity lives in BepInEx/config (the offline id file) and writes the game's
+        /// player-state.json under the folder holding StreamingAssets (DRL Simulator_Data).
+        /// </summary>
+        private void StartIdentity()
+        {
+            try
+            {
+                string dataDir = Path.GetDirectoryName(UnityEngine.Application.streamingAssetsPath);
+                identity = new IdentityWatch(settings, Logger, dataDir);
+                string gameName, gameId;
+                LocalPlayer.ReadGameProfile(Logger, out gameName, out gameId);
+                identity.Start(Paths.ConfigPath, LocalPlayer.First(settings.OfflineName.Value, settings.PlayerName.Value, gameName));
+            }
+            catch (Exception e)
+            {
+                Logger.LogError("identity did not start, rooms use the configured name: " + e.Message);
+            }
         }
 
         private void FixedUpdate()
@@ -61,6 +85,7 @@ namespace Propwash.Shim
 
         private void Update()
         {
+            if (identity != null) identity.Tick(UnityEngine.Time.realtimeSinceStartup);
             if (Room != null) Room.FrameTick();
             string line;
             for (int i = 0; i < LogLinesPerFrame && Propwash.Log.TryRead(out line); i++)

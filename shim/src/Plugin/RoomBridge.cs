@@ -1,11 +1,16 @@
 // What Photon's room was to the game, on a PropwashSession: hosting and
-// joining, events, properties, the clock, and the per-tick drone exchange.
-// The patches call in here; the plugin drives it from FixedUpdate (frames)
-// and Update (events, deferred callbacks). Main thread only.
+// joining, events, properties, the clock, and the per-tick drone exchange;
+// and what Photon's lobby was, on the coordinator: hosted rooms are listed
+// there, JoinRandomRoom and the room list search it. The patches call in
+// here; the plugin drives it from FixedUpdate (frames) and Update (events,
+// lobby reports and answers, deferred callbacks). Nothing waits: a lobby
+// search is asked in the patch and answered in a later Update. Main thread
+// only.
 using System;
 using System.Collections;
 using System.Collections.Generic;
 using System.IO;
+using System.Text;
 using BepInEx.Logging;
 using UnityEngine;
 
@@ -14,11 +19,17 @@ namespace Propwash.Shim
     public sealed class RoomBridge : IDisposable
     {
         /// <summary>Photon error codes handed to the *Failed callbacks.</summary>
-        private const short GameFull = 32765, GameClosed = 32764, OperationFailed = -1;
-        private const int EventsPerFrame = 256;
+        private const short GameFull = 32765, GameClosed = 32764, NoRandomMatchFound = 32760, OperationFailed = -1;
+        private const string CreateRoomFailed = "OnCreateRoomFailed", JoinRoomFailed = "OnJoinRoomFailed", JoinRandomFailed = "OnJoinRandomFailed";
+        private const int EventsPerFrame = 256, LobbyReportsPerFrame = 32, LobbyAnswersPerFrame = 8;
+        /// <summary>Rooms asked for per page (the library's most).</summary>
+        private const int RoomsPerPage = 50;
+        /// <summary>A lobby answer is given up on after this long (the library's own retries end sooner).</summary>
+        private const float LobbyAnswerSeconds = 20f;
 
         private readonly ShimSettings settings;
         private readonly ManualLogSource log;
+        private readonly IdentityWatch identity;
         private readonly PhotonGlue glue;
         private readonly DroneSync drones;
         private readonly PilotState[] pilots = new PilotState[Limits.MaxPilots];
@@ -30,6 +41,25 @@ namespace Propwash.Shim
         private ushort ourActor;
         private int pilotCount, tickErrors, dropped;
 
+        // The session's lobby side: a listed room, or a join through the coordinator.
+        private bool lobbySide, coordinatorDown;
+        private RoomListing listing;
+        /// <summary>The *Failed callback of the join in progress, raised at most once per session.</summary>
+        private string failCallback = JoinRoomFailed;
+        private bool failRaised;
+        /// <summary>A CLOSED of a listed join held for one Update, until its join_failed report is in.</summary>
+        private CloseReason? lateClose;
+
+        // The lobby browser: one JoinRandomRoom search, and the room list while in Photon's lobby.
+        private readonly LobbyBrowser browser = new LobbyBrowser();
+        private bool searching, listPending;
+        private uint searchRequest, listRequest;
+        private float searchDeadline, listDeadline, nextRoomList;
+        private string wantMap, wantTrack;
+        /// <summary>Room names as the room list showed them, to the rooms' session ids (JoinRoom by name).</summary>
+        private readonly Dictionary<string, string> listedRooms = new Dictionary<string, string>();
+        private readonly HashSet<string> shownRooms = new HashSet<string>();
+
         /// <summary>A player was seated (us included). For other mods; PUN's OnPlayerEnteredRoom needs Photon Player objects and is not raised.</summary>
         public event Action<PlayerRecord> PlayerJoined;
         /// <summary>A player left (actor, why).</summary>
@@ -37,15 +67,18 @@ namespace Propwash.Shim
         /// <summary>Every game event as raw payload (code, sender, data valid during the call), before it goes to Photon's sink.</summary>
         public event Action<byte, ushort, ArraySegment<byte>> GameEventReceived;
 
-        internal RoomBridge(ShimSettings settings, ManualLogSource log)
+        internal RoomBridge(ShimSettings settings, ManualLogSource log, IdentityWatch identity)
         {
             this.settings = settings;
             this.log = log;
+            this.identity = identity;
             glue = new PhotonGlue(settings, log);
             drones = new DroneSync(settings, log);
         }
 
         public bool Connected { get; private set; }
+        /// <summary>In Photon's lobby (JoinLobby until LeaveLobby or a room): the room list is refreshed.</summary>
+        public bool InLobby { get; private set; }
         public bool InRoom { get { return session != null && seated; } }
         public bool IsHost { get { return session != null && isHost; } }
         public bool HasClock { get { return session != null && clockSynced; } }
@@ -84,42 +117,113 @@ namespace Propwash.Shim
             return true;
         }
 
-        public bool CreateRoom(string roomName)
+        public bool CreateRoom(string roomName, object roomOptions)
         {
-            return Host(roomName);
+            return Host(roomName, roomOptions);
         }
 
         public bool JoinRoom(string roomName)
         {
+            string sessionId = ListedSessionFor(roomName);
+            if (sessionId != null) return Join(null, sessionId, roomName, JoinRoomFailed);
             string address = AddressFor(roomName);
             if (address == null)
             {
-                Fail("OnJoinRoomFailed", OperationFailed, "propwash: room \"" + roomName + "\" is not ip:port and Network.JoinAddress is empty");
+                Fail(JoinRoomFailed, OperationFailed, "propwash: room \"" + roomName + "\" is not ip:port or a listed room, and Network.JoinAddress is empty");
                 return false;
             }
-            return Join(address);
+            return Join(address, null, address, JoinRoomFailed);
         }
 
-        public bool JoinOrCreateRoom(string roomName)
+        public bool JoinOrCreateRoom(string roomName, object roomOptions)
         {
+            string sessionId = ListedSessionFor(roomName);
+            if (sessionId != null) return Join(null, sessionId, roomName, JoinRoomFailed);
             string address = AddressFor(roomName);
-            return address != null ? Join(address) : Host(roomName);
+            return address != null ? Join(address, null, address, JoinRoomFailed) : Host(roomName, roomOptions);
         }
 
-        public bool JoinRandomRoom()
+        /// <summary>
+        /// With a coordinator: asks the lobby for open rooms of this game version; the first that
+        /// fits is joined from a later Update (rooms come with free pilot seats first). Without
+        /// one: Network.JoinAddress. <paramref name="expected"/> is Photon's
+        /// expectedCustomRoomProperties; the map and track properties named in [Lobby] filter.
+        /// </summary>
+        public bool JoinRandomRoom(IDictionary expected)
         {
-            string address = AddressFor(null);
-            if (address == null)
+            if (Busy(JoinRandomFailed)) return false;
+            string coordinator = Coordinator();
+            if (coordinator == null)
             {
-                Fail("OnJoinRandomFailed", OperationFailed, "propwash: no lobby list yet; set Network.JoinAddress");
+                string address = AddressFor(null);
+                if (address == null)
+                {
+                    Fail(JoinRandomFailed, OperationFailed, "propwash: there is no lobby to find a room in; set Network.Coordinator, or Network.JoinAddress to a host's ip:port");
+                    return false;
+                }
+                return Join(address, null, address, JoinRandomFailed);
+            }
+            wantMap = Expected(expected, settings.MapIdProperty.Value);
+            wantTrack = Expected(expected, settings.TrackIdProperty.Value);
+            StringBuilder query = new StringBuilder("{\"limit\":" + RoomsPerPage);
+            if (!settings.JoinAsSpectator.Value && !settings.SpectateIfFull.Value) query.Append(",\"min_free_pilots\":1");
+            if (string.IsNullOrEmpty(settings.RoomPassword.Value)) query.Append(",\"has_password\":false");
+            if (wantMap != null) query.Append(",\"map_id\":").Append(LobbyText.Quote(wantMap));
+            query.Append('}');
+            try
+            {
+                searchRequest = browser.List(coordinator, GameVersion(), query.ToString());
+            }
+            catch (Exception e)
+            {
+                log.LogError("the lobby at " + coordinator + " cannot be asked: " + e.Message);
+                Fail(JoinRandomFailed, OperationFailed, "propwash: the lobby cannot be asked: " + Message(e));
                 return false;
             }
-            return Join(address);
+            searching = true;
+            searchDeadline = Time.realtimeSinceStartup + LobbyAnswerSeconds;
+            log.LogInfo("looking for an open room at " + coordinator + " (game version " + GameVersion() + ")");
+            return true;
+        }
+
+        /// <summary>Photon's lobby: OnJoinedLobby, then the coordinator's rooms as OnRoomListUpdate, refreshed until LeaveLobby or a room.</summary>
+        public bool JoinLobby()
+        {
+            if (session != null)
+            {
+                Warn("JoinLobby in a room is refused, as Photon does");
+                return false;
+            }
+            if (!InLobby)
+            {
+                InLobby = true;
+                Defer("OnJoinedLobby");
+            }
+            nextRoomList = 0f; // asked in the next Update
+            if (Coordinator() == null)
+            {
+                Warn("JoinLobby: Network.Coordinator is empty, so the room list stays empty; rooms are joined by address");
+                ShowRooms(new List<ListedRoom>());
+            }
+            return true;
+        }
+
+        public bool LeaveLobby()
+        {
+            if (!InLobby) return false;
+            InLobby = listPending = false;
+            Defer("OnLeftLobby");
+            return true;
         }
 
         public bool LeaveRoom()
         {
-            if (session == null) return false;
+            if (session == null)
+            {
+                if (searching) log.LogInfo("the room search was called off (LeaveRoom)");
+                searching = false;
+                return false;
+            }
             leaving = true;
             session.Leave(); // the CLOSED event that follows raises OnLeftRoom
             return true;
@@ -129,7 +233,7 @@ namespace Propwash.Shim
         {
             bool wasInRoom = session != null;
             EndSession();
-            Connected = false;
+            Connected = InLobby = searching = listPending = false;
             if (wasInRoom) Defer("OnLeftRoom");
             Defer("OnDisconnected", 0);
         }
@@ -184,7 +288,9 @@ namespace Propwash.Shim
                 Warn("only the host can change room properties in propwash (Photon let any client); the change was not sent");
                 return false;
             }
-            return ApplyProperties(properties, true);
+            bool ok = ApplyProperties(properties, true);
+            if (listing != null && listing.Absorb(properties, settings)) UpdateListing();
+            return ok;
         }
 
         public bool SetPlayerProperties(object player, IDictionary properties)
@@ -243,6 +349,51 @@ namespace Propwash.Shim
             return configured.Length > 0 ? configured : null;
         }
 
+        /// <summary>Network.Coordinator when it is ip:port; null (one warning if it is something else) when the lobby is off.</summary>
+        private string Coordinator()
+        {
+            string c = (settings.Coordinator.Value ?? "").Trim();
+            if (c.Length == 0) return null;
+            if (LobbyText.IsIpPort(c)) return c;
+            Warn("Network.Coordinator \"" + c + "\" is not ip:port (an IP address, not a host name); the lobby is off");
+            return null;
+        }
+
+        /// <summary>The session id of a room the room list showed by that name, or of a name that is a session id (16 hex digits).</summary>
+        private string ListedSessionFor(string roomName)
+        {
+            if (string.IsNullOrEmpty(roomName) || Coordinator() == null) return null;
+            string id;
+            if (listedRooms.TryGetValue(roomName, out id)) return id;
+            string s = roomName.Trim();
+            if (s.Length != 16) return null;
+            foreach (char c in s)
+            {
+                if (!Uri.IsHexDigit(c)) return null;
+            }
+            return s;
+        }
+
+        private static string Expected(IDictionary expected, string key)
+        {
+            key = (key ?? "").Trim();
+            if (expected == null || key.Length == 0 || !expected.Contains(key)) return null;
+            string v = LobbyText.Text(expected[key]);
+            return v.Length > 0 ? v : null;
+        }
+
+        private static IDictionary RoomOptionsProperties(object roomOptions)
+        {
+            if (roomOptions == null) return null;
+            return (PhotonGlue.GetMember(roomOptions, "CustomRoomProperties") ?? PhotonGlue.GetMember(roomOptions, "customRoomProperties")) as IDictionary;
+        }
+
+        private static string Message(Exception e)
+        {
+            PropwashException p = e as PropwashException;
+            return p != null ? p.NativeMessage : e.Message;
+        }
+
         private string GameVersion()
         {
             string v = settings.GameVersion.Value;
@@ -255,14 +406,38 @@ namespace Propwash.Shim
             return settings.FollowGameRates.Value && game > 0 ? Math.Max(10, Math.Min(240, game)) : configured;
         }
 
-        private bool Host(string roomName)
+        /// <summary>True (and <paramref name="failCallback"/> raised) while a room or a room search is under way.</summary>
+        private bool Busy(string failCallback)
         {
             if (session != null)
             {
-                Fail("OnCreateRoomFailed", OperationFailed, "propwash: already in a room");
-                return false;
+                Fail(failCallback, OperationFailed, "propwash: already in a room");
+                return true;
             }
-            PlayerIdentity me = PlayerIdentity.Load(settings, log);
+            if (searching)
+            {
+                Fail(failCallback, OperationFailed, "propwash: still looking for a room (JoinRandomRoom)");
+                return true;
+            }
+            return false;
+        }
+
+        /// <summary>
+        /// Opens a room; listed at the coordinator when one is set. The Photon room options'
+        /// CustomRoomProperties become the room's first properties, as in Photon.
+        /// </summary>
+        private bool Host(string roomName, object roomOptions)
+        {
+            if (Busy(CreateRoomFailed)) return false;
+            LocalPlayer me = LocalPlayer.Load(settings, identity, log);
+            string coordinator = Coordinator();
+            IDictionary initial = RoomOptionsProperties(roomOptions);
+            RoomListing listed = null;
+            if (coordinator != null)
+            {
+                listed = new RoomListing(roomName, me.Name);
+                listed.Absorb(initial, settings);
+            }
             HostOptions o = new HostOptions
             {
                 BindAddress = settings.BindAddress.Value + ":" + settings.GamePort.Value,
@@ -273,6 +448,10 @@ namespace Propwash.Shim
                 SpectatorHz = settings.SpectatorHz.Value,
                 MaxPilots = settings.MaxPilots.Value,
                 MaxSpectators = settings.MaxSpectators.Value,
+                Password = settings.RoomPassword.Value ?? "",
+                RequireVerified = settings.RequireVerified.Value,
+                CoordinatorAddress = coordinator ?? "",
+                ListingJson = listed == null ? "" : listed.ToJson(settings.LobbyMode.Value),
             };
             try
             {
@@ -281,28 +460,40 @@ namespace Propwash.Shim
             catch (Exception e)
             {
                 log.LogError("hosting failed: " + e.Message);
-                Fail("OnCreateRoomFailed", OperationFailed, e.Message);
+                Fail(CreateRoomFailed, OperationFailed, e.Message);
                 return false;
             }
+            Opened(CreateRoomFailed, listed != null);
+            listing = listed;
             isHost = seated = true;
             ourActor = 1;
-            log.LogInfo("hosting room \"" + roomName + "\" on UDP " + session.Info().LocalPort + " (game version " + o.GameVersion + ")");
+            log.LogInfo("hosting room \"" + roomName + "\" on UDP " + session.Info().LocalPort + " (game version " + o.GameVersion + ")"
+                + (listed != null ? ", listing it at " + coordinator + " as \"" + listed.Name + "\"" : ", not listed (Network.Coordinator is empty)")
+                + (o.Password.Length > 0 ? ", password set" : "")
+                + (o.RequireVerified ? ", Steam-verified players only" : ""));
+            if (initial != null && initial.Count > 0) ApplyProperties(initial, true);
             Defer("OnCreatedRoom");
             Defer("OnJoinedRoom");
             return true;
         }
 
-        private bool Join(string address)
+        /// <summary>Joins the host at <paramref name="address"/>, or the listed room <paramref name="sessionId"/> through the coordinator.</summary>
+        private bool Join(string address, string sessionId, string shownAs, string failCallback)
         {
-            if (session != null)
+            if (Busy(failCallback)) return false;
+            string coordinator = null;
+            if (sessionId != null && (coordinator = Coordinator()) == null)
             {
-                Fail("OnJoinRoomFailed", OperationFailed, "propwash: already in a room");
+                Fail(failCallback, OperationFailed, "propwash: room \"" + shownAs + "\" is listed, but Network.Coordinator is empty");
                 return false;
             }
-            PlayerIdentity me = PlayerIdentity.Load(settings, log);
+            LocalPlayer me = LocalPlayer.Load(settings, identity, log);
             JoinOptions o = new JoinOptions
             {
-                HostAddress = address,
+                HostAddress = address ?? "",
+                CoordinatorAddress = coordinator ?? "",
+                SessionId = sessionId ?? "",
+                Password = settings.RoomPassword.Value ?? "",
                 GameVersion = GameVersion(),
                 PlayerName = me.Name,
                 PlayerId = me.Id,
@@ -316,12 +507,24 @@ namespace Propwash.Shim
             }
             catch (Exception e)
             {
-                log.LogError("joining " + address + " failed: " + e.Message);
-                Fail("OnJoinRoomFailed", OperationFailed, e.Message);
+                log.LogError("joining " + shownAs + " failed: " + e.Message);
+                Fail(failCallback, OperationFailed, e.Message);
                 return false;
             }
-            log.LogInfo("joining " + address + " as " + o.Role);
+            Opened(failCallback, sessionId != null);
+            log.LogInfo(sessionId != null
+                ? "joining listed room \"" + shownAs + "\" (" + sessionId + ") through " + coordinator + " as " + o.Role
+                : "joining " + address + " as " + o.Role);
             return true; // OnJoinedRoom follows the WELCOMED event
+        }
+
+        /// <summary>A session just opened: Photon leaves its lobby when it enters a room.</summary>
+        private void Opened(string failCallback, bool throughLobby)
+        {
+            this.failCallback = failCallback;
+            failRaised = coordinatorDown = false;
+            lobbySide = throughLobby;
+            InLobby = listPending = false;
         }
 
         private void EndSession()
@@ -329,6 +532,10 @@ namespace Propwash.Shim
             if (session != null) session.Dispose();
             session = null;
             seated = isHost = clockSynced = leaving = false;
+            lobbySide = coordinatorDown = failRaised = false;
+            failCallback = JoinRoomFailed;
+            lateClose = null;
+            listing = null;
             ourActor = 0;
             pilotCount = 0;
             players.Clear();
@@ -338,6 +545,20 @@ namespace Propwash.Shim
         public void Dispose()
         {
             EndSession();
+            browser.Dispose();
+        }
+
+        private void UpdateListing()
+        {
+            try
+            {
+                session.UpdateListing(listing.ToJson(settings.LobbyMode.Value));
+                log.LogInfo("room listing updated: map \"" + listing.MapId + "\", track \"" + listing.TrackId + "\", " + listing.Laps + " laps");
+            }
+            catch (Exception e)
+            {
+                log.LogError("the room listing was not updated: " + Message(e));
+            }
         }
 
         // ---- per tick -------------------------------------------------------
@@ -362,7 +583,7 @@ namespace Propwash.Shim
             }
         }
 
-        /// <summary>Update: deferred callbacks, then every queued event.</summary>
+        /// <summary>Update: deferred callbacks, lobby answers, then the session's lobby reports and every queued event.</summary>
         internal void FrameTick()
         {
             if (deferred.Count > 0)
@@ -371,8 +592,17 @@ namespace Propwash.Shim
                 deferred.Clear();
                 foreach (KeyValuePair<string, object[]> c in due) glue.Callback(c.Key, c.Value);
             }
+            if (searching || listPending || (InLobby && session == null)) TickLobby(Time.realtimeSinceStartup);
             if (session == null) return;
             if (!clockSynced) clockSynced = session.Info().ClockSynced;
+            // Before the events: a listed join's join_failed says why before its CLOSED ends the session.
+            if (lobbySide) DrainLobbyReports();
+            if (lateClose != null)
+            {
+                CloseReason reason = lateClose.Value;
+                Close(reason);
+                return;
+            }
             SessionEvent ev;
             for (int i = 0; i < EventsPerFrame && session != null && session.TryPollEvent(out ev); i++)
             {
@@ -408,11 +638,12 @@ namespace Propwash.Shim
                     glue.Callback("OnJoinedRoom");
                     break;
                 case EventKind.Refused:
+                    // The library's words, e.g. for WrongPassword, NotVerified and SteamIdInUse.
                     string why = ev.Text();
                     log.LogWarning("the host refused us (" + ev.RefuseReason + "): " + why);
                     short code = ev.RefuseReason == RefuseReason.PilotsFull || ev.RefuseReason == RefuseReason.SpectatorsFull ? GameFull
                         : ev.RefuseReason == RefuseReason.RoomClosed ? GameClosed : OperationFailed;
-                    glue.Callback("OnJoinRoomFailed", code, why);
+                    JoinFailed(code, why);
                     break;
                 case EventKind.PlayerJoined:
                     PlayerRecord p = PlayerRecord.From(Json.Parse(ev.Text()));
@@ -441,21 +672,272 @@ namespace Propwash.Shim
                     Changes(ev.Text(), who);
                     break;
                 case EventKind.Closed:
-                    bool ours = leaving, wasSeated = seated;
-                    log.LogInfo("the session closed (" + ev.CloseReason + ")");
-                    EndSession();
-                    if (wasSeated)
+                    if (!seated && !leaving && lobbySide && !failRaised && lateClose == null)
                     {
-                        glue.Callback("OnLeftRoom");
-                        if (!ours) glue.Callback("OnDisconnected", 0);
+                        // A listed join's join_failed report is sent just after its CLOSED: it says
+                        // why, so it gets until the next Update to arrive.
+                        DrainLobbyReports();
+                        if (!failRaised)
+                        {
+                            lateClose = ev.CloseReason;
+                            break;
+                        }
                     }
-                    else if (ev.CloseReason == CloseReason.TimedOut)
-                    {
-                        // A join the host never answered (REFUSED already raised OnJoinRoomFailed).
-                        glue.Callback("OnJoinRoomFailed", OperationFailed, "propwash: the host did not answer");
-                    }
+                    Close(ev.CloseReason);
                     break;
             }
+        }
+
+        private void Close(CloseReason reason)
+        {
+            bool ours = leaving, wasSeated = seated, failed = failRaised;
+            string callback = failCallback;
+            log.LogInfo("the session closed (" + reason + ")");
+            EndSession();
+            if (wasSeated)
+            {
+                glue.Callback("OnLeftRoom");
+                if (!ours) glue.Callback("OnDisconnected", 0);
+            }
+            else if (!ours && !failed)
+            {
+                // A join nobody said why to (REFUSED and join_failed raise the callback themselves).
+                glue.Callback(callback, OperationFailed, reason == CloseReason.TimedOut ? "propwash: the host did not answer"
+                    : reason == CloseReason.Refused ? "propwash: the join was refused (the room may be gone)" : "propwash: the join ended (" + reason + ")");
+            }
+        }
+
+        /// <summary>The join in progress failed: its *Failed callback, once.</summary>
+        private void JoinFailed(short code, string message)
+        {
+            if (failRaised) return;
+            failRaised = true;
+            glue.Callback(failCallback, code, message);
+        }
+
+        // ---- the lobby ------------------------------------------------------
+
+        /// <summary>The session's lobby reports (kind: registered, hosting_failed, ... join_failed), logged; join_failed fails the join.</summary>
+        private void DrainLobbyReports()
+        {
+            for (int i = 0; i < LobbyReportsPerFrame && session != null; i++)
+            {
+                string json;
+                try
+                {
+                    if (!session.TryPollLobbyEvent(out json)) return;
+                }
+                catch (PropwashException e)
+                {
+                    if (tickErrors++ % 500 == 0) log.LogError("lobby report (" + tickErrors + " errors so far): " + e.Message);
+                    return;
+                }
+                try
+                {
+                    LobbyReport(json);
+                }
+                catch (Exception e)
+                {
+                    log.LogError("handling the lobby report " + json + ": " + e);
+                }
+            }
+        }
+
+        private void LobbyReport(string json)
+        {
+            Dictionary<string, object> r = Json.Parse(json) as Dictionary<string, object>;
+            string kind = LobbyText.Str(r, "kind") ?? "";
+            string message = LobbyText.Str(r, "message") ?? "";
+            string code = LobbyText.Str(r, "code") ?? "";
+            if (kind != "coordinator_unreachable") coordinatorDown = false;
+            switch (kind)
+            {
+                case "registered":
+                    log.LogInfo("the room is listed: session " + LobbyText.Str(r, "session_id") + ", public address " + LobbyText.Str(r, "public_addr"));
+                    break;
+                case "hosting_failed":
+                    log.LogError("the room could not be listed (" + code + "): " + message);
+                    break;
+                case "update_refused":
+                    log.LogWarning("the coordinator refused the listing update (" + code + "): " + message);
+                    break;
+                case "coordinator_unreachable":
+                    if (!coordinatorDown) log.LogWarning("lobby: " + (message.Length > 0 ? message : "the coordinator does not answer"));
+                    coordinatorDown = true;
+                    break;
+                case "introduced":
+                    log.LogInfo("lobby: introduced to " + LobbyText.Str(r, "peer") + " (we are the " + LobbyText.Str(r, "role") + ")");
+                    break;
+                case "connected":
+                    log.LogInfo("lobby: path to " + LobbyText.Str(r, "peer") + " found (" + LobbyText.Str(r, "path") + ")");
+                    break;
+                case "join_failed":
+                    log.LogWarning("joining the listed room failed (" + code + "): " + message);
+                    JoinFailed(OperationFailed, message.Length > 0 ? message : "propwash: joining the listed room failed (" + code + ")");
+                    break;
+                default:
+                    log.LogDebug("lobby: " + json);
+                    break;
+            }
+        }
+
+        /// <summary>The browser's answers, while one is awaited; the room list asked again every Lobby.RefreshSeconds while in Photon's lobby.</summary>
+        private void TickLobby(float now)
+        {
+            if (InLobby && session == null && !listPending && now >= nextRoomList) AskRoomList(now);
+            if (!searching && !listPending) return;
+            for (int i = 0; i < LobbyAnswersPerFrame; i++)
+            {
+                LobbyAnswer a;
+                try
+                {
+                    if (!browser.TryNext(out a)) break;
+                }
+                catch (Exception e)
+                {
+                    log.LogError("lobby answer: " + Message(e));
+                    break;
+                }
+                if (searching && a.RequestId == searchRequest)
+                {
+                    searching = false;
+                    Found(a);
+                }
+                else if (listPending && a.RequestId == listRequest)
+                {
+                    listPending = false;
+                    if (a.Ok) ShowRooms(a.Rooms);
+                    else Warn("the room list could not be had: " + a.Message);
+                }
+            }
+            if (searching && now > searchDeadline)
+            {
+                searching = false;
+                log.LogWarning("the lobby did not answer the room search");
+                Fail(JoinRandomFailed, OperationFailed, "propwash: the lobby did not answer");
+            }
+            if (listPending && now > listDeadline)
+            {
+                listPending = false;
+                Warn("the lobby did not answer a room list request");
+            }
+        }
+
+        private void AskRoomList(float now)
+        {
+            nextRoomList = now + settings.LobbyRefreshSeconds.Value;
+            string coordinator = Coordinator();
+            if (coordinator == null) return;
+            try
+            {
+                listRequest = browser.List(coordinator, GameVersion(), "{\"limit\":" + RoomsPerPage + "}");
+                listPending = true;
+                listDeadline = now + LobbyAnswerSeconds;
+            }
+            catch (Exception e)
+            {
+                Warn("the room list cannot be asked at " + coordinator + ": " + Message(e));
+            }
+        }
+
+        /// <summary>JoinRandomRoom's answer: the first room that fits is joined, else OnJoinRandomFailed.</summary>
+        private void Found(LobbyAnswer a)
+        {
+            if (!a.Ok)
+            {
+                log.LogWarning("the lobby could not list rooms: " + a.Message);
+                Fail(JoinRandomFailed, OperationFailed, "propwash: the lobby could not list rooms: " + a.Message);
+                return;
+            }
+            ListedRoom pick = Pick(a.Rooms);
+            if (pick == null)
+            {
+                log.LogInfo("no open rooms for game version " + GameVersion() + " (" + a.Total + " listed rooms matched the query)");
+                Fail(JoinRandomFailed, NoRandomMatchFound, "propwash: no open rooms for " + GameVersion());
+                return;
+            }
+            Join(null, pick.SessionId, pick.Name, JoinRandomFailed);
+        }
+
+        /// <summary>The first room with a seat for us: a free pilot seat first, else (spectators, SpectateIfFull) a spectator seat.</summary>
+        private ListedRoom Pick(List<ListedRoom> rooms)
+        {
+            bool pilot = !settings.JoinAsSpectator.Value;
+            ListedRoom spectatorSeat = null;
+            foreach (ListedRoom r in rooms)
+            {
+                if (r.SessionId.Length == 0) continue;
+                if (wantMap != null && r.MapId != wantMap) continue;
+                if (wantTrack != null && r.TrackId != wantTrack) continue;
+                if (pilot && r.FreePilots > 0) return r;
+                if (spectatorSeat == null && r.FreeSpectators > 0) spectatorSeat = r;
+            }
+            return pilot && !settings.SpectateIfFull.Value ? null : spectatorSeat;
+        }
+
+        /// <summary>
+        /// A page of the list as PUN 2's OnRoomListUpdate(List&lt;RoomInfo&gt;): every room, plus the
+        /// ones shown before and gone now marked RemovedFromList (PUN sends changes; the game's
+        /// cache must handle both). MaxPlayers / PlayerCount count pilot seats; IsOpen says whether
+        /// there is a seat for us. Names are made unique, and JoinRoom(name) joins that room.
+        /// </summary>
+        private void ShowRooms(List<ListedRoom> rooms)
+        {
+            listedRooms.Clear();
+            foreach (ListedRoom r in rooms)
+            {
+                string name = r.Name.Length > 0 ? r.Name : r.SessionId;
+                if (listedRooms.ContainsKey(name)) name = name + " (" + r.SessionId + ")";
+                listedRooms[name] = r.SessionId;
+            }
+            IList list = glue.NewRoomList();
+            if (list == null) return;
+            try
+            {
+                foreach (KeyValuePair<string, string> shown in listedRooms)
+                {
+                    ListedRoom r = rooms.Find(x => x.SessionId == shown.Value);
+                    list.Add(glue.NewRoomInfo(shown.Key, RoomInfoProperties(r)));
+                }
+                foreach (string gone in shownRooms)
+                {
+                    if (listedRooms.ContainsKey(gone)) continue;
+                    IDictionary removed = glue.NewRoomProperties();
+                    removed[(byte)251] = true;
+                    list.Add(glue.NewRoomInfo(gone, removed));
+                }
+            }
+            catch (Exception e)
+            {
+                Warn("the room list could not be built as Photon rooms, OnRoomListUpdate is not raised: " + (e.InnerException ?? e).Message);
+                return;
+            }
+            shownRooms.Clear();
+            shownRooms.UnionWith(listedRooms.Keys);
+            Defer("OnRoomListUpdate", list);
+        }
+
+        /// <summary>Photon's well-known room keys, the [Lobby] property keys, and propwash's own (pw.*).</summary>
+        private IDictionary RoomInfoProperties(ListedRoom r)
+        {
+            IDictionary p = glue.NewRoomProperties();
+            bool open = settings.JoinAsSpectator.Value ? r.FreeSpectators > 0 : r.FreePilots > 0 || (settings.SpectateIfFull.Value && r.FreeSpectators > 0);
+            p[(byte)255] = (byte)Math.Min(255, r.Pilots);
+            p[(byte)252] = (byte)Math.Min(255, r.CurrentPilots);
+            p[(byte)253] = open;
+            p[(byte)254] = true;
+            string key = (settings.MapIdProperty.Value ?? "").Trim();
+            if (key.Length > 0) p[key] = r.MapId;
+            key = (settings.TrackIdProperty.Value ?? "").Trim();
+            if (key.Length > 0) p[key] = r.TrackId;
+            key = (settings.LapsProperty.Value ?? "").Trim();
+            if (key.Length > 0) p[key] = r.Laps;
+            p["pw.session_id"] = r.SessionId;
+            p["pw.host"] = r.HostName;
+            p["pw.has_password"] = r.HasPassword;
+            p["pw.spectators"] = r.CurrentSpectators;
+            p["pw.max_spectators"] = r.Spectators;
+            return p;
         }
 
         /// <summary>A {"key":"value"|null} change set as a Photon Hashtable; also applied to the player's record.</summary>
@@ -476,32 +958,53 @@ namespace Propwash.Shim
         }
     }
 
-    /// <summary>Who we are: the config override, else player-state.json, else the OS user.</summary>
-    internal struct PlayerIdentity
+    /// <summary>
+    /// Who we are in a room: Player.NameOverride, else the game's profile-name (player-state.json),
+    /// else the identity's name (Steam, or the offline name), else the OS user; the game's
+    /// player-id, else the identity's.
+    /// </summary>
+    internal struct LocalPlayer
     {
         public string Name;
         public string Id;
 
-        public static PlayerIdentity Load(ShimSettings settings, ManualLogSource log)
+        public static LocalPlayer Load(ShimSettings settings, IdentityWatch identity, ManualLogSource log)
         {
-            PlayerIdentity me = new PlayerIdentity { Name = settings.PlayerName.Value, Id = "" };
+            string gameName, gameId;
+            ReadGameProfile(log, out gameName, out gameId);
+            PlayerIdentity id = identity == null ? null : identity.Current;
+            return new LocalPlayer
+            {
+                Name = First(settings.PlayerName.Value, gameName, id == null ? null : id.Name, Environment.UserName),
+                Id = First(gameId, id == null ? null : id.PlayerId, ""),
+            };
+        }
+
+        /// <summary>profile-name and player-id from the game's player-state.json; null when absent or unreadable.</summary>
+        public static void ReadGameProfile(ManualLogSource log, out string name, out string id)
+        {
+            name = id = null;
             string path = Path.Combine(Application.streamingAssetsPath, "game/storage/offline/state/player/player-state.json");
             try
             {
-                if (File.Exists(path))
-                {
-                    Dictionary<string, object> state = Json.Parse(File.ReadAllText(path)) as Dictionary<string, object>;
-                    object v;
-                    if (state != null && string.IsNullOrEmpty(me.Name) && state.TryGetValue("profile-name", out v)) me.Name = v as string;
-                    if (state != null && state.TryGetValue("player-id", out v)) me.Id = (v as string) ?? "";
-                }
+                if (!File.Exists(path)) return;
+                Dictionary<string, object> state = Json.Parse(File.ReadAllText(path)) as Dictionary<string, object>;
+                name = LobbyText.Str(state, "profile-name");
+                id = LobbyText.Str(state, "player-id");
             }
             catch (Exception e)
             {
                 log.LogWarning("could not read " + path + ": " + e.Message);
             }
-            if (string.IsNullOrEmpty(me.Name)) me.Name = Environment.UserName;
-            return me;
+        }
+
+        public static string First(params string[] candidates)
+        {
+            foreach (string c in candidates)
+            {
+                if (!string.IsNullOrEmpty(c)) return c;
+            }
+            return "";
         }
     }
 }

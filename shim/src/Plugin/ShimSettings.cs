@@ -8,9 +8,19 @@ namespace Propwash.Shim
     internal sealed class ShimSettings
     {
         public readonly ConfigEntry<string> Coordinator;
+        public readonly ConfigEntry<string> RoomPassword;
+        public readonly ConfigEntry<bool> RequireVerified;
         public readonly ConfigEntry<int> GamePort;
         public readonly ConfigEntry<string> BindAddress;
         public readonly ConfigEntry<string> JoinAddress;
+        public readonly ConfigEntry<bool> IdentityOffline;
+        public readonly ConfigEntry<string> OfflineName;
+        public readonly ConfigEntry<bool> SyncPlayerState;
+        public readonly ConfigEntry<string> MapIdProperty;
+        public readonly ConfigEntry<string> TrackIdProperty;
+        public readonly ConfigEntry<string> LapsProperty;
+        public readonly ConfigEntry<string> LobbyMode;
+        public readonly ConfigEntry<int> LobbyRefreshSeconds;
         public readonly ConfigEntry<string> PlayerName;
         public readonly ConfigEntry<string> GameVersion;
         public readonly ConfigEntry<bool> JoinAsSpectator;
@@ -30,19 +40,30 @@ namespace Propwash.Shim
         public readonly ConfigEntry<string> Serializer;
         public readonly ConfigEntry<string> Deserializer;
         public readonly ConfigEntry<string> HashtableType;
+        public readonly ConfigEntry<string> RoomInfoType;
 
         public ShimSettings(ConfigFile config)
         {
             Coordinator = config.Bind("Network", "Coordinator", "",
-                "Lobby coordinator, host:port. Stored for the lobby list; the C ABI has no lobby calls yet, so rooms are joined by address (see JoinAddress).");
+                "Lobby coordinator, ip:port (an IP address, not a host name). Set: hosted rooms are listed there, and JoinRandomRoom and Photon's room list use its list. Empty: no lobby; rooms are joined by address (see JoinAddress).");
+            RoomPassword = config.Bind("Network", "RoomPassword", "",
+                "Password a hosted room asks of joiners, and the one given when joining (never sent in clear: the host checks a proof). Empty: hosted rooms are open, and JoinRandomRoom skips rooms that ask one.");
+            RequireVerified = config.Bind("Network", "RequireVerified", false,
+                "A hosted room seats only players whose Steam identity it verified. Needs Steam here (Identity.Offline off, Steam running); otherwise hosting fails and says so.");
             GamePort = config.Bind("Network", "GamePort", Limits.DefaultPort,
                 new ConfigDescription("UDP port a hosted room listens on (Photon's game port by default).", new AcceptableValueRange<int>(1, 65535)));
             BindAddress = config.Bind("Network", "BindAddress", "0.0.0.0",
                 "Local IP address a hosted room listens on (0.0.0.0: all).");
             JoinAddress = config.Bind("Network", "JoinAddress", "",
-                "ip:port of the host to join when the game's room name is not itself an address. Empty: JoinOrCreateRoom hosts.");
+                "ip:port of the host to join when the game's room name is not itself an address or a listed room. Also JoinRandomRoom's room when Coordinator is empty. Empty: JoinOrCreateRoom hosts.");
+            IdentityOffline = config.Bind("Identity", "Offline", false,
+                "Do not try Steam: play as the offline identity (a random player id kept in propwash-identity.json beside this config, and OfflineName).");
+            OfflineName = config.Bind("Identity", "OfflineName", "",
+                "Name of the offline identity (used when Steam is off or unavailable). Empty: Player.NameOverride, else profile-name from player-state.json, else Pilot-xxxx.");
+            SyncPlayerState = config.Bind("Identity", "SyncPlayerState", true,
+                "Once identity is ready, write its Steam id, name and avatar URL into the game's player-state.json (the old file is kept as player-state.json.bak). Skipped while Steam is unavailable unless Offline is set.");
             PlayerName = config.Bind("Player", "NameOverride", "",
-                "Display name; empty uses profile-name from player-state.json.");
+                "Display name in rooms; empty uses profile-name from player-state.json, else the identity's name (Steam or OfflineName).");
             GameVersion = config.Bind("Player", "GameVersionOverride", "",
                 "Version string all players must share; empty uses the game's Application.version.");
             JoinAsSpectator = config.Bind("Player", "JoinAsSpectator", false, "Join rooms as a spectator instead of a pilot.");
@@ -65,6 +86,15 @@ namespace Propwash.Shim
                 "Name of the GameObject of the local drone (Transform + Rigidbody). Empty: no frames are sent. Must be found in the game.");
             RemoteDroneObjectFormat = config.Bind("Sync", "RemoteDroneObjectFormat", "",
                 "Name of a remote pilot's drone GameObject, {0} = actor number (e.g. \"propwash-pilot-{0}\"). Empty: remote frames are only exposed to other mods.");
+            MapIdProperty = config.Bind("Lobby", "MapIdProperty", "",
+                "Room property (a key the game sets in RoomOptions.CustomRoomProperties or Room.SetCustomProperties) whose value is listed as the room's map id. Empty: listed without a map.");
+            TrackIdProperty = config.Bind("Lobby", "TrackIdProperty", "",
+                "Room property listed as the room's track id (CMP-... marks a custom track). Empty: listed without a track.");
+            LapsProperty = config.Bind("Lobby", "LapsProperty", "",
+                "Room property listed as the number of laps. Empty: 0 (unknown).");
+            LobbyMode = config.Bind("Lobby", "Mode", "race", "Game mode a hosted room is listed with.");
+            LobbyRefreshSeconds = config.Bind("Lobby", "RefreshSeconds", 5,
+                new ConfigDescription("How often the room list is asked again while the game is in Photon's lobby (JoinLobby).", new AcceptableValueRange<int>(2, 60)));
             LogLevel = config.Bind("Logging", "Level", Propwash.LogLevel.Info, "How much the native library logs into BepInEx's log.");
             EventSink = config.Bind("Photon", "EventSink", "Photon.Pun.PhotonNetwork:NetworkingClient.EventReceived",
                 "Where incoming game events are delivered: Type:StaticMember[.Member...] ending in a delegate. PUN 2: Action<EventData>; PUN Classic: \"PhotonNetwork:OnEventCall\" (byte, object, int).");
@@ -76,6 +106,8 @@ namespace Propwash.Shim
                 "Static object (byte[]) matching Serializer.");
             HashtableType = config.Bind("Photon", "HashtableType", "ExitGames.Client.Photon.Hashtable",
                 "IDictionary type handed to OnRoomPropertiesUpdate / OnPlayerPropertiesUpdate callbacks.");
+            RoomInfoType = config.Bind("Photon", "RoomInfoType", "Photon.Realtime.RoomInfo",
+                "Type of the rooms handed to OnRoomListUpdate (PUN 2: a List of it, each built through its (string, Hashtable) constructor). Empty: no room list callbacks.");
         }
     }
 }
