@@ -308,13 +308,52 @@ fn start_lab(name: &str, random_fully: bool, relay_kbps: u32) -> Option<Arc<Lab>
     let mut lab = Lab::build(name, random_fully);
     let bind = coordinator().to_string();
     let kbps = relay_kbps.to_string();
+    let http = coordinator_http().to_string();
     lab.spawn(
         Node::Public,
         env!("CARGO_BIN_EXE_propwash-coordinator"),
-        &["--bind", &bind, "--relay-kbps", &kbps, "--stats-secs", "0"],
+        &[
+            "--bind",
+            &bind,
+            "--http",
+            &http,
+            "--relay-kbps",
+            &kbps,
+            "--stats-secs",
+            "0",
+        ],
     )
     .expect("start the coordinator");
     Some(Arc::new(lab))
+}
+
+fn coordinator_http() -> SocketAddr {
+    SocketAddr::new(lab::COORDINATOR_IP.parse().unwrap(), COORDINATOR_PORT + 80)
+}
+
+/// One counter of the coordinator's `GET /metrics`, read from inside the
+/// public namespace.
+fn coordinator_metric(lab: &Arc<Lab>, name: &str) -> u64 {
+    let lab = lab.clone();
+    let name = format!("propwash_{name} ");
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        lab.enter(Node::Public).expect("enter the public namespace");
+        let mut c =
+            std::net::TcpStream::connect_timeout(&coordinator_http(), Duration::from_secs(2))
+                .expect("connect to the coordinator's HTTP side");
+        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        c.write_all(b"GET /metrics HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        let _ = c.read_to_string(&mut text);
+        text.lines()
+            .find_map(|l| l.strip_prefix(&name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in the metrics:\n{text}"))
+    })
+    .join()
+    .expect("metrics thread")
 }
 
 fn lobby_cfg() -> LobbyConfig {
@@ -609,12 +648,28 @@ fn a_real_room_through_port_preserving_nats_flies_directly() {
 #[test]
 fn a_real_room_through_random_fully_nats_flies_over_the_relay() {
     // 512 kbit/s each way: a two-pilot room needs about a tenth of it.
-    let Some(lab) = start_lab("rr", true, 512) else {
+    let kbps = 512;
+    let Some(lab) = start_lab("rr", true, kbps) else {
         return;
     };
+    let started = Instant::now();
     let (h, j) = real_room(&lab, 5500, "real rf room");
-    eprintln!("nat lab, real room through MASQUERADE --random-fully: host {h:?}, joiner {j:?}");
+    let secs = started.elapsed().as_secs_f64();
+    let relayed = coordinator_metric(&lab, "relayed_bytes_total");
+    let dropped = coordinator_metric(&lab, "relay_dropped_bytes_total");
+    eprintln!(
+        "nat lab, real room through MASQUERADE --random-fully: host {h:?}, joiner {j:?}; \
+         relay carried {relayed} B in {secs:.1} s, dropped {dropped} B"
+    );
     assert_eq!(j.path, Some(Path::Relayed), "punching cannot work here");
     assert_flew("joiner", &j);
     assert_flew("host", &h);
+    // Within the cap (both directions, the whole run) and never cut by it.
+    let cap = f64::from(kbps) * 1000.0 / 8.0;
+    assert!(relayed > 10_000, "the relay carried the game: {relayed} B");
+    assert!(
+        (relayed as f64) <= 2.0 * cap * secs,
+        "relayed {relayed} B in {secs:.1} s is over the cap of {cap} B/s each way"
+    );
+    assert_eq!(dropped, 0, "a two-pilot room fits the relay's cap");
 }
