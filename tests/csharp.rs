@@ -133,7 +133,10 @@ fn csharp_harness_round_trips_through_the_abi_and_the_plugin_type_checks() {
             .arg(&exe)
             .env("LD_LIBRARY_PATH", &libs)
             .env("DYLD_LIBRARY_PATH", &libs)
-            .env("PROPWASH_TEST_COORDINATOR", coordinator.udp_addr().to_string()),
+            .env(
+                "PROPWASH_TEST_COORDINATOR",
+                coordinator.udp_addr().to_string(),
+            ),
         "the C# harness",
         Duration::from_secs(60),
     );

@@ -37,8 +37,8 @@ pub use event::{
     PwRefuseReason, PW_MAX_EVENT_PAYLOAD,
 };
 pub use identity::{
-    pw_identity_json, pw_identity_options_default, pw_identity_start, pw_identity_sync_player_state,
-    PwIdentityOptions,
+    pw_identity_json, pw_identity_options_default, pw_identity_start,
+    pw_identity_sync_player_state, PwIdentityOptions,
 };
 pub use lobby::{
     pw_lobby_free, pw_lobby_list, pw_lobby_open, pw_lobby_poll, pw_session_poll_lobby_event,
