@@ -4,6 +4,9 @@
 
 use std::process::{Command, Output};
 
+mod common;
+use common::scratch::Scratch;
+
 fn propwash(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_propwash"))
         .args(args)
@@ -13,6 +16,21 @@ fn propwash(args: &[&str]) -> Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A demo that exited 0: the JSON summary on its last line, and that line.
+#[track_caller]
+fn summary(out: &Output) -> (serde_json::Value, String) {
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {}",
+        text(&out.stderr)
+    );
+    let last = stdout.lines().last().expect("some output");
+    let v = serde_json::from_str(last).expect("the last line is JSON");
+    (v, last.to_string())
 }
 
 #[test]
@@ -27,15 +45,7 @@ fn a_small_demo_room_reports_clean_json_on_its_last_line() {
         "4",
         "--json",
     ]);
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout: {stdout}\nstderr: {}",
-        text(&out.stderr)
-    );
-    let last = stdout.lines().last().expect("some output");
-    let v: serde_json::Value = serde_json::from_str(last).expect("the last line is JSON");
+    let (v, last) = summary(&out);
     assert_eq!(v["pilots"], 3);
     assert_eq!(v["spectators"], 4);
     assert_eq!(v["seconds"], 3);
@@ -71,15 +81,7 @@ fn a_demo_through_a_local_coordinator_finds_and_joins_the_room_by_the_list() {
         "2",
         "--json",
     ]);
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout: {stdout}\nstderr: {}",
-        text(&out.stderr)
-    );
-    let last = stdout.lines().last().expect("some output");
-    let v: serde_json::Value = serde_json::from_str(last).expect("the last line is JSON");
+    let (v, last) = summary(&out);
     assert_eq!(v["errors"], 0, "{}", v["error_messages"]);
     assert_eq!(v["peers_in_room"], 4);
     let lobby = &v["lobby"];
@@ -254,26 +256,8 @@ fn help_and_version_answer_on_stdout() {
     );
 }
 
-/// A folder removed when the test ends, pass or fail.
-struct Scratch(std::path::PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let p = std::env::temp_dir().join(format!("propwash-cli-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("scratch dir");
-        Scratch(p)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn generated(s: &Scratch, bytes: u64, files: usize) -> (String, String) {
-    let dir = s.0.join("maps/MP-cli/custom/CMP-cli");
+    let dir = s.path().join("maps/MP-cli/custom/CMP-cli");
     let m = propwash::track::generate_track(&dir, "MP-cli", "CMP-cli", bytes, files, 3)
         .expect("generate a track");
     (
@@ -346,15 +330,7 @@ fn a_demo_with_a_track_installs_it_on_every_joiner() {
         .expect("run the propwash binary");
     let pid = child.id();
     let out = child.wait_with_output().expect("the demo finishes");
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout: {stdout}\nstderr: {}",
-        text(&out.stderr)
-    );
-    let last = stdout.lines().last().expect("some output");
-    let v: serde_json::Value = serde_json::from_str(last).expect("the last line is JSON");
+    let (v, last) = summary(&out);
     assert_eq!(v["errors"], 0, "{}", v["error_messages"]);
     assert_eq!(v["tracks_installed"], 3, "{last}");
     assert_eq!(v["track_hash"], hash.as_str());

@@ -1,7 +1,7 @@
 //! The C ABI from C#: builds shim/ with `shim/build.sh` (stub assemblies,
 //! Propwash.Native.dll, and the BepInEx plugin against the stubs, which
 //! proves it type-checks), compiles tests/csharp/Harness.cs together with
-//! shim/src/Native/*.cs (and the plugin's Json.cs), and runs it under mono
+//! shim/src/Native/*.cs (the JSON reader included), and runs it under mono
 //! against the freshly built libpropwash. The harness checks round trips,
 //! error paths and timings; this test checks its verdict and that C# and
 //! Rust agree on struct sizes.
@@ -112,8 +112,6 @@ fn csharp_harness_round_trips_through_the_abi_and_the_plugin_type_checks() {
     native.sort();
     assert!(!native.is_empty(), "no C# sources in shim/src/Native");
     mcs.args(&native);
-    // The plugin's JSON reader needs nothing but .NET: checked on real output too.
-    mcs.arg(root.join("shim/src/Plugin/Json.cs"));
     let (ok, out, err) = run(&mut mcs, "mcs (harness)", Duration::from_secs(120));
     assert!(
         ok,

@@ -6,7 +6,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::ptr::{null, null_mut};
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,10 @@ use propwash::ffi::*;
 use propwash::proto::{PilotFrame, PilotInput};
 use propwash::runtime::PilotState;
 use propwash::track::{generate_track, verify_dir, Limits};
+
+mod common;
+use common::ffi::{expect_err, last_error, path_str};
+use common::scratch::Scratch;
 
 const GAME: &str = "drl-ffi-test";
 const WAIT: Duration = Duration::from_secs(5);
@@ -53,25 +57,6 @@ static ALLOCATOR: CountingAlloc = CountingAlloc;
 
 fn allocations_on_this_thread() -> u64 {
     ALLOCATIONS.with(Cell::get)
-}
-
-fn last_error() -> String {
-    let mut buf = [0u8; 1024];
-    let mut len = 0usize;
-    let r = unsafe { pw_last_error(buf.as_mut_ptr(), buf.len(), &mut len) };
-    assert_eq!(r, PwResult::Ok, "pw_last_error");
-    String::from_utf8(buf[..len].to_vec()).expect("last error is UTF-8")
-}
-
-/// Asserts a result and that the thread's last error contains `needle`.
-#[track_caller]
-fn expect_err(r: PwResult, code: PwResult, needle: &str) {
-    assert_eq!(r, code);
-    let e = last_error();
-    assert!(
-        e.contains(needle),
-        "last error {e:?} should mention {needle:?}"
-    );
 }
 
 fn frame(tick: u32, x: f32) -> PilotFrame {
@@ -128,33 +113,6 @@ fn host() -> *mut PwSession {
     // network thread's first publish.
     assert!(info(h).clock_synced, "a new host's clock is synced at once");
     h
-}
-
-/// A folder removed when the test ends, pass or fail.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let p = std::env::temp_dir().join(format!("propwash-ffi-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("scratch dir");
-        Scratch(p)
-    }
-    fn dir(&self, sub: &str) -> PathBuf {
-        let d = self.0.join(sub);
-        std::fs::create_dir_all(&d).expect("sub dir");
-        d
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("scratch paths are UTF-8")
 }
 
 /// Joins `host` as a pilot whose maps folder (and cache) take the room's track.
@@ -1155,7 +1113,7 @@ fn a_joiner_with_a_maps_folder_downloads_verifies_and_installs_the_hosts_track()
     assert_eq!(room_property(h, "track_hash"), Some(hash.to_string()));
 
     let maps = s.dir("joiner/maps");
-    let cache = s.0.join("joiner/cache");
+    let cache = s.path().join("joiner/cache");
     let p = join_with_maps(h, path_str(&maps), path_str(&cache))
         .unwrap_or_else(|r| panic!("join: {r:?} {}", last_error()));
     let (progress, outcome) = track_outcome(p);
@@ -1225,13 +1183,13 @@ fn bad_track_folders_and_a_client_serving_are_refused_clearly() {
             true,
         )
     };
-    let missing = s.0.join("no-such-folder");
+    let missing = s.path().join("no-such-folder");
     expect_err(
         serve(h, path_str(&missing), MAP, TRACK),
         PwResult::InvalidArgument,
         &format!("track folder {:?} cannot be opened", path_str(&missing)),
     );
-    let file = s.0.join("a-file");
+    let file = s.path().join("a-file");
     std::fs::write(&file, b"x").unwrap();
     expect_err(
         serve(h, path_str(&file), MAP, TRACK),
@@ -1281,10 +1239,10 @@ fn bad_track_folders_and_a_client_serving_are_refused_clearly() {
     assert_eq!(room_property(h, "track_hash"), None);
 
     // Joining with folders that cannot take a track.
-    let gone = s.0.join("no-maps");
+    let gone = s.path().join("no-maps");
     let r = join_with_maps(h, path_str(&gone), "").unwrap_err();
     expect_err(r, PwResult::InvalidArgument, "`options.maps_dir`");
-    let r = join_with_maps(h, "", path_str(&s.0.join("cache"))).unwrap_err();
+    let r = join_with_maps(h, "", path_str(&s.path().join("cache"))).unwrap_err();
     expect_err(
         r,
         PwResult::InvalidArgument,

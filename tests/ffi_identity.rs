@@ -8,125 +8,22 @@
 //! anything starts. Every wait is bounded (5 s); every folder is a fresh one
 //! under the system temp folder.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::ptr::{null, null_mut};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use propwash::ffi::*;
 use propwash::identity::{Identity, Source, DRL_APP_ID, ID_FILE};
-use serde::de::{MapAccess, Visitor};
 use serde_json::Value;
 
+mod common;
+use common::ffi::{expect_err, last_error, path_str};
+use common::identity::{assert_only_identity_changed, game_fixture, members};
+use common::scratch::{names, Scratch};
+
 const WAIT: Duration = Duration::from_secs(5);
-const STATE: &str = "StreamingAssets/game/storage/offline/state/player/player-state.json";
 
 // ---------------------------------------------------------------- helpers
-
-struct TestDir(PathBuf);
-
-impl TestDir {
-    fn new(tag: &str) -> TestDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "propwash-ffi-identity-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TestDir(p)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TestDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
-
-/// A copy of a fixture game folder; returns (folder guard, install dir, state file).
-fn game_fixture(name: &str) -> (TestDir, PathBuf, PathBuf) {
-    let dir = TestDir::new(name);
-    let install = dir.path().join("DRL Simulator");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/identity")
-            .join(name),
-        &install,
-    );
-    let file = install.join("DRL Simulator_Data").join(STATE);
-    (dir, install, file)
-}
-
-/// Top-level members in file order.
-fn members(text: &str) -> Vec<(String, Value)> {
-    struct V;
-    impl<'de> Visitor<'de> for V {
-        type Value = Vec<(String, Value)>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("an object")
-        }
-        fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
-            let mut out = Vec::new();
-            while let Some(e) = m.next_entry()? {
-                out.push(e);
-            }
-            Ok(out)
-        }
-    }
-    let mut d = serde_json::Deserializer::from_str(text);
-    serde::Deserializer::deserialize_map(&mut d, V).unwrap()
-}
-
-/// The names in a folder, sorted.
-fn names(folder: &Path) -> Vec<String> {
-    let mut n: Vec<String> = std::fs::read_dir(folder)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    n.sort();
-    n
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
-
-fn last_error() -> String {
-    let mut buf = [0u8; 1024];
-    let mut len = 0usize;
-    let r = unsafe { pw_last_error(buf.as_mut_ptr(), buf.len(), &mut len) };
-    assert_eq!(r, PwResult::Ok, "pw_last_error");
-    String::from_utf8(buf[..len].to_vec()).expect("last error is UTF-8")
-}
-
-/// Asserts a result and that the thread's last error contains `needle`.
-#[track_caller]
-fn expect_err(r: PwResult, code: PwResult, needle: &str) {
-    assert_eq!(r, code);
-    let e = last_error();
-    assert!(
-        e.contains(needle),
-        "last error {e:?} should mention {needle:?}"
-    );
-}
 
 fn defaults() -> PwIdentityOptions {
     let mut o = std::mem::MaybeUninit::<PwIdentityOptions>::uninit();
@@ -178,7 +75,7 @@ fn sync(game_dir: &str, cap: usize) -> (PwResult, usize, String) {
 #[test]
 fn identity_starts_once_reads_as_json_and_syncs_the_games_player_state() {
     // Before any start: typed errors, not a wait.
-    let config = TestDir::new("config");
+    let config = Scratch::new("config");
     let config_dir = path_str(config.path()).to_string();
     assert_eq!(identity_json(), Err(PwResult::NotStarted));
     assert!(last_error().contains("call pw_identity_start first"));
@@ -250,7 +147,7 @@ fn identity_starts_once_reads_as_json_and_syncs_the_games_player_state() {
     // Starting again: the same options are fine, other ones are refused
     // with every difference named; the identity stays.
     assert_eq!(unsafe { pw_identity_start(&options) }, PwResult::Ok);
-    let other = TestDir::new("config-other");
+    let other = Scratch::new("config-other");
     let mut changed = offline(path_str(other.path()));
     changed.player_name = PwStr::new("Someone Else");
     let r = unsafe { pw_identity_start(&changed) };
@@ -304,17 +201,10 @@ fn identity_starts_once_reads_as_json_and_syncs_the_games_player_state() {
     assert_eq!(backup, file.with_file_name("player-state.json.bak"));
     assert_eq!(std::fs::read_to_string(&backup).unwrap(), before);
     let after = std::fs::read_to_string(&file).unwrap();
-    let (old, new) = (members(&before), members(&after));
-    let old_keys: Vec<&String> = old.iter().map(|m| &m.0).collect();
-    let new_keys: Vec<&String> = new.iter().map(|m| &m.0).collect();
-    assert_eq!(old_keys, new_keys);
-    for ((k, a), (_, b)) in old.iter().zip(&new) {
-        match k.as_str() {
-            "steam-id" | "profile-photo-url" => assert_eq!(b, "", "{k}"),
-            "profile-name" => assert_eq!(b, "Tester"),
-            _ => assert_eq!(a, b, "{k}"),
-        }
-    }
+    assert_only_identity_changed(&before, &after, |k, v| match k {
+        "profile-name" => assert_eq!(v, "Tester"),
+        _ => assert_eq!(v, "", "{k}"),
+    });
     let expected = before
         .replace("\"76561198000000042\"", "\"\"")
         .replace("\"Old Name\"", "\"Tester\"")
@@ -405,7 +295,7 @@ fn bad_start_options_are_typed_errors_and_start_nothing() {
         "`options.config_dir` is not valid UTF-8 (bad byte at offset 1)",
     );
 
-    let dir = TestDir::new("bad-start");
+    let dir = Scratch::new("bad-start");
     let missing = dir.path().join("missing");
     o.config_dir = PwStr::new(path_str(&missing));
     expect_err(
@@ -460,7 +350,7 @@ fn bad_json_and_sync_buffers_and_paths_are_typed_errors() {
         "`buf` is NULL",
     );
 
-    let dir = TestDir::new("bad-sync");
+    let dir = Scratch::new("bad-sync");
     let game = path_str(dir.path());
     expect_err(
         unsafe {

@@ -12,29 +12,14 @@ use propwash::ffi::*;
 use propwash::lobby::service::{Service, ServiceConfig};
 use propwash::lobby::CoordinatorConfig;
 
+mod common;
+use common::ffi::{expect_err, last_error};
+
 const GAME: &str = "drl-ffi-lobby";
 const WAIT: Duration = Duration::from_secs(5);
 const LISTING: &str = r#"{"room":{"name":"ABI room","map_id":"MP-1","track_id":"T-1",
     "is_custom_track":false,"mode":"race"},"settings":{"laps":3,"physics":"drl",
     "allow_track_download":false}}"#;
-
-fn last_error() -> String {
-    let mut buf = [0u8; 1024];
-    let mut len = 0usize;
-    let r = unsafe { pw_last_error(buf.as_mut_ptr(), buf.len(), &mut len) };
-    assert_eq!(r, PwResult::Ok);
-    String::from_utf8(buf[..len].to_vec()).unwrap()
-}
-
-#[track_caller]
-fn expect_err(r: PwResult, code: PwResult, needle: &str) {
-    assert_eq!(r, code, "{}", last_error());
-    let e = last_error();
-    assert!(
-        e.contains(needle),
-        "last error {e:?} should mention {needle:?}"
-    );
-}
 
 fn coordinator() -> Service {
     Service::start(ServiceConfig {

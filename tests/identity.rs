@@ -17,87 +17,18 @@ use propwash::identity::{
     current, sync_player_state, FakeAnswer, FakeVerifier, IdentityConfig, IdentityError, JoinGate,
     RefuseKind, SeatDecision, Source, DRL_APP_ID,
 };
-use serde::de::{MapAccess, Visitor};
 use serde_json::Value;
+
+mod common;
+use common::identity::{assert_only_identity_changed, fixtures, game_fixture, members};
+use common::scratch::{names, Scratch};
 
 const ALICE: u64 = 76_561_198_000_000_001;
 const BOB: u64 = 76_561_198_000_000_002;
 const MALLORY: u64 = 76_561_198_000_000_003;
 const HOST: u64 = 76_561_198_000_000_099;
-const STATE: &str = "StreamingAssets/game/storage/offline/state/player/player-state.json";
 
 // ---------------------------------------------------------------- helpers
-
-struct TestDir(PathBuf);
-
-impl TestDir {
-    fn new(tag: &str) -> TestDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "propwash-it-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TestDir(p)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TestDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/identity")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
-
-/// A copy of a fixture game folder; returns (folder guard, install dir, state file).
-fn game_fixture(name: &str) -> (TestDir, PathBuf, PathBuf) {
-    let dir = TestDir::new(name);
-    let install = dir.path().join("DRL Simulator");
-    copy_dir(&fixtures().join(name), &install);
-    let file = install.join("DRL Simulator_Data").join(STATE);
-    (dir, install, file)
-}
-
-/// Top-level members in file order.
-fn members(text: &str) -> Vec<(String, Value)> {
-    struct V;
-    impl<'de> Visitor<'de> for V {
-        type Value = Vec<(String, Value)>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("an object")
-        }
-        fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
-            let mut out = Vec::new();
-            while let Some(e) = m.next_entry()? {
-                out.push(e);
-            }
-            Ok(out)
-        }
-    }
-    let mut d = serde_json::Deserializer::from_str(text);
-    serde::Deserializer::deserialize_map(&mut d, V).unwrap()
-}
 
 fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
@@ -140,7 +71,7 @@ const SEAT_UNVERIFIED: SeatDecision = SeatDecision::Seat {
 
 #[test]
 fn without_the_steam_plugin_the_identity_is_offline_and_says_why() {
-    let dir = TestDir::new("fallback-noplugin");
+    let dir = Scratch::new("fallback-noplugin");
     let mut config = IdentityConfig::new(dir.path());
     config.name = Some("Tester".into());
     config.steam_plugin = Some(dir.path().join("missing").join(plugin_file_name()));
@@ -256,7 +187,7 @@ fn the_steam_plugin_without_steam_api_or_without_a_steam_client_falls_back_offli
     std::mem::forget(lib);
 
     // 1. steam_api missing: the plugin does not load; we go offline.
-    let dir = TestDir::new("fallback-noapi");
+    let dir = Scratch::new("fallback-noapi");
     let lone = dir.path().join(plugin_file_name());
     std::fs::copy(plugin, &lone).unwrap();
     let err = SteamPlugin::load(&lone).unwrap_err();
@@ -277,7 +208,7 @@ fn the_steam_plugin_without_steam_api_or_without_a_steam_client_falls_back_offli
 
     // 2. steam_api beside it but no Steam client: it loads, init fails
     // quickly and cleanly, we go offline.
-    let dir = TestDir::new("fallback-noclient");
+    let dir = Scratch::new("fallback-noclient");
     let installed = dir.path().join(plugin_file_name());
     std::fs::copy(plugin, &installed).unwrap();
     std::fs::copy(api, dir.path().join(api.file_name().unwrap())).unwrap();
@@ -646,18 +577,11 @@ fn sync_round_trip_keeps_unknown_keys_their_order_and_their_bytes() {
         vec!["steam-id", "profile-name", "profile-photo-url"]
     );
     let after = std::fs::read_to_string(&file).unwrap();
-    let (old, new) = (members(&before), members(&after));
-    let old_keys: Vec<&String> = old.iter().map(|m| &m.0).collect();
-    let new_keys: Vec<&String> = new.iter().map(|m| &m.0).collect();
-    assert_eq!(old_keys, new_keys);
-    for ((k, a), (_, b)) in old.iter().zip(&new) {
-        match k.as_str() {
-            "steam-id" => assert_eq!(b, &Value::String(ALICE.to_string())),
-            "profile-name" => assert_eq!(b, "Ace Pilot"),
-            "profile-photo-url" => assert_eq!(b, FIXTURE_AVATAR),
-            _ => assert_eq!(a, b, "{k}"),
-        }
-    }
+    assert_only_identity_changed(&before, &after, |k, v| match k {
+        "steam-id" => assert_eq!(v, &Value::String(ALICE.to_string())),
+        "profile-name" => assert_eq!(v, "Ace Pilot"),
+        _ => assert_eq!(v, FIXTURE_AVATAR),
+    });
     // Everything else is byte for byte what the game wrote, big numbers,
     // escapes and trailing zeros included.
     let expected = before
@@ -700,13 +624,7 @@ fn a_corrupt_player_state_is_left_untouched_with_a_clear_error() {
         "{msg}"
     );
     assert_eq!(std::fs::read(&file).unwrap(), before);
-    let folder = file.parent().unwrap();
-    let mut names: Vec<String> = std::fs::read_dir(folder)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    assert_eq!(names, vec!["player-state.json"]);
+    assert_eq!(names(file.parent().unwrap()), vec!["player-state.json"]);
 }
 
 #[test]
@@ -798,7 +716,7 @@ fn cli_sync_on_a_corrupt_file_fails_and_leaves_it_byte_for_byte() {
 
 #[test]
 fn cli_sync_reports_a_folder_that_is_not_the_game() {
-    let dir = TestDir::new("cli-notgame");
+    let dir = Scratch::new("cli-notgame");
     let (code, _, err) = run_cli(&[
         "sync",
         "--game-dir",
@@ -814,7 +732,7 @@ fn cli_sync_reports_a_folder_that_is_not_the_game() {
 
 #[test]
 fn cli_show_prints_the_identity_as_json() {
-    let dir = TestDir::new("cli-show");
+    let dir = Scratch::new("cli-show");
     let cfg = dir.path().to_str().unwrap();
     let (code, out, err) = run_cli(&["show", "--offline", "--name", "Tester", "--config-dir", cfg]);
     assert_eq!(code, 0, "{err}");
@@ -862,7 +780,7 @@ fn a_boxed_verifier_drives_the_gate_like_the_host_will() {
 
 #[test]
 fn offline_start_gives_a_host_that_cannot_verify_and_says_why() {
-    let dir = TestDir::new("start-offline");
+    let dir = Scratch::new("start-offline");
     let mut config = IdentityConfig::new(dir.path());
     config.offline = true;
     let started = propwash::identity::start(&config);

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use propwash::track::{
@@ -16,42 +15,18 @@ use propwash::track::{
 };
 use propwash::util::SplitMix64;
 
+mod common;
+use common::scratch::{names, Scratch};
+
 const MAP: &str = "MP-bando";
 const TRACK: &str = "CMP-6a1f0c";
 
-/// A scratch folder, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "propwash-track-{name}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    /// `<scratch>/game/content/maps`, created, with a sentinel file beside it.
-    fn maps(&self) -> PathBuf {
-        let maps = self.0.join("game/content/maps");
-        fs::create_dir_all(maps.join(MAP)).unwrap();
-        fs::write(self.0.join("game/content/sentinel.txt"), b"leave me").unwrap();
-        maps
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.0.join(rel)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
+/// `<scratch>/game/content/maps`, created, with a sentinel file beside it.
+fn game_maps(s: &Scratch) -> PathBuf {
+    let maps = s.path().join("game/content/maps");
+    fs::create_dir_all(maps.join(MAP)).unwrap();
+    fs::write(s.path().join("game/content/sentinel.txt"), b"leave me").unwrap();
+    maps
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -81,15 +56,6 @@ fn snapshot(root: &Path) -> BTreeMap<String, Node> {
     let mut out = BTreeMap::new();
     walk(root, root, &mut out);
     out
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 /// Sends every file of `src` as chunks of `chunk` bytes in the given order.
@@ -148,7 +114,7 @@ fn same_tree(a: &Path, b: &Path) {
 #[test]
 fn zero_byte_files_make_a_valid_manifest_and_install() {
     let s = Scratch::new("zero");
-    let src = s.path("src");
+    let src = s.path().join("src");
     let m = generate_track(&src, MAP, TRACK, 0, 5, 1).unwrap();
     assert_eq!(m.files().len(), 5);
     assert_eq!(m.total_size(), 0);
@@ -157,7 +123,7 @@ fn zero_byte_files_make_a_valid_manifest_and_install() {
         assert_eq!(f.size, 0);
         assert_eq!(TrackHash(f.sha256).to_string(), empty_sha);
     }
-    let maps = s.maps();
+    let maps = game_maps(&s);
     let inst = Installer::new(&maps, Limits::default()).unwrap();
     let mut p = inst.begin(&m).unwrap();
     assert!(p.is_complete());
@@ -171,11 +137,11 @@ fn zero_byte_files_make_a_valid_manifest_and_install() {
 #[test]
 fn manifest_json_round_trips_and_hash_is_stable() {
     let s = Scratch::new("json");
-    let a = generate_track(&s.path("a"), MAP, TRACK, 10_000, 7, 42).unwrap();
-    let b = generate_track(&s.path("b"), "MP-other", "CMP-other", 10_000, 7, 42).unwrap();
+    let a = generate_track(&s.path().join("a"), MAP, TRACK, 10_000, 7, 42).unwrap();
+    let b = generate_track(&s.path().join("b"), "MP-other", "CMP-other", 10_000, 7, 42).unwrap();
     // Same content, different ids and folders: same hash (it names content).
     assert_eq!(a.track_hash(), b.track_hash());
-    let c = generate_track(&s.path("c"), MAP, TRACK, 10_000, 7, 43).unwrap();
+    let c = generate_track(&s.path().join("c"), MAP, TRACK, 10_000, 7, 43).unwrap();
     assert_ne!(a.track_hash(), c.track_hash());
 
     let json = a.to_json();
@@ -206,10 +172,10 @@ fn manifest_json_round_trips_and_hash_is_stable() {
 #[test]
 fn two_thousand_small_files_install_chunk_by_chunk() {
     let s = Scratch::new("many");
-    let src = s.path("src");
+    let src = s.path().join("src");
     let m = generate_track(&src, MAP, TRACK, 2000 * 700, 2000, 3).unwrap();
     assert_eq!(m.files().len(), 2000);
-    let maps = s.maps();
+    let maps = game_maps(&s);
     let inst = Installer::new(&maps, Limits::default()).unwrap();
     let mut p = inst.begin(&m).unwrap();
     feed(&mut p, &src, &all_chunks(&m, 512)).unwrap();
@@ -227,7 +193,7 @@ fn two_thousand_small_files_install_chunk_by_chunk() {
 fn one_100_mib_sparse_file_hashes_and_installs() {
     let started = Instant::now();
     let s = Scratch::new("large");
-    let src = s.path("src");
+    let src = s.path().join("src");
     fs::create_dir_all(&src).unwrap();
     let size: u64 = 100 << 20;
     let spots = [0, size / 3, size - 5];
@@ -250,7 +216,7 @@ fn one_100_mib_sparse_file_hashes_and_installs() {
         "30d7209547c504f4032084f95fd57f2efc15a703e86c5fabfc1746f213ae7c2d"
     );
 
-    let maps = s.maps();
+    let maps = game_maps(&s);
     let inst = Installer::new(&maps, Limits::default()).unwrap();
     let done = inst.install_from_dir(&src, &m).unwrap();
     assert_eq!(done.outcome, InstallOutcome::Installed);
@@ -291,11 +257,11 @@ fn json_with(map: &str, track: &str, files: &[(&str, u64)]) -> String {
 #[test]
 fn hostile_manifests_are_refused_and_nothing_is_written() {
     let s = Scratch::new("hostile");
-    let maps = s.maps();
+    let maps = game_maps(&s);
     // An existing track that must survive, byte for byte.
     generate_track(&dest(&maps), MAP, TRACK, 3000, 3, 9).unwrap();
     let game = maps.parent().unwrap();
-    let before = snapshot(s.path("").as_path());
+    let before = snapshot(s.path());
     let limits = Limits::default();
     let inst = Installer::new(&maps, limits).unwrap();
 
@@ -372,18 +338,18 @@ fn hostile_manifests_are_refused_and_nothing_is_written() {
             }
         }
     }
-    assert_eq!(snapshot(&s.path("")), before, "something was written");
+    assert_eq!(snapshot(s.path()), before, "something was written");
     assert!(game.join("sentinel.txt").exists());
 }
 
 #[test]
 fn hostile_chunks_are_refused_and_abort_leaves_no_trace() {
     let s = Scratch::new("chunks");
-    let src = s.path("src");
+    let src = s.path().join("src");
     let m = generate_track(&src, MAP, TRACK, 4000, 2, 5).unwrap();
-    let maps = s.maps();
+    let maps = game_maps(&s);
     generate_track(&dest(&maps), MAP, TRACK, 100, 1, 77).unwrap();
-    let before = snapshot(&s.path("game"));
+    let before = snapshot(&s.path().join("game"));
     let dest_before = snapshot(&dest(&maps));
     let inst = Installer::new(&maps, Limits::default()).unwrap();
     let mut p = inst.begin(&m).unwrap();
@@ -465,13 +431,13 @@ fn hostile_chunks_are_refused_and_abort_leaves_no_trace() {
     // The destination never changed while this went on.
     assert_eq!(snapshot(&dest(&maps)), dest_before);
     p.abort().unwrap();
-    assert_eq!(snapshot(&s.path("game")), before);
+    assert_eq!(snapshot(&s.path().join("game")), before);
 }
 
 #[test]
 fn oversized_tracks_are_refused_by_the_configurable_caps() {
     let s = Scratch::new("caps");
-    let src = s.path("src");
+    let src = s.path().join("src");
     let m = generate_track(&src, MAP, TRACK, 2000, 4, 1).unwrap();
     let few_files = Limits {
         max_files: 3,
@@ -511,7 +477,7 @@ fn oversized_tracks_are_refused_by_the_configurable_caps() {
     let e = TrackManifest::from_json(m.to_json().as_bytes(), &tight_bytes).unwrap_err();
     assert!(matches!(e, TrackError::TooLarge { .. }), "{e}");
 
-    let maps = s.maps();
+    let maps = game_maps(&s);
     let before = snapshot(&maps);
     let inst = Installer::new(&maps, tight_bytes).unwrap();
     let e = inst.begin(&m).unwrap_err();
@@ -552,7 +518,7 @@ fn oversized_tracks_are_refused_by_the_configurable_caps() {
 #[test]
 fn case_insensitive_collisions_are_refused() {
     let s = Scratch::new("case");
-    let src = s.path("src");
+    let src = s.path().join("src");
     fs::create_dir_all(&src).unwrap();
     fs::write(src.join("A.txt"), b"1").unwrap();
     fs::write(src.join("a.txt"), b"2").unwrap();
@@ -568,7 +534,7 @@ fn case_insensitive_collisions_are_refused() {
         "{e}"
     );
 
-    let src2 = s.path("src2");
+    let src2 = s.path().join("src2");
     fs::create_dir_all(src2.join("Gates")).unwrap();
     fs::create_dir_all(src2.join("gates")).unwrap();
     fs::write(src2.join("Gates/one"), b"1").unwrap();
@@ -582,12 +548,12 @@ fn case_insensitive_collisions_are_refused() {
 fn symlinks_in_a_source_folder_are_refused() {
     use std::os::unix::fs::symlink;
     let s = Scratch::new("link");
-    fs::write(s.path("secret"), b"outside").unwrap();
+    fs::write(s.path().join("secret"), b"outside").unwrap();
 
-    let src = s.path("file-link");
+    let src = s.path().join("file-link");
     fs::create_dir_all(src.join("sub")).unwrap();
     fs::write(src.join("ok.bin"), b"fine").unwrap();
-    symlink(s.path("secret"), src.join("sub/leak.bin")).unwrap();
+    symlink(s.path().join("secret"), src.join("sub/leak.bin")).unwrap();
     let e = TrackManifest::from_dir(&src, MAP, TRACK, &Limits::default()).unwrap_err();
     assert!(
         matches!(&e, TrackError::Symlink { path } if path.ends_with("sub/leak.bin")),
@@ -595,19 +561,19 @@ fn symlinks_in_a_source_folder_are_refused() {
     );
     assert!(e.to_string().contains("leak.bin"), "{e}");
 
-    let src = s.path("dir-link");
+    let src = s.path().join("dir-link");
     fs::create_dir_all(&src).unwrap();
     fs::write(src.join("ok.bin"), b"fine").unwrap();
-    symlink(s.path(""), src.join("escape")).unwrap();
+    symlink(s.path(), src.join("escape")).unwrap();
     let e = TrackManifest::from_dir(&src, MAP, TRACK, &Limits::default()).unwrap_err();
     assert!(matches!(e, TrackError::Symlink { .. }), "{e}");
 
-    symlink(s.path("file-link"), s.path("root-link")).unwrap();
-    let e =
-        TrackManifest::from_dir(&s.path("root-link"), MAP, TRACK, &Limits::default()).unwrap_err();
+    symlink(s.path().join("file-link"), s.path().join("root-link")).unwrap();
+    let e = TrackManifest::from_dir(&s.path().join("root-link"), MAP, TRACK, &Limits::default())
+        .unwrap_err();
     assert!(matches!(e, TrackError::Symlink { .. }), "{e}");
     let e = verify_dir(
-        &s.path("root-link"),
+        &s.path().join("root-link"),
         &TrackHash([0; 32]),
         &Limits::default(),
     )
@@ -621,7 +587,7 @@ fn non_utf8_names_are_refused() {
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;
     let s = Scratch::new("utf8");
-    let src = s.path("src");
+    let src = s.path().join("src");
     fs::create_dir_all(&src).unwrap();
     fs::write(src.join("fine.bin"), b"1").unwrap();
     fs::write(src.join(OsStr::from_bytes(b"bad\xff\xfe.bin")), b"2").unwrap();
@@ -643,7 +609,7 @@ fn names_windows_cannot_hold_are_refused_on_any_os() {
         ("x:y", PathRule::ForbiddenChar(':')),
         ("back\\slash", PathRule::Backslash),
     ] {
-        let src = s.path(&format!("src-{}", name.len()));
+        let src = s.path().join(format!("src-{}", name.len()));
         let _ = fs::remove_dir_all(&src);
         fs::create_dir_all(src.join("d")).unwrap();
         fs::write(src.join("d").join(name), b"1").unwrap();
@@ -656,7 +622,7 @@ fn names_windows_cannot_hold_are_refused_on_any_os() {
         }
     }
     // OS metadata files are skipped, not refused, when reading a folder.
-    let src = s.path("meta");
+    let src = s.path().join("meta");
     let m1 = generate_track(&src, MAP, TRACK, 100, 2, 1).unwrap();
     fs::write(src.join(".DS_Store"), b"finder").unwrap();
     fs::write(src.join("part-00/Thumbs.db"), b"explorer").unwrap();
@@ -667,9 +633,9 @@ fn names_windows_cannot_hold_are_refused_on_any_os() {
 #[test]
 fn out_of_order_and_duplicate_chunks_install_exactly() {
     let s = Scratch::new("order");
-    let src = s.path("src");
+    let src = s.path().join("src");
     let m = generate_track(&src, MAP, TRACK, 300_000, 6, 11).unwrap();
-    let maps = s.maps();
+    let maps = game_maps(&s);
     let inst = Installer::new(&maps, Limits::default()).unwrap();
     let mut p = inst.begin(&m).unwrap();
     let mut chunks = all_chunks(&m, 1000);
@@ -707,9 +673,9 @@ fn out_of_order_and_duplicate_chunks_install_exactly() {
 #[test]
 fn resume_from_the_state_file_after_dropping_the_partial_track() {
     let s = Scratch::new("resume");
-    let src = s.path("src");
+    let src = s.path().join("src");
     let m = generate_track(&src, MAP, TRACK, 50_000, 3, 21).unwrap();
-    let maps = s.maps();
+    let maps = game_maps(&s);
     let mut chunks = all_chunks(&m, 1000);
     shuffle(&mut chunks, 5);
     let (first, rest) = chunks.split_at(chunks.len() / 2);
@@ -750,9 +716,9 @@ fn resume_from_the_state_file_after_dropping_the_partial_track() {
 #[test]
 fn resume_after_a_crash_rechecks_what_the_state_file_claims() {
     let s = Scratch::new("crash-resume");
-    let src = s.path("src");
+    let src = s.path().join("src");
     let m = generate_track(&src, MAP, TRACK, 30_000, 3, 8).unwrap();
-    let maps = s.maps();
+    let maps = game_maps(&s);
     let inst = Installer::new(&maps, Limits::default()).unwrap();
     let mut p = inst.begin(&m).unwrap();
     // File 0 completes (state saved then), file 1 half, then a crash: no drop.
@@ -799,9 +765,9 @@ fn resume_after_a_crash_rechecks_what_the_state_file_claims() {
 #[test]
 fn a_different_track_at_the_destination_is_kept_and_ours_goes_beside_it() {
     let s = Scratch::new("beside");
-    let src = s.path("src");
+    let src = s.path().join("src");
     let m = generate_track(&src, MAP, TRACK, 20_000, 4, 1).unwrap();
-    let maps = s.maps();
+    let maps = game_maps(&s);
     let theirs = generate_track(&dest(&maps), MAP, TRACK, 20_000, 4, 2).unwrap();
     assert_ne!(theirs.track_hash(), m.track_hash());
     let before = snapshot(&dest(&maps));
@@ -843,9 +809,9 @@ fn a_different_track_at_the_destination_is_kept_and_ours_goes_beside_it() {
 #[test]
 fn an_identical_track_at_the_destination_is_reused() {
     let s = Scratch::new("same");
-    let src = s.path("src");
+    let src = s.path().join("src");
     let m = generate_track(&src, MAP, TRACK, 20_000, 4, 1).unwrap();
-    let maps = s.maps();
+    let maps = game_maps(&s);
     let inst = Installer::new(&maps, Limits::default()).unwrap();
     let first = inst.install_from_dir(&src, &m).unwrap();
     assert_eq!(first.outcome, InstallOutcome::Installed);
@@ -862,11 +828,11 @@ fn an_identical_track_at_the_destination_is_reused() {
 #[test]
 fn a_crash_mid_install_leaves_the_destination_untouched_and_sweep_cleans_up() {
     let s = Scratch::new("crash");
-    let src = s.path("src");
+    let src = s.path().join("src");
     let m = generate_track(&src, MAP, TRACK, 40_000, 4, 1).unwrap();
-    let maps = s.maps();
+    let maps = game_maps(&s);
     generate_track(&dest(&maps), MAP, TRACK, 500, 2, 3).unwrap();
-    let before = snapshot(&s.path("game"));
+    let before = snapshot(&s.path().join("game"));
 
     let inst = Installer::new(&maps, Limits::default()).unwrap();
     let mut p = inst.begin(&m).unwrap();
@@ -874,7 +840,7 @@ fn a_crash_mid_install_leaves_the_destination_untouched_and_sweep_cleans_up() {
     let temp = p.temp_dir().to_path_buf();
     std::mem::forget(p); // the process dies: no drop, no cleanup
 
-    let mut after = snapshot(&s.path("game"));
+    let mut after = snapshot(&s.path().join("game"));
     let temp_name = temp.file_name().unwrap().to_string_lossy().into_owned();
     assert!(temp_name.starts_with(".propwash-tmp-"));
     after.retain(|k, _| !k.contains(&temp_name));
@@ -889,15 +855,15 @@ fn a_crash_mid_install_leaves_the_destination_untouched_and_sweep_cleans_up() {
     let later = SystemTime::now() + Duration::from_secs(2 * 24 * 3600);
     let removed = sweep_stale_temps(&maps, later, Duration::from_secs(24 * 3600)).unwrap();
     assert_eq!(removed.len(), 1);
-    assert_eq!(snapshot(&s.path("game")), before);
+    assert_eq!(snapshot(&s.path().join("game")), before);
 }
 
 #[test]
 fn files_planted_in_the_temp_folder_fail_finish() {
     let s = Scratch::new("plant");
-    let src = s.path("src");
+    let src = s.path().join("src");
     let m = generate_track(&src, MAP, TRACK, 4000, 2, 1).unwrap();
-    let maps = s.maps();
+    let maps = game_maps(&s);
     let inst = Installer::new(&maps, Limits::default()).unwrap();
     let mut p = inst.begin(&m).unwrap();
     feed(&mut p, &src, &all_chunks(&m, 4000)).unwrap();
@@ -917,10 +883,10 @@ fn files_planted_in_the_temp_folder_fail_finish() {
 fn a_linked_map_folder_is_refused_and_its_target_untouched() {
     use std::os::unix::fs::symlink;
     let s = Scratch::new("linkmap");
-    let src = s.path("src");
+    let src = s.path().join("src");
     let m = generate_track(&src, "MP-linked", TRACK, 4000, 2, 1).unwrap();
-    let maps = s.maps();
-    let elsewhere = s.path("elsewhere");
+    let maps = game_maps(&s);
+    let elsewhere = s.path().join("elsewhere");
     fs::create_dir_all(&elsewhere).unwrap();
     symlink(&elsewhere, maps.join("MP-linked")).unwrap();
     let inst = Installer::new(&maps, Limits::default()).unwrap();
@@ -936,7 +902,7 @@ fn a_linked_map_folder_is_refused_and_its_target_untouched() {
 #[test]
 fn verify_dir_names_the_file_that_differs() {
     let s = Scratch::new("verify");
-    let dir = s.path("t");
+    let dir = s.path().join("t");
     let m = generate_track(&dir, MAP, TRACK, 9000, 3, 4).unwrap();
     let l = Limits::default();
     verify_dir(&dir, &m.track_hash(), &l).unwrap();
@@ -986,10 +952,10 @@ fn verify_dir_names_the_file_that_differs() {
 #[test]
 fn the_cache_stores_rechecks_and_feeds_installs() {
     let s = Scratch::new("store");
-    let src = s.path("src");
+    let src = s.path().join("src");
     let m = generate_track(&src, MAP, TRACK, 30_000, 3, 6).unwrap();
     let l = Limits::default();
-    let store = TrackStore::open(&s.path("cache"), l).unwrap();
+    let store = TrackStore::open(&s.path().join("cache"), l).unwrap();
     let h = m.track_hash();
     assert_eq!(store.lookup(&h), None);
     let cached = store.insert(&src, &m).unwrap();
@@ -1016,7 +982,7 @@ fn the_cache_stores_rechecks_and_feeds_installs() {
         "{e}"
     );
     // ...and an install from the corrupt cache is refused, leaving nothing.
-    let maps = s.maps();
+    let maps = game_maps(&s);
     let inst = Installer::new(&maps, l).unwrap();
     let e = inst.install_from_dir(&cached, &m).unwrap_err();
     assert!(matches!(e, TrackError::FileHashMismatch { .. }), "{e}");
@@ -1083,7 +1049,7 @@ fn run_cli(args: &[&str]) -> (i32, String, String) {
 #[test]
 fn cli_prints_manifests_and_verifies_folders() {
     let s = Scratch::new("cli");
-    let maps = s.maps();
+    let maps = game_maps(&s);
     let dir = dest(&maps);
     let d = dir.to_str().unwrap();
     let (code, out, err) = run_cli(&[
@@ -1118,7 +1084,7 @@ fn cli_prints_manifests_and_verifies_folders() {
     assert_eq!(run_cli(&["verify", d, "beef"]).0, 2);
     assert_eq!(run_cli(&["verify", d]).0, 2);
     assert_eq!(
-        run_cli(&["manifest", s.path("").to_str().unwrap()]).0,
+        run_cli(&["manifest", s.path().to_str().unwrap()]).0,
         2,
         "no ids"
     );
@@ -1128,7 +1094,7 @@ fn cli_prints_manifests_and_verifies_folders() {
     let (code, out, _) = run_cli(&["help"]);
     assert_eq!(code, 0);
     assert!(out.contains("verify <dir> <hash>"));
-    let (code, _, err) = run_cli(&["verify", s.path("nope").to_str().unwrap(), &hash]);
+    let (code, _, err) = run_cli(&["verify", s.path().join("nope").to_str().unwrap(), &hash]);
     assert_eq!(code, 1);
     assert!(err.contains("nope"), "{err}");
 }

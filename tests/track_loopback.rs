@@ -15,35 +15,14 @@ use propwash::session::{ClientConfig, Event, HostConfig, HOST_ACTOR, MAX_PILOTS}
 use propwash::track::transfer::{FolderSource, MapsFolder, TrackSource};
 use propwash::track::{generate_track, verify_dir, Limits, TrackHash};
 
+mod common;
+use common::scratch::Scratch;
+
 const GAME: &str = "drl-loopback-track";
 const MAP: &str = "MP-Stadium";
 const TRACK: &str = "CMP-loopback";
 const WAIT: Duration = Duration::from_secs(30);
 const PHYSICS_HZ: u64 = 120;
-
-/// A folder removed when the test ends, pass or fail.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let p =
-            std::env::temp_dir().join(format!("propwash-loopback-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).expect("scratch dir");
-        Scratch(p)
-    }
-    fn dir(&self, sub: &str) -> PathBuf {
-        let d = self.0.join(sub);
-        fs::create_dir_all(&d).expect("sub dir");
-        d
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 fn any() -> SocketAddr {
     ([127, 0, 0, 1], 0).into()

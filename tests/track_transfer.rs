@@ -13,36 +13,12 @@ use propwash::session::{ClientConfig, Event, HostConfig};
 use propwash::track::transfer::{Announcement, FolderSource, MapsFolder, TrackSource};
 use propwash::track::{generate_track, verify_dir, Limits, TrackHash, TrackManifest};
 
+mod common;
+use common::scratch::{copy_dir, Scratch};
+
 const GAME: &str = "drl-4.2.1";
 const MAP: &str = "MP-Stadium";
 const TRACK: &str = "CMP-propwash-test";
-
-/// A folder removed when the test ends, pass or fail.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let p = std::env::temp_dir().join(format!(
-            "propwash-{name}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).expect("scratch dir");
-        Scratch(p)
-    }
-    fn dir(&self, sub: &str) -> PathBuf {
-        let d = self.0.join(sub);
-        fs::create_dir_all(&d).expect("sub dir");
-        d
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 fn harsh() -> Conditions {
     Conditions {
@@ -285,18 +261,6 @@ fn a_joiner_that_has_the_track_uses_it_and_a_host_that_forbids_downloads_says_so
         "nothing written: {:?}",
         listing(&lacks)
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 /// Serves a real manifest but lies about file contents.

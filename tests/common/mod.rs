@@ -1,5 +1,15 @@
-//! Helpers shared by the tests that load the built library from outside
-//! Rust (the C smoke test, the C# harness).
+//! Helpers shared by the integration tests (each includes this with
+//! `mod common;`): here, the ABI checks of the tests that load the built
+//! library from outside Rust (the C smoke test, the C# harness); in the
+//! submodules, scratch folders, the C ABI's last error and the identity
+//! fixtures.
+
+// Each test crate uses only some of these helpers.
+#![allow(dead_code)]
+
+pub(crate) mod ffi;
+pub(crate) mod identity;
+pub(crate) mod scratch;
 
 use std::path::PathBuf;
 

@@ -4,8 +4,8 @@
 // the per-tick calls through P/Invoke against same-run baselines.
 //
 // Built by tests/csharp.rs with mcs together with shim/src/Native/*.cs (one
-// assembly, so it can see the wrapper's internals) and the plugin's
-// dependency-free shim/src/Plugin/Json.cs, and run with mono, with
+// assembly, so it can see the wrapper's internals, the shared JSON reader
+// shim/src/Native/Json.cs included), and run with mono, with
 // LD_LIBRARY_PATH pointing at the freshly built libpropwash.so. Every wait is
 // bounded (5 s). Prints "csharp harness: N passed, M failed" last and exits
 // non-zero on any failure.
@@ -331,7 +331,7 @@ namespace Propwash.Tests
             string players = host.PlayersJson();
             Expect(players.StartsWith("[") && players.Contains("\"C# Host\"") && players.Contains("\"C# Pilot\"") && players.Contains("\"C# Spectator\"") && players.Contains("\"player_id\":\"host-id\""),
                 "players JSON lists all three (" + players.Length + " bytes)");
-            // The plugin's JSON reader (shim/src/Plugin/Json.cs) on the library's real output.
+            // The shared JSON reader (shim/src/Native/Json.cs) on the library's real output.
             List<object> records = Propwash.Shim.Json.Parse(players) as List<object>;
             var parsed = records == null ? new List<Propwash.Shim.PlayerRecord>() : records.ConvertAll(Propwash.Shim.PlayerRecord.From);
             var spec = parsed.Find(p => p.Actor == 3);

@@ -79,17 +79,17 @@ namespace Propwash
 
         internal static PlayerIdentity Parse(string json)
         {
-            Dictionary<string, object> o = FlatJson.Parse(json);
-            string steamId = FlatJson.Text(o, "steam_id");
+            Dictionary<string, object> o = Shim.Json.ParseObject(json);
+            string steamId = Shim.Json.Text(o, "steam_id");
             return new PlayerIdentity
             {
                 SteamId = steamId == null ? (ulong?)null : ulong.Parse(steamId, NumberStyles.None, CultureInfo.InvariantCulture),
-                Name = FlatJson.Text(o, "name") ?? "",
-                AvatarUrl = FlatJson.Text(o, "avatar_url"),
-                PlayerId = FlatJson.Text(o, "player_id") ?? "",
-                Verified = FlatJson.Flag(o, "verified"),
-                Source = FlatJson.Text(o, "source") ?? "",
-                Note = FlatJson.Text(o, "note"),
+                Name = Shim.Json.Text(o, "name") ?? "",
+                AvatarUrl = Shim.Json.Text(o, "avatar_url"),
+                PlayerId = Shim.Json.Text(o, "player_id") ?? "",
+                Verified = Shim.Json.Flag(o, "verified"),
+                Source = Shim.Json.Text(o, "source") ?? "",
+                Note = Shim.Json.Text(o, "note"),
                 Json = json,
             };
         }
@@ -111,14 +111,14 @@ namespace Propwash
 
         internal static PlayerStateSync Parse(string json)
         {
-            Dictionary<string, object> o = FlatJson.Parse(json);
-            List<string> changed = o.ContainsKey("changed") ? o["changed"] as List<string> : null;
+            Dictionary<string, object> o = Shim.Json.ParseObject(json);
+            List<object> changed = o.ContainsKey("changed") ? o["changed"] as List<object> : null;
             return new PlayerStateSync
             {
-                Path = FlatJson.Text(o, "path") ?? "",
-                Changed = changed == null ? new string[0] : changed.ToArray(),
-                Written = FlatJson.Flag(o, "written"),
-                Backup = FlatJson.Text(o, "backup"),
+                Path = Shim.Json.Text(o, "path") ?? "",
+                Changed = changed == null ? new string[0] : changed.ConvertAll(c => c as string).ToArray(),
+                Written = Shim.Json.Flag(o, "written"),
+                Backup = Shim.Json.Text(o, "backup"),
                 Json = json,
             };
         }
@@ -245,153 +245,6 @@ namespace Propwash
                 }
             }
             throw new PropwashException(ResultCode.BufferTooSmall, "pw_identity_sync_player_state", "the report kept outgrowing the buffer");
-        }
-    }
-
-    /// <summary>
-    /// Just enough JSON for the identity calls' answers: one object whose values are
-    /// strings, null, true/false, numbers (kept as text) or arrays of strings.
-    /// </summary>
-    internal static class FlatJson
-    {
-        public static Dictionary<string, object> Parse(string s)
-        {
-            Dictionary<string, object> o = new Dictionary<string, object>();
-            int i = 0;
-            Expect(s, ref i, '{');
-            Space(s, ref i);
-            if (Peek(s, i) == '}')
-            {
-                i++;
-            }
-            else
-            {
-                while (true)
-                {
-                    Space(s, ref i);
-                    string key = String(s, ref i);
-                    Expect(s, ref i, ':');
-                    o[key] = Value(s, ref i);
-                    Space(s, ref i);
-                    char c = Peek(s, i);
-                    i++;
-                    if (c == '}') break;
-                    if (c != ',') throw new FormatException("expected ',' or '}' at " + (i - 1));
-                }
-            }
-            Space(s, ref i);
-            if (i != s.Length) throw new FormatException("trailing characters at " + i);
-            return o;
-        }
-
-        /// <summary>A string member, or null when absent or null.</summary>
-        public static string Text(Dictionary<string, object> o, string key)
-        {
-            object v;
-            return o.TryGetValue(key, out v) ? v as string : null;
-        }
-
-        /// <summary>A boolean member; false when absent.</summary>
-        public static bool Flag(Dictionary<string, object> o, string key)
-        {
-            object v;
-            return o.TryGetValue(key, out v) && v is bool && (bool)v;
-        }
-
-        private static char Peek(string s, int i)
-        {
-            if (i >= s.Length) throw new FormatException("unexpected end");
-            return s[i];
-        }
-
-        private static void Space(string s, ref int i)
-        {
-            while (i < s.Length && char.IsWhiteSpace(s[i])) i++;
-        }
-
-        private static void Expect(string s, ref int i, char c)
-        {
-            Space(s, ref i);
-            if (Peek(s, i) != c) throw new FormatException("expected '" + c + "' at " + i);
-            i++;
-        }
-
-        private static bool Literal(string s, ref int i, string word)
-        {
-            if (string.CompareOrdinal(s, i, word, 0, word.Length) != 0) return false;
-            i += word.Length;
-            return true;
-        }
-
-        private static object Value(string s, ref int i)
-        {
-            Space(s, ref i);
-            char c = Peek(s, i);
-            if (c == '"') return String(s, ref i);
-            if (c == '[')
-            {
-                List<string> items = new List<string>();
-                i++;
-                Space(s, ref i);
-                if (Peek(s, i) == ']')
-                {
-                    i++;
-                    return items;
-                }
-                while (true)
-                {
-                    Space(s, ref i);
-                    items.Add(String(s, ref i));
-                    Space(s, ref i);
-                    char d = Peek(s, i);
-                    i++;
-                    if (d == ']') return items;
-                    if (d != ',') throw new FormatException("expected ',' or ']' at " + (i - 1));
-                }
-            }
-            if (Literal(s, ref i, "true")) return true;
-            if (Literal(s, ref i, "false")) return false;
-            if (Literal(s, ref i, "null")) return null;
-            int start = i;
-            while (i < s.Length && "+-0123456789.eE".IndexOf(s[i]) >= 0) i++;
-            if (start == i) throw new FormatException("unexpected '" + c + "' at " + i);
-            return s.Substring(start, i - start);
-        }
-
-        private static string String(string s, ref int i)
-        {
-            if (Peek(s, i) != '"') throw new FormatException("expected a string at " + i);
-            i++;
-            StringBuilder sb = new StringBuilder();
-            while (true)
-            {
-                char c = Peek(s, i++);
-                if (c == '"') return sb.ToString();
-                if (c != '\\')
-                {
-                    sb.Append(c);
-                    continue;
-                }
-                char e = Peek(s, i++);
-                switch (e)
-                {
-                    case '"': sb.Append('"'); break;
-                    case '\\': sb.Append('\\'); break;
-                    case '/': sb.Append('/'); break;
-                    case 'b': sb.Append('\b'); break;
-                    case 'f': sb.Append('\f'); break;
-                    case 'n': sb.Append('\n'); break;
-                    case 'r': sb.Append('\r'); break;
-                    case 't': sb.Append('\t'); break;
-                    case 'u':
-                        if (i + 4 > s.Length) throw new FormatException("short \\u escape at " + i);
-                        sb.Append((char)int.Parse(s.Substring(i, 4), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture));
-                        i += 4;
-                        break;
-                    default:
-                        throw new FormatException("bad escape '\\" + e + "' at " + (i - 1));
-                }
-            }
         }
     }
 }

@@ -1,7 +1,13 @@
 // Just enough JSON for what the library sends the game: the player records
-// of PLAYER_JOINED / players_json and the {"key":"value"|null} maps of
-// property changes. Objects become Dictionary<string, object>, arrays
-// List<object>, numbers double. Rare events only: it allocates freely.
+// of PLAYER_JOINED / players_json, the {"key":"value"|null} maps of
+// property changes, the lobby's reports and the identity calls' answers.
+// Objects become Dictionary<string, object>, arrays List<object>, numbers
+// double (ids too big for a double travel as strings). Rare events only: it
+// allocates freely.
+//
+// Here, not in the plugin, so that the wrappers (Identity.cs) and the plugin
+// (Propwash.Shim.dll references this assembly) share one reader; it keeps
+// the plugin's namespace, which tests/csharp/Harness.cs names.
 using System;
 using System.Collections.Generic;
 using System.Globalization;
@@ -9,8 +15,9 @@ using System.Text;
 
 namespace Propwash.Shim
 {
-    internal static class Json
+    public static class Json
     {
+        /// <summary>Parses one JSON value; throws FormatException on anything else.</summary>
         public static object Parse(string text)
         {
             int i = 0;
@@ -18,6 +25,28 @@ namespace Propwash.Shim
             Space(text, ref i);
             if (i != text.Length) throw new FormatException("trailing characters at " + i);
             return v;
+        }
+
+        /// <summary>Parses text that holds one object; throws FormatException otherwise.</summary>
+        public static Dictionary<string, object> ParseObject(string text)
+        {
+            Dictionary<string, object> o = Parse(text) as Dictionary<string, object>;
+            if (o == null) throw new FormatException("not a JSON object");
+            return o;
+        }
+
+        /// <summary>A string member, or null when absent, null or not a string.</summary>
+        public static string Text(Dictionary<string, object> o, string key)
+        {
+            object v;
+            return o.TryGetValue(key, out v) ? v as string : null;
+        }
+
+        /// <summary>A boolean member; false when absent or not a boolean.</summary>
+        public static bool Flag(Dictionary<string, object> o, string key)
+        {
+            object v;
+            return o.TryGetValue(key, out v) && v is bool && (bool)v;
         }
 
         private static void Space(string s, ref int i)
@@ -151,7 +180,7 @@ namespace Propwash.Shim
         public string PlayerId;
         public Dictionary<string, string> Props = new Dictionary<string, string>();
 
-        internal static PlayerRecord From(object json)
+        public static PlayerRecord From(object json)
         {
             Dictionary<string, object> o = json as Dictionary<string, object>;
             if (o == null) throw new FormatException("a player record is not an object");
