@@ -39,7 +39,8 @@ fn clean() -> Conditions {
 fn joiner(room: &mut SimRoom, name: &str, maps: &Path) -> usize {
     let name = name.to_string();
     let i = room.add_client(|h| ClientConfig::new(h, GAME, &name, Role::Pilot));
-    let target = MapsFolder::new(maps, None, Limits::default()).expect("maps folder");
+    // The simulated room has no threads: its disk work runs in line.
+    let target = MapsFolder::inline(maps, None, Limits::default()).expect("maps folder");
     room.clients[i].1.set_track_target(Box::new(target));
     i
 }

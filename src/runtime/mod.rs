@@ -248,7 +248,8 @@ impl Session {
     /// folder, see [`crate::track::transfer::MapsFolder`]) finds or
     /// downloads the room's custom track: [`Event::TrackProgress`] while it
     /// downloads, then [`Event::TrackReady`] or [`Event::TrackFailed`].
-    /// Chunks are written and checked on the network thread.
+    /// Finding, checking, writing and installing happen on the maps
+    /// folder's own disk thread, so a large track never stalls frames.
     pub fn join_with_target(
         bind: SocketAddr,
         cfg: ClientConfig,

@@ -31,6 +31,11 @@ use crate::track::TrackHash;
 const HELLO_RETRY: Duration = Duration::from_millis(250);
 const LEAVE_LINGER: Duration = Duration::from_millis(500);
 const INPUT_RING: usize = 16;
+/// While the track target has jobs in hand, the client asks to be woken
+/// this often to take their results: the target works on its own thread
+/// and cannot wake the network thread itself, and a result left waiting
+/// holds up the download's credit or the room's track.
+const TRACK_POLL: Duration = Duration::from_millis(2);
 
 /// How a client joins.
 #[derive(Clone)]
@@ -148,6 +153,11 @@ pub struct Client {
     events: VecDeque<Event>,
     track_target: Option<Box<dyn TrackTarget>>,
     download: Option<Download>,
+    /// Numbers downloads, so the target's late results for an earlier one
+    /// are told apart.
+    downloads_started: u64,
+    /// When to collect the track target's results next, while it is busy.
+    track_poll_at: Instant,
     /// The announced track we already dealt with (ready or failed).
     track_settled: Option<TrackHash>,
     /// Our Steam id as the host verified it (set from the welcome).
@@ -185,6 +195,8 @@ impl Client {
             events: VecDeque::new(),
             track_target: None,
             download: None,
+            downloads_started: 0,
+            track_poll_at: now,
             track_settled: None,
             verified_steam_id: None,
             rejected_datagrams: 0,
@@ -192,7 +204,10 @@ impl Client {
     }
 
     /// Where this client finds and installs custom tracks. Without one, a
-    /// room's track is ignored (the game may handle it itself).
+    /// room's track is ignored (the game may handle it itself). The target
+    /// does the disk work; the client hands it jobs and collects the
+    /// results in `handle_timeout` (asking to be woken every few
+    /// milliseconds while it is busy), so it never waits for the disk.
     pub fn set_track_target(&mut self, target: Box<dyn TrackTarget>) {
         self.track_target = Some(target);
         self.check_track();
@@ -214,6 +229,7 @@ impl Client {
                 self.events.push_back(Event::TrackFailed {
                     reason: format!("the host stopped sharing track {}", d.hash()),
                 });
+                d.close(target);
             }
             return;
         };
@@ -223,14 +239,34 @@ impl Client {
         {
             return;
         }
-        if self.download.take().is_some() {
+        if let Some(old) = self.download.take() {
             // The host switched tracks mid-download: the old one is dropped
             // (its partial files stay for a later resume).
             let _ = self.link.send_on(Lane::Bulk, &TrackMsg::Cancel.encode());
+            old.close(target);
         }
-        let (download, outputs) = Download::start(announced, target);
-        self.download = download;
-        self.apply_download(hash, outputs);
+        self.downloads_started += 1;
+        self.download = Some(Download::start(self.downloads_started, announced, target));
+        self.poll_track();
+    }
+
+    /// Takes what the track target finished and moves the download on.
+    /// Results for a download we dropped are discarded.
+    fn poll_track(&mut self) {
+        loop {
+            let Some(target) = self.track_target.as_deref_mut() else {
+                return;
+            };
+            let Some((id, done)) = target.poll() else {
+                return;
+            };
+            let Some(download) = self.download.as_mut().filter(|d| d.id() == id) else {
+                continue;
+            };
+            let hash = download.hash();
+            let outputs = download.on_target(done, target);
+            self.apply_download(hash, outputs);
+        }
     }
 
     fn apply_download(&mut self, hash: TrackHash, outputs: Vec<DownloadOutput>) {
@@ -553,6 +589,7 @@ impl Client {
             let outputs = download.on_message(msg, target);
             self.apply_download(hash, outputs);
         }
+        self.poll_track();
         Ok(())
     }
 
@@ -652,6 +689,8 @@ impl Client {
                 self.close(CloseReason::TimedOut);
             }
             ClientState::Connected => {
+                self.poll_track();
+                self.track_poll_at = now + TRACK_POLL;
                 if let Some(t) = self.leaving_until {
                     if now >= t || !self.link.has_unacked() {
                         self.close(CloseReason::Left);
@@ -689,6 +728,9 @@ impl Client {
                 }
                 if self.role == Role::Pilot && self.local.is_some() {
                     t = t.min(self.last_frame_sent_at + FRAME_REFRESH);
+                }
+                if self.track_target.as_deref().is_some_and(|x| x.busy()) {
+                    t = t.min(self.track_poll_at);
                 }
                 if let Some(l) = self.leaving_until {
                     t = t.min(l);

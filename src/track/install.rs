@@ -1061,7 +1061,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn partial_tracks_can_move_to_the_network_thread() {
+    fn partial_tracks_can_move_to_the_disk_thread() {
         fn send<T: Send>() {}
         fn sync<T: Send + Sync>() {}
         send::<PartialTrack>();

@@ -24,4 +24,4 @@ pub use manifest::{
     validate_id, validate_relative_path, verify_dir, verify_dir_against, FileEntry, Limits,
     TrackHash, TrackManifest,
 };
-pub use store::{find_installed, find_installed_manifest, TrackStore};
+pub use store::{find_installed, find_installed_cached, find_installed_manifest, TrackStore};

@@ -2,11 +2,19 @@
 //! previous install or the player put it) or in our content-addressed cache
 //! of tracks downloaded before (`<cache>/<hash hex>/manifest.json` and
 //! `<cache>/<hash hex>/files/...`). Nothing found is trusted unverified.
+//!
+//! Verifying an installed track means hashing all of it (a third of a
+//! second per 100 MiB). [`find_installed_cached`] remembers, for this
+//! process, which folders it hashed and what their files looked like then,
+//! so a player joining rooms with the same track again does not pay that
+//! each time while nothing on disk changed.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use super::error::{io_err, IdKind, TrackError};
@@ -24,6 +32,13 @@ const MANIFEST_FILE: &str = "manifest.json";
 const FILES_DIR: &str = "files";
 /// Most `<track-id>~...` folders [`find_installed`] looks at.
 const MAX_CANDIDATES: usize = 64;
+/// Most folders [`find_installed_cached`] remembers; when full it starts over.
+const MAX_VERIFIED: usize = 64;
+/// A file modified less than this long before it was hashed is not vouched
+/// for by its modification time: on a file system with a coarse clock (FAT
+/// keeps 2 s steps) a later write could leave the time as it was. Such a
+/// folder is hashed again next time, when the window has passed.
+const RACY_WINDOW: Duration = Duration::from_secs(2);
 
 /// The cache of downloaded tracks, one folder per track hash.
 #[derive(Clone, Debug)]
@@ -200,6 +215,24 @@ pub fn find_installed(
         .find(|dir| verify_dir(dir, hash, limits).is_ok())
 }
 
+/// [`find_installed`], trusting what this process hashed before: a folder
+/// whose files all still have the names, sizes and modification times
+/// (and, on Unix, the inode and change time) they had when it was hashed is
+/// taken to hold what it held then, without reading it again. Any
+/// difference (a file added, removed, resized, written or touched) means
+/// hashing it again. A folder found to hold another track is remembered
+/// too, so it is passed over without reading it.
+pub fn find_installed_cached(
+    maps_root: &Path,
+    map_id: &str,
+    track_id: &str,
+    hash: &TrackHash,
+    limits: &Limits,
+) -> Option<PathBuf> {
+    static VERIFIED: VerifiedFolders = VerifiedFolders::new();
+    VERIFIED.find(maps_root, map_id, track_id, hash, limits)
+}
+
 /// [`find_installed`] with the manifest at hand: a folder with the wrong
 /// names or sizes is passed over without reading its contents.
 pub fn find_installed_manifest(
@@ -210,6 +243,146 @@ pub fn find_installed_manifest(
     candidates(maps_root, manifest.map_id(), manifest.track_id())
         .into_iter()
         .find(|dir| verify_dir_against(dir, manifest, limits).is_ok())
+}
+
+/// Track folders hashed before, with what their files looked like then.
+#[derive(Debug)]
+pub(crate) struct VerifiedFolders {
+    entries: Mutex<BTreeMap<PathBuf, Verified>>,
+    /// Folders hashed in full (what the cache saves shows here).
+    hashed: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Verified {
+    /// The track the folder held.
+    hash: TrackHash,
+    stamps: Vec<Stamp>,
+}
+
+/// What a file looked like, cheaply: enough to notice it changed.
+#[derive(Debug, PartialEq, Eq)]
+struct Stamp {
+    rel: String,
+    size: u64,
+    modified: SystemTime,
+    /// Device, inode and change time: a rewrite that restores the
+    /// modification time, or a file replaced by a copy keeping it, still
+    /// changes these.
+    #[cfg(unix)]
+    changed: [i64; 4],
+}
+
+impl VerifiedFolders {
+    pub(crate) const fn new() -> VerifiedFolders {
+        VerifiedFolders {
+            entries: Mutex::new(BTreeMap::new()),
+            hashed: AtomicU64::new(0),
+        }
+    }
+
+    /// [`find_installed`] through this cache.
+    pub(crate) fn find(
+        &self,
+        maps_root: &Path,
+        map_id: &str,
+        track_id: &str,
+        hash: &TrackHash,
+        limits: &Limits,
+    ) -> Option<PathBuf> {
+        candidates(maps_root, map_id, track_id)
+            .into_iter()
+            .find(|dir| self.holds(dir, hash, limits))
+    }
+
+    /// Folders hashed in full so far.
+    #[cfg(test)]
+    pub(crate) fn hashed(&self) -> u64 {
+        self.hashed.load(Ordering::Relaxed)
+    }
+
+    /// Whether `dir` holds the track `hash`: known from before when
+    /// nothing changed, else hashed (and remembered when its files were
+    /// old enough to vouch for themselves).
+    fn holds(&self, dir: &Path, hash: &TrackHash, limits: &Limits) -> bool {
+        let Some(before) = stamps(dir, limits) else {
+            self.forget(dir);
+            return false;
+        };
+        if let Some(v) = self.entries().get(dir).filter(|v| v.stamps == before) {
+            return v.hash == *hash;
+        }
+        let started = SystemTime::now();
+        self.hashed.fetch_add(1, Ordering::Relaxed);
+        let found = match verify_dir(dir, hash, limits) {
+            Ok(_) => *hash,
+            Err(TrackError::TrackHashMismatch { actual, .. }) => actual,
+            Err(_) => {
+                self.forget(dir);
+                return false;
+            }
+        };
+        let settled = before.iter().all(|s| {
+            s.modified
+                .checked_add(RACY_WINDOW)
+                .is_some_and(|t| t <= started)
+        });
+        // Unchanged while we read it, too.
+        if settled && stamps(dir, limits).as_ref() == Some(&before) {
+            let mut entries = self.entries();
+            if entries.len() >= MAX_VERIFIED && !entries.contains_key(dir) {
+                entries.clear();
+            }
+            entries.insert(
+                dir.to_path_buf(),
+                Verified {
+                    hash: found,
+                    stamps: before,
+                },
+            );
+        } else {
+            self.forget(dir);
+        }
+        found == *hash
+    }
+
+    fn forget(&self, dir: &Path) {
+        self.entries().remove(dir);
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<PathBuf, Verified>> {
+        // A panic elsewhere cannot leave the map half-updated.
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Every file of a track folder with its stamp, in path order; `None` when
+/// the folder is not a valid track folder (or a file vanished meanwhile).
+fn stamps(dir: &Path, limits: &Limits) -> Option<Vec<Stamp>> {
+    list_dir(dir, limits)
+        .ok()?
+        .into_iter()
+        .map(|l| {
+            let meta = fs::symlink_metadata(&l.abs).ok()?;
+            Some(Stamp {
+                rel: l.rel,
+                size: meta.len(),
+                modified: meta.modified().ok()?,
+                #[cfg(unix)]
+                changed: {
+                    use std::os::unix::fs::MetadataExt;
+                    [
+                        meta.dev() as i64,
+                        meta.ino() as i64,
+                        meta.ctime(),
+                        meta.ctime_nsec(),
+                    ]
+                },
+            })
+        })
+        .collect()
 }
 
 /// Plain folders that may hold the track: the exact name, then `~` names
@@ -247,4 +420,154 @@ fn candidates(maps_root: &Path, map_id: &str, track_id: &str) -> Vec<PathBuf> {
     beside.sort();
     out.extend(beside);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::test_dir::TestDir;
+    use crate::track::generate_track;
+
+    const MAP: &str = "MP-Stadium";
+    const TRACK: &str = "CMP-verified";
+
+    /// A maps folder with a track installed whose files were last written
+    /// an hour ago (long past the racy window).
+    fn installed(t: &TestDir) -> (PathBuf, PathBuf, TrackHash) {
+        let maps = t.path().join("maps");
+        let dir = maps.join(MAP).join("custom").join(TRACK);
+        let m = generate_track(&dir, MAP, TRACK, 300_000, 3, 5).expect("track");
+        for l in list_dir(&dir, &Limits::default()).unwrap() {
+            set_age(&l.abs, 3600);
+        }
+        (maps, dir, m.track_hash())
+    }
+
+    fn set_age(path: &Path, secs: u64) {
+        let f = fs::OpenOptions::new().write(true).open(path).unwrap();
+        f.set_modified(SystemTime::now() - Duration::from_secs(secs))
+            .unwrap();
+    }
+
+    fn first_file(dir: &Path) -> PathBuf {
+        list_dir(dir, &Limits::default()).unwrap()[0].abs.clone()
+    }
+
+    #[test]
+    fn an_unchanged_folder_is_not_hashed_again_and_a_changed_size_is_noticed() {
+        let t = TestDir::new("verified-size");
+        let (maps, dir, hash) = installed(&t);
+        let l = Limits::default();
+        let v = VerifiedFolders::new();
+        assert_eq!(v.find(&maps, MAP, TRACK, &hash, &l), Some(dir.clone()));
+        assert_eq!(v.hashed(), 1);
+        for _ in 0..3 {
+            assert_eq!(v.find(&maps, MAP, TRACK, &hash, &l), Some(dir.clone()));
+        }
+        assert_eq!(v.hashed(), 1, "an unchanged folder was hashed again");
+        // Known to hold this track, so it does not hold another.
+        assert_eq!(v.find(&maps, MAP, TRACK, &TrackHash([9; 32]), &l), None);
+        assert_eq!(v.hashed(), 1);
+
+        // One byte more, with the old modification time put back.
+        let f = first_file(&dir);
+        let old = fs::metadata(&f).unwrap().modified().unwrap();
+        let mut body = fs::read(&f).unwrap();
+        body.push(0);
+        fs::write(&f, &body).unwrap();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        assert_eq!(v.find(&maps, MAP, TRACK, &hash, &l), None);
+        assert_eq!(v.hashed(), 2);
+    }
+
+    #[test]
+    fn a_changed_modification_time_means_hashing_again() {
+        let t = TestDir::new("verified-mtime");
+        let (maps, dir, hash) = installed(&t);
+        let l = Limits::default();
+        let v = VerifiedFolders::new();
+        assert_eq!(v.find(&maps, MAP, TRACK, &hash, &l), Some(dir.clone()));
+        // Same size, other bytes, an hour-old time (but not the same one).
+        let f = first_file(&dir);
+        let mut body = fs::read(&f).unwrap();
+        body[0] ^= 1;
+        fs::write(&f, &body).unwrap();
+        set_age(&f, 3500);
+        assert_eq!(v.find(&maps, MAP, TRACK, &hash, &l), None);
+        assert_eq!(v.hashed(), 2);
+        // Put right again (and old): found, hashed once more, then trusted.
+        body[0] ^= 1;
+        fs::write(&f, &body).unwrap();
+        set_age(&f, 3400);
+        assert_eq!(v.find(&maps, MAP, TRACK, &hash, &l), Some(dir.clone()));
+        assert_eq!(v.find(&maps, MAP, TRACK, &hash, &l), Some(dir));
+        assert_eq!(v.hashed(), 3);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_rewrite_that_restores_size_and_modification_time_is_noticed_on_unix() {
+        let t = TestDir::new("verified-ctime");
+        let (maps, dir, hash) = installed(&t);
+        let l = Limits::default();
+        let v = VerifiedFolders::new();
+        assert_eq!(v.find(&maps, MAP, TRACK, &hash, &l), Some(dir.clone()));
+        let f = first_file(&dir);
+        let old = fs::metadata(&f).unwrap().modified().unwrap();
+        let mut body = fs::read(&f).unwrap();
+        body[0] ^= 1;
+        fs::write(&f, &body).unwrap();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        assert_eq!(v.find(&maps, MAP, TRACK, &hash, &l), None);
+        assert_eq!(v.hashed(), 2);
+    }
+
+    #[test]
+    fn files_written_just_now_are_hashed_every_time() {
+        let t = TestDir::new("verified-fresh");
+        let maps = t.path().join("maps");
+        let dir = maps.join(MAP).join("custom").join(TRACK);
+        let hash = generate_track(&dir, MAP, TRACK, 100_000, 2, 6)
+            .unwrap()
+            .track_hash();
+        let l = Limits::default();
+        let v = VerifiedFolders::new();
+        for n in 1..=3 {
+            assert_eq!(v.find(&maps, MAP, TRACK, &hash, &l), Some(dir.clone()));
+            assert_eq!(v.hashed(), n);
+        }
+    }
+
+    #[test]
+    fn an_added_file_or_a_link_means_not_trusted() {
+        let t = TestDir::new("verified-added");
+        let (maps, dir, hash) = installed(&t);
+        let l = Limits::default();
+        let v = VerifiedFolders::new();
+        assert_eq!(v.find(&maps, MAP, TRACK, &hash, &l), Some(dir.clone()));
+        let extra = dir.join("extra.bin");
+        fs::write(&extra, b"x").unwrap();
+        set_age(&extra, 3600);
+        assert_eq!(v.find(&maps, MAP, TRACK, &hash, &l), None);
+        fs::remove_file(&extra).unwrap();
+        assert_eq!(v.find(&maps, MAP, TRACK, &hash, &l), Some(dir.clone()));
+        #[cfg(unix)]
+        {
+            let f = first_file(&dir);
+            let moved = t.path().join("moved");
+            fs::rename(&f, &moved).unwrap();
+            std::os::unix::fs::symlink(&moved, &f).unwrap();
+            assert_eq!(v.find(&maps, MAP, TRACK, &hash, &l), None);
+        }
+    }
 }

@@ -9,14 +9,19 @@
 //!    joiner checks it against the track hash the room announced.
 //! 2. The joiner opens (or resumes) a partial download and asks for what it
 //!    lacks; the host streams 16 KiB chunks, each tagged with the track hash.
-//! 3. The joiner writes each chunk through [`TrackSink`] (which checks it
+//! 3. The joiner hands each chunk to its [`TrackTarget`] (which checks it
 //!    against the manifest and every file against its SHA-256), reports what
-//!    it has written as credit, and installs when complete. The host never
-//!    runs more than [`CREDIT_WINDOW`] ahead of the joiner's disk.
+//!    the target has written as credit, and installs when complete. The host
+//!    never runs more than [`CREDIT_WINDOW`] ahead of the joiner's disk, so
+//!    chunks waiting for the disk never hold more than that in memory.
 //!
 //! A disconnect leaves the partial download on disk; joining again resumes
 //! from what is missing. File and disk access sit behind [`TrackSource`]
 //! and [`TrackTarget`], so the whole exchange runs in the in-memory room.
+//! The joiner's disk work (finding a track already here means hashing all
+//! of it) is asked for and answered without waiting ([`TargetJob`],
+//! [`TargetDone`]): [`MapsFolder`] does it on its own thread, never on the
+//! thread that carries the pilots' frames.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -61,30 +66,108 @@ pub trait TrackSource: Send {
     fn read(&mut self, file: usize, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
 }
 
-/// Where a joiner writes a track it downloads.
-pub trait TrackSink: Send {
-    /// Writes a chunk (checked against the manifest).
-    fn write(&mut self, file: usize, offset: u64, data: &[u8]) -> Result<ChunkOutcome, TrackError>;
-    /// What is still missing.
-    fn missing(&self) -> Vec<MissingRange>;
-    /// Verifies and moves the track into place.
-    fn finish(&mut self) -> Result<InstalledTrack, TrackError>;
-    /// Gives up: removes everything written (a download that failed must
-    /// leave nothing behind; one cut by a disconnect is kept for resuming).
-    fn abort(self: Box<Self>);
-}
-
-/// A joiner's view of its track folders.
+/// A joiner's track folders: the disk work of its downloads.
+///
+/// Finding a track already here means hashing it, taking one from a cache
+/// means copying and hashing it, and every chunk is written and hashed.
+/// With a 100 MiB track that is most of a second, too long for the thread
+/// that also carries every pilot's frames. So a download never waits for
+/// its target: it hands over [`TargetJob`]s with [`TrackTarget::submit`]
+/// and takes the results, one per job and in order, from
+/// [`TrackTarget::poll`] when they are ready. [`MapsFolder::new`] runs the
+/// jobs on a thread of its own; [`MapsFolder::inline`] runs each inside
+/// `submit` (for the in-memory room, which has no threads).
 pub trait TrackTarget: Send {
-    /// A verified copy of this track, if one is already here.
-    fn find(&mut self, manifest_hint: &Announcement) -> Option<PathBuf>;
-    /// Opens a download for this (checked) manifest, resuming an earlier
-    /// partial one when there is one.
-    fn open(&mut self, manifest: &TrackManifest) -> Result<Box<dyn TrackSink>, TrackError>;
     /// Limits for manifests from a host.
     fn limits(&self) -> Limits;
-    /// A download finished: keep a copy for next time (a cache).
-    fn remember(&mut self, _manifest: &TrackManifest, _installed: &std::path::Path) {}
+    /// Queues `job` for the download numbered `download`. Jobs run one at
+    /// a time, in the order submitted.
+    fn submit(&mut self, download: u64, job: TargetJob);
+    /// The next finished job's result with its download's number, without
+    /// waiting.
+    fn poll(&mut self) -> Option<(u64, TargetDone)>;
+    /// True while a submitted job's result has not been polled yet.
+    fn busy(&self) -> bool;
+}
+
+/// Disk work a download asks of its [`TrackTarget`].
+#[derive(Debug)]
+pub enum TargetJob {
+    /// Look for a verified copy of the announced track: installed already,
+    /// or in the download cache (installed from there through the checked
+    /// path). Answered by [`TargetDone::Found`].
+    Find(Announcement),
+    /// Open a partial track for this (checked) manifest, resuming an
+    /// earlier one when there is one. Answered by [`TargetDone::Opened`].
+    Open(TrackManifest),
+    /// Write a chunk into the open partial track (checked against the
+    /// manifest, each file against its SHA-256 once complete). Answered by
+    /// [`TargetDone::Written`].
+    Write {
+        /// File index.
+        file: u32,
+        /// Offset in the file.
+        offset: u64,
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// Say what is still missing. Answered by [`TargetDone::Missing`].
+    Missing,
+    /// Verify the complete track and move it into place (then keep a copy
+    /// in the cache). Answered by [`TargetDone::Finished`].
+    Finish,
+    /// Remove the partial track: a download that failed leaves nothing
+    /// behind. Answered by [`TargetDone::Aborted`].
+    Abort,
+    /// Put the partial track away for a later resume (the host went, or
+    /// switched tracks). Answered by [`TargetDone::Closed`].
+    Close,
+}
+
+/// The result of a [`TargetJob`].
+#[derive(Debug)]
+pub enum TargetDone {
+    /// Where a verified copy is, if there is one.
+    Found(Option<PathBuf>),
+    /// What the opened partial track still lacks.
+    Opened(Result<Vec<MissingRange>, TrackError>),
+    /// What a chunk did.
+    Written {
+        /// The chunk's file index.
+        file: u32,
+        /// The chunk's length.
+        len: u64,
+        /// What writing it did.
+        result: Result<ChunkOutcome, TrackError>,
+    },
+    /// What is still missing (nothing when no partial track is open).
+    Missing(Vec<MissingRange>),
+    /// Where the track was installed; on an error the partial track was
+    /// removed.
+    Finished(Result<InstalledTrack, TrackError>),
+    /// The partial track is gone.
+    Aborted,
+    /// The partial track is saved for later.
+    Closed,
+}
+
+impl TargetJob {
+    /// The result this job gets when it cannot run (`e` says why).
+    fn failed(&self, e: TrackError) -> TargetDone {
+        match self {
+            TargetJob::Find(_) => TargetDone::Found(None),
+            TargetJob::Open(_) => TargetDone::Opened(Err(e)),
+            TargetJob::Write { file, data, .. } => TargetDone::Written {
+                file: *file,
+                len: data.len() as u64,
+                result: Err(e),
+            },
+            TargetJob::Missing => TargetDone::Missing(Vec::new()),
+            TargetJob::Finish => TargetDone::Finished(Err(e)),
+            TargetJob::Abort => TargetDone::Aborted,
+            TargetJob::Close => TargetDone::Closed,
+        }
+    }
 }
 
 /// What a room says about its track.
@@ -525,21 +608,36 @@ impl fmt::Display for DownloadError {
 impl std::error::Error for DownloadError {}
 
 enum Stage {
+    /// The target looks for a copy already here.
+    Finding,
+    /// The host sends the manifest.
     Manifest {
         buf: Vec<u8>,
         total: Option<usize>,
     },
+    /// The partial track is open (or being opened: `opened` is false until
+    /// the target says so) and chunks go to it.
     Receiving {
-        sink: Box<dyn TrackSink>,
         manifest: TrackManifest,
+        opened: bool,
     },
+    /// Every byte is in; the target verifies and installs.
+    Finishing,
+    /// Failed; reported once the target removed the partial track.
+    Aborting(DownloadError),
     Over,
 }
 
-/// A joiner's side of one track download.
+/// A joiner's side of one track download. Sans-IO towards the host (it
+/// returns the messages to send) and towards the disk (it hands jobs to its
+/// [`TrackTarget`] and takes their results in [`Download::on_target`]), so
+/// nothing it does waits for either.
 pub struct Download {
+    /// Tags this download's jobs, so results of an earlier one are told apart.
+    id: u64,
     announced: Announcement,
     stage: Stage,
+    /// Bytes of the track on disk (as the target last reported).
     written: u64,
     /// `written` when the current request went out; credit counts from it.
     written_at_request: u64,
@@ -549,62 +647,45 @@ pub struct Download {
     /// `written` when the host last said it was done; a round that adds
     /// nothing means the host cannot give us the rest.
     written_at_done: Option<u64>,
+    /// Bytes handed to the target and not yet written.
+    queued: u64,
 }
 
 impl fmt::Debug for Download {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Download")
+            .field("id", &self.id)
             .field("hash", &self.announced.hash)
             .field("written", &self.written)
+            .field("queued", &self.queued)
             .finish()
     }
 }
 
 impl Download {
-    /// Starts: either the track is here already, the host does not share
-    /// it, or we ask for its manifest.
-    pub fn start(
-        announced: Announcement,
-        target: &mut dyn TrackTarget,
-    ) -> (Option<Download>, Vec<DownloadOutput>) {
-        if let Some(path) = target.find(&announced) {
-            return (
-                None,
-                vec![DownloadOutput::Ready {
-                    path,
-                    downloaded: false,
-                }],
-            );
-        }
-        if !announced.download {
-            let reason = format!(
-                "this room's track {} ({}) is not installed here and the host does not allow downloading it",
-                announced.track_id, announced.map_id
-            );
-            return (
-                None,
-                vec![DownloadOutput::Failed(DownloadError::Refused(reason))],
-            );
-        }
-        let req = TrackMsg::Request {
-            hash: announced.hash,
-            manifest: true,
-            spans: Vec::new(),
-        };
-        let d = Download {
+    /// Starts download number `id` (unique for this target): the target
+    /// looks for the track here first; [`Download::on_target`] goes on
+    /// from its answer (the track is here, the host does not share it, or
+    /// we ask the host for its manifest).
+    pub fn start(id: u64, announced: Announcement, target: &mut dyn TrackTarget) -> Download {
+        target.submit(id, TargetJob::Find(announced.clone()));
+        Download {
+            id,
             announced,
-            stage: Stage::Manifest {
-                buf: Vec::new(),
-                total: None,
-            },
+            stage: Stage::Finding,
             written: 0,
             written_at_request: 0,
             credited: 0,
             retries: Vec::new(),
             last_progress: 0,
             written_at_done: None,
-        };
-        (Some(d), vec![DownloadOutput::Send(req)])
+            queued: 0,
+        }
+    }
+
+    /// The number its target's jobs carry.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The track being downloaded.
@@ -617,14 +698,41 @@ impl Download {
         matches!(self.stage, Stage::Over)
     }
 
-    fn fail(&mut self, e: DownloadError) -> Vec<DownloadOutput> {
-        if let Stage::Receiving { sink, .. } = std::mem::replace(&mut self.stage, Stage::Over) {
-            sink.abort();
+    /// Bytes of chunks handed to the target and not written yet. Credit is
+    /// only given for written bytes, so this stays within the host's
+    /// [`CREDIT_WINDOW`] (plus what a new request overlaps of an old one).
+    pub fn queued_bytes(&self) -> u64 {
+        self.queued
+    }
+
+    /// Stops without failing (the host withdrew or switched its track):
+    /// an open partial track is kept for a later resume.
+    pub fn close(self, target: &mut dyn TrackTarget) {
+        if matches!(self.stage, Stage::Receiving { .. }) {
+            target.submit(self.id, TargetJob::Close);
         }
-        vec![
-            DownloadOutput::Send(TrackMsg::Cancel),
-            DownloadOutput::Failed(e),
-        ]
+    }
+
+    /// Fails: a partial track is removed first (the failure is reported
+    /// once it is gone), and the host is told to stop when `cancel`.
+    fn fail(
+        &mut self,
+        e: DownloadError,
+        cancel: bool,
+        target: &mut dyn TrackTarget,
+    ) -> Vec<DownloadOutput> {
+        let mut out = Vec::new();
+        if cancel {
+            out.push(DownloadOutput::Send(TrackMsg::Cancel));
+        }
+        if matches!(self.stage, Stage::Receiving { .. }) {
+            target.submit(self.id, TargetJob::Abort);
+            self.stage = Stage::Aborting(e);
+        } else {
+            self.stage = Stage::Over;
+            out.push(DownloadOutput::Failed(e));
+        }
+        out
     }
 
     /// Takes a message from the host.
@@ -634,14 +742,11 @@ impl Download {
         target: &mut dyn TrackTarget,
     ) -> Vec<DownloadOutput> {
         match msg {
-            TrackMsg::Refused { reason } => {
-                if let Stage::Receiving { sink, .. } =
-                    std::mem::replace(&mut self.stage, Stage::Over)
-                {
-                    sink.abort();
-                }
-                vec![DownloadOutput::Failed(DownloadError::Refused(reason))]
-            }
+            TrackMsg::Refused { reason } => match self.stage {
+                // Everything is here already, or it failed anyway.
+                Stage::Finishing | Stage::Aborting(_) | Stage::Over => Vec::new(),
+                _ => self.fail(DownloadError::Refused(reason), false, target),
+            },
             TrackMsg::ManifestPart {
                 hash,
                 total,
@@ -653,10 +758,18 @@ impl Download {
                 file,
                 offset,
                 data,
-            } => self.on_chunk(tag, file, offset, &data, target),
-            TrackMsg::Done => self.on_done(),
+            } => self.on_chunk(tag, file, offset, data, target),
+            TrackMsg::Done => {
+                if matches!(self.stage, Stage::Receiving { .. }) {
+                    // Answered after every chunk before it is written.
+                    target.submit(self.id, TargetJob::Missing);
+                }
+                Vec::new()
+            }
             TrackMsg::Request { .. } | TrackMsg::Credit { .. } | TrackMsg::Cancel => self.fail(
                 DownloadError::Protocol("a joiner's message sent to a joiner"),
+                true,
+                target,
             ),
         }
     }
@@ -679,49 +792,185 @@ impl Download {
             return Vec::new();
         };
         if hash != self.announced.hash {
-            return self.fail(DownloadError::WrongManifest);
+            return self.fail(DownloadError::WrongManifest, true, target);
         }
         let total = total as usize;
         if total > limits.max_manifest_json_len()
             || expected.is_some_and(|t| t != total)
             || offset as usize != buf.len()
         {
-            return self.fail(DownloadError::Protocol("manifest parts out of shape"));
+            return self.fail(
+                DownloadError::Protocol("manifest parts out of shape"),
+                true,
+                target,
+            );
         }
         *expected = Some(total);
         buf.extend_from_slice(data);
         if buf.len() > total {
-            return self.fail(DownloadError::Protocol("manifest longer than announced"));
+            return self.fail(
+                DownloadError::Protocol("manifest longer than announced"),
+                true,
+                target,
+            );
         }
         if buf.len() < total {
             return Vec::new();
         }
         let manifest = match TrackManifest::from_json(buf, &limits) {
             Ok(m) => m,
-            Err(e) => return self.fail(DownloadError::Track(e)),
+            Err(e) => return self.fail(DownloadError::Track(e), true, target),
         };
         if manifest.track_hash() != self.announced.hash {
-            return self.fail(DownloadError::WrongManifest);
+            return self.fail(DownloadError::WrongManifest, true, target);
         }
         let a = &self.announced;
         if let Err(e) = manifest.check_announced(&a.map_id, &a.track_id, &a.hash, a.size) {
-            return self.fail(DownloadError::Track(e));
+            return self.fail(DownloadError::Track(e), true, target);
         }
-        let sink = match target.open(&manifest) {
-            Ok(s) => s,
-            Err(e) => return self.fail(DownloadError::Track(e)),
-        };
         self.retries = vec![0; manifest.files().len()];
-        let missing = sink.missing();
-        let total_bytes = manifest.total_size();
-        self.written = total_bytes - missing.iter().map(|m| m.end - m.start).sum::<u64>();
-        self.stage = Stage::Receiving { sink, manifest };
+        target.submit(self.id, TargetJob::Open(manifest.clone()));
+        // Chunks arriving meanwhile are queued behind the opening.
+        self.stage = Stage::Receiving {
+            manifest,
+            opened: false,
+        };
+        Vec::new()
+    }
+
+    fn on_chunk(
+        &mut self,
+        tag: [u8; 8],
+        file: u32,
+        offset: u64,
+        data: Vec<u8>,
+        target: &mut dyn TrackTarget,
+    ) -> Vec<DownloadOutput> {
+        if tag != tag_of(&self.announced.hash) {
+            return self.fail(
+                DownloadError::Protocol("a chunk of another track"),
+                true,
+                target,
+            );
+        }
+        match self.stage {
+            Stage::Receiving { .. } => {
+                self.queued += data.len() as u64;
+                target.submit(self.id, TargetJob::Write { file, offset, data });
+                Vec::new()
+            }
+            // Late duplicates once everything is in, or after a failure.
+            Stage::Finishing | Stage::Aborting(_) | Stage::Over => Vec::new(),
+            Stage::Finding | Stage::Manifest { .. } => self.fail(
+                DownloadError::Protocol("a chunk before the manifest"),
+                true,
+                target,
+            ),
+        }
+    }
+
+    /// Takes the result of one of this download's jobs (see
+    /// [`TrackTarget::poll`]; results of other downloads are not for it).
+    pub fn on_target(
+        &mut self,
+        done: TargetDone,
+        target: &mut dyn TrackTarget,
+    ) -> Vec<DownloadOutput> {
+        match done {
+            TargetDone::Found(found) => self.on_found(found),
+            TargetDone::Opened(r) => self.on_opened(r, target),
+            TargetDone::Written { file, len, result } => {
+                self.queued = self.queued.saturating_sub(len);
+                self.on_written(file, result, target)
+            }
+            TargetDone::Missing(missing) => self.on_missing(&missing, target),
+            TargetDone::Finished(r) => {
+                if !matches!(self.stage, Stage::Finishing) {
+                    return Vec::new();
+                }
+                self.stage = Stage::Over;
+                match r {
+                    Ok(installed) => vec![DownloadOutput::Ready {
+                        path: installed.path,
+                        downloaded: true,
+                    }],
+                    Err(e) => vec![DownloadOutput::Failed(DownloadError::Track(e))],
+                }
+            }
+            TargetDone::Aborted => match std::mem::replace(&mut self.stage, Stage::Over) {
+                Stage::Aborting(e) => vec![DownloadOutput::Failed(e)],
+                other => {
+                    self.stage = other;
+                    Vec::new()
+                }
+            },
+            TargetDone::Closed => Vec::new(),
+        }
+    }
+
+    /// The track is here already, or we ask the host for it.
+    fn on_found(&mut self, found: Option<PathBuf>) -> Vec<DownloadOutput> {
+        if !matches!(self.stage, Stage::Finding) {
+            return Vec::new();
+        }
+        if let Some(path) = found {
+            self.stage = Stage::Over;
+            return vec![DownloadOutput::Ready {
+                path,
+                downloaded: false,
+            }];
+        }
+        let a = &self.announced;
+        if !a.download {
+            let reason = format!(
+                "this room's track {} ({}) is not installed here and the host does not allow downloading it",
+                a.track_id, a.map_id
+            );
+            self.stage = Stage::Over;
+            return vec![DownloadOutput::Failed(DownloadError::Refused(reason))];
+        }
+        self.stage = Stage::Manifest {
+            buf: Vec::new(),
+            total: None,
+        };
+        vec![DownloadOutput::Send(TrackMsg::Request {
+            hash: a.hash,
+            manifest: true,
+            spans: Vec::new(),
+        })]
+    }
+
+    fn on_opened(
+        &mut self,
+        r: Result<Vec<MissingRange>, TrackError>,
+        target: &mut dyn TrackTarget,
+    ) -> Vec<DownloadOutput> {
+        let Stage::Receiving { manifest, opened } = &mut self.stage else {
+            return Vec::new();
+        };
+        let missing = match r {
+            Ok(m) => m,
+            Err(e) => {
+                // Nothing was opened, so nothing to remove.
+                self.stage = Stage::Over;
+                return vec![
+                    DownloadOutput::Send(TrackMsg::Cancel),
+                    DownloadOutput::Failed(DownloadError::Track(e)),
+                ];
+            }
+        };
+        *opened = true;
+        let total = manifest.total_size();
+        self.written = total - missing.iter().map(|m| m.end - m.start).sum::<u64>();
         if missing.is_empty() {
-            return self.finish(target);
+            // An earlier run left it complete.
+            target.submit(self.id, TargetJob::Finish);
+            self.stage = Stage::Finishing;
+            return Vec::new();
         }
         let mut out = vec![DownloadOutput::Progress {
             received: self.written,
-            total: total_bytes,
+            total,
         }];
         if self.written > 0 {
             // Resuming: the host is streaming everything since our first
@@ -741,45 +990,40 @@ impl Download {
         })
     }
 
-    /// The host sent all it was asked for: ask for what is still missing
-    /// (a long list is asked for in rounds), or give up when a round
-    /// brought nothing.
-    fn on_done(&mut self) -> Vec<DownloadOutput> {
-        let Stage::Receiving { sink, .. } = &self.stage else {
-            return Vec::new();
-        };
-        let missing = sink.missing();
-        if missing.is_empty() {
+    /// The host sent all it was asked for, and all of it is written: ask
+    /// for what is still missing (a long list is asked for in rounds), or
+    /// give up when a round brought nothing.
+    fn on_missing(
+        &mut self,
+        missing: &[MissingRange],
+        target: &mut dyn TrackTarget,
+    ) -> Vec<DownloadOutput> {
+        if !matches!(self.stage, Stage::Receiving { opened: true, .. }) || missing.is_empty() {
             return Vec::new();
         }
         if self.written_at_done == Some(self.written) {
-            return self.fail(DownloadError::Protocol(
-                "the host stopped sending before the track was complete",
-            ));
+            return self.fail(
+                DownloadError::Protocol("the host stopped sending before the track was complete"),
+                true,
+                target,
+            );
         }
         self.written_at_done = Some(self.written);
-        vec![self.request_missing(&missing)]
+        vec![self.request_missing(missing)]
     }
 
-    fn on_chunk(
+    fn on_written(
         &mut self,
-        tag: [u8; 8],
         file: u32,
-        offset: u64,
-        data: &[u8],
+        result: Result<ChunkOutcome, TrackError>,
         target: &mut dyn TrackTarget,
     ) -> Vec<DownloadOutput> {
-        if tag != tag_of(&self.announced.hash) {
-            return self.fail(DownloadError::Protocol("a chunk of another track"));
-        }
-        let Stage::Receiving { sink, manifest } = &mut self.stage else {
-            if matches!(self.stage, Stage::Over) {
-                return Vec::new();
-            }
-            return self.fail(DownloadError::Protocol("a chunk before the manifest"));
+        let Stage::Receiving { manifest, .. } = &self.stage else {
+            // Written after the track completed or failed: nothing to add.
+            return Vec::new();
         };
         let total = manifest.total_size();
-        match sink.write(file as usize, offset, data) {
+        match result {
             Ok(outcome) => {
                 self.written += outcome.new_bytes;
                 let mut out = Vec::new();
@@ -796,21 +1040,22 @@ impl Download {
                     });
                 }
                 if outcome.track_complete() {
-                    out.extend(self.finish(target));
+                    target.submit(self.id, TargetJob::Finish);
+                    self.stage = Stage::Finishing;
                 }
                 out
             }
             Err(TrackError::FileHashMismatch { path, .. }) => {
                 let i = file as usize;
+                let size = manifest.files().get(i).map_or(0, |f| f.size);
                 let Some(tries) = self.retries.get_mut(i) else {
-                    return self.fail(DownloadError::Protocol("file index"));
+                    return self.fail(DownloadError::Protocol("file index"), true, target);
                 };
                 *tries += 1;
                 if *tries >= HASH_RETRIES {
-                    return self.fail(DownloadError::Corrupt(path));
+                    return self.fail(DownloadError::Corrupt(path), true, target);
                 }
-                // The sink emptied the file: ask for all of it again.
-                let size = manifest.files().get(i).map_or(0, |f| f.size);
+                // The target emptied the file: ask for all of it again.
                 self.written = self.written.saturating_sub(size);
                 self.written_at_request = self.written;
                 self.credited = 0;
@@ -824,28 +1069,7 @@ impl Download {
                     }],
                 })]
             }
-            Err(e) => self.fail(DownloadError::Track(e)),
-        }
-    }
-
-    fn finish(&mut self, target: &mut dyn TrackTarget) -> Vec<DownloadOutput> {
-        let Stage::Receiving { mut sink, manifest } =
-            std::mem::replace(&mut self.stage, Stage::Over)
-        else {
-            return Vec::new();
-        };
-        match sink.finish() {
-            Ok(installed) => {
-                target.remember(&manifest, &installed.path);
-                vec![DownloadOutput::Ready {
-                    path: installed.path,
-                    downloaded: true,
-                }]
-            }
-            Err(e) => {
-                sink.abort();
-                vec![DownloadOutput::Failed(DownloadError::Track(e))]
-            }
+            Err(e) => self.fail(DownloadError::Track(e), true, target),
         }
     }
 }
@@ -925,49 +1149,254 @@ impl TrackSource for FolderSource {
     }
 }
 
-impl TrackSink for super::PartialTrack {
-    fn write(&mut self, file: usize, offset: u64, data: &[u8]) -> Result<ChunkOutcome, TrackError> {
-        self.write_chunk(file, offset, data)
-    }
-    fn missing(&self) -> Vec<MissingRange> {
-        self.missing_ranges()
-    }
-    fn finish(&mut self) -> Result<InstalledTrack, TrackError> {
-        super::PartialTrack::finish(self)
-    }
-    fn abort(self: Box<Self>) {
-        if let Err(e) = super::PartialTrack::abort(*self) {
-            tracing::warn!("could not remove a failed download: {e}");
-        }
-    }
+/// A joiner's maps folder (and optional download cache) as a [`TrackTarget`].
+///
+/// Made with [`MapsFolder::new`], its jobs run on a thread of its own,
+/// started with the first job, so the network thread never waits for the
+/// disk; memory stays bounded because a download only gives the host credit
+/// for chunks written, and the host never runs more than [`CREDIT_WINDOW`]
+/// ahead of that. Dropping it lets the thread finish the jobs already
+/// queued (an abort still removes its partial track; an open one is saved
+/// for a resume) and end. [`MapsFolder::inline`] runs every job inside
+/// [`TrackTarget::submit`] instead.
+pub struct MapsFolder {
+    limits: Limits,
+    run: Run,
+    /// Jobs submitted whose results were not polled yet.
+    pending: usize,
+    /// Results of jobs that could not reach the thread.
+    lost: VecDeque<(u64, TargetDone)>,
 }
 
-/// A joiner's maps folder (and optional download cache) as a [`TrackTarget`].
-pub struct MapsFolder {
-    installer: super::Installer,
-    store: Option<super::TrackStore>,
+enum Run {
+    Inline {
+        work: Box<FolderWork>,
+        done: VecDeque<(u64, TargetDone)>,
+    },
+    /// The thread, once started; the work it will own until then.
+    Thread {
+        work: Option<Box<FolderWork>>,
+        worker: Option<Worker>,
+    },
+}
+
+struct Worker {
+    jobs: crossbeam_channel::Sender<(u64, TargetJob)>,
+    done: crossbeam_channel::Receiver<(u64, TargetDone)>,
 }
 
 impl MapsFolder {
     /// Installs into `maps_root` (the game's `.../content/maps`, which must
-    /// exist), looking in `cache` for copies downloaded before.
+    /// exist), looking in `cache` for copies downloaded before; the disk
+    /// work runs on a thread of its own.
     pub fn new(
         maps_root: &std::path::Path,
         cache: Option<&std::path::Path>,
         limits: Limits,
     ) -> Result<MapsFolder, TrackError> {
-        let installer = super::Installer::new(maps_root, limits)?;
-        let store = cache
-            .map(|c| super::TrackStore::open(c, limits))
-            .transpose()?;
-        Ok(MapsFolder { installer, store })
+        let work = FolderWork::new(maps_root, cache, limits)?;
+        Ok(MapsFolder {
+            limits,
+            run: Run::Thread {
+                work: Some(Box::new(work)),
+                worker: None,
+            },
+            pending: 0,
+            lost: VecDeque::new(),
+        })
+    }
+
+    /// Like [`MapsFolder::new`], but every job runs inside
+    /// [`TrackTarget::submit`], on the caller's thread: for the in-memory
+    /// room (deterministic, no threads) and tools that may block.
+    pub fn inline(
+        maps_root: &std::path::Path,
+        cache: Option<&std::path::Path>,
+        limits: Limits,
+    ) -> Result<MapsFolder, TrackError> {
+        let work = FolderWork::new(maps_root, cache, limits)?;
+        Ok(MapsFolder {
+            limits,
+            run: Run::Inline {
+                work: Box::new(work),
+                done: VecDeque::new(),
+            },
+            pending: 0,
+            lost: VecDeque::new(),
+        })
     }
 }
 
 impl TrackTarget for MapsFolder {
+    fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    fn submit(&mut self, download: u64, job: TargetJob) {
+        self.pending += 1;
+        let worker = match &mut self.run {
+            Run::Inline { work, done } => {
+                let result = work.run(download, job);
+                done.push_back((download, result));
+                work.after_result();
+                return;
+            }
+            Run::Thread { work, worker } => {
+                if worker.is_none() {
+                    *worker = work.take().and_then(|w| match spawn_worker(w) {
+                        Ok(started) => Some(started),
+                        Err(e) => {
+                            tracing::error!("could not start the track disk thread: {e}");
+                            None
+                        }
+                    });
+                }
+                worker.as_ref()
+            }
+        };
+        let sent = match worker {
+            Some(w) => w.jobs.send((download, job)).map_err(|e| e.into_inner().1),
+            None => Err(job),
+        };
+        if let Err(job) = sent {
+            let gone = TrackError::Io {
+                path: PathBuf::new(),
+                action: "handing a job to the track disk thread",
+                source: io::Error::other("the thread is not running"),
+            };
+            self.lost.push_back((download, job.failed(gone)));
+        }
+    }
+
+    fn poll(&mut self) -> Option<(u64, TargetDone)> {
+        let next = match &mut self.run {
+            Run::Inline { done, .. } => done.pop_front(),
+            Run::Thread {
+                worker: Some(w), ..
+            } => w.done.try_recv().ok(),
+            Run::Thread { worker: None, .. } => None,
+        }
+        .or_else(|| self.lost.pop_front());
+        if next.is_some() {
+            self.pending = self.pending.saturating_sub(1);
+        }
+        next
+    }
+
+    fn busy(&self) -> bool {
+        self.pending > 0
+    }
+}
+
+/// Starts the thread that runs `work`'s jobs, in order, until the
+/// [`MapsFolder`] is dropped and the jobs queued before are done.
+fn spawn_worker(mut work: Box<FolderWork>) -> io::Result<Worker> {
+    let (jobs, job_rx) = crossbeam_channel::unbounded::<(u64, TargetJob)>();
+    let (done_tx, done) = crossbeam_channel::unbounded();
+    std::thread::Builder::new()
+        .name("propwash-track-disk".into())
+        .spawn(move || {
+            while let Ok((id, job)) = job_rx.recv() {
+                let fallback = job.failed(TrackError::Io {
+                    path: work.installer.maps_root().to_path_buf(),
+                    action: "working on",
+                    source: io::Error::other("the track disk job panicked"),
+                });
+                let result =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.run(id, job)));
+                let result = result.unwrap_or_else(|_| {
+                    tracing::error!("a track disk job panicked; its download fails");
+                    work.drop_open();
+                    fallback
+                });
+                // Gone: the session ended. Queued jobs still run, so an
+                // abort still cleans up.
+                let _ = done_tx.send((id, result));
+                work.after_result();
+            }
+        })?;
+    Ok(Worker { jobs, done })
+}
+
+/// The disk side of a [`MapsFolder`]: the installer, the cache, and the
+/// one partial track open at a time.
+struct FolderWork {
+    installer: super::Installer,
+    store: Option<super::TrackStore>,
+    open: Option<(u64, super::PartialTrack)>,
+    /// A track just installed, to copy into the cache once its result is
+    /// out (the copy hashes it all again; the player need not wait).
+    to_cache: Option<(TrackManifest, PathBuf)>,
+}
+
+impl FolderWork {
+    fn new(
+        maps_root: &std::path::Path,
+        cache: Option<&std::path::Path>,
+        limits: Limits,
+    ) -> Result<FolderWork, TrackError> {
+        let installer = super::Installer::new(maps_root, limits)?;
+        let store = cache
+            .map(|c| super::TrackStore::open(c, limits))
+            .transpose()?;
+        Ok(FolderWork {
+            installer,
+            store,
+            open: None,
+            to_cache: None,
+        })
+    }
+
+    fn run(&mut self, id: u64, job: TargetJob) -> TargetDone {
+        match job {
+            TargetJob::Find(a) => TargetDone::Found(self.find(&a)),
+            TargetJob::Open(manifest) => {
+                // Another download's partial track is saved for later.
+                self.open = None;
+                match self.installer.begin_or_resume(&manifest) {
+                    Ok(partial) => {
+                        let missing = partial.missing_ranges();
+                        self.open = Some((id, partial));
+                        TargetDone::Opened(Ok(missing))
+                    }
+                    Err(e) => TargetDone::Opened(Err(e)),
+                }
+            }
+            TargetJob::Write { file, offset, data } => TargetDone::Written {
+                file,
+                len: data.len() as u64,
+                result: self
+                    .partial(id)
+                    .and_then(|p| p.write_chunk(file as usize, offset, &data)),
+            },
+            TargetJob::Missing => TargetDone::Missing(
+                self.partial(id)
+                    .map(|p| p.missing_ranges())
+                    .unwrap_or_default(),
+            ),
+            TargetJob::Finish => TargetDone::Finished(self.finish(id)),
+            TargetJob::Abort => {
+                if let Some(partial) = self.take(id) {
+                    if let Err(e) = partial.abort() {
+                        tracing::warn!("could not remove a failed download: {e}");
+                    }
+                }
+                TargetDone::Aborted
+            }
+            TargetJob::Close => {
+                // Dropping a partial track saves its progress.
+                drop(self.take(id));
+                TargetDone::Closed
+            }
+        }
+    }
+
+    /// A verified copy: installed already (hashed unless this process
+    /// hashed it before and nothing changed), or in the cache, installed
+    /// from there through the same checked path as a download.
     fn find(&mut self, a: &Announcement) -> Option<PathBuf> {
         let limits = *self.installer.limits();
-        if let Some(p) = super::find_installed(
+        if let Some(p) = super::find_installed_cached(
             self.installer.maps_root(),
             &a.map_id,
             &a.track_id,
@@ -976,7 +1405,6 @@ impl TrackTarget for MapsFolder {
         ) {
             return Some(p);
         }
-        // A copy in the cache is installed through the same checked path.
         let store = self.store.as_ref()?;
         let dir = store.lookup(&a.hash)?;
         let manifest = store.manifest(&a.hash).ok()?;
@@ -986,19 +1414,405 @@ impl TrackTarget for MapsFolder {
             .map(|t| t.path)
     }
 
-    fn open(&mut self, manifest: &TrackManifest) -> Result<Box<dyn TrackSink>, TrackError> {
-        Ok(Box::new(self.installer.begin_or_resume(manifest)?))
-    }
-
-    fn limits(&self) -> Limits {
-        *self.installer.limits()
-    }
-
-    fn remember(&mut self, manifest: &TrackManifest, installed: &std::path::Path) {
-        if let Some(store) = &self.store {
-            if let Err(e) = store.insert(installed, manifest) {
-                tracing::warn!("could not keep the track in the download cache: {e}");
+    fn finish(&mut self, id: u64) -> Result<InstalledTrack, TrackError> {
+        let Some(mut partial) = self.take(id) else {
+            return Err(not_open(&self.installer));
+        };
+        match partial.finish() {
+            Ok(installed) => {
+                if self.store.is_some() {
+                    self.to_cache = Some((partial.manifest().clone(), installed.path.clone()));
+                }
+                Ok(installed)
+            }
+            Err(e) => {
+                if let Err(a) = partial.abort() {
+                    tracing::warn!("could not remove a failed download: {a}");
+                }
+                Err(e)
             }
         }
+    }
+
+    /// Work that may wait until the last result is out.
+    fn after_result(&mut self) {
+        let (Some((manifest, installed)), Some(store)) = (self.to_cache.take(), &self.store) else {
+            return;
+        };
+        if let Err(e) = store.insert(&installed, &manifest) {
+            tracing::warn!("could not keep the track in the download cache: {e}");
+        }
+    }
+
+    /// The partial track of download `id`.
+    fn partial(&mut self, id: u64) -> Result<&mut super::PartialTrack, TrackError> {
+        let FolderWork {
+            open, installer, ..
+        } = self;
+        match open {
+            Some((open_id, p)) if *open_id == id => Ok(p),
+            _ => Err(not_open(installer)),
+        }
+    }
+
+    fn take(&mut self, id: u64) -> Option<super::PartialTrack> {
+        match self.open.take() {
+            Some((open_id, p)) if open_id == id => Some(p),
+            other => {
+                self.open = other;
+                None
+            }
+        }
+    }
+
+    /// After a panic the open partial track is in an unknown state: removed.
+    fn drop_open(&mut self) {
+        if let Some((_, p)) = self.open.take() {
+            let _ = p.abort();
+        }
+    }
+}
+
+/// A job for a download whose partial track is not (or no longer) open.
+fn not_open(installer: &super::Installer) -> TrackError {
+    TrackError::Closed {
+        path: installer.maps_root().to_path_buf(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::test_dir::TestDir;
+    use crate::track::{generate_track, verify_dir};
+
+    const MAP: &str = "MP-Stadium";
+    const TRACK: &str = "CMP-window";
+
+    /// A target whose disk is stuck until released: jobs wait in a queue.
+    struct Held {
+        inner: MapsFolder,
+        held: VecDeque<(u64, TargetJob)>,
+        hold: bool,
+    }
+
+    impl TrackTarget for Held {
+        fn limits(&self) -> Limits {
+            self.inner.limits()
+        }
+        fn submit(&mut self, download: u64, job: TargetJob) {
+            self.held.push_back((download, job));
+            if !self.hold {
+                while let Some((d, j)) = self.held.pop_front() {
+                    self.inner.submit(d, j);
+                }
+            }
+        }
+        fn poll(&mut self) -> Option<(u64, TargetDone)> {
+            self.inner.poll()
+        }
+        fn busy(&self) -> bool {
+            !self.held.is_empty() || self.inner.busy()
+        }
+    }
+
+    impl Held {
+        /// The disk works again: what waited runs.
+        fn release(&mut self) {
+            self.hold = false;
+            while let Some((d, j)) = self.held.pop_front() {
+                self.inner.submit(d, j);
+            }
+        }
+    }
+
+    /// Host and joiner exchanging messages directly, without a link.
+    struct Pair {
+        source: FolderSource,
+        upload: Option<Upload>,
+        download: Download,
+        target: Held,
+        to_host: VecDeque<TrackMsg>,
+        ready: Option<PathBuf>,
+    }
+
+    impl Pair {
+        fn outputs(&mut self, out: Vec<DownloadOutput>) {
+            for o in out {
+                match o {
+                    DownloadOutput::Send(m) => self.to_host.push_back(m),
+                    DownloadOutput::Progress { .. } => {}
+                    DownloadOutput::Ready { path, .. } => self.ready = Some(path),
+                    DownloadOutput::Failed(e) => panic!("the download failed: {e}"),
+                }
+            }
+        }
+
+        /// One round: the host reads what came and sends what the window
+        /// allows, the joiner takes it all, then the target's results.
+        fn round(&mut self) {
+            while let Some(m) = self.to_host.pop_front() {
+                match m {
+                    TrackMsg::Request {
+                        manifest, spans, ..
+                    } => self.upload = Some(Upload::new(&self.source, manifest, &spans)),
+                    TrackMsg::Credit { written } => {
+                        if let Some(u) = self.upload.as_mut() {
+                            u.on_credit(written);
+                        }
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            let mut to_joiner = Vec::new();
+            if let Some(u) = self.upload.as_mut() {
+                while let Some(m) = u.next(&mut self.source) {
+                    to_joiner.push(m.expect("read"));
+                }
+            }
+            for m in to_joiner {
+                let out = self.download.on_message(m, &mut self.target);
+                self.outputs(out);
+            }
+            while let Some((id, done)) = self.target.poll() {
+                assert_eq!(id, self.download.id());
+                let out = self.download.on_target(done, &mut self.target);
+                self.outputs(out);
+            }
+        }
+    }
+
+    #[test]
+    fn chunks_waiting_for_a_stuck_disk_stay_within_the_credit_window() {
+        let t = TestDir::new("transfer-window");
+        let src = t.path().join("src");
+        let m = generate_track(&src, MAP, TRACK, 16 << 20, 4, 3).expect("track");
+        let maps = t.path().join("maps");
+        fs_create(&maps);
+        let limits = Limits::default();
+        let mut target = Held {
+            inner: MapsFolder::inline(&maps, None, limits).unwrap(),
+            held: VecDeque::new(),
+            hold: false,
+        };
+        let announced = Announcement {
+            hash: m.track_hash(),
+            map_id: MAP.into(),
+            track_id: TRACK.into(),
+            size: m.total_size(),
+            download: true,
+        };
+        let download = Download::start(1, announced, &mut target);
+        let mut pair = Pair {
+            source: FolderSource::new(&src, MAP, TRACK, &limits).unwrap(),
+            upload: None,
+            download,
+            target,
+            to_host: VecDeque::new(),
+            ready: None,
+        };
+        // Let the manifest through and the partial track open, then the
+        // disk stops.
+        pair.round();
+        pair.round();
+        pair.round();
+        assert!(pair.download.queued_bytes() <= CREDIT_WINDOW);
+        pair.target.hold = true;
+        let mut most = 0;
+        for _ in 0..50 {
+            pair.round();
+            most = most.max(pair.download.queued_bytes());
+        }
+        // The host filled the window and stopped there.
+        assert_eq!(most, CREDIT_WINDOW, "chunks queued for the disk");
+        assert!(pair.upload.as_ref().is_some_and(|u| !u.can_send()));
+        // The disk comes back: everything arrives.
+        pair.target.release();
+        for _ in 0..200 {
+            if pair.ready.is_some() {
+                break;
+            }
+            pair.round();
+            assert!(pair.download.queued_bytes() <= CREDIT_WINDOW);
+        }
+        let path = pair.ready.expect("installed");
+        verify_dir(&path, &m.track_hash(), &limits).expect("verifies");
+        assert!(pair.download.is_over());
+    }
+
+    #[test]
+    fn a_failure_is_reported_only_once_the_partial_track_is_gone() {
+        let t = TestDir::new("transfer-abort");
+        let src = t.path().join("src");
+        let m = generate_track(&src, MAP, TRACK, 1 << 20, 2, 4).expect("track");
+        let maps = t.path().join("maps");
+        fs_create(&maps);
+        let limits = Limits::default();
+        let mut target = Held {
+            inner: MapsFolder::inline(&maps, None, limits).unwrap(),
+            held: VecDeque::new(),
+            hold: false,
+        };
+        let announced = Announcement {
+            hash: m.track_hash(),
+            map_id: MAP.into(),
+            track_id: TRACK.into(),
+            size: m.total_size(),
+            download: true,
+        };
+        let mut d = Download::start(7, announced, &mut target);
+        let drain = |d: &mut Download, target: &mut Held| {
+            let mut out = Vec::new();
+            while let Some((_, done)) = target.poll() {
+                out.extend(d.on_target(done, target));
+            }
+            out
+        };
+        drain(&mut d, &mut target);
+        let source = FolderSource::new(&src, MAP, TRACK, &limits).unwrap();
+        let mut up = Upload::new(&source, true, &[]);
+        let mut source = source;
+        // The manifest, and one chunk.
+        for _ in 0..8 {
+            let Some(Ok(msg)) = up.next(&mut source) else {
+                break;
+            };
+            let is_chunk = matches!(msg, TrackMsg::Chunk { .. });
+            d.on_message(msg, &mut target);
+            if is_chunk {
+                break;
+            }
+        }
+        drain(&mut d, &mut target);
+        let temps = || std::fs::read_dir(&maps).unwrap().count();
+        assert_eq!(temps(), 1, "the partial track is open");
+        // The disk is slow; the host refuses meanwhile.
+        target.hold = true;
+        let out = d.on_message(
+            TrackMsg::Refused {
+                reason: "no".into(),
+            },
+            &mut target,
+        );
+        assert!(out.is_empty(), "reported before the cleanup: {out:?}");
+        assert!(!d.is_over());
+        target.release();
+        let out = drain(&mut d, &mut target);
+        assert!(
+            matches!(
+                out.as_slice(),
+                [DownloadOutput::Failed(DownloadError::Refused(_))]
+            ),
+            "{out:?}"
+        );
+        assert_eq!(temps(), 0, "nothing left in the maps folder");
+        assert!(d.is_over());
+    }
+
+    /// Polls until a result comes (bounded).
+    fn wait(target: &mut MapsFolder) -> (u64, TargetDone) {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if let Some(r) = target.poll() {
+                return r;
+            }
+            assert!(std::time::Instant::now() < end, "no result from the thread");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn the_folders_thread_answers_every_job_in_order_and_finishes_queued_ones_after_a_drop() {
+        let t = TestDir::new("transfer-thread");
+        let maps = t.path().join("maps");
+        let installed = maps.join(MAP).join("custom").join(TRACK);
+        let m = generate_track(&installed, MAP, TRACK, 2 << 20, 3, 8).expect("track");
+        let limits = Limits::default();
+        let mut target = MapsFolder::new(&maps, None, limits).unwrap();
+        assert!(!target.busy());
+        let mut a = Announcement {
+            hash: m.track_hash(),
+            map_id: MAP.into(),
+            track_id: TRACK.into(),
+            size: m.total_size(),
+            download: true,
+        };
+        target.submit(1, TargetJob::Find(a.clone()));
+        a.hash = TrackHash([3; 32]);
+        target.submit(2, TargetJob::Find(a));
+        assert!(target.busy());
+        match wait(&mut target) {
+            (1, TargetDone::Found(Some(p))) => assert!(p.ends_with(TRACK)),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(wait(&mut target), (2, TargetDone::Found(None))));
+        assert!(!target.busy());
+
+        // A partial track opened, written to, then given up; the folder is
+        // dropped before the thread got to the abort.
+        let other = t.path().join("other");
+        let m2 = generate_track(&other, MAP, "CMP-other", 1 << 20, 2, 9).expect("track");
+        target.submit(3, TargetJob::Open(m2.clone()));
+        let mut first = vec![0u8; 1000];
+        FolderSource::new(&other, MAP, "CMP-other", &limits)
+            .unwrap()
+            .read(0, 0, &mut first)
+            .unwrap();
+        target.submit(
+            3,
+            TargetJob::Write {
+                file: 0,
+                offset: 0,
+                data: first,
+            },
+        );
+        // Another download's write finds no partial track of its own.
+        target.submit(
+            4,
+            TargetJob::Write {
+                file: 0,
+                offset: 0,
+                data: vec![1],
+            },
+        );
+        assert!(matches!(wait(&mut target), (3, TargetDone::Opened(Ok(_)))));
+        match wait(&mut target) {
+            (3, TargetDone::Written { result: Ok(o), .. }) => assert_eq!(o.new_bytes, 1000),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            wait(&mut target),
+            (
+                4,
+                TargetDone::Written {
+                    result: Err(TrackError::Closed { .. }),
+                    ..
+                }
+            )
+        ));
+        let temp = || {
+            std::fs::read_dir(&maps)
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .starts_with(super::super::install::TEMP_PREFIX)
+                })
+                .count()
+        };
+        assert_eq!(temp(), 1);
+        target.submit(3, TargetJob::Abort);
+        drop(target);
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while temp() > 0 {
+            assert!(std::time::Instant::now() < end, "the abort never ran");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    fn fs_create(p: &std::path::Path) {
+        std::fs::create_dir_all(p).unwrap();
     }
 }
