@@ -13,6 +13,7 @@
 //! Without root, `ip netns` or iptables NAT, each test prints why and
 //! returns without asserting (counted as skipped, never as passed).
 
+mod common;
 #[path = "nat_lab/mod.rs"]
 mod lab;
 
@@ -519,8 +520,10 @@ fn fly(s: &mut Session, f: &mut Flight) {
 }
 
 /// A listed room behind NAT A and a pilot behind NAT B who finds it in
-/// the lobby list and joins it by id; both fly. Returns (host, joiner).
-fn real_room(lab: &Arc<Lab>, port: u16, name: &str) -> (Flight, Flight) {
+/// the lobby list and joins it by id; both fly. With `track`, the host
+/// serves a 2 MiB custom track that the pilot starts downloading as it
+/// joins, so the flight overlaps the transfer. Returns (host, joiner).
+fn real_room(lab: &Arc<Lab>, port: u16, name: &str, track: bool) -> (Flight, Flight) {
     let (lab_h, lab_j) = (lab.clone(), lab.clone());
     let room = name.to_string();
     let joined = Arc::new(AtomicBool::new(false));
@@ -535,6 +538,14 @@ fn real_room(lab: &Arc<Lab>, port: u16, name: &str) -> (Flight, Flight) {
             listing(&room),
         )
         .expect("host a listed room");
+        let scratch = common::scratch::Scratch::new("lab-track");
+        if track {
+            let dir = scratch.dir("track");
+            propwash::track::generate_track(&dir, "MP-Lab", "CMP-lab", 2 << 20, 4, 9)
+                .expect("generate a track");
+            s.serve_track_folder(&dir, "MP-Lab", "CMP-lab", true, Default::default())
+                .expect("serve the track");
+        }
         let mut f = Flight::default();
         let end = Instant::now() + Duration::from_secs(20);
         while s.snapshot().players.len() < 2 && Instant::now() < end {
@@ -583,7 +594,17 @@ fn real_room(lab: &Arc<Lab>, port: u16, name: &str) -> (Flight, Flight) {
         };
         let cfg = ClientConfig::new(coordinator(), GAME, "lab pilot", Role::Pilot);
         let bind = SocketAddr::new(lab::JOINER_IP.parse().unwrap(), port + 1000);
-        let mut s = Session::join_listed(bind, cfg, lobby_cfg(), id, None).expect("join listed");
+        let scratch = common::scratch::Scratch::new("lab-maps");
+        let target: Option<Box<dyn propwash::track::transfer::TrackTarget>> = if track {
+            let maps = scratch.dir("maps");
+            let folder =
+                propwash::track::transfer::MapsFolder::new(&maps, None, Default::default())
+                    .expect("maps folder");
+            Some(Box::new(folder))
+        } else {
+            None
+        };
+        let mut s = Session::join_listed(bind, cfg, lobby_cfg(), id, target).expect("join listed");
         let end = Instant::now() + Duration::from_secs(15);
         while Instant::now() < end {
             while let Some(ev) = s.poll_lobby_event() {
@@ -637,7 +658,7 @@ fn a_real_room_through_port_preserving_nats_flies_directly() {
     let Some(lab) = start_lab("rp", false, 0) else {
         return;
     };
-    let (h, j) = real_room(&lab, 5400, "real pp room");
+    let (h, j) = real_room(&lab, 5400, "real pp room", false);
     eprintln!("nat lab, real room through MASQUERADE: host {h:?}, joiner {j:?}");
     assert_eq!(j.path, Some(Path::Direct), "no relay needed");
     assert_eq!(h.path, Some(Path::Direct));
@@ -653,7 +674,9 @@ fn a_real_room_through_random_fully_nats_flies_over_the_relay() {
         return;
     };
     let started = Instant::now();
-    let (h, j) = real_room(&lab, 5500, "real rf room");
+    // The pilot downloads the room's track over the relay while flying:
+    // the host paces it to a share of the relay's cap, so frames still fit.
+    let (h, j) = real_room(&lab, 5500, "real rf room", true);
     let secs = started.elapsed().as_secs_f64();
     let relayed = coordinator_metric(&lab, "relayed_bytes_total");
     let dropped = coordinator_metric(&lab, "relay_dropped_bytes_total");
@@ -671,5 +694,8 @@ fn a_real_room_through_random_fully_nats_flies_over_the_relay() {
         (relayed as f64) <= 2.0 * cap * secs,
         "relayed {relayed} B in {secs:.1} s is over the cap of {cap} B/s each way"
     );
-    assert_eq!(dropped, 0, "a two-pilot room fits the relay's cap");
+    assert_eq!(
+        dropped, 0,
+        "a two-pilot room and its track download fit the relay's cap"
+    );
 }

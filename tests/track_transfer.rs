@@ -359,3 +359,52 @@ fn serving_the_same_track_again_keeps_downloads_going_and_withdrawing_it_ends_th
     let reason = failed(&room, b).expect("told, not left waiting");
     assert!(reason.contains("stopped sharing"), "{reason}");
 }
+
+#[test]
+fn a_joiner_behind_a_capped_relay_gets_the_track_at_its_own_pace() {
+    // A relay with a 32 kB/s cap: the host sends that joiner's track at a
+    // quarter of it (the runtime does this when the lobby reports a relayed
+    // peer), while a direct joiner beside it gets the room's pace.
+    let s = Scratch::new("capped");
+    let src = s.dir("src");
+    generate_track(&src, MAP, TRACK, 2 << 20, 4, 5).expect("track");
+    let mut room = SimRoom::new(HostConfig::new(GAME, "Host"), clean(), 29);
+    room.transmitted = Some(Vec::new());
+    serve(&mut room, &src, true);
+    let capped = joiner(&mut room, "Relayed", &s.dir("maps-relayed"));
+    let direct = joiner(&mut room, "Direct", &s.dir("maps-direct"));
+    let cap = 8_000;
+    let (now, capped_addr) = (room.now, room.client_addr(capped));
+    room.host.limit_track_rate(now, capped_addr, cap);
+    let start = room.now;
+    run_until_settled(&mut room, &[direct], Duration::from_secs(10));
+    assert!(ready(&room, direct).is_some(), "the direct joiner finished");
+    room.run_for(Duration::from_secs(4));
+    let secs = room.now.duration_since(start).as_secs_f64();
+    let to = |addr| -> u64 {
+        let sent = room.transmitted.as_ref().unwrap();
+        sent.iter()
+            .filter(|(from, to, _)| *from == room.host_addr && *to == addr)
+            .map(|(_, _, d)| d.len() as u64)
+            .sum()
+    };
+    let (to_capped, to_direct) = (to(capped_addr), to(room.client_addr(direct)));
+    // Frames, pings and acks ride along: allow 4 kB/s of them and the burst.
+    let allowed = (cap as f64 + 4_000.0) * secs + 16_000.0;
+    assert!(
+        (to_capped as f64) < allowed,
+        "{to_capped} B to the capped joiner in {secs:.1} s (allowed {allowed:.0})"
+    );
+    assert!(
+        to_capped as f64 > cap as f64 * secs * 0.5,
+        "it still downloads: {to_capped} B"
+    );
+    assert!(
+        to_direct > 2 << 20,
+        "the direct joiner got the whole track: {to_direct} B"
+    );
+    assert!(
+        ready(&room, capped).is_none(),
+        "2 MiB at 8 kB/s takes minutes"
+    );
+}

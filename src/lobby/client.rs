@@ -363,6 +363,8 @@ struct Route {
     nonce: u64,
     peer: SocketAddr,
     token: u64,
+    /// The relay's cap, bytes per second each way.
+    bytes_per_sec: u64,
 }
 
 /// Introductions punched at once at most (a host with many joiners).
@@ -578,6 +580,16 @@ impl LobbyClient {
     /// True when datagrams to `peer` must go through the relay.
     pub fn is_relayed(&self, peer: SocketAddr) -> bool {
         self.routes.iter().any(|r| r.peer == peer)
+    }
+
+    /// The cap of the relay to `peer`, bytes per second each way; `None`
+    /// when `peer` is not relayed. The relay drops what exceeds it, frames
+    /// included, so bulk traffic to that peer must stay well below.
+    pub fn relay_cap(&self, peer: SocketAddr) -> Option<u64> {
+        self.routes
+            .iter()
+            .find(|r| r.peer == peer)
+            .map(|r| r.bytes_per_sec)
     }
 
     /// Wraps a game datagram for `peer` into a relay frame in `out`.
@@ -910,6 +922,7 @@ impl LobbyClient {
             nonce: b.nonce,
             peer: b.peer,
             token: b.token,
+            bytes_per_sec: b.bytes_per_sec,
         });
         if role == PeerRole::Joiner {
             self.joining = None;

@@ -304,6 +304,9 @@ fn occupancy(h: &Host) -> (u8, u8) {
     (pilots as u8, (players.len() - pilots) as u8)
 }
 
+/// A relayed joiner's track download gets 1/this of the relay's cap.
+const RELAY_BULK_SHARE: u64 = 4;
+
 const STATS_EVERY: Duration = Duration::from_millis(100);
 const IDLE_WAKE: Duration = Duration::from_millis(100);
 
@@ -587,10 +590,21 @@ impl Driver {
     }
 
     fn on_lobby_event(&mut self, now: Instant, ev: &LobbyEvent) {
-        let Core::Introducing(intro) = &mut self.core else {
-            if let LobbyEvent::Connected { peer, path, .. } = ev {
-                tracing::info!(%peer, ?path, "lobby: path to a joiner");
+        if let (Core::Host(h), LobbyEvent::Connected { peer, path, .. }) = (&mut self.core, ev) {
+            tracing::info!(%peer, ?path, "lobby: path to a joiner");
+            let cap = self
+                .manager
+                .socket_mut()
+                .lobby
+                .as_ref()
+                .and_then(|l| l.relay_cap(*peer));
+            if let Some(cap) = cap {
+                // The relay drops whatever exceeds its cap, frames too:
+                // the track may take a quarter of it.
+                h.limit_track_rate(now, *peer, cap / RELAY_BULK_SHARE);
             }
+        }
+        let Core::Introducing(intro) = &mut self.core else {
             return;
         };
         match ev {

@@ -128,6 +128,8 @@ pub const DEFAULT_TRACK_RATE_PER_JOINER: u64 = 8 << 20;
 pub const DEFAULT_TRACK_RATE_ROOM: u64 = 24 << 20;
 /// Bulk bytes a bucket may save up (a burst).
 const BULK_BURST: f64 = 64.0 * 1024.0;
+/// Addresses with a track pace of their own, at most (the oldest goes).
+const MAX_BULK_LIMITS: usize = 64;
 /// Bulk bytes queued in a link ahead of what is on the wire.
 const BULK_QUEUE: usize = 128 * 1024;
 
@@ -137,19 +139,27 @@ struct Bucket {
     tokens: f64,
     at: Instant,
     rate: f64,
+    burst: f64,
 }
 
 impl Bucket {
+    /// A bucket saving up at most a quarter second of `rate` (between two
+    /// fragments and [`BULK_BURST`]): a slow path gets no burst it cannot
+    /// carry.
     fn new(now: Instant, rate: u64) -> Self {
+        let rate = rate.max(1) as f64;
+        let burst =
+            (rate / 4.0).clamp(2.0 * crate::session::link::FRAGMENT_DATA as f64, BULK_BURST);
         Bucket {
-            tokens: BULK_BURST,
+            tokens: burst,
             at: now,
-            rate: rate.max(1) as f64,
+            rate,
+            burst,
         }
     }
     fn refill(&mut self, now: Instant) {
         let dt = now.saturating_duration_since(self.at).as_secs_f64();
-        self.tokens = (self.tokens + dt * self.rate).min(BULK_BURST);
+        self.tokens = (self.tokens + dt * self.rate).min(self.burst);
         self.at = now;
     }
     /// When a whole fragment's worth will be there. Rounded up to whole
@@ -287,6 +297,9 @@ pub struct Host {
     track: Option<Box<dyn TrackSource>>,
     track_download: bool,
     room_bulk: Bucket,
+    /// Track upload caps for particular addresses (peers behind a relay
+    /// with a cap of its own), applied when they are seated.
+    bulk_limits: Vec<(SocketAddr, u64)>,
     gate: JoinGate<Box<dyn TicketVerifier>>,
     /// Hellos waiting for Steam, by sender address.
     verifying: HashMap<SocketAddr, PendingHello>,
@@ -336,6 +349,7 @@ impl Host {
             track: None,
             track_download: false,
             room_bulk: Bucket::new(now, cfg_rate_room),
+            bulk_limits: Vec::new(),
             gate,
             verifying: HashMap::new(),
             last_now: now,
@@ -549,6 +563,32 @@ impl Host {
             .iter()
             .filter_map(|p| p.upload.as_ref().map(|u| (p.info.actor, u.bytes_sent)))
             .collect()
+    }
+
+    /// Caps the track upload pace to the peer at `addr` (seated now or
+    /// later) at `bytes_per_sec`, below the room's per-joiner pace: for a
+    /// peer reached through a relay that drops what exceeds its own cap,
+    /// where an unpaced download would crowd out that peer's frames.
+    pub fn limit_track_rate(&mut self, now: Instant, addr: SocketAddr, bytes_per_sec: u64) {
+        self.bulk_limits.retain(|(a, _)| *a != addr);
+        if self.bulk_limits.len() >= MAX_BULK_LIMITS {
+            self.bulk_limits.remove(0);
+        }
+        self.bulk_limits.push((addr, bytes_per_sec));
+        let rate = self.bulk_rate_for(addr);
+        if let Some(p) = self.peers.iter_mut().find(|p| p.addr == addr) {
+            p.bulk = Bucket::new(now, rate);
+        }
+    }
+
+    /// The track pace for a peer at `addr`.
+    fn bulk_rate_for(&self, addr: SocketAddr) -> u64 {
+        let limit = self
+            .bulk_limits
+            .iter()
+            .find(|(a, _)| *a == addr)
+            .map_or(u64::MAX, |(_, r)| *r);
+        self.cfg.track_rate_per_joiner.min(limit)
     }
 
     /// Closes the room: everyone is told, then the session ends.
@@ -915,7 +955,7 @@ impl Host {
             sent_at: [None; MAX_PILOTS],
             departing_until: None,
             upload: None,
-            bulk: Bucket::new(now, self.cfg.track_rate_per_joiner),
+            bulk: Bucket::new(now, self.bulk_rate_for(from)),
             steam_id,
         });
         tracing::info!(actor, name = %info.name, ?role, %from, verified = info.verified, "player seated");
