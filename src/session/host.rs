@@ -176,6 +176,61 @@ impl Bucket {
     }
 }
 
+/// Wrong password proofs one IP address may send per [`GUESS_WINDOW`]
+/// before it is refused without checking for [`GUESS_LOCKOUT`].
+const GUESS_LIMIT: u32 = 5;
+const GUESS_WINDOW: Duration = Duration::from_secs(60);
+const GUESS_LOCKOUT: Duration = Duration::from_secs(60);
+/// Addresses the guess limiter remembers at most (the stalest goes).
+const GUESS_TABLE: usize = 256;
+
+/// Counts wrong password proofs per source IP. The proof is bound to the
+/// host's per-address cookie, so a guesser must really own its address;
+/// this bounds how fast one address may guess.
+#[derive(Debug, Default)]
+struct GuessLimiter {
+    /// (address, wrong proofs in the window, window start, locked until)
+    entries: Vec<(std::net::IpAddr, u32, Instant, Option<Instant>)>,
+}
+
+impl GuessLimiter {
+    /// How long `ip` is still locked out, if it is.
+    fn locked(&self, now: Instant, ip: std::net::IpAddr) -> Option<Duration> {
+        self.entries
+            .iter()
+            .find(|e| e.0 == ip)
+            .and_then(|e| e.3)
+            .filter(|&until| now < until)
+            .map(|until| until - now)
+    }
+
+    /// Notes one wrong proof from `ip`.
+    fn wrong(&mut self, now: Instant, ip: std::net::IpAddr) {
+        let i = match self.entries.iter().position(|e| e.0 == ip) {
+            Some(i) => i,
+            None => {
+                if self.entries.len() >= GUESS_TABLE {
+                    let stalest = (0..self.entries.len())
+                        .min_by_key(|&i| self.entries[i].2)
+                        .unwrap_or(0);
+                    self.entries.swap_remove(stalest);
+                }
+                self.entries.push((ip, 0, now, None));
+                self.entries.len() - 1
+            }
+        };
+        let e = &mut self.entries[i];
+        if now.saturating_duration_since(e.2) >= GUESS_WINDOW {
+            (e.1, e.2, e.3) = (0, now, None);
+        }
+        e.1 += 1;
+        if e.1 >= GUESS_LIMIT {
+            e.3 = Some(now + GUESS_LOCKOUT);
+            (e.1, e.2) = (0, now + GUESS_LOCKOUT);
+        }
+    }
+}
+
 /// Refusals and challenges the host sends per second at most.
 const ANSWER_BUDGET_PER_SEC: f64 = 200.0;
 /// How long a departed peer's link stays to acknowledge its goodbye.
@@ -297,6 +352,9 @@ pub struct Host {
     track: Option<Box<dyn TrackSource>>,
     track_download: bool,
     room_bulk: Bucket,
+    /// Wrong password proofs per source IP: guessing is slowed to a few
+    /// tries a minute per address.
+    guesses: GuessLimiter,
     /// Track upload caps for particular addresses (peers behind a relay
     /// with a cap of its own), applied when they are seated.
     bulk_limits: Vec<(SocketAddr, u64)>,
@@ -350,6 +408,7 @@ impl Host {
             track_download: false,
             room_bulk: Bucket::new(now, cfg_rate_room),
             bulk_limits: Vec::new(),
+            guesses: GuessLimiter::default(),
             gate,
             verifying: HashMap::new(),
             last_now: now,
@@ -721,11 +780,20 @@ impl Host {
             return Ok(());
         }
         if let Some(password) = self.cfg.room_password() {
+            if let Some(wait) = self.guesses.locked(now, from.ip()) {
+                let msg = format!(
+                    "too many wrong passwords from your address; try again in {} s",
+                    wait.as_secs().max(1)
+                );
+                self.refuse(now, from, RefuseReason::WrongPassword, &msg);
+                return Ok(());
+            }
             // The cookie is the one just validated, from whichever of the
             // two accepted periods it came: the proof was made with it.
             let wrong = match hello.password_proof.as_deref() {
                 None => Some("this room asks a password"),
                 Some(proof) if !same_proof(proof, &password_proof(cookie, password)) => {
+                    self.guesses.wrong(now, from.ip());
                     Some("wrong password")
                 }
                 Some(_) => None,
@@ -1695,6 +1763,59 @@ mod tests {
             .unwrap();
         assert_eq!(refusal(&answers_to(&mut host, next, from)), None);
         assert_eq!(host.players().len(), 2);
+    }
+
+    #[test]
+    fn password_guessing_from_one_address_is_locked_out_and_others_are_not() {
+        let t0 = Instant::now();
+        let cfg = HostConfig {
+            password: Some("pw".into()),
+            ..HostConfig::new(GAME, "Host")
+        };
+        let mut host = Host::new(cfg, t0);
+        // One machine guessing from ever new ports.
+        let port = |n: u16| SocketAddr::from(([10, 0, 9, 9], 50000 + n));
+        let try_from = |host: &mut Host, at: Instant, from: SocketAddr, pw: &str| {
+            let cookie = cookie_for(host, at, from);
+            let h = Hello {
+                password_proof: Some(password_proof(cookie, pw)),
+                ..hello(None)
+            };
+            host.handle_datagram(at, from, &hello_bytes(cookie, &h))
+                .unwrap();
+            refusal(&answers_to(host, at, from))
+        };
+        for n in 0..GUESS_LIMIT as u16 {
+            let r = try_from(&mut host, t0, port(n), &format!("guess {n}"));
+            assert!(
+                matches!(r, Some((RefuseReason::WrongPassword, ref m)) if m == "wrong password")
+            );
+        }
+        // Now even the right password is refused from that address...
+        let r = try_from(&mut host, t0, port(100), "pw");
+        assert!(
+            matches!(r, Some((RefuseReason::WrongPassword, ref m)) if m.contains("too many")),
+            "{r:?}"
+        );
+        assert_eq!(host.players().len(), 1);
+        // ...but not from another one,
+        assert_eq!(try_from(&mut host, t0, addr(7), "pw"), None);
+        assert_eq!(host.players().len(), 2);
+        // and not once the lockout is over.
+        let later = t0 + GUESS_LOCKOUT + Duration::from_secs(1);
+        assert_eq!(try_from(&mut host, later, port(101), "pw"), None);
+        assert_eq!(host.players().len(), 3);
+    }
+
+    #[test]
+    fn the_guess_table_stays_bounded() {
+        let t0 = Instant::now();
+        let mut g = GuessLimiter::default();
+        for n in 0..(GUESS_TABLE as u32 * 2) {
+            let ip = std::net::IpAddr::from(n.to_be_bytes());
+            g.wrong(t0 + Duration::from_millis(u64::from(n)), ip);
+        }
+        assert_eq!(g.entries.len(), GUESS_TABLE);
     }
 
     #[test]
