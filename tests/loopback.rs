@@ -291,3 +291,46 @@ fn spoofed_source_flood_does_not_starve_real_pilots() {
     a.close_and_wait();
     h.close_and_wait();
 }
+
+#[test]
+fn the_default_interpolation_delay_follows_the_hosts_snapshot_rate() {
+    // A host sending 20 snapshots a second: two intervals are 100 ms, not
+    // the 33 ms of the default 60 Hz.
+    let mut cfg = HostConfig::new(GAME, "Host");
+    cfg.pilot_hz = 20;
+    let h = Session::host("127.0.0.1:0".parse().unwrap(), cfg).expect("bind host");
+    let mut c = join(&h, "P", Role::Pilot);
+    assert!(wait_until(Duration::from_secs(5), || c.snapshot().state
+        == SessionState::Connected));
+    let mut out = [PilotState::default(); 6];
+    let mut at = |c: &mut Session, delay: Option<Duration>| {
+        let n = c.read_pilots_interpolated(delay, &mut out);
+        (n == 1).then(|| out[0].host_time_us as i64)
+    };
+    let mut checked = false;
+    for tick in 1..=150u32 {
+        h.push_local(&frame(tick, tick as f32)).unwrap();
+        std::thread::sleep(Duration::from_millis(8));
+        if tick < 100 {
+            continue;
+        }
+        let (Some(default), Some(hundred), Some(short)) = (
+            at(&mut c, None),
+            at(&mut c, Some(Duration::from_millis(100))),
+            at(&mut c, Some(Duration::from_millis(33))),
+        ) else {
+            continue;
+        };
+        assert!(
+            (default - hundred).abs() < 10_000,
+            "default {default} vs 100 ms {hundred}"
+        );
+        assert!(
+            short - default > 40_000,
+            "33 ms {short} vs default {default}"
+        );
+        checked = true;
+    }
+    assert!(checked, "the client read the host's pilot");
+    drop(h);
+}

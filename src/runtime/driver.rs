@@ -698,6 +698,9 @@ impl Driver {
                 let est = c.clock();
                 m.clock_offset_us = est.offset_us;
                 m.clock_valid = est.valid;
+                m.default_delay_us = c
+                    .snapshot_hz()
+                    .map(|hz| 2 * crate::session::interval_for(hz).as_micros() as u64);
             }
             Core::Introducing(_) => m.stats_len = 0,
         }

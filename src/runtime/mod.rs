@@ -447,14 +447,20 @@ impl Session {
 
     /// Every remote pilot as at `now - delay` on the host clock,
     /// interpolated (or briefly extrapolated on loss); `None` uses two
-    /// snapshot intervals.
+    /// intervals of the snapshot rate the host told us in its welcome (the
+    /// default rates' until then).
     pub fn read_pilots_interpolated(
         &mut self,
         delay: Option<Duration>,
         out: &mut [PilotState],
     ) -> usize {
-        let delay = delay.unwrap_or(self.default_delay).as_micros() as u64;
         let (view, _) = self.view.latest();
+        let delay = match delay {
+            Some(d) => d.as_micros() as u64,
+            None => view
+                .default_delay_us
+                .unwrap_or(self.default_delay.as_micros() as u64),
+        };
         let now_us = host_time_us(self.epoch, view, Instant::now());
         view.at(now_us.saturating_sub(delay), out)
     }

@@ -181,6 +181,9 @@ pub(crate) struct RoomView {
     pub(crate) stats_len: usize,
     pub(crate) clock_offset_us: i64,
     pub(crate) clock_valid: bool,
+    /// The interpolation delay that rides out one lost snapshot at the
+    /// rate the host sends us (two snapshot intervals), once known.
+    pub(crate) default_delay_us: Option<u64>,
 }
 
 impl Default for RoomView {
@@ -191,6 +194,7 @@ impl Default for RoomView {
             stats_len: 0,
             clock_offset_us: 0,
             clock_valid: false,
+            default_delay_us: None,
         }
     }
 }

@@ -162,6 +162,8 @@ pub struct Client {
     track_settled: Option<TrackHash>,
     /// Our Steam id as the host verified it (set from the welcome).
     verified_steam_id: Option<String>,
+    /// The host's snapshot rate to us, once welcomed.
+    snapshot_hz: Option<u32>,
     /// Datagrams dropped as malformed or from the wrong address.
     pub rejected_datagrams: u64,
 }
@@ -199,6 +201,7 @@ impl Client {
             track_poll_at: now,
             track_settled: None,
             verified_steam_id: None,
+            snapshot_hz: None,
             rejected_datagrams: 0,
         }
     }
@@ -310,6 +313,11 @@ impl Client {
     /// Our role (as asked until welcomed, then as given).
     pub fn role(&self) -> Role {
         self.role
+    }
+
+    /// Snapshots per second the host said it sends us (from the welcome).
+    pub fn snapshot_hz(&self) -> Option<u32> {
+        self.snapshot_hz
     }
 
     /// Everyone seated, as far as we know, by actor number.
@@ -600,10 +608,11 @@ impl Client {
                 role,
                 players,
                 room,
-                snapshot_hz: _,
+                snapshot_hz,
                 steam_id,
                 verified,
             }) if self.state == ClientState::Connecting => {
+                self.snapshot_hz = Some(snapshot_hz);
                 self.actor = actor;
                 self.role = role;
                 self.room = room;
