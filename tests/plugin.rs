@@ -11,15 +11,16 @@
 //!
 //! Four games against one coordinator started here: `nolobby` (no
 //! coordinator: JoinRandomRoom, JoinRoom and the room list fail or stay
-//! empty), `host` (identity synced into a copy of the fixture game folder,
-//! then CreateRoom, listed with a password; it serves until its stdin
-//! closes), `join` (the room list, JoinRandomRoom by map, events,
-//! properties and drones both ways, JoinRoom by the listed name; seated
-//! until the host leaves) and `stranger` (the wrong password, a session id
-//! nobody lists, then no password). Each game checks itself and prints
-//! `ok`/`FAIL` lines, `note:` lines where the plugin differs from PUN 2
-//! without failing, and a verdict last; this test checks the verdicts, the
-//! coordinator's listing (`Service::with_core`) and player-state.json.
+//! empty; Disconnect), `host` (identity synced into a copy of the fixture
+//! game folder, then CreateRoom, listed with a password; it serves until
+//! its stdin closes), `join` (the room list, JoinRandomRoom by map, events,
+//! properties (CurrentRoom, one merged callback per Update) and drones both
+//! ways, LeaveRoom, JoinRoom by the listed name; seated until the host
+//! leaves) and `stranger` (the wrong password, a session id nobody lists,
+//! then no password). Each game checks itself against PUN 2's behaviour and
+//! prints `ok`/`FAIL` lines and a verdict last; this test checks the
+//! verdicts, a few callback sequences again, the coordinator's listing
+//! (`Service::with_core`) and player-state.json.
 //! Folders: the build in `CARGO_TARGET_TMPDIR/plugin`, the games in
 //! scratch folders removed at the end.
 //!
@@ -353,6 +354,10 @@ fn the_plugin_hosts_lists_joins_and_syncs_identity_under_mono() {
         ),
         "{out}"
     );
+    assert!(
+        out.contains("callback OnDisconnected(DisconnectByClientLogic)"),
+        "Disconnect() is DisconnectByClientLogic: {out}"
+    );
 
     // The host: identity first (it syncs player-state.json), then its room.
     let mut host = Running::spawn(
@@ -436,8 +441,46 @@ fn the_plugin_hosts_lists_joins_and_syncs_identity_under_mono() {
     // told, and the room is unlisted.
     let out = host.finish(Duration::from_secs(30));
     assert!(out.contains("HOST-ACK"), "{out}");
+    // CreateRoom's properties raise nothing; each Update's changes one callback.
+    let updates: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("callback OnRoomPropertiesUpdate("))
+        .collect();
+    assert_eq!(
+        updates,
+        [
+            "callback OnRoomPropertiesUpdate({laps=5 (Int32), seen=2 (Int32)})",
+            "callback OnRoomPropertiesUpdate({phase=go (String), round=2 (Int32)})",
+        ],
+        "{out}"
+    );
+    assert!(
+        out.contains("callback OnLeftRoom()\ncallback OnConnectedToMaster()"),
+        "LeaveRoom: OnLeftRoom, then OnConnectedToMaster: {out}"
+    );
     let out = join.finish(Duration::from_secs(30));
     assert_eq!(out.matches("callback OnJoinedRoom()").count(), 2, "{out}");
+    assert_eq!(
+        out.matches("callback OnLeftRoom()\ncallback OnConnectedToMaster()")
+            .count(),
+        1,
+        "LeaveRoom: OnLeftRoom, then OnConnectedToMaster; the host closing the room: none: {out}"
+    );
+    assert!(
+        out.contains("callback OnLeftRoom()\ncallback OnDisconnected(DisconnectByServerLogic)"),
+        "the host closed the room: OnLeftRoom, then OnDisconnected(DisconnectByServerLogic): {out}"
+    );
+    assert!(
+        out.contains("callback OnRoomPropertiesUpdate({phase=go (String), round=2 (Int32)})")
+            && !out.contains("callback OnRoomPropertiesUpdate({round=1"),
+        "the host's two calls reached the joiner as one callback: {out}"
+    );
+    assert!(
+        !out.lines()
+            .any(|l| l.starts_with("callback OnRoomPropertiesUpdate(")
+                && (l.contains("map=") || l.contains("pw.keys"))),
+        "the room's existing properties raised no callback on the joiner: {out}"
+    );
     let rooms = listing_until(&coordinator, Duration::from_secs(5), <[_]>::is_empty);
     assert!(
         rooms.is_empty(),

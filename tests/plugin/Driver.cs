@@ -18,14 +18,14 @@
 //   join      the room list, JoinRandomRoom by map, events, properties and drones with the host,
 //             LeaveRoom; JoinRoom by the listed name (prints SEATED-AGAIN) until the host leaves
 //   stranger  JoinRandomRoom with the wrong password, JoinRoom of an unlisted session id, then no password
-// Every wait is bounded. "note:" lines say where the plugin differs from PUN 2 without failing a
-// check. Prints "plugin MODE: N passed, M failed" last and exits non-zero on a failure.
+// Every wait is bounded. Prints "plugin MODE: N passed, M failed" last and exits non-zero on a failure.
 using System;
 using System.Collections;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
 using System.IO;
+using System.Reflection;
 using System.Text;
 using System.Threading;
 using BepInEx.Logging;
@@ -63,6 +63,8 @@ namespace Propwash.PluginTest
         }
 
         public readonly List<Call> Calls = new List<Call>();
+        /// <summary>PhotonNetwork.CurrentRoom's name and CustomProperties (Program.Describe) as each OnJoinedRoom saw them; "null" when there was none.</summary>
+        public readonly List<string> RoomsAtJoin = new List<string>();
 
         private void Record(string name, params object[] args)
         {
@@ -93,7 +95,12 @@ namespace Propwash.PluginTest
         public void OnRoomListUpdate(List<RoomInfo> roomList) { Record("OnRoomListUpdate", roomList); }
         public void OnCreatedRoom() { Record("OnCreatedRoom"); }
         public void OnCreateRoomFailed(short returnCode, string message) { Record("OnCreateRoomFailed", returnCode, message); }
-        public void OnJoinedRoom() { Record("OnJoinedRoom"); }
+        public void OnJoinedRoom()
+        {
+            Room room = PhotonNetwork.CurrentRoom;
+            RoomsAtJoin.Add(room == null ? "null" : room.Name + " " + Program.Describe(room.CustomProperties));
+            Record("OnJoinedRoom");
+        }
         public void OnJoinRoomFailed(short returnCode, string message) { Record("OnJoinRoomFailed", returnCode, message); }
         public void OnJoinRandomFailed(short returnCode, string message) { Record("OnJoinRandomFailed", returnCode, message); }
         public void OnLeftRoom() { Record("OnLeftRoom"); }
@@ -262,8 +269,13 @@ namespace Propwash.PluginTest
             Check(PhotonNetwork.JoinOrCreateRoom("Solo Room", new RoomOptions { MaxPlayers = 4 }, TypedLobby.Default), "JoinOrCreateRoom with nothing to join hosts");
             Check(g.Until(() => g.Pun.Count("OnJoinedRoom") == 1, Wait) && g.Pun.Count("OnCreatedRoom") == 1 && PhotonNetwork.InRoom && PhotonNetwork.IsMasterClient,
                 "... OnCreatedRoom, OnJoinedRoom, InRoom, IsMasterClient");
-            Check(Logged("Info hosting room \"Solo Room\"") && ManualLogSource.Recorded.Exists(l => l.Contains("not listed (Network.Coordinator is empty)")),
-                "... not listed, as the log says");
+            // The coordinator is set, but to a host name: the log says that, not that it is empty.
+            Check(Logged("Info hosting room \"Solo Room\"") && ManualLogSource.Recorded.Exists(l => l.Contains("not listed (Network.Coordinator \"localhost:7000\" is not ip:port)"))
+                && !ManualLogSource.Recorded.Exists(l => l.Contains("hosting room") && l.Contains("Network.Coordinator is empty")),
+                "... not listed, and the log says why: the coordinator is not ip:port");
+            Check(PhotonNetwork.CurrentRoom != null && PhotonNetwork.CurrentRoom.Name == "Solo Room" && PhotonNetwork.CurrentRoom.CustomProperties.Count == 0
+                && g.Pun.RoomsAtJoin.Count == 1 && g.Pun.RoomsAtJoin[0] == "Solo Room {}",
+                "PhotonNetwork.CurrentRoom (hooked) is the room, from OnJoinedRoom on, with no properties (propwash's " + RoomBridge.KeysProperty + " hidden)");
             Check(!PhotonNetwork.CreateRoom("Another Room") && g.Until(() => g.Pun.Count("OnCreateRoomFailed") == 1, Wait)
                 && Args(g.Pun.Last("OnCreateRoomFailed"), (short)-1, "propwash: already in a room"), "CreateRoom in a room: OnCreateRoomFailed, already in a room");
             Check(g.Until(() => !double.IsNaN(PhotonNetwork.Time), Wait), "PhotonNetwork.Time is the host's clock in an unlisted room");
@@ -271,7 +283,10 @@ namespace Propwash.PluginTest
             PhotonNetwork.Disconnect();
             Check(g.Until(() => g.Pun.Count("OnDisconnected") == 1, Wait) && g.Pun.Count("OnLeftRoom") == 1 && g.Pun.IndexOf("OnLeftRoom") < g.Pun.IndexOf("OnDisconnected"),
                 "Disconnect in a room: OnLeftRoom, then OnDisconnected");
-            Check(!PhotonNetwork.InRoom && !PhotonNetwork.IsConnected, "... InRoom and IsConnected false");
+            Check(Args(g.Pun.Last("OnDisconnected"), DisconnectCause.DisconnectByClientLogic), "... with DisconnectCause.DisconnectByClientLogic: " + g.Pun.Last("OnDisconnected"));
+            g.For(0.2);
+            Check(g.Pun.Count("OnConnectedToMaster") == 1, "... and no OnConnectedToMaster (the game asked to disconnect)");
+            Check(!PhotonNetwork.InRoom && !PhotonNetwork.IsConnected && PhotonNetwork.CurrentRoom == null, "... InRoom and IsConnected false, CurrentRoom Photon's again (null)");
             Unloaded(g);
 
             // A reload (e.g. ScriptEngine) in the same process: identity keeps its first options.
@@ -303,8 +318,10 @@ namespace Propwash.PluginTest
             List<PlayerRecord> joined = new List<PlayerRecord>();
             List<ushort> left = new List<ushort>();
             List<EventData> events = new List<EventData>();
+            List<KeyValuePair<ushort, IDictionary>> playerChanges = new List<KeyValuePair<ushort, IDictionary>>();
             g.Room.PlayerJoined += p => joined.Add(p);
             g.Room.PlayerLeft += (actor, why) => left.Add(actor);
+            g.Room.PlayerPropertiesChanged += (actor, changes) => playerChanges.Add(new KeyValuePair<ushort, IDictionary>(actor, changes));
             PhotonNetwork.NetworkingClient.EventReceived += e => events.Add(e);
 
             RoomOptions options = new RoomOptions { MaxPlayers = 6, CustomRoomProperties = Table("map", "MP-Plugin", "track", "CMP-42", "laps", 3) };
@@ -312,13 +329,28 @@ namespace Propwash.PluginTest
             Check(g.Until(() => g.Pun.Count("OnJoinedRoom") == 1, Wait) && g.Pun.Count("OnCreatedRoom") == 1
                 && g.Pun.IndexOf("OnCreatedRoom") < g.Pun.IndexOf("OnJoinedRoom"), "... OnCreatedRoom, then OnJoinedRoom");
             Check(PhotonNetwork.InRoom && PhotonNetwork.IsMasterClient && g.Room.LocalActor == 1, "... InRoom, IsMasterClient, actor 1");
+            const string hostRoom = RoomName + " {laps=3 (Int32), map=MP-Plugin (String), track=CMP-42 (String)}";
+            Check(g.Pun.RoomsAtJoin.Count == 1 && g.Pun.RoomsAtJoin[0] == hostRoom,
+                "in OnJoinedRoom, PhotonNetwork.CurrentRoom is the room with CreateRoom's properties: " + string.Join(" | ", g.Pun.RoomsAtJoin.ToArray()));
+            Check(PhotonNetwork.CurrentRoom.MaxPlayers == 6 && g.Room.RoomProperties != null && Describe(g.Room.RoomProperties) == Describe(PhotonNetwork.CurrentRoom.CustomProperties),
+                "... MaxPlayers 6 (the pilot seats), and RoomBridge.RoomProperties holds the same");
+            Check(joined.Count == 1 && joined[0].Actor == 1 && joined[0].Name == "Plugin Host"
+                && new List<PlayerRecord>(g.Room.Players).Exists(p => p.Actor == 1 && p.Name == "Plugin Host"),
+                "PlayerJoined for ourselves (actor 1, \"Plugin Host\"), and RoomBridge.Players holds us, as PUN's PlayerList does");
+            Check(PhotonNetwork.LocalPlayer.SetCustomProperties(Table("car", 7)) && PhotonNetwork.LocalPlayer.SetCustomProperties(Table("car", 8, "skin", "red")),
+                "the host's own Player.SetCustomProperties, twice in one frame, are sent");
+            g.Frame();
+            Check(playerChanges.Count == 1 && playerChanges[0].Key == 1 && Describe(playerChanges[0].Value) == "{car=8 (Int32), skin=red (String)}",
+                "... and raise one PlayerPropertiesChanged for actor 1 in the next Update, merged (last value wins): "
+                + string.Join(" | ", playerChanges.ConvertAll(c => c.Key + " " + Describe(c.Value)).ToArray()));
+            PlayerRecord self = new List<PlayerRecord>(g.Room.Players).Find(p => p.Actor == 1);
+            Check(self != null && Prop(self, "car") == "i:8", "... and our record in RoomBridge.Players holds them");
             Check(g.Until(() => !double.IsNaN(PhotonNetwork.Time) && PhotonNetwork.ServerTimestamp != int.MinValue, Wait), "PhotonNetwork.Time and ServerTimestamp are the host clock");
             Check(g.Until(() => Logged("Info the room is listed: session "), LongWait), "the room is listed at the coordinator");
-            if (g.Pun.Count("OnRoomPropertiesUpdate") > 0)
-            {
-                // Photon's CreateRoom takes CustomRoomProperties as the room's first state, with no callback.
-                Console.WriteLine("note: CreateRoom's CustomRoomProperties raised " + g.Pun.Count("OnRoomPropertiesUpdate") + " OnRoomPropertiesUpdate callbacks on the host");
-            }
+            // Photon's CreateRoom takes CustomRoomProperties as the room's first state, with no callback.
+            g.For(0.1);
+            Check(g.Pun.Count("OnRoomPropertiesUpdate") == 0, "CreateRoom's CustomRoomProperties raise no OnRoomPropertiesUpdate on the host (" + g.Pun.Count("OnRoomPropertiesUpdate") + ")");
+            Check(PhotonNetwork.CurrentRoom.CustomProperties.Count == 3, "... and CurrentRoom still holds them, without propwash's " + RoomBridge.KeysProperty);
             int runs = PhotonNetwork.Originals.FindAll(o => o == "RunViewUpdate").Count;
             g.For(0.1);
             Check(PhotonNetwork.Originals.FindAll(o => o == "RunViewUpdate").Count == runs, "Photon's view update is skipped in a room");
@@ -333,11 +365,25 @@ namespace Propwash.PluginTest
             });
             stdin.IsBackground = true;
             stdin.Start();
-            bool acked = false;
+            bool acked = false, answered = false;
             Stopwatch serving = Stopwatch.StartNew();
             while (!closed.WaitOne(0) && serving.Elapsed.TotalSeconds < 60)
             {
                 g.Frame();
+                if (acked && !answered && events.Exists(e => e.Code == 44))
+                {
+                    // The joiner asks (event 44), then runs no Update for a while: two calls in one frame
+                    // reach it, and us, in one Update each.
+                    answered = true;
+                    int updates = g.Pun.Count("OnRoomPropertiesUpdate");
+                    Check(new Room(RoomName, null).SetCustomProperties(Table("round", 1)) && new Room(RoomName, null).SetCustomProperties(Table("round", 2, "phase", "go")),
+                        "two Room.SetCustomProperties calls in one frame are sent");
+                    Thread.Sleep(50); // the library's echo arrives before the next Update
+                    g.Frame();
+                    PunCallbacks.Call merged = g.Pun.Last("OnRoomPropertiesUpdate");
+                    Check(g.Pun.Count("OnRoomPropertiesUpdate") == updates + 1 && merged != null && Describe((IDictionary)merged.Args[0]) == "{phase=go (String), round=2 (Int32)}",
+                        "... and raise one OnRoomPropertiesUpdate on the host in the next Update, merged (last value wins): " + merged);
+                }
                 if (acked || !joined.Exists(p => p.Actor == 2)) continue;
                 EventData numbers = events.Find(e => e.Code == 42), text = events.Find(e => e.Code == 43);
                 if (numbers == null || text == null || !Near(theirs.transform.position, JoinerAt)) continue;
@@ -348,25 +394,38 @@ namespace Propwash.PluginTest
                 Check(text.Sender == 2 && (text.CustomData as string) == "hello", "event 43 arrives: sender 2, \"hello\"");
                 Check(Near(theirs.transform.position, JoinerAt) && g.Room.RemotePilotCount == 1, "the joiner's drone moves propwash-pilot-2 to " + JoinerAt);
                 // The host answers through the room: the joiner waits for this.
+                int before = g.Pun.Count("OnRoomPropertiesUpdate");
                 Check(new Room(RoomName, null).SetCustomProperties(Table("laps", 5, "seen", 2)), "Room.SetCustomProperties on the host is sent");
+                Thread.Sleep(50); // the library's echo arrives before the next Update
+                g.Frame();
+                PunCallbacks.Call both = g.Pun.Last("OnRoomPropertiesUpdate");
+                Check(g.Pun.Count("OnRoomPropertiesUpdate") == before + 1 && both != null && Describe((IDictionary)both.Args[0]) == "{laps=5 (Int32), seen=2 (Int32)}",
+                    "... one SetCustomProperties of 2 keys raises one OnRoomPropertiesUpdate with both on the host: " + both);
+                Check(Equals(PhotonNetwork.CurrentRoom.CustomProperties["laps"], 5) && Equals(PhotonNetwork.CurrentRoom.CustomProperties["seen"], 2),
+                    "... and CurrentRoom.CustomProperties has them");
             }
             Check(closed.WaitOne(0), "the test closed stdin within 60 s");
             Check(acked, "the joiner's events and drone reached the host");
+            Check(answered, "the joiner asked for the two-call change (event 44)");
+            Check(joined.FindAll(p => p.Actor == 1).Count == 1, "PlayerJoined for ourselves was raised once");
             List<PlayerRecord> others = joined.FindAll(p => p.Actor != 1);
             Check(others.Count == 2 && others.TrueForAll(p => p.Name == "Plugin Joiner") && others[0].Actor == 2 && others[1].Actor == 3,
                 "PlayerJoined: \"Plugin Joiner\" as actor 2, then again as actor 3 (the stranger was never seated); saw " + others.Count);
             Check(g.Until(() => left.Contains(2), Wait) && !left.Contains(3), "PlayerLeft for actor 2, who left; actor 3 is still seated");
             Check(!new List<PlayerRecord>(g.Room.Players).Exists(p => p.Actor == 2), "... and RoomBridge.Players no longer holds actor 2");
-            if (!new List<PlayerRecord>(g.Room.Players).Exists(p => p.Actor == 1))
-            {
-                Console.WriteLine("note: RoomBridge.Players never holds the local player, and PlayerJoined is not raised for it (its comment says \"us included\")");
-            }
+            List<PlayerRecord> seated = new List<PlayerRecord>(g.Room.Players);
+            Check(seated.Count == 2 && seated.Exists(p => p.Actor == 1) && seated.Exists(p => p.Actor == 3), "RoomBridge.Players: us (actor 1) and actor 3");
+            Check(playerChanges.Exists(c => c.Key == 2 && Equals(c.Value["ready"], true)), "PlayerPropertiesChanged: the joiner's ready = true reached us");
 
             Check(PhotonNetwork.LeaveRoom(), "LeaveRoom returns true");
             Check(g.Until(() => g.Pun.Count("OnLeftRoom") == 1, Wait) && !PhotonNetwork.InRoom && !PhotonNetwork.IsMasterClient,
                 "... OnLeftRoom, InRoom and IsMasterClient false");
+            Check(g.Until(() => g.Pun.Count("OnConnectedToMaster") == 2, Wait) && g.Pun.Calls.FindLastIndex(c => c.Name == "OnConnectedToMaster") > g.Pun.IndexOf("OnLeftRoom")
+                && PhotonNetwork.IsConnected, "... then OnConnectedToMaster (back on the master server, as PUN 2), still connected");
             g.For(0.2);
-            Check(g.Pun.Count("OnDisconnected") == 0, "... and no OnDisconnected (we left on purpose)");
+            Check(g.Pun.Count("OnDisconnected") == 0 && g.Pun.Count("OnConnectedToMaster") == 2, "... and no OnDisconnected (we left on purpose), OnConnectedToMaster once");
+            Check(PhotonNetwork.CurrentRoom == null && g.Room.RoomProperties == null && new List<PlayerRecord>(g.Room.Players).Count == 0,
+                "... CurrentRoom Photon's again (null), RoomBridge.RoomProperties null, Players empty");
             Unloaded(g);
         }
 
@@ -406,13 +465,28 @@ namespace Propwash.PluginTest
 
             Drone("JoinerDrone", JoinerAt);
             GameObject theirs = Drone("propwash-pilot-1", new Vector3(0f, 0f, 0f));
+            // PlayerJoined: who, and how many OnJoinedRoom had been raised by then.
+            List<KeyValuePair<PlayerRecord, int>> joined = new List<KeyValuePair<PlayerRecord, int>>();
+            List<KeyValuePair<ushort, IDictionary>> playerChanges = new List<KeyValuePair<ushort, IDictionary>>();
+            g.Room.PlayerJoined += p => joined.Add(new KeyValuePair<PlayerRecord, int>(p, g.Pun.Count("OnJoinedRoom")));
+            g.Room.PlayerPropertiesChanged += (actor, changes) => playerChanges.Add(new KeyValuePair<ushort, IDictionary>(actor, changes));
             Check(PhotonNetwork.JoinRandomRoom(Table("map", "MP-Plugin"), 0, MatchmakingMode.FillRoom, TypedLobby.Default, null),
                 "JoinRandomRoom for the host's map (PUN 2's six-argument overload) asks the lobby");
             Check(g.Until(() => g.Pun.Count("OnJoinedRoom") == 1, LongWait), "... and joins: OnJoinedRoom");
             Check(g.Pun.Count("OnJoinRandomFailed") == 1, "... with no further OnJoinRandomFailed");
             Check(PhotonNetwork.InRoom && !PhotonNetwork.IsMasterClient && g.Room.LocalActor == 2, "... InRoom, not master client, actor 2");
+            // The properties the host set before we came (CreateRoom's) are readable from OnJoinedRoom on, as in PUN.
+            const string hostRoom = RoomName + " {laps=3 (Int32), map=MP-Plugin (String), track=CMP-42 (String)}";
+            Check(g.Pun.RoomsAtJoin.Count == 1 && g.Pun.RoomsAtJoin[0] == hostRoom,
+                "in OnJoinedRoom, PhotonNetwork.CurrentRoom holds the properties set before we came: " + string.Join(" | ", g.Pun.RoomsAtJoin.ToArray()));
+            Check(g.Room.RoomProperties != null && Describe(g.Room.RoomProperties) == Describe(PhotonNetwork.CurrentRoom.CustomProperties),
+                "... and RoomBridge.RoomProperties holds the same");
+            Check(joined.Count >= 1 && joined[0].Key.Actor == 2 && joined[0].Key.Name == "Plugin Joiner" && joined[0].Value == 0
+                && new List<PlayerRecord>(g.Room.Players).Exists(p => p.Actor == 2 && p.Name == "Plugin Joiner"),
+                "PlayerJoined for ourselves (actor 2, \"Plugin Joiner\") before OnJoinedRoom, and RoomBridge.Players holds us");
             Check(g.Until(() => new List<PlayerRecord>(g.Room.Players).Exists(p => p.Actor == 1 && p.Name == "Plugin Host"), Wait),
                 "RoomBridge.Players holds the host, \"Plugin Host\"");
+            Check(g.Pun.Count("OnRoomPropertiesUpdate") == 0, "... and the room's existing properties raised no OnRoomPropertiesUpdate");
             Check(g.Until(() => !double.IsNaN(PhotonNetwork.Time) && PhotonNetwork.Time > 0, Wait), "PhotonNetwork.Time is the host's clock once synced");
             PhotonNetwork.SendRate = 40;
             Check(g.Room.GameSendRate == 40 && PhotonNetwork.SendRate == 40, "set_SendRate is observed and still stored by Photon");
@@ -436,38 +510,69 @@ namespace Propwash.PluginTest
             Check(ack != null && ack.Args[0] is ExitGames.Client.Photon.Hashtable, "... as a Photon Hashtable");
             List<PunCallbacks.Call> laps = g.Pun.Calls.FindAll(c => c.Name == "OnRoomPropertiesUpdate" && Equals(((IDictionary)c.Args[0])["laps"], 5));
             Check(laps.Count == 1, "... and laps = 5 (an int again) from the same SetCustomProperties");
-            if (ack != null && laps.Count == 1 && laps[0] != ack)
-            {
-                // Photon raises one OnRoomPropertiesUpdate per SetCustomProperties call.
-                Console.WriteLine("note: one SetCustomProperties of 2 keys arrived as 2 OnRoomPropertiesUpdate callbacks of 1 key each");
-            }
+            IDictionary current = PhotonNetwork.CurrentRoom == null ? null : PhotonNetwork.CurrentRoom.CustomProperties;
+            Check(current != null && Equals(current["laps"], 5) && Equals(current["seen"], 2) && Equals(current["map"], "MP-Plugin"),
+                "CurrentRoom.CustomProperties follows the changes: " + (current == null ? "null" : Describe(current)));
             Check(g.Until(() => Near(theirs.transform.position, HostAt), Wait), "the host's drone moves propwash-pilot-1 to " + HostAt);
-            if (PhotonNetwork.CurrentRoom == null) Console.WriteLine("note: PhotonNetwork.CurrentRoom is not hooked: null in a propwash room, so the room's properties cannot be read through it");
 
+            // Changes that arrive in one Update are merged, one callback per target: our own two
+            // SetCustomProperties calls, and the host's two (asked with event 44), while no Update runs.
+            int roomUpdates = g.Pun.Count("OnRoomPropertiesUpdate");
+            playerChanges.Clear();
+            Check(PhotonNetwork.LocalPlayer.SetCustomProperties(Table("car", 7)) && PhotonNetwork.LocalPlayer.SetCustomProperties(Table("car", 8, "skin", "red")),
+                "two local Player.SetCustomProperties calls in one frame are sent");
+            Check(PhotonNetwork.RaiseEvent(44, null, new RaiseEventOptions { Receivers = ReceiverGroup.MasterClient }, SendOptions.SendReliable),
+                "RaiseEvent 44 asks the host for two Room.SetCustomProperties calls");
+            Thread.Sleep(1000);
+            g.Frame();
+            PunCallbacks.Call merged = g.Pun.Last("OnRoomPropertiesUpdate");
+            List<object> order = new List<object>();
+            if (merged != null) foreach (DictionaryEntry e in (IDictionary)merged.Args[0]) order.Add(e.Key);
+            Check(g.Pun.Count("OnRoomPropertiesUpdate") == roomUpdates + 1 && Describe((IDictionary)merged.Args[0]) == "{phase=go (String), round=2 (Int32)}"
+                && order.Count == 2 && Equals(order[0], "round"),
+                "the host's round = 1, then round = 2 and phase = go: one OnRoomPropertiesUpdate in the next Update, in arrival order, last value wins: " + merged);
+            Check(playerChanges.Count == 1 && playerChanges[0].Key == 2 && Describe(playerChanges[0].Value) == "{car=8 (Int32), skin=red (String)}",
+                "our car = 7, then car = 8 and skin = red: one PlayerPropertiesChanged for actor 2: "
+                + string.Join(" | ", playerChanges.ConvertAll(c => c.Key + " " + Describe(c.Value)).ToArray()));
+            PlayerRecord me = new List<PlayerRecord>(g.Room.Players).Find(p => p.Actor == 2);
+            Check(me != null && Prop(me, "car") == "i:8" && Prop(me, "ready") == "b:1", "... and our record in RoomBridge.Players holds them");
+            Check(!g.Pun.Calls.Exists(c => c.Name == "OnRoomPropertiesUpdate" && (((IDictionary)c.Args[0]).Contains("map") || ((IDictionary)c.Args[0]).Contains(RoomBridge.KeysProperty))),
+                "no OnRoomPropertiesUpdate ever carried the properties set before we came, or propwash's " + RoomBridge.KeysProperty);
+            roomUpdates = g.Pun.Count("OnRoomPropertiesUpdate");
+
+            // The dropped-frame count is per session: make this one look like it lost 600 frames. One
+            // more drop, a frame pushed while leaving, would log the warning (it logs the 601st).
+            typeof(RoomBridge).GetField("dropped", BindingFlags.NonPublic | BindingFlags.Instance).SetValue(g.Room, 600);
+            Check(g.Room.DroppedFrames == 600, "RoomBridge.DroppedFrames reads the session's count");
             Check(PhotonNetwork.LeaveRoom(), "LeaveRoom returns true");
             Check(g.Until(() => g.Pun.Count("OnLeftRoom") == 1, Wait) && !PhotonNetwork.InRoom, "... OnLeftRoom, InRoom false");
+            Check(!Logged("Warning local frames are being dropped"), "... no local frame was pushed into the closing session (no \"local frames are being dropped\" warning)");
+            Check(g.Room.DroppedFrames == 0, "... and the dropped-frame count starts again for the next session");
+            Check(g.Until(() => g.Pun.Count("OnConnectedToMaster") == 2, Wait) && g.Pun.Calls.FindLastIndex(c => c.Name == "OnConnectedToMaster") > g.Pun.IndexOf("OnLeftRoom")
+                && PhotonNetwork.IsConnected, "... then OnConnectedToMaster (back on the master server, as PUN 2), still connected");
             g.For(0.2);
-            Check(g.Pun.Count("OnDisconnected") == 0, "... and no OnDisconnected");
-            if (g.Pun.Count("OnConnectedToMaster") == 1)
-            {
-                // PUN 2 goes back to the master server after a room and says so; its docs tell games to wait for it.
-                Console.WriteLine("note: no OnConnectedToMaster after OnLeftRoom (PUN 2 raises it once back on the master server)");
-            }
-            if (Logged("Warning local frames are being dropped"))
-            {
-                Console.WriteLine("note: after LeaveRoom, FixedUpdate still pushed a frame into the closing session (the \"local frames are being dropped\" warning)");
-            }
+            Check(g.Pun.Count("OnDisconnected") == 0 && g.Pun.Count("OnConnectedToMaster") == 2, "... and no OnDisconnected, OnConnectedToMaster once");
+            Check(PhotonNetwork.CurrentRoom == null, "... CurrentRoom Photon's again (null)");
 
             // JoinRoom by the name the room list showed joins that listed room.
             Check(PhotonNetwork.JoinRoom(RoomName), "JoinRoom(\"" + RoomName + "\"), the room list's name, joins through the lobby");
             Check(g.Until(() => g.Pun.Count("OnJoinedRoom") == 2, LongWait) && PhotonNetwork.InRoom && g.Room.LocalActor == 3, "... OnJoinedRoom as actor 3");
             Check(g.Pun.Count("OnJoinRoomFailed") == 0, "... with no OnJoinRoomFailed");
+            Check(g.Pun.RoomsAtJoin.Count == 2 && g.Pun.RoomsAtJoin[1]
+                == RoomName + " {laps=5 (Int32), map=MP-Plugin (String), phase=go (String), round=2 (Int32), seen=2 (Int32), track=CMP-42 (String)}",
+                "... and in OnJoinedRoom CurrentRoom holds every property set so far, later ones included: " + string.Join(" | ", g.Pun.RoomsAtJoin.ToArray()));
+            Check(joined.Exists(j => j.Key.Actor == 3 && j.Value == 1) && new List<PlayerRecord>(g.Room.Players).Exists(p => p.Actor == 3),
+                "... PlayerJoined for ourselves (actor 3) before it, and RoomBridge.Players holds us");
 
             // Seated until the host leaves (the test closes the host after the stranger's turn).
             Console.WriteLine("SEATED-AGAIN");
             Check(g.Until(() => g.Pun.Count("OnLeftRoom") == 2, 20), "the host closing the room raises OnLeftRoom");
-            Check(g.Until(() => g.Pun.Count("OnDisconnected") == 1, Wait) && g.Pun.IndexOf("OnLeftRoom") < g.Pun.IndexOf("OnDisconnected") && !PhotonNetwork.InRoom,
-                "... then OnDisconnected (we did not leave), InRoom false");
+            Check(g.Until(() => g.Pun.Count("OnDisconnected") == 1, Wait) && g.Pun.Calls.FindLastIndex(c => c.Name == "OnLeftRoom") < g.Pun.IndexOf("OnDisconnected")
+                && !PhotonNetwork.InRoom && !PhotonNetwork.IsConnected,
+                "... then OnDisconnected (we did not leave), InRoom and IsConnected false");
+            Check(Args(g.Pun.Last("OnDisconnected"), DisconnectCause.DisconnectByServerLogic), "... with DisconnectCause.DisconnectByServerLogic (the host closed the room): " + g.Pun.Last("OnDisconnected"));
+            Check(g.Pun.Count("OnConnectedToMaster") == 2, "... and no OnConnectedToMaster");
+            Check(g.Pun.Count("OnRoomPropertiesUpdate") == roomUpdates, "joining again raised no OnRoomPropertiesUpdate for the room's existing properties");
             Unloaded(g);
         }
 
@@ -516,7 +621,7 @@ namespace Propwash.PluginTest
             Check(g.Plugin != null && g.Plugin.enabled && g.Room != null, "Awake: the plugin is enabled and PropwashPlugin.Room is set");
             Check(Logged("Info propwash native library "), "Awake: the native library loaded");
             int patched = HarmonyLib.Harmony.PatchedMethods().Count;
-            Check(patched >= 22 && Logged("Info " + patched + " Photon methods patched"), "Awake: " + patched + " PUN 2 methods patched, as the log says");
+            Check(patched >= 23 && Logged("Info " + patched + " Photon methods patched"), "Awake: " + patched + " PUN 2 methods patched, as the log says");
             Check(!ManualLogSource.Recorded.Exists(l => l.StartsWith("Warning hook ", StringComparison.Ordinal)), "Awake: no hook of the table was skipped");
         }
 
@@ -544,6 +649,13 @@ namespace Propwash.PluginTest
             PunCallbacks.Call c = g.Pun.Last("OnRoomListUpdate");
             List<RoomInfo> rooms = c == null ? null : c.Args[0] as List<RoomInfo>;
             return rooms == null ? null : rooms.Find(r => r.Name == name);
+        }
+
+        /// <summary>A player's property as the library stores it ("i:8"); null when absent.</summary>
+        private static string Prop(PlayerRecord p, string key)
+        {
+            string v;
+            return p.Props.TryGetValue(key, out v) ? v : null;
         }
 
         private static GameObject Drone(string name, Vector3 at)

@@ -2,7 +2,8 @@
 // name (its default [Hooks] and [Photon] config) with PUN 2's shapes:
 // PhotonNetwork's hooked entry points, Room / Player SetCustomProperties,
 // RoomOptions, RaiseEventOptions, EventData, Hashtable, RoomInfo's
-// (string, Hashtable) constructor, Protocol.Serialize/Deserialize, and the
+// (string, Hashtable) constructor, Room's (string, RoomOptions, bool) one
+// (PhotonNetwork.CurrentRoom), Protocol.Serialize/Deserialize, and the
 // LoadBalancingClient.EventReceived event. A hooked method runs its Harmony
 // prefixes (the fake 0Harmony's Harmony.Call); when they let the original
 // run, the original does what PUN does offline (nothing, false) and is
@@ -186,6 +187,13 @@ namespace Photon.Realtime
         public Room(string roomName, RoomOptions options, bool isOffline = false)
             : base(roomName, options != null ? options.CustomRoomProperties : null)
         {
+            // As PUN 2: base() takes the name and custom properties, this the "well known" ones.
+            if (options != null)
+            {
+                isVisible = options.IsVisible;
+                isOpen = options.IsOpen;
+                maxPlayers = options.MaxPlayers;
+            }
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]
@@ -266,10 +274,11 @@ namespace Photon.Pun
             });
         }
 
-        /// <summary>Not hooked by propwash: null, as in PUN outside a Photon room.</summary>
+        /// <summary>Offline PUN answers null (no Photon room); propwash's CurrentRoom hook answers in its rooms.</summary>
         public static Room CurrentRoom
         {
-            get { return null; }
+            [MethodImpl(MethodImplOptions.NoInlining)]
+            get { return Hooked(MethodBase.GetCurrentMethod(), new object[0], "get_CurrentRoom", (Room)null); }
         }
 
         public static Player LocalPlayer

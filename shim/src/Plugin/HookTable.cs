@@ -55,6 +55,7 @@ namespace Propwash.Shim
             new HookSpec("SerializationRate", Pun + ":set_SerializationRate", "SerializationRate", "Observes the game's SerializationRate (see Rates.FollowGameRates)."),
             new HookSpec("InRoom", Pun + ":get_InRoom", "InRoom", "PhotonNetwork.InRoom: true while seated in a propwash room."),
             new HookSpec("InLobby", Pun + ":get_InLobby", "InLobby", "PhotonNetwork.InLobby: true after JoinLobby until LeaveLobby or a room."),
+            new HookSpec("CurrentRoom", Pun + ":get_CurrentRoom", "CurrentRoom", "PhotonNetwork.CurrentRoom: in a propwash room, a Photon Room (Photon.RoomType) with the room's name and CustomProperties, kept current; outside one Photon's own getter."),
             new HookSpec("IsMasterClient", Pun + ":get_IsMasterClient", "IsMasterClient", "PhotonNetwork.IsMasterClient: true for the host."),
             new HookSpec("IsConnected", Pun + ":get_IsConnected", "IsConnected", "PhotonNetwork.IsConnected: true after Connect."),
             new HookSpec("IsConnectedAndReady", Pun + ":get_IsConnectedAndReady", "IsConnected", "PhotonNetwork.IsConnectedAndReady: true after Connect."),

@@ -134,6 +134,8 @@ namespace Propwash.Shim
             {
                 Type pt = ps[i].ParameterType;
                 object v = i < given.Length ? given[i] : null;
+                EnumName named = v as EnumName;
+                if (named != null) v = named.For(pt);
                 if (v != null && !pt.IsInstanceOfType(v))
                 {
                     v = pt.IsEnum ? Enum.ToObject(pt, Convert.ToInt64(v)) : Convert.ChangeType(v, pt);
@@ -141,6 +143,32 @@ namespace Propwash.Shim
                 args[i] = v ?? (pt.IsValueType ? Activator.CreateInstance(pt) : null);
             }
             return args;
+        }
+
+        /// <summary>
+        /// A callback argument given by the name of a Photon enum member (e.g. DisconnectCause's
+        /// "DisconnectByClientLogic"): Photon's numbering differs between versions, its names do not.
+        /// </summary>
+        public sealed class EnumName
+        {
+            public readonly string Name;
+
+            public EnumName(string name)
+            {
+                Name = name;
+            }
+
+            /// <summary>That member of <paramref name="t"/>; its default (0) when <paramref name="t"/> lacks it or is no enum.</summary>
+            public object For(Type t)
+            {
+                if (!t.IsEnum) return null;
+                return Enum.IsDefined(t, Name) ? Enum.Parse(t, Name) : Activator.CreateInstance(t);
+            }
+
+            public override string ToString()
+            {
+                return Name;
+            }
         }
 
         // ---- incoming game events -------------------------------------------
@@ -295,6 +323,92 @@ namespace Propwash.Shim
             }
             WarnOnce("hashtable", "Photon.HashtableType " + settings.HashtableType.Value + " not found; callbacks get a System.Collections.Hashtable");
             return new Hashtable();
+        }
+
+        // ---- PhotonNetwork.CurrentRoom ----------------------------------------
+
+        /// <summary>
+        /// A Photon Room for PhotonNetwork.CurrentRoom, built through PUN 2's Room(string,
+        /// RoomOptions[, bool]) constructor (or a (string, Hashtable) one) with a fresh RoomOptions;
+        /// <paramref name="customProperties"/> is its live CustomProperties table, kept current by
+        /// the caller. Null (one warning) when Photon.RoomType is empty or cannot be built.
+        /// </summary>
+        public object NewRoom(string name, int maxPlayers, out IDictionary customProperties)
+        {
+            customProperties = null;
+            string typeName = (settings.RoomType.Value ?? "").Trim();
+            if (typeName.Length == 0) return null;
+            Type t = AccessTools.TypeByName(typeName);
+            if (t == null)
+            {
+                WarnOnce("room", "Photon.RoomType " + typeName + " not found; PhotonNetwork.CurrentRoom stays Photon's (null)");
+                return null;
+            }
+            try
+            {
+                object room = null;
+                foreach (ConstructorInfo c in t.GetConstructors(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic))
+                {
+                    ParameterInfo[] ps = c.GetParameters();
+                    if (ps.Length < 2 || ps[0].ParameterType != typeof(string)) continue;
+                    object second;
+                    Type options = ps[1].ParameterType;
+                    if (typeof(IDictionary).IsAssignableFrom(options) && !options.IsAbstract && !options.IsInterface)
+                    {
+                        second = Activator.CreateInstance(options);
+                    }
+                    else if (!options.IsAbstract && options.GetConstructor(Type.EmptyTypes) != null
+                        && (options.GetField("CustomRoomProperties", Any) != null || options.GetProperty("CustomRoomProperties", Any) != null))
+                    {
+                        second = Activator.CreateInstance(options);
+                        SetMember(second, "MaxPlayers", maxPlayers);
+                    }
+                    else
+                    {
+                        continue;
+                    }
+                    object[] args = new object[ps.Length];
+                    args[0] = name ?? "";
+                    args[1] = second;
+                    for (int i = 2; i < ps.Length; i++)
+                    {
+                        Type pt = ps[i].ParameterType;
+                        args[i] = ps[i].HasDefaultValue ? ps[i].DefaultValue : pt.IsValueType ? Activator.CreateInstance(pt) : null;
+                    }
+                    room = c.Invoke(args);
+                    break;
+                }
+                if (room == null)
+                {
+                    WarnOnce("room", t.FullName + " has no (string, RoomOptions) constructor; PhotonNetwork.CurrentRoom stays Photon's (null)");
+                    return null;
+                }
+                customProperties = GetMember(room, "CustomProperties") as IDictionary;
+                if (customProperties == null)
+                {
+                    WarnOnce("room", t.FullName + " has no CustomProperties table; PhotonNetwork.CurrentRoom stays Photon's (null)");
+                    return null;
+                }
+                return room;
+            }
+            catch (Exception e)
+            {
+                WarnOnce("room", t.FullName + " could not be built (" + (e.InnerException ?? e).Message + "); PhotonNetwork.CurrentRoom stays Photon's (null)");
+                return null;
+            }
+        }
+
+        /// <summary>Sets a field or property by name, converting numbers (RoomOptions.MaxPlayers is a byte in older PUN 2, an int in newer); absent: nothing.</summary>
+        private static void SetMember(object o, string member, object value)
+        {
+            Type t = o.GetType();
+            FieldInfo f = t.GetField(member, Any);
+            PropertyInfo p = f == null ? t.GetProperty(member, Any) : null;
+            Type type = f != null ? f.FieldType : p != null && p.CanWrite ? p.PropertyType : null;
+            if (type == null) return;
+            object v = Convert.ChangeType(value, type);
+            if (f != null) f.SetValue(o, v);
+            else p.SetValue(o, v, null);
         }
 
         // ---- the room list --------------------------------------------------

@@ -4,7 +4,7 @@
 // from __args so that one prefix fits every overload and both PUN 2 and PUN
 // Classic argument lists; return values go through a typed __result, so a
 // target whose return type differs fails to patch (a logged warning) rather
-// than misbehaving. Everything runs on the caller's thread: Unity's main one.
+// than misbehaving (CurrentRoom's, a PUN type, goes through object). Everything runs on the caller's thread: Unity's main one.
 using System;
 using System.Collections;
 
@@ -197,6 +197,20 @@ namespace Propwash.Shim
         {
             if (!Active) return true;
             __result = Room.InLobby;
+            return false;
+        }
+
+        /// <summary>
+        /// PhotonNetwork.CurrentRoom returns PUN's Room, a type the plugin does not compile against:
+        /// the result is taken as object. Outside a propwash room (or when no Room could be built)
+        /// Photon's own getter answers.
+        /// </summary>
+        private static bool CurrentRoom(ref object __result)
+        {
+            if (!Active) return true;
+            object room = Room.PhotonRoom;
+            if (room == null) return true;
+            __result = room;
             return false;
         }
 

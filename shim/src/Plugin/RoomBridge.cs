@@ -22,6 +22,14 @@ namespace Propwash.Shim
         private const short GameFull = 32765, GameClosed = 32764, NoRandomMatchFound = 32760, OperationFailed = -1;
         private const string CreateRoomFailed = "OnCreateRoomFailed", JoinRoomFailed = "OnJoinRoomFailed", JoinRandomFailed = "OnJoinRandomFailed";
         private const int EventsPerFrame = 256, LobbyReportsPerFrame = 32, LobbyAnswersPerFrame = 8;
+        /// <summary>
+        /// The room property a hosting plugin keeps listing every other key (a JSON array): the library
+        /// reads room properties by key only, so this is how a joiner learns the properties set before
+        /// it came. Hidden from the game (callbacks, CurrentRoom).
+        /// </summary>
+        public const string KeysProperty = "pw.keys";
+        /// <summary>How long a welcome waits for the library's room state to show us seated (it is published just after the event).</summary>
+        private const float JoinStateSeconds = 0.5f;
         /// <summary>Rooms asked for per page (the library's most).</summary>
         private const int RoomsPerPage = 50;
         /// <summary>A lobby answer is given up on after this long (the library's own retries end sooner).</summary>
@@ -34,12 +42,31 @@ namespace Propwash.Shim
         private readonly DroneSync drones;
         private readonly PilotState[] pilots = new PilotState[Limits.MaxPilots];
         private readonly Dictionary<ushort, PlayerRecord> players = new Dictionary<ushort, PlayerRecord>();
-        private readonly List<KeyValuePair<string, object[]>> deferred = new List<KeyValuePair<string, object[]>>();
+        private readonly List<Action> deferred = new List<Action>();
         private readonly HashSet<string> warned = new HashSet<string>();
         private PropwashSession session;
         private bool seated, isHost, clockSynced, leaving;
         private ushort ourActor;
+        private Role ourRole;
+        private LocalPlayer local;
+        private string roomName;
         private int pilotCount, tickErrors, dropped;
+        /// <summary>Welcomed, OnJoinedRoom not raised yet: the room's state is read first (events wait meanwhile).</summary>
+        private bool joinPending;
+        private float joinDeadline;
+
+        // The room's properties as the game sees them (decoded), and PhotonNetwork.CurrentRoom built on them.
+        private IDictionary roomView;
+        private object photonRoom;
+        private IDictionary photonRoomProperties;
+        /// <summary>Host: the room property keys listed in <see cref="KeysProperty"/>, in the order they were set.</summary>
+        private readonly List<string> publishedKeys = new List<string>();
+        /// <summary>Host: CreateRoom's properties (key, value) whose echo from the library is not raised (Photon raises nothing for them).</summary>
+        private readonly Dictionary<string, string> initialEcho = new Dictionary<string, string>();
+        // Property changes of this Update, merged per target: one callback each when the Update's events are handled.
+        private IDictionary roomChanges;
+        private readonly Dictionary<ushort, IDictionary> playerChanges = new Dictionary<ushort, IDictionary>();
+        private readonly List<ushort> playerChangeOrder = new List<ushort>();
 
         // The session's lobby side: a listed room, or a join through the coordinator.
         private bool lobbySide, coordinatorDown;
@@ -60,10 +87,19 @@ namespace Propwash.Shim
         private readonly Dictionary<string, string> listedRooms = new Dictionary<string, string>();
         private readonly HashSet<string> shownRooms = new HashSet<string>();
 
-        /// <summary>A player was seated (us included). For other mods; PUN's OnPlayerEnteredRoom needs Photon Player objects and is not raised.</summary>
+        /// <summary>
+        /// A player was seated, us included (raised for us once we are seated, before OnJoinedRoom on a
+        /// joiner). For other mods; PUN's OnPlayerEnteredRoom needs Photon Player objects and is not raised.
+        /// </summary>
         public event Action<PlayerRecord> PlayerJoined;
         /// <summary>A player left (actor, why).</summary>
         public event Action<ushort, CloseReason> PlayerLeft;
+        /// <summary>
+        /// A player's properties changed, ours included (actor, and the changes that arrived in one Update
+        /// merged into one Photon Hashtable, last value winning; a null value: removed). For other mods,
+        /// as PUN's OnPlayerPropertiesUpdate (not raised: it needs Photon Player objects).
+        /// </summary>
+        public event Action<ushort, IDictionary> PlayerPropertiesChanged;
         /// <summary>Every game event as raw payload (code, sender, data valid during the call), before it goes to Photon's sink.</summary>
         public event Action<byte, ushort, ArraySegment<byte>> GameEventReceived;
 
@@ -89,7 +125,14 @@ namespace Propwash.Shim
         /// <summary>Remote pilots as last read in FixedUpdate (interpolated); valid up to <see cref="RemotePilotCount"/>.</summary>
         public PilotState[] RemotePilots { get { return pilots; } }
         public int RemotePilotCount { get { return pilotCount; } }
+        /// <summary>Everyone seated, us included once seated (as PUN's PlayerList); empty outside a room.</summary>
         public ICollection<PlayerRecord> Players { get { return players.Values; } }
+        /// <summary>The room's properties as PhotonNetwork.CurrentRoom.CustomProperties holds them (decoded, Photon's Hashtable); null outside a room.</summary>
+        public IDictionary RoomProperties { get { return InRoom ? roomView : null; } }
+        /// <summary>What the CurrentRoom hook returns: a Photon Room (Photon.RoomType) with the room's name and properties; null outside a room or when none could be built.</summary>
+        public object PhotonRoom { get { return InRoom ? photonRoom : null; } }
+        /// <summary>Local drone frames the library did not take in this session (queue full, or the session closing).</summary>
+        public int DroppedFrames { get { return dropped; } }
 
         /// <summary>Where sticks and buttons come from (DRL's input mapping is not known yet). Default: none.</summary>
         public Func<PilotInput> InputSource
@@ -202,7 +245,7 @@ namespace Propwash.Shim
             nextRoomList = 0f; // asked in the next Update
             if (Coordinator() == null)
             {
-                Warn("JoinLobby: Network.Coordinator is empty, so the room list stays empty; rooms are joined by address");
+                Warn("JoinLobby: " + NoLobbyReason() + ", so the room list stays empty; rooms are joined by address");
                 ShowRooms(new List<ListedRoom>());
             }
             return true;
@@ -225,17 +268,19 @@ namespace Propwash.Shim
                 return false;
             }
             leaving = true;
-            session.Leave(); // the CLOSED event that follows raises OnLeftRoom
+            joinPending = false;
+            session.Leave(); // the CLOSED event that follows raises OnLeftRoom (then OnConnectedToMaster)
             return true;
         }
 
+        /// <summary>OnLeftRoom when in a room, then OnDisconnected(DisconnectByClientLogic); no OnConnectedToMaster.</summary>
         public void Disconnect()
         {
-            bool wasInRoom = session != null;
+            bool wasInRoom = InRoom;
             EndSession();
             Connected = InLobby = searching = listPending = false;
             if (wasInRoom) Defer("OnLeftRoom");
-            Defer("OnDisconnected", 0);
+            Defer("OnDisconnected", new PhotonGlue.EnumName("DisconnectByClientLogic"));
         }
 
         public bool RaiseEvent(byte code, object content, object options)
@@ -288,7 +333,7 @@ namespace Propwash.Shim
                 Warn("only the host can change room properties in propwash (Photon let any client); the change was not sent");
                 return false;
             }
-            bool ok = ApplyProperties(properties, true);
+            bool ok = ApplyProperties(properties, true, false);
             if (listing != null && listing.Absorb(properties, settings)) UpdateListing();
             return ok;
         }
@@ -302,20 +347,36 @@ namespace Propwash.Shim
                 Warn("propwash only sets the local player's properties; a change to another player was not sent");
                 return false;
             }
-            return ApplyProperties(properties, false);
+            return ApplyProperties(properties, false, false);
         }
 
-        private bool ApplyProperties(IDictionary properties, bool room)
+        /// <summary>
+        /// Sends each change (the library takes one key at a time). Room changes keep the key list
+        /// (<see cref="KeysProperty"/>) current; <paramref name="initial"/> (CreateRoom's properties)
+        /// are the room's first state: in the view at once, their echo not raised. The host hears no
+        /// echo of its own player properties from the library, so they are queued here.
+        /// </summary>
+        private bool ApplyProperties(IDictionary properties, bool room, bool initial)
         {
-            bool ok = true;
+            bool ok = true, keysChanged = false;
             foreach (DictionaryEntry e in properties)
             {
                 string key = ValueCodec.EncodeKey(e.Key);
+                if (room && key == KeysProperty)
+                {
+                    Warn("room property " + KeysProperty + " is propwash's own; the game's value was not sent");
+                    ok = false;
+                    continue;
+                }
                 try
                 {
                     if (e.Value == null)
                     {
-                        ok &= room ? session.RemoveRoomProperty(key) : session.RemovePlayerProperty(key);
+                        if (initial) continue; // nothing to remove yet
+                        bool removed = room ? session.RemoveRoomProperty(key) : session.RemovePlayerProperty(key);
+                        ok &= removed;
+                        if (removed && room) keysChanged |= publishedKeys.Remove(key);
+                        if (removed && !room && isHost) LocalPlayerChanged(key, null);
                         continue;
                     }
                     string value = ValueCodec.EncodeValue(e.Value, glue);
@@ -325,7 +386,20 @@ namespace Propwash.Shim
                         ok = false;
                         continue;
                     }
-                    ok &= room ? session.SetRoomProperty(key, value) : session.SetPlayerProperty(key, value);
+                    bool sent = room ? session.SetRoomProperty(key, value) : session.SetPlayerProperty(key, value);
+                    ok &= sent;
+                    if (!sent) continue;
+                    if (room && !publishedKeys.Contains(key))
+                    {
+                        publishedKeys.Add(key);
+                        keysChanged = true;
+                    }
+                    if (room && initial)
+                    {
+                        initialEcho[key] = value;
+                        SetRoomView(key, value);
+                    }
+                    if (!room && isHost) LocalPlayerChanged(key, value);
                 }
                 catch (PropwashException ex)
                 {
@@ -333,7 +407,37 @@ namespace Propwash.Shim
                     ok = false;
                 }
             }
+            if (keysChanged && !initial) PublishKeys();
             return ok;
+        }
+
+        /// <summary>Host: <see cref="KeysProperty"/> = the room's keys as a JSON array, as many as fit in one property value.</summary>
+        private void PublishKeys()
+        {
+            StringBuilder json = new StringBuilder("[");
+            int bytes = 4, listed = 0; // "s:[" and "]"
+            foreach (string key in publishedKeys)
+            {
+                string quoted = LobbyText.Quote(key);
+                int n = Encoding.UTF8.GetByteCount(quoted) + (listed > 0 ? 1 : 0);
+                if (bytes + n > Limits.MaxPropertyBytes)
+                {
+                    Warn("the room's property keys do not fit in " + KeysProperty + " (" + Limits.MaxPropertyBytes + " bytes): joiners do not see the properties set before they came from \"" + key + "\" on");
+                    break;
+                }
+                if (listed++ > 0) json.Append(',');
+                json.Append(quoted);
+                bytes += n;
+            }
+            json.Append(']');
+            try
+            {
+                session.SetRoomProperty(KeysProperty, ValueCodec.EncodeValue(json.ToString(), glue));
+            }
+            catch (PropwashException e)
+            {
+                log.LogError("property " + KeysProperty + ": " + e.Message);
+            }
         }
 
         // ---- opening and closing --------------------------------------------
@@ -357,6 +461,13 @@ namespace Propwash.Shim
             if (LobbyText.IsIpPort(c)) return c;
             Warn("Network.Coordinator \"" + c + "\" is not ip:port (an IP address, not a host name); the lobby is off");
             return null;
+        }
+
+        /// <summary>Why there is no lobby: Network.Coordinator is empty, or is not ip:port.</summary>
+        private string NoLobbyReason()
+        {
+            string c = (settings.Coordinator.Value ?? "").Trim();
+            return c.Length == 0 ? "Network.Coordinator is empty" : "Network.Coordinator \"" + c + "\" is not ip:port";
         }
 
         /// <summary>The session id of a room the room list showed by that name, or of a name that is a session id (16 hex digits).</summary>
@@ -463,15 +574,26 @@ namespace Propwash.Shim
                 Fail(CreateRoomFailed, OperationFailed, e.Message);
                 return false;
             }
-            Opened(CreateRoomFailed, listed != null);
+            Opened(CreateRoomFailed, listed != null, roomName, me);
             listing = listed;
             isHost = seated = true;
             ourActor = 1;
+            ourRole = Role.Pilot;
             log.LogInfo("hosting room \"" + roomName + "\" on UDP " + session.Info().LocalPort + " (game version " + o.GameVersion + ")"
-                + (listed != null ? ", listing it at " + coordinator + " as \"" + listed.Name + "\"" : ", not listed (Network.Coordinator is empty)")
+                + (listed != null ? ", listing it at " + coordinator + " as \"" + listed.Name + "\"" : ", not listed (" + NoLobbyReason() + ")")
                 + (o.Password.Length > 0 ? ", password set" : "")
                 + (o.RequireVerified ? ", Steam-verified players only" : ""));
-            if (initial != null && initial.Count > 0) ApplyProperties(initial, true);
+            OpenRoomView(o.MaxPilots);
+            // The room's first state, as Photon's CreateRoom takes it: no OnRoomPropertiesUpdate.
+            if (initial != null && initial.Count > 0) ApplyProperties(initial, true, true);
+            PublishKeys(); // always, even empty: joiners then know the host lists its keys
+            PlayerRecord self = LocalRecord();
+            players[ourActor] = self;
+            DeferAction(() =>
+            {
+                PlayerRecord still;
+                if (players.TryGetValue(1, out still) && still == self) RaisePlayerJoined(self);
+            });
             Defer("OnCreatedRoom");
             Defer("OnJoinedRoom");
             return true;
@@ -484,7 +606,7 @@ namespace Propwash.Shim
             string coordinator = null;
             if (sessionId != null && (coordinator = Coordinator()) == null)
             {
-                Fail(failCallback, OperationFailed, "propwash: room \"" + shownAs + "\" is listed, but Network.Coordinator is empty");
+                Fail(failCallback, OperationFailed, "propwash: room \"" + shownAs + "\" is listed, but " + NoLobbyReason());
                 return false;
             }
             LocalPlayer me = LocalPlayer.Load(settings, identity, log);
@@ -511,7 +633,7 @@ namespace Propwash.Shim
                 Fail(failCallback, OperationFailed, e.Message);
                 return false;
             }
-            Opened(failCallback, sessionId != null);
+            Opened(failCallback, sessionId != null, shownAs, me);
             log.LogInfo(sessionId != null
                 ? "joining listed room \"" + shownAs + "\" (" + sessionId + ") through " + coordinator + " as " + o.Role
                 : "joining " + address + " as " + o.Role);
@@ -519,27 +641,278 @@ namespace Propwash.Shim
         }
 
         /// <summary>A session just opened: Photon leaves its lobby when it enters a room.</summary>
-        private void Opened(string failCallback, bool throughLobby)
+        private void Opened(string failCallback, bool throughLobby, string name, LocalPlayer me)
         {
             this.failCallback = failCallback;
             failRaised = coordinatorDown = false;
             lobbySide = throughLobby;
             InLobby = listPending = false;
+            roomName = name ?? "";
+            local = me;
+            dropped = 0;
         }
 
         private void EndSession()
         {
             if (session != null) session.Dispose();
             session = null;
-            seated = isHost = clockSynced = leaving = false;
+            seated = isHost = clockSynced = leaving = joinPending = false;
             lobbySide = coordinatorDown = failRaised = false;
             failCallback = JoinRoomFailed;
             lateClose = null;
             listing = null;
             ourActor = 0;
             pilotCount = 0;
+            dropped = 0;
+            roomName = null;
             players.Clear();
             drones.Reset();
+            roomView = photonRoomProperties = null;
+            photonRoom = null;
+            publishedKeys.Clear();
+            initialEcho.Clear();
+            roomChanges = null;
+            playerChanges.Clear();
+            playerChangeOrder.Clear();
+        }
+
+        // ---- the room's state -------------------------------------------------
+
+        /// <summary>An empty view of the room's properties, and the Photon Room CurrentRoom returns.</summary>
+        private void OpenRoomView(int maxPlayers)
+        {
+            roomView = glue.NewHashtable();
+            photonRoom = glue.NewRoom(roomName, maxPlayers, out photonRoomProperties);
+        }
+
+        /// <summary>One property (encoded key and value; null: removed) into the view and CurrentRoom; returns the decoded value.</summary>
+        private object SetRoomView(string key, string value)
+        {
+            object k = ValueCodec.DecodeKey(key);
+            object v = ValueCodec.DecodeValue(value, glue);
+            if (roomView == null) return v;
+            if (value == null) roomView.Remove(k);
+            else roomView[k] = v;
+            // Photon's Room keeps only string keys as custom properties.
+            if (photonRoomProperties != null && k is string)
+            {
+                if (value == null) photonRoomProperties.Remove(k);
+                else photonRoomProperties[k] = v;
+            }
+            return v;
+        }
+
+        /// <summary>Joiner: the room's properties as the welcome brought them: every key the host lists, and the [Lobby] keys.</summary>
+        private void LoadRoomProperties()
+        {
+            List<string> keys = new List<string>();
+            string list;
+            if (session.TryGetRoomProperty(KeysProperty, out list))
+            {
+                try
+                {
+                    List<object> parsed = Json.Parse(ValueCodec.DecodeValue(list, glue) as string ?? "") as List<object>;
+                    if (parsed != null)
+                    {
+                        foreach (object k in parsed)
+                        {
+                            if (k is string) keys.Add((string)k);
+                        }
+                    }
+                }
+                catch (Exception e)
+                {
+                    Warn("the room's " + KeysProperty + " is not a JSON array (" + e.Message + "); only the [Lobby] properties are read");
+                }
+            }
+            else
+            {
+                Warn("the host lists no room property keys (" + KeysProperty + "; not this plugin?): of the properties set before we came, only the [Lobby] ones are read");
+            }
+            foreach (string key in new[] { settings.MapIdProperty.Value, settings.TrackIdProperty.Value, settings.LapsProperty.Value })
+            {
+                string k = (key ?? "").Trim();
+                if (k.Length > 0 && !keys.Contains(k)) keys.Add(k);
+            }
+            foreach (string key in keys)
+            {
+                string value;
+                if (key != KeysProperty && session.TryGetRoomProperty(key, out value)) SetRoomView(key, value);
+            }
+        }
+
+        /// <summary>Our own record as the library has it (seat, verification), or null when its room state does not have us yet.</summary>
+        private PlayerRecord SeatedSelf()
+        {
+            List<object> all = Json.Parse(session.PlayersJson()) as List<object>;
+            if (all == null) return null;
+            foreach (object o in all)
+            {
+                PlayerRecord p = PlayerRecord.From(o);
+                if (p.Actor == ourActor) return p;
+            }
+            return null;
+        }
+
+        /// <summary>Our own record: the library's, else one made from the welcome.</summary>
+        private PlayerRecord LocalRecord()
+        {
+            PlayerRecord self = null;
+            try
+            {
+                self = SeatedSelf();
+            }
+            catch (Exception e)
+            {
+                log.LogDebug("the player list could not be read: " + Message(e));
+            }
+            return self ?? new PlayerRecord { Actor = ourActor, Role = ourRole, Seat = ourRole == Role.Pilot && ourActor == 1 ? 0 : -1, Name = local.Name, PlayerId = local.Id };
+        }
+
+        /// <summary>
+        /// Joiner, after the welcome: once the library's room state has us (it is published just after
+        /// the event), the room's properties are read, we are in Players, and OnJoinedRoom is raised.
+        /// False while waiting (at most <see cref="JoinStateSeconds"/>); events stay queued meanwhile.
+        /// </summary>
+        private bool FinishJoin()
+        {
+            PlayerRecord self = null;
+            try
+            {
+                self = SeatedSelf();
+            }
+            catch (Exception e)
+            {
+                log.LogDebug("the player list could not be read: " + Message(e));
+            }
+            bool fresh = self != null;
+            if (!fresh && Time.realtimeSinceStartup < joinDeadline) return false;
+            if (!fresh) Warn("the room's state did not follow the welcome; the room's properties may be missing until they change");
+            joinPending = false;
+            seated = true;
+            OpenRoomView(0);
+            try
+            {
+                LoadRoomProperties();
+            }
+            catch (Exception e)
+            {
+                log.LogError("the room's properties could not be read: " + Message(e));
+            }
+            if (self == null) self = LocalRecord();
+            players[ourActor] = self;
+            log.LogInfo("seated as actor " + ourActor + " (" + ourRole + ")");
+            RaisePlayerJoined(self);
+            glue.Callback("OnJoinedRoom");
+            return true;
+        }
+
+        private void RaisePlayerJoined(PlayerRecord p)
+        {
+            if (PlayerJoined == null) return;
+            try
+            {
+                PlayerJoined(p);
+            }
+            catch (Exception e)
+            {
+                log.LogError("a PlayerJoined handler threw: " + e);
+            }
+        }
+
+        /// <summary>A room change set from the library: into the view and CurrentRoom, and this Update's merged callback.</summary>
+        private void RoomChanged(string json)
+        {
+            Dictionary<string, object> changes = Json.Parse(json) as Dictionary<string, object>;
+            if (changes == null) return;
+            foreach (KeyValuePair<string, object> kv in changes)
+            {
+                if (kv.Key == KeysProperty) continue;
+                string value = kv.Value as string, echo;
+                if (initialEcho.TryGetValue(kv.Key, out echo))
+                {
+                    initialEcho.Remove(kv.Key);
+                    if (echo == value) continue; // CreateRoom's own: already in the view, and Photon raises nothing
+                }
+                object v = SetRoomView(kv.Key, value);
+                if (roomChanges == null) roomChanges = glue.NewHashtable();
+                roomChanges[ValueCodec.DecodeKey(kv.Key)] = v;
+            }
+        }
+
+        /// <summary>A player's change set from the library: into their record, and this Update's merged event.</summary>
+        private void PlayerChanged(ushort actor, string json)
+        {
+            Dictionary<string, object> changes = Json.Parse(json) as Dictionary<string, object>;
+            if (changes == null) return;
+            PlayerRecord who;
+            players.TryGetValue(actor, out who);
+            foreach (KeyValuePair<string, object> kv in changes)
+            {
+                string value = kv.Value as string;
+                if (who != null)
+                {
+                    if (value == null) who.Props.Remove(kv.Key);
+                    else who.Props[kv.Key] = value;
+                }
+                QueuePlayerChange(actor, kv.Key, value);
+            }
+        }
+
+        /// <summary>Host: one of our own player properties was sent (the library does not echo them to the host).</summary>
+        private void LocalPlayerChanged(string key, string value)
+        {
+            PlayerRecord self;
+            if (players.TryGetValue(ourActor, out self))
+            {
+                if (value == null) self.Props.Remove(key);
+                else self.Props[key] = value;
+            }
+            QueuePlayerChange(ourActor, key, value);
+        }
+
+        private void QueuePlayerChange(ushort actor, string key, string value)
+        {
+            IDictionary table;
+            if (!playerChanges.TryGetValue(actor, out table))
+            {
+                table = glue.NewHashtable();
+                playerChanges[actor] = table;
+                playerChangeOrder.Add(actor);
+            }
+            table[ValueCodec.DecodeKey(key)] = ValueCodec.DecodeValue(value, glue);
+        }
+
+        /// <summary>This Update's property changes: one OnRoomPropertiesUpdate, and one PlayerPropertiesChanged per player, in arrival order.</summary>
+        private void FlushChanges()
+        {
+            IDictionary room = roomChanges;
+            roomChanges = null;
+            if (room != null && room.Count > 0)
+            {
+                glue.Callback("OnRoomPropertiesUpdate", room);
+                glue.Callback("OnPhotonCustomRoomPropertiesChanged", room);
+            }
+            if (playerChangeOrder.Count == 0) return;
+            ushort[] actors = playerChangeOrder.ToArray();
+            foreach (ushort actor in actors) FlushPlayerChanges(actor);
+        }
+
+        private void FlushPlayerChanges(ushort actor)
+        {
+            IDictionary table;
+            if (!playerChanges.TryGetValue(actor, out table)) return;
+            playerChanges.Remove(actor);
+            playerChangeOrder.Remove(actor);
+            if (PlayerPropertiesChanged == null) return;
+            try
+            {
+                PlayerPropertiesChanged(actor, table);
+            }
+            catch (Exception e)
+            {
+                log.LogError("a PlayerPropertiesChanged handler threw: " + e);
+            }
         }
 
         public void Dispose()
@@ -566,7 +939,8 @@ namespace Propwash.Shim
         /// <summary>FixedUpdate: our drone out, the others in. Allocation-free.</summary>
         internal void FixedTick()
         {
-            if (!InRoom) return;
+            // Once LeaveRoom is called nothing more is pushed: the session is closing.
+            if (!InRoom || leaving) return;
             try
             {
                 PilotFrame frame;
@@ -588,9 +962,9 @@ namespace Propwash.Shim
         {
             if (deferred.Count > 0)
             {
-                KeyValuePair<string, object[]>[] due = deferred.ToArray();
+                Action[] due = deferred.ToArray();
                 deferred.Clear();
-                foreach (KeyValuePair<string, object[]> c in due) glue.Callback(c.Key, c.Value);
+                foreach (Action a in due) a();
             }
             if (searching || listPending || (InLobby && session == null)) TickLobby(Time.realtimeSinceStartup);
             if (session == null) return;
@@ -603,8 +977,9 @@ namespace Propwash.Shim
                 Close(reason);
                 return;
             }
+            if (joinPending && !FinishJoin()) return;
             SessionEvent ev;
-            for (int i = 0; i < EventsPerFrame && session != null && session.TryPollEvent(out ev); i++)
+            for (int i = 0; i < EventsPerFrame && session != null && !joinPending && session.TryPollEvent(out ev); i++)
             {
                 try
                 {
@@ -615,11 +990,17 @@ namespace Propwash.Shim
                     log.LogError("handling " + ev.Kind + ": " + e);
                 }
             }
+            FlushChanges();
         }
 
         private void Defer(string callback, params object[] args)
         {
-            deferred.Add(new KeyValuePair<string, object[]>(callback, args));
+            deferred.Add(() => glue.Callback(callback, args));
+        }
+
+        private void DeferAction(Action action)
+        {
+            deferred.Add(action);
         }
 
         private void Fail(string callback, short code, string message)
@@ -632,10 +1013,11 @@ namespace Propwash.Shim
             switch (ev.Kind)
             {
                 case EventKind.Welcomed:
-                    seated = true;
                     ourActor = ev.Actor;
-                    log.LogInfo("seated as actor " + ev.Actor + " (" + ev.Role + ")");
-                    glue.Callback("OnJoinedRoom");
+                    ourRole = ev.Role;
+                    joinPending = true;
+                    joinDeadline = Time.realtimeSinceStartup + JoinStateSeconds;
+                    FinishJoin();
                     break;
                 case EventKind.Refused:
                     // The library's words, e.g. for WrongPassword, NotVerified and SteamIdInUse.
@@ -647,11 +1029,14 @@ namespace Propwash.Shim
                     break;
                 case EventKind.PlayerJoined:
                     PlayerRecord p = PlayerRecord.From(Json.Parse(ev.Text()));
+                    bool known = players.ContainsKey(p.Actor);
                     players[p.Actor] = p;
+                    if (known) break; // our own seat, already announced
                     log.LogInfo("player " + p.Actor + " \"" + p.Name + "\" joined as " + p.Role);
                     if (PlayerJoined != null) PlayerJoined(p);
                     break;
                 case EventKind.PlayerLeft:
+                    FlushPlayerChanges(ev.Actor); // their last changes before they go
                     players.Remove(ev.Actor);
                     drones.Forget(ev.Actor);
                     log.LogInfo("player " + ev.Actor + " left (" + ev.CloseReason + ")");
@@ -662,14 +1047,10 @@ namespace Propwash.Shim
                     glue.DeliverEvent(ev.Code, ev.Actor, ValueCodec.DecodeEvent(ev.Data, glue));
                     break;
                 case EventKind.RoomPropertiesChanged:
-                    IDictionary room = Changes(ev.Text(), null);
-                    glue.Callback("OnRoomPropertiesUpdate", room);
-                    glue.Callback("OnPhotonCustomRoomPropertiesChanged", room);
+                    RoomChanged(ev.Text());
                     break;
                 case EventKind.PlayerPropertiesChanged:
-                    PlayerRecord who;
-                    players.TryGetValue(ev.Actor, out who);
-                    Changes(ev.Text(), who);
+                    PlayerChanged(ev.Actor, ev.Text());
                     break;
                 case EventKind.Closed:
                     if (!seated && !leaving && lobbySide && !failRaised && lateClose == null)
@@ -693,17 +1074,39 @@ namespace Propwash.Shim
             bool ours = leaving, wasSeated = seated, failed = failRaised;
             string callback = failCallback;
             log.LogInfo("the session closed (" + reason + ")");
+            FlushChanges(); // what arrived before the end, before OnLeftRoom
             EndSession();
             if (wasSeated)
             {
                 glue.Callback("OnLeftRoom");
-                if (!ours) glue.Callback("OnDisconnected", 0);
+                if (ours)
+                {
+                    // PUN 2 goes back to the master server after a room and says so; games wait for it
+                    // before matchmaking again.
+                    if (Connected) glue.Callback("OnConnectedToMaster");
+                }
+                else
+                {
+                    Connected = false;
+                    glue.Callback("OnDisconnected", new PhotonGlue.EnumName(DisconnectCauseOf(reason)));
+                }
             }
             else if (!ours && !failed)
             {
                 // A join nobody said why to (REFUSED and join_failed raise the callback themselves).
                 glue.Callback(callback, OperationFailed, reason == CloseReason.TimedOut ? "propwash: the host did not answer"
                     : reason == CloseReason.Refused ? "propwash: the join was refused (the room may be gone)" : "propwash: the join ended (" + reason + ")");
+            }
+        }
+
+        /// <summary>PUN 2's DisconnectCause for a room that ended without us asking.</summary>
+        private static string DisconnectCauseOf(CloseReason reason)
+        {
+            switch (reason)
+            {
+                case CloseReason.TimedOut: return "ClientTimeout";
+                case CloseReason.RoomClosed: return "DisconnectByServerLogic";
+                default: return "DisconnectByServerReasonUnknown";
             }
         }
 
@@ -938,23 +1341,6 @@ namespace Propwash.Shim
             p["pw.spectators"] = r.CurrentSpectators;
             p["pw.max_spectators"] = r.Spectators;
             return p;
-        }
-
-        /// <summary>A {"key":"value"|null} change set as a Photon Hashtable; also applied to the player's record.</summary>
-        private IDictionary Changes(string json, PlayerRecord player)
-        {
-            IDictionary table = glue.NewHashtable();
-            Dictionary<string, object> changes = Json.Parse(json) as Dictionary<string, object>;
-            if (changes == null) return table;
-            foreach (KeyValuePair<string, object> kv in changes)
-            {
-                string value = kv.Value as string;
-                table[ValueCodec.DecodeKey(kv.Key)] = ValueCodec.DecodeValue(value, glue);
-                if (player == null) continue;
-                if (value == null) player.Props.Remove(kv.Key);
-                else player.Props[kv.Key] = value;
-            }
-            return table;
         }
     }
 

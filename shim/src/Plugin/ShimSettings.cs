@@ -41,6 +41,7 @@ namespace Propwash.Shim
         public readonly ConfigEntry<string> Deserializer;
         public readonly ConfigEntry<string> HashtableType;
         public readonly ConfigEntry<string> RoomInfoType;
+        public readonly ConfigEntry<string> RoomType;
 
         public ShimSettings(ConfigFile config)
         {
@@ -108,6 +109,8 @@ namespace Propwash.Shim
                 "IDictionary type handed to OnRoomPropertiesUpdate / OnPlayerPropertiesUpdate callbacks.");
             RoomInfoType = config.Bind("Photon", "RoomInfoType", "Photon.Realtime.RoomInfo",
                 "Type of the rooms handed to OnRoomListUpdate (PUN 2: a List of it, each built through its (string, Hashtable) constructor). Empty: no room list callbacks.");
+            RoomType = config.Bind("Photon", "RoomType", "Photon.Realtime.Room",
+                "Type of PhotonNetwork.CurrentRoom in a propwash room (see the CurrentRoom hook), built through its (string, RoomOptions) constructor; its CustomProperties hold the room's properties. Empty: CurrentRoom is left to Photon (null).");
         }
     }
 }
