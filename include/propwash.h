@@ -892,6 +892,44 @@ PwResult pw_session_set_room_property(struct PwSession *session,
                                       struct PwStr value,
                                       bool remove);
 
+// Changes several room properties at once: `changes_json` is a JSON
+// object of key to string (set) or `null` (remove), e.g.
+// `{"map":"MP-1","laps":"3","old":null}`. Everyone receives one
+// `PW_EVENT_KIND_ROOM_PROPERTIES_CHANGED` with all of them, like
+// Photon's `SetCustomProperties` with several keys. Host only; the same
+// limits per key and value as `pw_session_set_room_property`, at most 64
+// changes. Game thread; never blocks.
+//
+// # Safety
+// `session` must be NULL or a handle from this library; `changes_json`
+// valid as `PwStr` describes.
+PwResult pw_session_set_room_properties_json(struct PwSession *session, struct PwStr changes_json);
+
+// Changes several of our own player properties at once; `changes_json`
+// as in `pw_session_set_room_properties_json`. Everyone receives one
+// `PW_EVENT_KIND_PLAYER_PROPERTIES_CHANGED` with all of them. Game
+// thread; never blocks.
+//
+// # Safety
+// As for `pw_session_set_room_properties_json`.
+PwResult pw_session_set_player_properties_json(struct PwSession *session,
+                                               struct PwStr changes_json);
+
+// Writes every room property as one JSON object (`{"key":"value",...}`,
+// not NUL-terminated) into `buf` and its length into `*out_len`: what a
+// joiner reads on arrival (Photon's `CurrentRoom.CustomProperties`).
+//
+// Same buffer rules as `pw_session_players_json`. Game thread; never
+// blocks (allocates a little: call it on a change, not every frame).
+//
+// # Safety
+// `session` must be NULL or a handle from this library; `buf` NULL or
+// writable for `cap` bytes; `out_len` NULL or writable.
+PwResult pw_session_room_properties_json(struct PwSession *session,
+                                         uint8_t *buf,
+                                         size_t cap,
+                                         size_t *out_len);
+
 // Sets (or, with `remove`, deletes) one of our own player properties.
 // Every player receives `PW_EVENT_KIND_PLAYER_PROPERTIES_CHANGED`. A
 // client's change before it is welcomed is dropped and reported as

@@ -342,6 +342,69 @@ fn host_and_pilot_share_frames_events_properties_and_stats_through_the_abi() {
         serde_json::json!({"track": null})
     );
 
+    // Several at once: one change event with all of them, like Photon's
+    // SetCustomProperties; all of the room as one JSON object.
+    let r = unsafe {
+        pw_session_set_room_properties_json(
+            h,
+            PwStr::new(r#"{"map":"MP-1","laps":"3","gone":null}"#),
+        )
+    };
+    assert_eq!(r, PwResult::Ok, "{}", last_error());
+    let (_, changes) = wait_event(p, |e, _| e.kind == PwEventKind::RoomPropertiesChanged)
+        .expect("pilot is told of the changes");
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&changes).unwrap(),
+        serde_json::json!({"map": "MP-1", "laps": "3", "gone": null}),
+        "one event carries every key"
+    );
+    let room_json = |s: *mut PwSession| {
+        let mut buf = vec![0u8; 4096];
+        let mut len = 0;
+        let r =
+            unsafe { pw_session_room_properties_json(s, buf.as_mut_ptr(), buf.len(), &mut len) };
+        assert_eq!(r, PwResult::Ok);
+        serde_json::from_slice::<serde_json::Value>(&buf[..len]).unwrap()
+    };
+    assert!(wait_until(
+        || room_json(p) == serde_json::json!({"map": "MP-1", "laps": "3"})
+    ));
+    let mut needed = 0;
+    let r = unsafe { pw_session_room_properties_json(p, null_mut(), 0, &mut needed) };
+    assert_eq!((r, needed), (PwResult::BufferTooSmall, 25));
+    for (json, needle) in [
+        ("[1,2]", "object"),
+        (r#"{"k":5}"#, "string or null"),
+        (r#"{"":"v"}"#, "key must be"),
+        ("not json", "changes_json"),
+    ] {
+        let r = unsafe { pw_session_set_room_properties_json(h, PwStr::new(json)) };
+        expect_err(r, PwResult::InvalidArgument, needle);
+    }
+    let many: serde_json::Map<String, serde_json::Value> =
+        (0..65).map(|i| (format!("k{i}"), "v".into())).collect();
+    let many = serde_json::Value::Object(many).to_string();
+    let r = unsafe { pw_session_set_room_properties_json(h, PwStr::new(&many)) };
+    expect_err(r, PwResult::InvalidArgument, "at most 64");
+    let r = unsafe { pw_session_set_room_properties_json(p, PwStr::new(r#"{"a":"b"}"#)) };
+    expect_err(r, PwResult::NotHost, "only the host");
+    let r = unsafe {
+        pw_session_set_player_properties_json(p, PwStr::new(r#"{"car":"7","skin":"blue"}"#))
+    };
+    assert_eq!(r, PwResult::Ok);
+    let (ev, changes) = wait_event(h, |e, _| e.kind == PwEventKind::PlayerPropertiesChanged)
+        .expect("host is told of the player's changes");
+    assert_eq!(ev.actor, 2);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&changes).unwrap(),
+        serde_json::json!({"car": "7", "skin": "blue"})
+    );
+    let r = unsafe {
+        pw_session_set_room_properties_json(h, PwStr::new(r#"{"map":null,"laps":null}"#))
+    };
+    assert_eq!(r, PwResult::Ok);
+    assert!(wait_until(|| room_json(p) == serde_json::json!({})));
+
     // Player properties: set our own, read anyone's.
     let r =
         unsafe { pw_session_set_player_property(p, PwStr::new("skin"), PwStr::new("red"), false) };

@@ -51,7 +51,9 @@ pub use options::{
 };
 pub use props::{
     pw_session_get_player_property, pw_session_get_room_property, pw_session_players_json,
-    pw_session_set_player_property, pw_session_set_room_property, PW_MAX_PROPERTY_BYTES,
+    pw_session_room_properties_json, pw_session_set_player_properties_json,
+    pw_session_set_player_property, pw_session_set_room_properties_json,
+    pw_session_set_room_property, PW_MAX_PROPERTY_BYTES,
 };
 pub use result::{pw_last_error, pw_result_message, PwResult};
 pub use session::{

@@ -14,37 +14,83 @@ use crate::runtime::SessionState;
 pub const PW_MAX_PROPERTY_BYTES: usize = 1024;
 const _: () = assert!(PW_MAX_PROPERTY_BYTES == MAX_PROPERTY_BYTES);
 
-/// Reads and checks a property change.
-///
-/// # Safety
-/// `key` and `value` valid as `PwStr` describes.
-unsafe fn change(
-    key: PwStr,
-    value: PwStr,
-    remove: bool,
-) -> Result<BTreeMap<String, Option<String>>, Error> {
-    // SAFETY: forwarded to the caller.
-    let key = unsafe { arg::string(key, "key") }?;
-    if key.is_empty() || key.len() > PW_MAX_PROPERTY_BYTES {
+type Changes = BTreeMap<String, Option<String>>;
+
+/// Checks a set of property changes: keys of 1 to `PW_MAX_PROPERTY_BYTES`
+/// bytes, values of at most that, at most 64 of them.
+fn checked(changes: Changes) -> Result<Changes, Error> {
+    if changes.len() > crate::proto::control::MAX_PROPERTIES {
         return Err(Error::invalid(format!(
-            "key must be 1 to {PW_MAX_PROPERTY_BYTES} bytes, not {}",
-            key.len()
+            "{} changes in one call; at most {} are allowed",
+            changes.len(),
+            crate::proto::control::MAX_PROPERTIES
         )));
     }
-    let value = if remove {
-        None
-    } else {
-        // SAFETY: forwarded to the caller.
-        let v = unsafe { arg::string(value, "value") }?;
-        if v.len() > PW_MAX_PROPERTY_BYTES {
+    for (key, value) in &changes {
+        if key.is_empty() || key.len() > PW_MAX_PROPERTY_BYTES {
+            return Err(Error::invalid(format!(
+                "key must be 1 to {PW_MAX_PROPERTY_BYTES} bytes, not {}",
+                key.len()
+            )));
+        }
+        if let Some(v) = value.as_ref().filter(|v| v.len() > PW_MAX_PROPERTY_BYTES) {
             return Err(Error::invalid(format!(
                 "value of {key:?} is {} bytes; at most {PW_MAX_PROPERTY_BYTES} are allowed",
                 v.len()
             )));
         }
-        Some(v.to_owned())
+    }
+    Ok(changes)
+}
+
+/// Reads and checks one property change.
+///
+/// # Safety
+/// `key` and `value` valid as `PwStr` describes.
+unsafe fn change(key: PwStr, value: PwStr, remove: bool) -> Result<Changes, Error> {
+    // SAFETY: forwarded to the caller.
+    let key = unsafe { arg::string(key, "key") }?;
+    let value = if remove {
+        None
+    } else {
+        // SAFETY: forwarded to the caller.
+        Some(unsafe { arg::string(value, "value") }?.to_owned())
     };
-    Ok(BTreeMap::from([(key.to_owned(), value)]))
+    checked(BTreeMap::from([(key.to_owned(), value)]))
+}
+
+/// Reads and checks changes given as a JSON object of key to string (set)
+/// or `null` (remove).
+///
+/// # Safety
+/// `json` valid as `PwStr` describes.
+unsafe fn parse_changes(json: PwStr) -> Result<Changes, Error> {
+    // SAFETY: forwarded to the caller.
+    let text = unsafe { arg::string(json, "changes_json") }?;
+    let changes: Changes = serde_json::from_str(text).map_err(|e| {
+        Error::invalid(format!(
+            "`changes_json` must be an object of key to string or null: {e}"
+        ))
+    })?;
+    checked(changes)
+}
+
+/// Queues `changes` to the room (host only).
+fn set_room(live: &mut Live, changes: Changes) -> Result<(), Error> {
+    if !live.session.is_host() {
+        return Err(Error::new(
+            PwResult::NotHost,
+            "only the host may change room properties",
+        ));
+    }
+    not_closed(live)?;
+    live.session.set_room_props(changes).map_err(Error::from)
+}
+
+/// Queues `changes` to our own player properties.
+fn set_player(live: &mut Live, changes: Changes) -> Result<(), Error> {
+    not_closed(live)?;
+    live.session.set_player_props(changes).map_err(Error::from)
 }
 
 fn not_closed(live: &mut Live) -> Result<(), Error> {
@@ -81,14 +127,92 @@ pub unsafe extern "C" fn pw_session_set_room_property(
         shell.with(|live| {
             // SAFETY: `key` and `value` are valid as `PwStr` describes (caller).
             let changes = unsafe { change(key, value, remove) }?;
-            if !live.session.is_host() {
-                return Err(Error::new(
-                    PwResult::NotHost,
-                    "only the host may change room properties",
-                ));
-            }
-            not_closed(live)?;
-            live.session.set_room_props(changes).map_err(Error::from)
+            set_room(live, changes)
+        })
+    })
+}
+
+/// Changes several room properties at once: `changes_json` is a JSON
+/// object of key to string (set) or `null` (remove), e.g.
+/// `{"map":"MP-1","laps":"3","old":null}`. Everyone receives one
+/// `PW_EVENT_KIND_ROOM_PROPERTIES_CHANGED` with all of them, like
+/// Photon's `SetCustomProperties` with several keys. Host only; the same
+/// limits per key and value as `pw_session_set_room_property`, at most 64
+/// changes. Game thread; never blocks.
+///
+/// # Safety
+/// `session` must be NULL or a handle from this library; `changes_json`
+/// valid as `PwStr` describes.
+#[no_mangle]
+pub unsafe extern "C" fn pw_session_set_room_properties_json(
+    session: *mut PwSession,
+    changes_json: PwStr,
+) -> PwResult {
+    ffi_boundary!({
+        // SAFETY: `session` is NULL or a handle from this library (caller).
+        let shell = unsafe { shell(session) }?;
+        shell.with(|live| {
+            // SAFETY: `changes_json` is valid as `PwStr` describes (caller).
+            let changes = unsafe { parse_changes(changes_json) }?;
+            set_room(live, changes)
+        })
+    })
+}
+
+/// Changes several of our own player properties at once; `changes_json`
+/// as in `pw_session_set_room_properties_json`. Everyone receives one
+/// `PW_EVENT_KIND_PLAYER_PROPERTIES_CHANGED` with all of them. Game
+/// thread; never blocks.
+///
+/// # Safety
+/// As for `pw_session_set_room_properties_json`.
+#[no_mangle]
+pub unsafe extern "C" fn pw_session_set_player_properties_json(
+    session: *mut PwSession,
+    changes_json: PwStr,
+) -> PwResult {
+    ffi_boundary!({
+        // SAFETY: `session` is NULL or a handle from this library (caller).
+        let shell = unsafe { shell(session) }?;
+        shell.with(|live| {
+            // SAFETY: `changes_json` is valid as `PwStr` describes (caller).
+            let changes = unsafe { parse_changes(changes_json) }?;
+            set_player(live, changes)
+        })
+    })
+}
+
+/// Writes every room property as one JSON object (`{"key":"value",...}`,
+/// not NUL-terminated) into `buf` and its length into `*out_len`: what a
+/// joiner reads on arrival (Photon's `CurrentRoom.CustomProperties`).
+///
+/// Same buffer rules as `pw_session_players_json`. Game thread; never
+/// blocks (allocates a little: call it on a change, not every frame).
+///
+/// # Safety
+/// `session` must be NULL or a handle from this library; `buf` NULL or
+/// writable for `cap` bytes; `out_len` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn pw_session_room_properties_json(
+    session: *mut PwSession,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> PwResult {
+    ffi_boundary!({
+        // SAFETY: `session` is NULL or a handle from this library (caller).
+        let shell = unsafe { shell(session) }?;
+        shell.with(|live| {
+            let out = out_slice(buf, cap, out_len, "buf", "out_len")?;
+            let snap = live.session.snapshot();
+            let json = serde_json::to_vec(&snap.room).map_err(|e| {
+                Error::new(
+                    PwResult::Panic,
+                    format!("could not encode the room properties: {e}"),
+                )
+            })?;
+            // SAFETY: `buf` and `out_len` are writable (caller).
+            unsafe { out.write(&json) }
         })
     })
 }
@@ -117,8 +241,7 @@ pub unsafe extern "C" fn pw_session_set_player_property(
         shell.with(|live| {
             // SAFETY: `key` and `value` are valid as `PwStr` describes (caller).
             let changes = unsafe { change(key, value, remove) }?;
-            not_closed(live)?;
-            live.session.set_player_props(changes).map_err(Error::from)
+            set_player(live, changes)
         })
     })
 }

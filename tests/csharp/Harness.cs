@@ -300,6 +300,16 @@ namespace Propwash.Tests
             Received gone = pilotEvents.WaitFor(EventKind.RoomPropertiesChanged, x => x.Text == "{\"track\":null}");
             Expect(gone != null, "the removal arrives as {\"track\":null}");
             Expect(WaitUntil(() => !pilot.TryGetRoomProperty("track", out value)), "and the property reads as absent");
+
+            Expect(host.SetRoomPropertiesJson("{\"map\":\"MP-1\",\"laps\":\"3\"}"), "host sets two room properties at once");
+            Received both = pilotEvents.WaitFor(EventKind.RoomPropertiesChanged, x => x.Text.Contains("\"map\""));
+            Expect(both != null && both.Text.Contains("\"laps\":\"3\""), "one ROOM_PROPERTIES_CHANGED carries both keys");
+            Expect(WaitUntil(() => pilot.RoomPropertiesJson() == "{\"laps\":\"3\",\"map\":\"MP-1\"}"), "the pilot reads the whole room as JSON");
+            ExpectThrows(ResultCode.InvalidArgument, () => host.SetRoomPropertiesJson("[1]"), "changes that are not an object are INVALID_ARGUMENT");
+            Expect(host.SetRoomPropertiesJson("{\"map\":null,\"laps\":null}"), "host removes both at once");
+            Expect(pilot.SetPlayerPropertiesJson("{\"car\":\"7\",\"skin\":\"red\"}"), "pilot sets two player properties at once");
+            Received mine = hostEvents.WaitFor(EventKind.PlayerPropertiesChanged, x => x.Actor == 2 && x.Text.Contains("\"car\""));
+            Expect(mine != null && mine.Text.Contains("\"skin\":\"red\""), "one PLAYER_PROPERTIES_CHANGED carries both keys");
         }
 
         // ---- clock, stats, players ------------------------------------------

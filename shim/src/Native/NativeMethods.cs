@@ -174,6 +174,15 @@ namespace Propwash
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_session_set_room_property")]
         internal static extern ResultCode pw_session_set_room_property(PropwashSessionHandle session, PwStr key, PwStr value, [MarshalAs(UnmanagedType.U1)] bool remove);
 
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_session_set_room_properties_json")]
+        internal static extern ResultCode pw_session_set_room_properties_json(PropwashSessionHandle session, PwStr changesJson);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_session_set_player_properties_json")]
+        internal static extern ResultCode pw_session_set_player_properties_json(PropwashSessionHandle session, PwStr changesJson);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_session_room_properties_json")]
+        internal static extern ResultCode pw_session_room_properties_json(PropwashSessionHandle session, ref byte buf, UIntPtr cap, out UIntPtr outLen);
+
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_session_set_player_property")]
         internal static extern ResultCode pw_session_set_player_property(PropwashSessionHandle session, PwStr key, PwStr value, [MarshalAs(UnmanagedType.U1)] bool remove);
 

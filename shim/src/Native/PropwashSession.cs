@@ -311,6 +311,51 @@ namespace Propwash
             return ChangeProperty(false, key, null, true);
         }
 
+        /// <summary>
+        /// Changes several room properties at once (host only): <paramref name="changesJson"/> is a JSON
+        /// object of key to string (set) or null (remove). Everyone gets one RoomPropertiesChanged with
+        /// all of them. False if dropped.
+        /// </summary>
+        public bool SetRoomPropertiesJson(string changesJson)
+        {
+            ThrowIfDisposed();
+            using (Utf8Arg c = new Utf8Arg(changesJson))
+            {
+                return Queued(NativeMethods.pw_session_set_room_properties_json(handle, c.Str), "pw_session_set_room_properties_json");
+            }
+        }
+
+        /// <summary>Changes several of our own player properties at once (JSON as in <see cref="SetRoomPropertiesJson"/>). False if dropped.</summary>
+        public bool SetPlayerPropertiesJson(string changesJson)
+        {
+            ThrowIfDisposed();
+            using (Utf8Arg c = new Utf8Arg(changesJson))
+            {
+                return Queued(NativeMethods.pw_session_set_player_properties_json(handle, c.Str), "pw_session_set_player_properties_json");
+            }
+        }
+
+        /// <summary>Every room property as one JSON object (what a joiner reads on arrival).</summary>
+        public string RoomPropertiesJson()
+        {
+            ThrowIfDisposed();
+            for (int attempt = 0; attempt < 4; attempt++)
+            {
+                UIntPtr len;
+                ResultCode r = NativeMethods.pw_session_room_properties_json(handle, ref textBuffer[0], (UIntPtr)(uint)textBuffer.Length, out len);
+                if (r == ResultCode.Ok)
+                {
+                    return Encoding.UTF8.GetString(textBuffer, 0, (int)len);
+                }
+                if (r != ResultCode.BufferTooSmall)
+                {
+                    throw PropwashException.From(r, "pw_session_room_properties_json");
+                }
+                textBuffer = new byte[Math.Max((int)len, textBuffer.Length * 2)];
+            }
+            throw new PropwashException(ResultCode.BufferTooSmall, "pw_session_room_properties_json", "the room's properties kept outgrowing the buffer");
+        }
+
         private bool ChangeProperty(bool room, string key, string value, bool remove)
         {
             ThrowIfDisposed();
