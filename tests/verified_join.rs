@@ -11,7 +11,7 @@ use propwash::identity::verify::{
     FakeAnswer, FakeVerifier, TicketVerifier, VerifyError, VerifyState, VERIFY_TIMEOUT,
 };
 use propwash::proto::wire::{packet_kind, PacketKind, HANDSHAKE_HEADER, MAX_PAYLOAD};
-use propwash::proto::{Hello, PlayerInfo, RefuseReason, Role};
+use propwash::proto::{Hello, LeaveReason, PlayerInfo, RefuseReason, Role};
 use propwash::session::sim::{Conditions, SimRoom};
 use propwash::session::{
     Client, ClientConfig, ClientState, CloseReason, Event, Host, HostConfig, HOST_ACTOR,
@@ -741,4 +741,48 @@ fn hellos_and_players_of_older_peers_still_work() {
         json.contains(&format!("\"steam_id\":\"{HOST_ID}\"")),
         "{json}"
     );
+}
+
+#[test]
+fn a_crashed_verified_player_rejoins_at_once_from_a_new_address() {
+    let steam = Steam::new(FakeAnswer::Accept);
+    let mut room = room_with(host_cfg(), Some(&steam), 31);
+    let a = steam_player(&mut room, "Alice", ALICE);
+    room.run_for(Duration::from_secs(1));
+    assert_eq!(state(&room, a), ClientState::Connected);
+    // Her game dies: nothing more from that address.
+    room.disconnect(a);
+    // Back within a second, before the old seat has been silent long
+    // enough: still "in use", the old seat stays.
+    room.run_for(Duration::from_millis(500));
+    let early = steam_player(&mut room, "Alice again", ALICE);
+    room.run_for(Duration::from_millis(500));
+    assert_refused(&room, early, RefuseReason::SteamIdInUse, &ALICE.to_string());
+    // After 2 s of silence, long before the 5 s timeout, a new game with a
+    // fresh ticket takes her place; the old seat leaves as timed out.
+    room.run_for(Duration::from_millis(1200));
+    let back = steam_player(&mut room, "Alice back", ALICE);
+    room.run_for(Duration::from_millis(500));
+    assert_eq!(state(&room, back), ClientState::Connected);
+    let players = room.host.players();
+    let alices = with_id(&players, ALICE);
+    assert_eq!(alices.len(), 1, "{players:?}");
+    assert_eq!(alices[0].name, "Alice back");
+    assert!(alices[0].verified);
+    assert!(room.host_events.iter().any(|e| matches!(
+        e,
+        Event::PlayerLeft {
+            reason: LeaveReason::TimedOut,
+            ..
+        }
+    )));
+    // Her old Steam session ended, the new one is open.
+    assert_eq!(steam.open(), vec![ALICE]);
+    assert!(steam.ended().contains(&ALICE));
+    // A claim without a ticket never frees a seat, however silent.
+    room.disconnect(back);
+    room.run_for(Duration::from_secs(3));
+    let bare = room.add_client(|h| claimant(h, "Bare", ALICE, None));
+    room.run_for(Duration::from_millis(300));
+    assert_refused(&room, bare, RefuseReason::SteamIdInUse, &ALICE.to_string());
 }

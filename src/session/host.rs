@@ -176,6 +176,10 @@ impl Bucket {
     }
 }
 
+/// Silence after which a verified player's seat makes way for the same
+/// Steam id rejoining from another address.
+const REJOIN_SILENCE: Duration = Duration::from_secs(2);
+
 /// Wrong password proofs one IP address may send per [`GUESS_WINDOW`]
 /// before it is refused without checking for [`GUESS_LOCKOUT`].
 const GUESS_LIMIT: u32 = 5;
@@ -803,6 +807,7 @@ impl Host {
                 return Ok(());
             }
         }
+        self.free_silent_seat(now, from, &hello);
         // Full rooms are refused before Steam is asked anything.
         let role = match self.pick_role(&hello) {
             Ok(role) => role,
@@ -1283,6 +1288,35 @@ impl Host {
             }
         }
         self.events.push_back(Event::PlayerLeft { actor, reason });
+    }
+
+    /// A verified player whose game crashed comes back at once from a new
+    /// port, with a fresh ticket, while its old seat waits out the timeout:
+    /// when that old seat has been silent for [`REJOIN_SILENCE`], it is
+    /// freed now so the newcomer's claim can be checked (Steam still has to
+    /// confirm it; a seat that is talking is never touched).
+    fn free_silent_seat(&mut self, now: Instant, from: SocketAddr, hello: &Hello) {
+        let has_ticket = hello.steam_ticket.as_deref().is_some_and(|t| !t.is_empty());
+        let claimed = hello
+            .steam_id
+            .as_deref()
+            .and_then(|s| s.parse::<u64>().ok());
+        let (Some(id), true) = (claimed, has_ticket) else {
+            return;
+        };
+        let silent = self.peers.iter().position(|p| {
+            p.seated()
+                && p.steam_id == Some(id)
+                && p.addr != from
+                && now.saturating_duration_since(p.link.last_heard) >= REJOIN_SILENCE
+        });
+        if let Some(i) = silent {
+            tracing::info!(
+                actor = self.peers[i].info.actor,
+                "a player rejoins from a new address; its silent seat is freed"
+            );
+            self.remove(now, i, LeaveReason::TimedOut);
+        }
     }
 
     /// Drops silent peers, seats or refuses joiners Steam answered for,
