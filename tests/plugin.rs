@@ -14,13 +14,15 @@
 //! empty; Disconnect), `host` (identity synced into a copy of the fixture
 //! game folder, then CreateRoom, listed with a password; it serves until
 //! its stdin closes), `join` (the room list, JoinRandomRoom by map, events,
-//! properties (CurrentRoom, one merged callback per Update) and drones both
+//! properties (CurrentRoom from the library's RoomPropertiesJson, one
+//! callback per SetCustomProperties call with all its keys) and drones both
 //! ways, LeaveRoom, JoinRoom by the listed name; seated until the host
 //! leaves) and `stranger` (the wrong password, a session id nobody lists,
 //! then no password). Each game checks itself against PUN 2's behaviour and
 //! prints `ok`/`FAIL` lines and a verdict last; this test checks the
-//! verdicts, a few callback sequences again, the coordinator's listing
-//! (`Service::with_core`) and player-state.json.
+//! verdicts, a few callback sequences again, the room's properties as the
+//! library holds them (no property of the plugin's own), the coordinator's
+//! listing (`Service::with_core`) and player-state.json.
 //! Folders: the build in `CARGO_TARGET_TMPDIR/plugin`, the games in
 //! scratch folders removed at the end.
 //!
@@ -291,6 +293,23 @@ fn listed(coordinator: &Service) -> Vec<SessionRecord> {
     coordinator.with_core(|c| c.query(&ListQuery::default()).sessions)
 }
 
+/// The keys of the library's room as a game printed them on a
+/// `ROOM-PROPERTIES <when> <json>` line (RoomPropertiesJson), sorted.
+fn room_keys(out: &str, when: &str) -> Vec<String> {
+    let prefix = format!("ROOM-PROPERTIES {when} ");
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} line:\n{out}"));
+    let room: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("{prefix:?} is not a JSON object ({e}): {line}"));
+    assert!(
+        room.values().all(serde_json::Value::is_string),
+        "every room property is a string: {line}"
+    );
+    room.keys().cloned().collect()
+}
+
 /// Waits up to `limit` for the listing to satisfy `ok`; returns the last look.
 fn listing_until(
     coordinator: &Service,
@@ -402,6 +421,10 @@ fn the_plugin_hosts_lists_joins_and_syncs_identity_under_mono() {
     assert!(r.room.is_custom_track);
     assert_eq!(r.room.mode, "race");
     assert_eq!(r.settings.laps, 3);
+    assert!(
+        !format!("{r:?}").contains("pw.keys"),
+        "the listing knows no key list property: {r:?}"
+    );
     assert_eq!(
         (
             r.capacity.pilots,
@@ -441,18 +464,34 @@ fn the_plugin_hosts_lists_joins_and_syncs_identity_under_mono() {
     // told, and the room is unlisted.
     let out = host.finish(Duration::from_secs(30));
     assert!(out.contains("HOST-ACK"), "{out}");
-    // CreateRoom's properties raise nothing; each Update's changes one callback.
-    let updates: Vec<&str> = out
-        .lines()
-        .filter(|l| l.starts_with("callback OnRoomPropertiesUpdate("))
-        .collect();
+    // CreateRoom's properties raise nothing; each SetCustomProperties call
+    // one callback with all its keys, two calls in one frame included.
+    let room_updates = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.starts_with("callback OnRoomPropertiesUpdate("))
+            .map(str::to_string)
+            .collect()
+    };
+    let calls = [
+        "callback OnRoomPropertiesUpdate({laps=5 (Int32), seen=2 (Int32)})",
+        "callback OnRoomPropertiesUpdate({round=1 (Int32)})",
+        "callback OnRoomPropertiesUpdate({phase=go (String), round=2 (Int32)})",
+    ];
+    assert_eq!(room_updates(&out), calls, "{out}");
+    // The room holds the game's properties and nothing of the plugin's own.
     assert_eq!(
-        updates,
-        [
-            "callback OnRoomPropertiesUpdate({laps=5 (Int32), seen=2 (Int32)})",
-            "callback OnRoomPropertiesUpdate({phase=go (String), round=2 (Int32)})",
-        ],
+        room_keys(&out, "created"),
+        ["laps", "map", "track"],
         "{out}"
+    );
+    assert_eq!(
+        room_keys(&out, "final"),
+        ["laps", "map", "phase", "round", "seen", "track"],
+        "{out}"
+    );
+    assert!(
+        !out.contains("pw.keys"),
+        "the host never mentions pw.keys: {out}"
     );
     assert!(
         out.contains("callback OnLeftRoom()\ncallback OnConnectedToMaster()"),
@@ -470,16 +509,16 @@ fn the_plugin_hosts_lists_joins_and_syncs_identity_under_mono() {
         out.contains("callback OnLeftRoom()\ncallback OnDisconnected(DisconnectByServerLogic)"),
         "the host closed the room: OnLeftRoom, then OnDisconnected(DisconnectByServerLogic): {out}"
     );
-    assert!(
-        out.contains("callback OnRoomPropertiesUpdate({phase=go (String), round=2 (Int32)})")
-            && !out.contains("callback OnRoomPropertiesUpdate({round=1"),
-        "the host's two calls reached the joiner as one callback: {out}"
+    assert_eq!(
+        room_updates(&out),
+        calls,
+        "the joiner got the host's calls as they were made: one callback each, with all its \
+         keys; the room's existing properties raised none: {out}"
     );
+    assert_eq!(room_keys(&out, "joined"), ["laps", "map", "track"], "{out}");
     assert!(
-        !out.lines()
-            .any(|l| l.starts_with("callback OnRoomPropertiesUpdate(")
-                && (l.contains("map=") || l.contains("pw.keys"))),
-        "the room's existing properties raised no callback on the joiner: {out}"
+        !out.contains("pw.keys"),
+        "the joiner never mentions pw.keys: {out}"
     );
     let rooms = listing_until(&coordinator, Duration::from_secs(5), <[_]>::is_empty);
     assert!(

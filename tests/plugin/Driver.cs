@@ -275,7 +275,8 @@ namespace Propwash.PluginTest
                 "... not listed, and the log says why: the coordinator is not ip:port");
             Check(PhotonNetwork.CurrentRoom != null && PhotonNetwork.CurrentRoom.Name == "Solo Room" && PhotonNetwork.CurrentRoom.CustomProperties.Count == 0
                 && g.Pun.RoomsAtJoin.Count == 1 && g.Pun.RoomsAtJoin[0] == "Solo Room {}",
-                "PhotonNetwork.CurrentRoom (hooked) is the room, from OnJoinedRoom on, with no properties (propwash's " + RoomBridge.KeysProperty + " hidden)");
+                "PhotonNetwork.CurrentRoom (hooked) is the room, from OnJoinedRoom on, with no properties");
+            Check(g.Until(() => LibraryRoom(g) == "{}", Wait), "... and the library's room has none either (RoomPropertiesJson: " + LibraryRoom(g) + "): the plugin adds no property of its own");
             Check(!PhotonNetwork.CreateRoom("Another Room") && g.Until(() => g.Pun.Count("OnCreateRoomFailed") == 1, Wait)
                 && Args(g.Pun.Last("OnCreateRoomFailed"), (short)-1, "propwash: already in a room"), "CreateRoom in a room: OnCreateRoomFailed, already in a room");
             Check(g.Until(() => !double.IsNaN(PhotonNetwork.Time), Wait), "PhotonNetwork.Time is the host's clock in an unlisted room");
@@ -340,9 +341,8 @@ namespace Propwash.PluginTest
             Check(PhotonNetwork.LocalPlayer.SetCustomProperties(Table("car", 7)) && PhotonNetwork.LocalPlayer.SetCustomProperties(Table("car", 8, "skin", "red")),
                 "the host's own Player.SetCustomProperties, twice in one frame, are sent");
             g.Frame();
-            Check(playerChanges.Count == 1 && playerChanges[0].Key == 1 && Describe(playerChanges[0].Value) == "{car=8 (Int32), skin=red (String)}",
-                "... and raise one PlayerPropertiesChanged for actor 1 in the next Update, merged (last value wins): "
-                + string.Join(" | ", playerChanges.ConvertAll(c => c.Key + " " + Describe(c.Value)).ToArray()));
+            Check(Changes(playerChanges) == "1 {car=7 (Int32)} | 1 {car=8 (Int32), skin=red (String)}",
+                "... and raise one PlayerPropertiesChanged per call for actor 1 in the next Update, in order, each with all its keys: " + Changes(playerChanges));
             PlayerRecord self = new List<PlayerRecord>(g.Room.Players).Find(p => p.Actor == 1);
             Check(self != null && Prop(self, "car") == "i:8", "... and our record in RoomBridge.Players holds them");
             Check(g.Until(() => !double.IsNaN(PhotonNetwork.Time) && PhotonNetwork.ServerTimestamp != int.MinValue, Wait), "PhotonNetwork.Time and ServerTimestamp are the host clock");
@@ -350,7 +350,11 @@ namespace Propwash.PluginTest
             // Photon's CreateRoom takes CustomRoomProperties as the room's first state, with no callback.
             g.For(0.1);
             Check(g.Pun.Count("OnRoomPropertiesUpdate") == 0, "CreateRoom's CustomRoomProperties raise no OnRoomPropertiesUpdate on the host (" + g.Pun.Count("OnRoomPropertiesUpdate") + ")");
-            Check(PhotonNetwork.CurrentRoom.CustomProperties.Count == 3, "... and CurrentRoom still holds them, without propwash's " + RoomBridge.KeysProperty);
+            Check(PhotonNetwork.CurrentRoom.CustomProperties.Count == 3, "... and CurrentRoom still holds them");
+            const string createdRoom = "{\"laps\":\"i:3\",\"map\":\"s:MP-Plugin\",\"track\":\"s:CMP-42\"}";
+            Check(g.Until(() => LibraryRoom(g) == createdRoom, Wait),
+                "the library's room (RoomPropertiesJson) holds CreateRoom's three properties and nothing else: " + LibraryRoom(g));
+            Console.WriteLine("ROOM-PROPERTIES created " + LibraryRoom(g));
             int runs = PhotonNetwork.Originals.FindAll(o => o == "RunViewUpdate").Count;
             g.For(0.1);
             Check(PhotonNetwork.Originals.FindAll(o => o == "RunViewUpdate").Count == runs, "Photon's view update is skipped in a room");
@@ -372,17 +376,15 @@ namespace Propwash.PluginTest
                 g.Frame();
                 if (acked && !answered && events.Exists(e => e.Code == 44))
                 {
-                    // The joiner asks (event 44), then runs no Update for a while: two calls in one frame
-                    // reach it, and us, in one Update each.
+                    // The joiner asks (event 44): two calls in one frame are two callbacks, here and there, as in PUN.
                     answered = true;
                     int updates = g.Pun.Count("OnRoomPropertiesUpdate");
                     Check(new Room(RoomName, null).SetCustomProperties(Table("round", 1)) && new Room(RoomName, null).SetCustomProperties(Table("round", 2, "phase", "go")),
                         "two Room.SetCustomProperties calls in one frame are sent");
-                    Thread.Sleep(50); // the library's echo arrives before the next Update
-                    g.Frame();
-                    PunCallbacks.Call merged = g.Pun.Last("OnRoomPropertiesUpdate");
-                    Check(g.Pun.Count("OnRoomPropertiesUpdate") == updates + 1 && merged != null && Describe((IDictionary)merged.Args[0]) == "{phase=go (String), round=2 (Int32)}",
-                        "... and raise one OnRoomPropertiesUpdate on the host in the next Update, merged (last value wins): " + merged);
+                    g.Until(() => g.Pun.Count("OnRoomPropertiesUpdate") >= updates + 2, Wait);
+                    g.For(0.1);
+                    Check(RoomUpdates(g, updates) == "{round=1 (Int32)} | {phase=go (String), round=2 (Int32)}",
+                        "... and raise one OnRoomPropertiesUpdate each on the host, in order, each with all its keys: " + RoomUpdates(g, updates));
                 }
                 if (acked || !joined.Exists(p => p.Actor == 2)) continue;
                 EventData numbers = events.Find(e => e.Code == 42), text = events.Find(e => e.Code == 43);
@@ -396,11 +398,10 @@ namespace Propwash.PluginTest
                 // The host answers through the room: the joiner waits for this.
                 int before = g.Pun.Count("OnRoomPropertiesUpdate");
                 Check(new Room(RoomName, null).SetCustomProperties(Table("laps", 5, "seen", 2)), "Room.SetCustomProperties on the host is sent");
-                Thread.Sleep(50); // the library's echo arrives before the next Update
-                g.Frame();
-                PunCallbacks.Call both = g.Pun.Last("OnRoomPropertiesUpdate");
-                Check(g.Pun.Count("OnRoomPropertiesUpdate") == before + 1 && both != null && Describe((IDictionary)both.Args[0]) == "{laps=5 (Int32), seen=2 (Int32)}",
-                    "... one SetCustomProperties of 2 keys raises one OnRoomPropertiesUpdate with both on the host: " + both);
+                g.Until(() => g.Pun.Count("OnRoomPropertiesUpdate") > before, Wait);
+                g.For(0.1);
+                Check(RoomUpdates(g, before) == "{laps=5 (Int32), seen=2 (Int32)}",
+                    "... one SetCustomProperties of 2 keys raises one OnRoomPropertiesUpdate with both on the host: " + RoomUpdates(g, before));
                 Check(Equals(PhotonNetwork.CurrentRoom.CustomProperties["laps"], 5) && Equals(PhotonNetwork.CurrentRoom.CustomProperties["seen"], 2),
                     "... and CurrentRoom.CustomProperties has them");
             }
@@ -416,6 +417,12 @@ namespace Propwash.PluginTest
             List<PlayerRecord> seated = new List<PlayerRecord>(g.Room.Players);
             Check(seated.Count == 2 && seated.Exists(p => p.Actor == 1) && seated.Exists(p => p.Actor == 3), "RoomBridge.Players: us (actor 1) and actor 3");
             Check(playerChanges.Exists(c => c.Key == 2 && Equals(c.Value["ready"], true)), "PlayerPropertiesChanged: the joiner's ready = true reached us");
+            List<KeyValuePair<ushort, IDictionary>> cars = playerChanges.FindAll(c => c.Key == 2 && c.Value.Contains("car"));
+            Check(Changes(cars) == "2 {car=7 (Int32)} | 2 {car=8 (Int32), skin=red (String)}",
+                "... and the joiner's two calls in one frame as two PlayerPropertiesChanged, in order, each with all its keys: " + Changes(cars));
+            const string finalRoom = "{\"laps\":\"i:5\",\"map\":\"s:MP-Plugin\",\"phase\":\"s:go\",\"round\":\"i:2\",\"seen\":\"i:2\",\"track\":\"s:CMP-42\"}";
+            Check(LibraryRoom(g) == finalRoom, "the library's room (RoomPropertiesJson) holds the game's properties and nothing else: " + LibraryRoom(g));
+            Console.WriteLine("ROOM-PROPERTIES final " + LibraryRoom(g));
 
             Check(PhotonNetwork.LeaveRoom(), "LeaveRoom returns true");
             Check(g.Until(() => g.Pun.Count("OnLeftRoom") == 1, Wait) && !PhotonNetwork.InRoom && !PhotonNetwork.IsMasterClient,
@@ -481,6 +488,9 @@ namespace Propwash.PluginTest
                 "in OnJoinedRoom, PhotonNetwork.CurrentRoom holds the properties set before we came: " + string.Join(" | ", g.Pun.RoomsAtJoin.ToArray()));
             Check(g.Room.RoomProperties != null && Describe(g.Room.RoomProperties) == Describe(PhotonNetwork.CurrentRoom.CustomProperties),
                 "... and RoomBridge.RoomProperties holds the same");
+            Check(LibraryRoom(g) == "{\"laps\":\"i:3\",\"map\":\"s:MP-Plugin\",\"track\":\"s:CMP-42\"}",
+                "... read from the library's room (RoomPropertiesJson), which holds those three and nothing else: " + LibraryRoom(g));
+            Console.WriteLine("ROOM-PROPERTIES joined " + LibraryRoom(g));
             Check(joined.Count >= 1 && joined[0].Key.Actor == 2 && joined[0].Key.Name == "Plugin Joiner" && joined[0].Value == 0
                 && new List<PlayerRecord>(g.Room.Players).Exists(p => p.Actor == 2 && p.Name == "Plugin Joiner"),
                 "PlayerJoined for ourselves (actor 2, \"Plugin Joiner\") before OnJoinedRoom, and RoomBridge.Players holds us");
@@ -508,36 +518,32 @@ namespace Propwash.PluginTest
             Check(g.Until(() => (ack = g.Pun.Calls.FindLast(c => c.Name == "OnRoomPropertiesUpdate" && Equals(((IDictionary)c.Args[0])["seen"], 2))) != null, LongWait),
                 "OnRoomPropertiesUpdate with the host's answer (seen = 2)");
             Check(ack != null && ack.Args[0] is ExitGames.Client.Photon.Hashtable, "... as a Photon Hashtable");
-            List<PunCallbacks.Call> laps = g.Pun.Calls.FindAll(c => c.Name == "OnRoomPropertiesUpdate" && Equals(((IDictionary)c.Args[0])["laps"], 5));
-            Check(laps.Count == 1, "... and laps = 5 (an int again) from the same SetCustomProperties");
+            g.For(0.2);
+            Check(RoomUpdates(g, 0) == "{laps=5 (Int32), seen=2 (Int32)}",
+                "... the host's SetCustomProperties of 2 keys is exactly one OnRoomPropertiesUpdate with both (laps an int again): " + RoomUpdates(g, 0));
             IDictionary current = PhotonNetwork.CurrentRoom == null ? null : PhotonNetwork.CurrentRoom.CustomProperties;
             Check(current != null && Equals(current["laps"], 5) && Equals(current["seen"], 2) && Equals(current["map"], "MP-Plugin"),
                 "CurrentRoom.CustomProperties follows the changes: " + (current == null ? "null" : Describe(current)));
             Check(g.Until(() => Near(theirs.transform.position, HostAt), Wait), "the host's drone moves propwash-pilot-1 to " + HostAt);
 
-            // Changes that arrive in one Update are merged, one callback per target: our own two
-            // SetCustomProperties calls, and the host's two (asked with event 44), while no Update runs.
+            // One callback per SetCustomProperties call, as in PUN, however the Updates fall: our own two
+            // calls in one frame, and the host's two (asked with event 44).
             int roomUpdates = g.Pun.Count("OnRoomPropertiesUpdate");
             playerChanges.Clear();
             Check(PhotonNetwork.LocalPlayer.SetCustomProperties(Table("car", 7)) && PhotonNetwork.LocalPlayer.SetCustomProperties(Table("car", 8, "skin", "red")),
                 "two local Player.SetCustomProperties calls in one frame are sent");
             Check(PhotonNetwork.RaiseEvent(44, null, new RaiseEventOptions { Receivers = ReceiverGroup.MasterClient }, SendOptions.SendReliable),
                 "RaiseEvent 44 asks the host for two Room.SetCustomProperties calls");
-            Thread.Sleep(1000);
-            g.Frame();
-            PunCallbacks.Call merged = g.Pun.Last("OnRoomPropertiesUpdate");
-            List<object> order = new List<object>();
-            if (merged != null) foreach (DictionaryEntry e in (IDictionary)merged.Args[0]) order.Add(e.Key);
-            Check(g.Pun.Count("OnRoomPropertiesUpdate") == roomUpdates + 1 && Describe((IDictionary)merged.Args[0]) == "{phase=go (String), round=2 (Int32)}"
-                && order.Count == 2 && Equals(order[0], "round"),
-                "the host's round = 1, then round = 2 and phase = go: one OnRoomPropertiesUpdate in the next Update, in arrival order, last value wins: " + merged);
-            Check(playerChanges.Count == 1 && playerChanges[0].Key == 2 && Describe(playerChanges[0].Value) == "{car=8 (Int32), skin=red (String)}",
-                "our car = 7, then car = 8 and skin = red: one PlayerPropertiesChanged for actor 2: "
-                + string.Join(" | ", playerChanges.ConvertAll(c => c.Key + " " + Describe(c.Value)).ToArray()));
+            g.Until(() => g.Pun.Count("OnRoomPropertiesUpdate") >= roomUpdates + 2 && playerChanges.Count >= 2, LongWait);
+            g.For(0.2);
+            Check(RoomUpdates(g, roomUpdates) == "{round=1 (Int32)} | {phase=go (String), round=2 (Int32)}",
+                "the host's round = 1, then round = 2 and phase = go: two OnRoomPropertiesUpdate, in order, each with all its keys: " + RoomUpdates(g, roomUpdates));
+            Check(Changes(playerChanges) == "2 {car=7 (Int32)} | 2 {car=8 (Int32), skin=red (String)}",
+                "our car = 7, then car = 8 and skin = red: two PlayerPropertiesChanged for actor 2, in order, each with all its keys: " + Changes(playerChanges));
             PlayerRecord me = new List<PlayerRecord>(g.Room.Players).Find(p => p.Actor == 2);
-            Check(me != null && Prop(me, "car") == "i:8" && Prop(me, "ready") == "b:1", "... and our record in RoomBridge.Players holds them");
-            Check(!g.Pun.Calls.Exists(c => c.Name == "OnRoomPropertiesUpdate" && (((IDictionary)c.Args[0]).Contains("map") || ((IDictionary)c.Args[0]).Contains(RoomBridge.KeysProperty))),
-                "no OnRoomPropertiesUpdate ever carried the properties set before we came, or propwash's " + RoomBridge.KeysProperty);
+            Check(me != null && Prop(me, "car") == "i:8" && Prop(me, "skin") == "s:red" && Prop(me, "ready") == "b:1", "... and our record in RoomBridge.Players holds them");
+            Check(!g.Pun.Calls.Exists(c => c.Name == "OnRoomPropertiesUpdate" && ((IDictionary)c.Args[0]).Contains("map")),
+                "no OnRoomPropertiesUpdate ever carried the properties set before we came");
             roomUpdates = g.Pun.Count("OnRoomPropertiesUpdate");
 
             // The dropped-frame count is per session: make this one look like it lost 600 frames. One
@@ -649,6 +655,28 @@ namespace Propwash.PluginTest
             PunCallbacks.Call c = g.Pun.Last("OnRoomListUpdate");
             List<RoomInfo> rooms = c == null ? null : c.Args[0] as List<RoomInfo>;
             return rooms == null ? null : rooms.Find(r => r.Name == name);
+        }
+
+        /// <summary>The room's properties as the library holds them (PropwashSession.RoomPropertiesJson, read through the bridge's session); null outside a session.</summary>
+        private static string LibraryRoom(Game g)
+        {
+            PropwashSession s = typeof(RoomBridge).GetField("session", BindingFlags.NonPublic | BindingFlags.Instance).GetValue(g.Room) as PropwashSession;
+            return s == null ? null : s.RoomPropertiesJson();
+        }
+
+        /// <summary>The OnRoomPropertiesUpdate calls after the first <paramref name="skip"/>, described and joined with " | ".</summary>
+        private static string RoomUpdates(Game g, int skip)
+        {
+            List<PunCallbacks.Call> all = g.Pun.Calls.FindAll(c => c.Name == "OnRoomPropertiesUpdate");
+            List<string> shown = new List<string>();
+            for (int i = skip; i < all.Count; i++) shown.Add(Describe((IDictionary)all[i].Args[0]));
+            return string.Join(" | ", shown.ToArray());
+        }
+
+        /// <summary>PlayerPropertiesChanged calls as "actor {changes}", joined with " | ".</summary>
+        private static string Changes(List<KeyValuePair<ushort, IDictionary>> changes)
+        {
+            return string.Join(" | ", changes.ConvertAll(c => c.Key + " " + Describe(c.Value)).ToArray());
         }
 
         /// <summary>A player's property as the library stores it ("i:8"); null when absent.</summary>

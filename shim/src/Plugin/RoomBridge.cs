@@ -22,12 +22,6 @@ namespace Propwash.Shim
         private const short GameFull = 32765, GameClosed = 32764, NoRandomMatchFound = 32760, OperationFailed = -1;
         private const string CreateRoomFailed = "OnCreateRoomFailed", JoinRoomFailed = "OnJoinRoomFailed", JoinRandomFailed = "OnJoinRandomFailed";
         private const int EventsPerFrame = 256, LobbyReportsPerFrame = 32, LobbyAnswersPerFrame = 8;
-        /// <summary>
-        /// The room property a hosting plugin keeps listing every other key (a JSON array): the library
-        /// reads room properties by key only, so this is how a joiner learns the properties set before
-        /// it came. Hidden from the game (callbacks, CurrentRoom).
-        /// </summary>
-        public const string KeysProperty = "pw.keys";
         /// <summary>How long a welcome waits for the library's room state to show us seated (it is published just after the event).</summary>
         private const float JoinStateSeconds = 0.5f;
         /// <summary>Rooms asked for per page (the library's most).</summary>
@@ -59,14 +53,8 @@ namespace Propwash.Shim
         private IDictionary roomView;
         private object photonRoom;
         private IDictionary photonRoomProperties;
-        /// <summary>Host: the room property keys listed in <see cref="KeysProperty"/>, in the order they were set.</summary>
-        private readonly List<string> publishedKeys = new List<string>();
         /// <summary>Host: CreateRoom's properties (key, value) whose echo from the library is not raised (Photon raises nothing for them).</summary>
         private readonly Dictionary<string, string> initialEcho = new Dictionary<string, string>();
-        // Property changes of this Update, merged per target: one callback each when the Update's events are handled.
-        private IDictionary roomChanges;
-        private readonly Dictionary<ushort, IDictionary> playerChanges = new Dictionary<ushort, IDictionary>();
-        private readonly List<ushort> playerChangeOrder = new List<ushort>();
 
         // The session's lobby side: a listed room, or a join through the coordinator.
         private bool lobbySide, coordinatorDown;
@@ -95,9 +83,9 @@ namespace Propwash.Shim
         /// <summary>A player left (actor, why).</summary>
         public event Action<ushort, CloseReason> PlayerLeft;
         /// <summary>
-        /// A player's properties changed, ours included (actor, and the changes that arrived in one Update
-        /// merged into one Photon Hashtable, last value winning; a null value: removed). For other mods,
-        /// as PUN's OnPlayerPropertiesUpdate (not raised: it needs Photon Player objects).
+        /// A player's properties changed, ours included (actor, and the keys of one SetCustomProperties
+        /// call as one Photon Hashtable; a null value: removed): once per call, as PUN's
+        /// OnPlayerPropertiesUpdate (not raised: it needs Photon Player objects). For other mods.
         /// </summary>
         public event Action<ushort, IDictionary> PlayerPropertiesChanged;
         /// <summary>Every game event as raw payload (code, sender, data valid during the call), before it goes to Photon's sink.</summary>
@@ -351,93 +339,80 @@ namespace Propwash.Shim
         }
 
         /// <summary>
-        /// Sends each change (the library takes one key at a time). Room changes keep the key list
-        /// (<see cref="KeysProperty"/>) current; <paramref name="initial"/> (CreateRoom's properties)
-        /// are the room's first state: in the view at once, their echo not raised. The host hears no
-        /// echo of its own player properties from the library, so they are queued here.
+        /// One SetCustomProperties: all its keys in one library call, so that everyone gets one change
+        /// with all of them, as in Photon. A key that cannot be sent (no serializer, over the library's
+        /// size) is left out with a warning; the others still go. <paramref name="initial"/>
+        /// (CreateRoom's properties) are the room's first state: in the view at once, their echo not
+        /// raised. The host hears no echo of its own player properties from the library, so their
+        /// change is raised here, in the next Update.
         /// </summary>
         private bool ApplyProperties(IDictionary properties, bool room, bool initial)
         {
-            bool ok = true, keysChanged = false;
+            bool ok = true;
+            // Encoded key to encoded value (null: remove), in the game's order; a repeated key's last value wins.
+            List<string> keys = new List<string>();
+            Dictionary<string, string> changes = new Dictionary<string, string>();
             foreach (DictionaryEntry e in properties)
             {
-                string key = ValueCodec.EncodeKey(e.Key);
-                if (room && key == KeysProperty)
+                string key = ValueCodec.EncodeKey(e.Key), value = null;
+                if (e.Value == null)
                 {
-                    Warn("room property " + KeysProperty + " is propwash's own; the game's value was not sent");
+                    if (initial) continue; // nothing to remove yet
+                }
+                else if ((value = ValueCodec.EncodeValue(e.Value, glue)) == null)
+                {
+                    Warn("property " + key + ": no Photon serializer for a " + e.Value.GetType().Name + "; not sent");
                     ok = false;
                     continue;
                 }
-                try
+                string unfit = Unfit(key, value);
+                if (unfit != null)
                 {
-                    if (e.Value == null)
-                    {
-                        if (initial) continue; // nothing to remove yet
-                        bool removed = room ? session.RemoveRoomProperty(key) : session.RemovePlayerProperty(key);
-                        ok &= removed;
-                        if (removed && room) keysChanged |= publishedKeys.Remove(key);
-                        if (removed && !room && isHost) LocalPlayerChanged(key, null);
-                        continue;
-                    }
-                    string value = ValueCodec.EncodeValue(e.Value, glue);
-                    if (value == null)
-                    {
-                        Warn("property " + key + ": no Photon serializer for a " + e.Value.GetType().Name + "; not sent");
-                        ok = false;
-                        continue;
-                    }
-                    bool sent = room ? session.SetRoomProperty(key, value) : session.SetPlayerProperty(key, value);
-                    ok &= sent;
-                    if (!sent) continue;
-                    if (room && !publishedKeys.Contains(key))
-                    {
-                        publishedKeys.Add(key);
-                        keysChanged = true;
-                    }
-                    if (room && initial)
-                    {
-                        initialEcho[key] = value;
-                        SetRoomView(key, value);
-                    }
-                    if (!room && isHost) LocalPlayerChanged(key, value);
-                }
-                catch (PropwashException ex)
-                {
-                    log.LogError("property " + key + ": " + ex.Message);
+                    Warn("property " + (key.Length > 64 ? key.Substring(0, 64) + "..." : key) + ": " + unfit + "; not sent");
                     ok = false;
+                    continue;
                 }
+                if (!changes.ContainsKey(key)) keys.Add(key);
+                changes[key] = value;
             }
-            if (keysChanged && !initial) PublishKeys();
-            return ok;
-        }
-
-        /// <summary>Host: <see cref="KeysProperty"/> = the room's keys as a JSON array, as many as fit in one property value.</summary>
-        private void PublishKeys()
-        {
-            StringBuilder json = new StringBuilder("[");
-            int bytes = 4, listed = 0; // "s:[" and "]"
-            foreach (string key in publishedKeys)
+            if (keys.Count == 0) return false;
+            StringBuilder json = new StringBuilder("{");
+            foreach (string key in keys)
             {
-                string quoted = LobbyText.Quote(key);
-                int n = Encoding.UTF8.GetByteCount(quoted) + (listed > 0 ? 1 : 0);
-                if (bytes + n > Limits.MaxPropertyBytes)
-                {
-                    Warn("the room's property keys do not fit in " + KeysProperty + " (" + Limits.MaxPropertyBytes + " bytes): joiners do not see the properties set before they came from \"" + key + "\" on");
-                    break;
-                }
-                if (listed++ > 0) json.Append(',');
-                json.Append(quoted);
-                bytes += n;
+                if (json.Length > 1) json.Append(',');
+                string value = changes[key];
+                json.Append(LobbyText.Quote(key)).Append(':').Append(value == null ? "null" : LobbyText.Quote(value));
             }
-            json.Append(']');
+            json.Append('}');
             try
             {
-                session.SetRoomProperty(KeysProperty, ValueCodec.EncodeValue(json.ToString(), glue));
+                if (!(room ? session.SetRoomPropertiesJson(json.ToString()) : session.SetPlayerPropertiesJson(json.ToString()))) return false;
             }
             catch (PropwashException e)
             {
-                log.LogError("property " + KeysProperty + ": " + e.Message);
+                log.LogError((room ? "room" : "player") + " properties " + string.Join(", ", keys.ToArray()) + ": " + e.Message);
+                return false;
             }
+            if (room && initial)
+            {
+                foreach (string key in keys)
+                {
+                    initialEcho[key] = changes[key];
+                    SetRoomView(key, changes[key]);
+                }
+            }
+            if (!room && isHost) LocalPlayerChanged(keys, changes);
+            return ok;
+        }
+
+        /// <summary>Why the library would refuse this key or value (empty key, over <see cref="Limits.MaxPropertyBytes"/>); null when it fits.</summary>
+        private static string Unfit(string key, string value)
+        {
+            int k = Encoding.UTF8.GetByteCount(key), v = value == null ? 0 : Encoding.UTF8.GetByteCount(value);
+            if (k == 0) return "an empty key";
+            if (k > Limits.MaxPropertyBytes) return "the key is " + k + " bytes, more than the " + Limits.MaxPropertyBytes + " a key may have";
+            if (v > Limits.MaxPropertyBytes) return "the value is " + v + " bytes (encoded), more than the " + Limits.MaxPropertyBytes + " a value may have";
+            return null;
         }
 
         // ---- opening and closing --------------------------------------------
@@ -586,7 +561,6 @@ namespace Propwash.Shim
             OpenRoomView(o.MaxPilots);
             // The room's first state, as Photon's CreateRoom takes it: no OnRoomPropertiesUpdate.
             if (initial != null && initial.Count > 0) ApplyProperties(initial, true, true);
-            PublishKeys(); // always, even empty: joiners then know the host lists its keys
             PlayerRecord self = LocalRecord();
             players[ourActor] = self;
             DeferAction(() =>
@@ -669,11 +643,7 @@ namespace Propwash.Shim
             drones.Reset();
             roomView = photonRoomProperties = null;
             photonRoom = null;
-            publishedKeys.Clear();
             initialEcho.Clear();
-            roomChanges = null;
-            playerChanges.Clear();
-            playerChangeOrder.Clear();
         }
 
         // ---- the room's state -------------------------------------------------
@@ -702,42 +672,15 @@ namespace Propwash.Shim
             return v;
         }
 
-        /// <summary>Joiner: the room's properties as the welcome brought them: every key the host lists, and the [Lobby] keys.</summary>
+        /// <summary>Joiner: the room's properties as the welcome brought them, every key.</summary>
         private void LoadRoomProperties()
         {
-            List<string> keys = new List<string>();
-            string list;
-            if (session.TryGetRoomProperty(KeysProperty, out list))
+            Dictionary<string, object> all = Json.Parse(session.RoomPropertiesJson()) as Dictionary<string, object>;
+            if (all == null) throw new FormatException("the room's properties are not a JSON object");
+            foreach (KeyValuePair<string, object> kv in all)
             {
-                try
-                {
-                    List<object> parsed = Json.Parse(ValueCodec.DecodeValue(list, glue) as string ?? "") as List<object>;
-                    if (parsed != null)
-                    {
-                        foreach (object k in parsed)
-                        {
-                            if (k is string) keys.Add((string)k);
-                        }
-                    }
-                }
-                catch (Exception e)
-                {
-                    Warn("the room's " + KeysProperty + " is not a JSON array (" + e.Message + "); only the [Lobby] properties are read");
-                }
-            }
-            else
-            {
-                Warn("the host lists no room property keys (" + KeysProperty + "; not this plugin?): of the properties set before we came, only the [Lobby] ones are read");
-            }
-            foreach (string key in new[] { settings.MapIdProperty.Value, settings.TrackIdProperty.Value, settings.LapsProperty.Value })
-            {
-                string k = (key ?? "").Trim();
-                if (k.Length > 0 && !keys.Contains(k)) keys.Add(k);
-            }
-            foreach (string key in keys)
-            {
-                string value;
-                if (key != KeysProperty && session.TryGetRoomProperty(key, out value)) SetRoomView(key, value);
+                string value = kv.Value as string;
+                if (value != null) SetRoomView(kv.Key, value);
             }
         }
 
@@ -820,14 +763,17 @@ namespace Propwash.Shim
             }
         }
 
-        /// <summary>A room change set from the library: into the view and CurrentRoom, and this Update's merged callback.</summary>
+        /// <summary>
+        /// A room change from the library (one SetCustomProperties call): into the view and CurrentRoom,
+        /// then one OnRoomPropertiesUpdate with all its keys, as PUN raises one per call.
+        /// </summary>
         private void RoomChanged(string json)
         {
             Dictionary<string, object> changes = Json.Parse(json) as Dictionary<string, object>;
             if (changes == null) return;
+            IDictionary table = null;
             foreach (KeyValuePair<string, object> kv in changes)
             {
-                if (kv.Key == KeysProperty) continue;
                 string value = kv.Value as string, echo;
                 if (initialEcho.TryGetValue(kv.Key, out echo))
                 {
@@ -835,18 +781,22 @@ namespace Propwash.Shim
                     if (echo == value) continue; // CreateRoom's own: already in the view, and Photon raises nothing
                 }
                 object v = SetRoomView(kv.Key, value);
-                if (roomChanges == null) roomChanges = glue.NewHashtable();
-                roomChanges[ValueCodec.DecodeKey(kv.Key)] = v;
+                if (table == null) table = glue.NewHashtable();
+                table[ValueCodec.DecodeKey(kv.Key)] = v;
             }
+            if (table == null) return;
+            glue.Callback("OnRoomPropertiesUpdate", table);
+            glue.Callback("OnPhotonCustomRoomPropertiesChanged", table);
         }
 
-        /// <summary>A player's change set from the library: into their record, and this Update's merged event.</summary>
+        /// <summary>A player's change from the library (one SetCustomProperties call): into their record, then one PlayerPropertiesChanged.</summary>
         private void PlayerChanged(ushort actor, string json)
         {
             Dictionary<string, object> changes = Json.Parse(json) as Dictionary<string, object>;
-            if (changes == null) return;
+            if (changes == null || changes.Count == 0) return;
             PlayerRecord who;
             players.TryGetValue(actor, out who);
+            IDictionary table = glue.NewHashtable();
             foreach (KeyValuePair<string, object> kv in changes)
             {
                 string value = kv.Value as string;
@@ -855,59 +805,45 @@ namespace Propwash.Shim
                     if (value == null) who.Props.Remove(kv.Key);
                     else who.Props[kv.Key] = value;
                 }
-                QueuePlayerChange(actor, kv.Key, value);
+                table[ValueCodec.DecodeKey(kv.Key)] = ValueCodec.DecodeValue(value, glue);
             }
+            RaisePlayerPropertiesChanged(actor, table);
         }
 
-        /// <summary>Host: one of our own player properties was sent (the library does not echo them to the host).</summary>
-        private void LocalPlayerChanged(string key, string value)
+        /// <summary>
+        /// Host: our own player properties were sent (the library does not echo them to the host): our
+        /// record now, their PlayerPropertiesChanged in the next Update (as a change a client makes
+        /// comes back), unless the session has ended by then.
+        /// </summary>
+        private void LocalPlayerChanged(List<string> keys, Dictionary<string, string> changes)
         {
             PlayerRecord self;
-            if (players.TryGetValue(ourActor, out self))
+            players.TryGetValue(ourActor, out self);
+            IDictionary table = glue.NewHashtable();
+            foreach (string key in keys)
             {
-                if (value == null) self.Props.Remove(key);
-                else self.Props[key] = value;
+                string value = changes[key];
+                if (self != null)
+                {
+                    if (value == null) self.Props.Remove(key);
+                    else self.Props[key] = value;
+                }
+                table[ValueCodec.DecodeKey(key)] = ValueCodec.DecodeValue(value, glue);
             }
-            QueuePlayerChange(ourActor, key, value);
+            PropwashSession sentIn = session;
+            ushort actor = ourActor;
+            DeferAction(() =>
+            {
+                if (session == sentIn) RaisePlayerPropertiesChanged(actor, table);
+            });
         }
 
-        private void QueuePlayerChange(ushort actor, string key, string value)
+        private void RaisePlayerPropertiesChanged(ushort actor, IDictionary changes)
         {
-            IDictionary table;
-            if (!playerChanges.TryGetValue(actor, out table))
-            {
-                table = glue.NewHashtable();
-                playerChanges[actor] = table;
-                playerChangeOrder.Add(actor);
-            }
-            table[ValueCodec.DecodeKey(key)] = ValueCodec.DecodeValue(value, glue);
-        }
-
-        /// <summary>This Update's property changes: one OnRoomPropertiesUpdate, and one PlayerPropertiesChanged per player, in arrival order.</summary>
-        private void FlushChanges()
-        {
-            IDictionary room = roomChanges;
-            roomChanges = null;
-            if (room != null && room.Count > 0)
-            {
-                glue.Callback("OnRoomPropertiesUpdate", room);
-                glue.Callback("OnPhotonCustomRoomPropertiesChanged", room);
-            }
-            if (playerChangeOrder.Count == 0) return;
-            ushort[] actors = playerChangeOrder.ToArray();
-            foreach (ushort actor in actors) FlushPlayerChanges(actor);
-        }
-
-        private void FlushPlayerChanges(ushort actor)
-        {
-            IDictionary table;
-            if (!playerChanges.TryGetValue(actor, out table)) return;
-            playerChanges.Remove(actor);
-            playerChangeOrder.Remove(actor);
             if (PlayerPropertiesChanged == null) return;
             try
             {
-                PlayerPropertiesChanged(actor, table);
+                PlayerPropertiesChanged(actor, changes);
             }
             catch (Exception e)
             {
@@ -990,7 +926,6 @@ namespace Propwash.Shim
                     log.LogError("handling " + ev.Kind + ": " + e);
                 }
             }
-            FlushChanges();
         }
 
         private void Defer(string callback, params object[] args)
@@ -1036,7 +971,6 @@ namespace Propwash.Shim
                     if (PlayerJoined != null) PlayerJoined(p);
                     break;
                 case EventKind.PlayerLeft:
-                    FlushPlayerChanges(ev.Actor); // their last changes before they go
                     players.Remove(ev.Actor);
                     drones.Forget(ev.Actor);
                     log.LogInfo("player " + ev.Actor + " left (" + ev.CloseReason + ")");
@@ -1074,7 +1008,6 @@ namespace Propwash.Shim
             bool ours = leaving, wasSeated = seated, failed = failRaised;
             string callback = failCallback;
             log.LogInfo("the session closed (" + reason + ")");
-            FlushChanges(); // what arrived before the end, before OnLeftRoom
             EndSession();
             if (wasSeated)
             {
