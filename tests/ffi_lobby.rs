@@ -304,9 +304,15 @@ fn bad_lobby_input_gets_typed_errors() {
         PwResult::AddressInvalid,
         "coordinator_addr",
     );
-    // Without Steam a host cannot require verified joiners.
+    // Without Steam a host cannot require verified joiners. A careless
+    // marshaller's bool byte that is neither 0 nor 1 reads as true, never
+    // as undefined behaviour.
     let mut o = host_options();
-    o.require_verified = true;
+    unsafe {
+        std::ptr::addr_of_mut!(o.require_verified)
+            .cast::<u8>()
+            .write(2)
+    };
     expect_err(
         unsafe { pw_session_host(&o, &mut s) },
         PwResult::InvalidArgument,

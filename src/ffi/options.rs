@@ -289,21 +289,28 @@ unsafe fn password(s: PwStr, name: &str) -> Result<Option<String>, Error> {
 /// readable as `PwStr` promises.
 pub(crate) unsafe fn host_config(o: std::ptr::NonNull<PwHostOptions>) -> Result<HostPlan, Error> {
     let p = o.as_ptr();
-    // SAFETY: `p` is valid for reads (caller); the bool is read as a byte.
-    let require_verified = unsafe {
-        std::ptr::addr_of!((*p).require_verified)
-            .cast::<u8>()
-            .read()
-            != 0
-    };
-    // SAFETY: every other field is plain data: no invalid values exist.
-    let o = unsafe {
+    // SAFETY: `p` is valid for reads (caller); every field but the bool is
+    // plain data (any bits are a valid value), and the bool is read as a
+    // byte, never as a `bool`.
+    let o = &unsafe {
         PwHostOptions {
-            require_verified,
-            ..p.read()
+            bind_addr: (*p).bind_addr,
+            game_version: (*p).game_version,
+            player_name: (*p).player_name,
+            player_id: (*p).player_id,
+            pilot_hz: (*p).pilot_hz,
+            spectator_hz: (*p).spectator_hz,
+            max_pilots: (*p).max_pilots,
+            max_spectators: (*p).max_spectators,
+            password: (*p).password,
+            require_verified: std::ptr::addr_of!((*p).require_verified)
+                .cast::<u8>()
+                .read()
+                != 0,
+            coordinator_addr: (*p).coordinator_addr,
+            listing_json: (*p).listing_json,
         }
     };
-    let o = &o;
     check_rate("pilot_hz", o.pilot_hz)?;
     check_rate("spectator_hz", o.spectator_hz)?;
     check_range("max_pilots", o.max_pilots, 1, MAX_PILOTS as u32, "")?;
