@@ -784,7 +784,7 @@ PwResult pw_lobby_list(struct PwLobby *lobby, struct PwStr query_json, uint32_t 
 // for `cap` bytes; `out_len` NULL or writable.
 PwResult pw_lobby_poll(struct PwLobby *lobby, uint8_t *buf, size_t cap, size_t *out_len);
 
-// Closes the browser (its thread ends within about 20 ms, on its own) and
+// Closes the browser (its thread ends within about 5 ms, on its own) and
 // releases the handle. NULL is fine (nothing happens). Freeing a handle
 // twice is detected and ignored (the last error says so); later calls
 // with it return `PW_RESULT_INVALID_HANDLE`. Any thread; never blocks.

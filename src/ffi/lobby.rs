@@ -363,7 +363,7 @@ pub unsafe extern "C" fn pw_lobby_poll(
     })
 }
 
-/// Closes the browser (its thread ends within about 20 ms, on its own) and
+/// Closes the browser (its thread ends within about 5 ms, on its own) and
 /// releases the handle. NULL is fine (nothing happens). Freeing a handle
 /// twice is detected and ignored (the last error says so); later calls
 /// with it return `PW_RESULT_INVALID_HANDLE`. Any thread; never blocks.
