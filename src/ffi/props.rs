@@ -8,7 +8,7 @@ use super::arg::{self, out_slice, PwStr};
 use super::result::{Error, PwResult};
 use super::session::{shell, Live, PwSession};
 use crate::proto::control::MAX_PROPERTY_BYTES;
-use crate::runtime::SessionState;
+use crate::runtime::{RoomSnapshot, SessionState};
 
 /// Longest property key or value, in bytes.
 pub const PW_MAX_PROPERTY_BYTES: usize = 1024;
@@ -73,6 +73,27 @@ unsafe fn parse_changes(json: PwStr) -> Result<Changes, Error> {
         ))
     })?;
     checked(changes)
+}
+
+/// Writes `part` of the room the network thread last published, as JSON,
+/// into the caller's buffer; `what` names it in the error.
+///
+/// # Safety
+/// `buf`, `cap` and `out_len` as the `(buf, cap, out_len)` convention says.
+unsafe fn snapshot_json<T: serde::Serialize + ?Sized>(
+    live: &mut Live,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+    what: &str,
+    part: impl FnOnce(&RoomSnapshot) -> &T,
+) -> Result<(), Error> {
+    let out = out_slice(buf, cap, out_len, "buf", "out_len")?;
+    let snap = live.session.snapshot();
+    let json = serde_json::to_vec(part(&snap))
+        .map_err(|e| Error::new(PwResult::Panic, format!("could not encode {what}: {e}")))?;
+    // SAFETY: forwarded to the caller.
+    unsafe { out.write(&json) }
 }
 
 /// Queues `changes` to the room (host only).
@@ -202,17 +223,9 @@ pub unsafe extern "C" fn pw_session_room_properties_json(
     ffi_boundary!({
         // SAFETY: `session` is NULL or a handle from this library (caller).
         let shell = unsafe { shell(session) }?;
-        shell.with(|live| {
-            let out = out_slice(buf, cap, out_len, "buf", "out_len")?;
-            let snap = live.session.snapshot();
-            let json = serde_json::to_vec(&snap.room).map_err(|e| {
-                Error::new(
-                    PwResult::Panic,
-                    format!("could not encode the room properties: {e}"),
-                )
-            })?;
-            // SAFETY: `buf` and `out_len` are writable (caller).
-            unsafe { out.write(&json) }
+        // SAFETY: `buf` and `out_len` are as the caller promises.
+        shell.with(|live| unsafe {
+            snapshot_json(live, buf, cap, out_len, "the room properties", |s| &s.room)
         })
     })
 }
@@ -345,17 +358,9 @@ pub unsafe extern "C" fn pw_session_players_json(
     ffi_boundary!({
         // SAFETY: `session` is NULL or a handle from this library (caller).
         let shell = unsafe { shell(session) }?;
-        shell.with(|live| {
-            let out = out_slice(buf, cap, out_len, "buf", "out_len")?;
-            let snap = live.session.snapshot();
-            let json = serde_json::to_vec(&snap.players).map_err(|e| {
-                Error::new(
-                    PwResult::Panic,
-                    format!("could not encode the player list: {e}"),
-                )
-            })?;
-            // SAFETY: `buf` and `out_len` are writable (caller).
-            unsafe { out.write(&json) }
+        // SAFETY: `buf` and `out_len` are as the caller promises.
+        shell.with(|live| unsafe {
+            snapshot_json(live, buf, cap, out_len, "the player list", |s| &s.players)
         })
     })
 }

@@ -59,9 +59,14 @@ pub(crate) struct Live {
 
 impl Drop for Live {
     fn drop(&mut self) {
-        if let (Some(t), Some(id)) = (self.ticket.take(), super::identity::local()) {
-            id.cancel_ticket(&t);
-        }
+        cancel_ticket(self.ticket.take());
+    }
+}
+
+/// Cancels a Steam ticket our hello carried, once its session is over.
+fn cancel_ticket(ticket: Option<AuthTicket>) {
+    if let (Some(t), Some(id)) = (ticket, super::identity::local()) {
+        id.cancel_ticket(&t);
     }
 }
 
@@ -137,9 +142,7 @@ unsafe fn start(
     open: impl FnOnce() -> std::io::Result<Session>,
 ) -> Result<(), Error> {
     let session = open().map_err(|e| {
-        if let (Some(t), Some(id)) = (ticket.take(), super::identity::local()) {
-            id.cancel_ticket(&t);
-        }
+        cancel_ticket(ticket.take());
         if e.kind() == std::io::ErrorKind::InvalidInput {
             Error::invalid(format!("the room's lobby listing is not valid: {e}"))
         } else {
