@@ -119,7 +119,7 @@ use crate::track::transfer::{TrackSource, TrackTarget};
 use crate::track::TrackHash;
 use crate::util::SplitMix64;
 use measure::{PairCount, PushClock};
-use peer::{Gate, PeerContext, PeerLive, PeerOutcome, PeerSpec, Plan, Room, ScheduledEvent};
+use peer::{Gate, PeerContext, PeerLive, PeerOutcome, PeerSpec, Plan, Room, ScheduledEvent, Seen};
 
 /// Seconds the pilots fly unless told otherwise.
 pub const DEFAULT_SECONDS: u64 = 10;
@@ -1102,6 +1102,14 @@ fn sent_between(a: &[PeerStats], b: &[PeerStats], keep: impl Fn(&PeerStats) -> b
         })
 }
 
+/// Every (receiver, pilot) pair's frame count, by path, and the worst pair.
+#[derive(Default)]
+struct FrameTally {
+    pairs: Vec<PairCount>,
+    by_path: [Vec<PairCount>; 4],
+    worst: Option<(f64, String)>,
+}
+
 /// Laminar's header on an unreliable packet plus IPv4 and UDP.
 const HEADERS_PER_DATAGRAM: u64 = 5 + 20 + 8;
 
@@ -1126,36 +1134,48 @@ fn build_report(
         errors.extend(o.errors.iter().cloned());
     }
 
-    // Frames.
-    let mut pairs = Vec::new();
-    let mut by_path: [Vec<PairCount>; 4] = Default::default();
-    let mut worst: Option<(f64, String)> = None;
-    for (spec, o) in seated.iter().filter(|(_, o)| o.actor.is_some()) {
-        for (p, actor) in plan.pilot_actors.iter().enumerate() {
-            if actor.is_none() || spec.pilot == Some(p) {
-                continue;
+    // Frames: as they reached each receiver's network thread, and as its
+    // game read them by polling.
+    let tally = |count: fn(&PeerOutcome) -> &[Seen]| {
+        let mut t = FrameTally::default();
+        for (spec, o) in seated.iter().filter(|(_, o)| o.actor.is_some()) {
+            for (p, actor) in plan.pilot_actors.iter().enumerate() {
+                if actor.is_none() || spec.pilot == Some(p) {
+                    continue;
+                }
+                let seen = &count(o)[p];
+                let pair = PairCount {
+                    got: seen.distinct,
+                    expected: measure::expected_frames(
+                        seen.first,
+                        run_for,
+                        cfg.pair_hz(p, spec.kind),
+                    ),
+                };
+                if t.worst.as_ref().is_none_or(|(r, _)| pair.ratio() < *r) {
+                    t.worst = Some((
+                        pair.ratio(),
+                        format!("{} -> {}", specs[pilot_spec(specs, p)].name, spec.name),
+                    ));
+                }
+                let path = match (p, spec.kind) {
+                    (_, PeerKind::Spectator) => 3,
+                    (0, _) => 0,
+                    (_, PeerKind::Host) => 1,
+                    _ => 2,
+                };
+                t.by_path[path].push(pair);
+                t.pairs.push(pair);
             }
-            let seen = &o.seen[p];
-            let pair = PairCount {
-                got: seen.distinct,
-                expected: measure::expected_frames(seen.first, run_for, cfg.pair_hz(p, spec.kind)),
-            };
-            if worst.as_ref().is_none_or(|(r, _)| pair.ratio() < *r) {
-                worst = Some((
-                    pair.ratio(),
-                    format!("{} -> {}", specs[pilot_spec(specs, p)].name, spec.name),
-                ));
-            }
-            let path = match (p, spec.kind) {
-                (_, PeerKind::Spectator) => 3,
-                (0, _) => 0,
-                (_, PeerKind::Host) => 1,
-                _ => 2,
-            };
-            by_path[path].push(pair);
-            pairs.push(pair);
         }
-    }
+        t
+    };
+    let FrameTally {
+        pairs,
+        by_path,
+        worst,
+    } = tally(|o| &o.arrived);
+    let read = tally(|o| &o.seen);
 
     // Latency.
     let mut latency = measure::LatencyHistogram::new();
@@ -1253,6 +1273,7 @@ fn build_report(
         spectator_rate_hz: cfg.spectator_rate_hz(),
         physics_hz: cfg.physics_hz,
         frames_delivered_ratio: measure::delivered_ratio(&pairs),
+        frames_read_ratio: measure::delivered_ratio(&read.pairs),
         frames_delivered_by_path: FramesByPath {
             host_to_pilots: measure::delivered_ratio(&by_path[0]),
             pilots_to_host: measure::delivered_ratio(&by_path[1]),

@@ -20,7 +20,9 @@ use super::report::PeerKind;
 use super::track::{JoinerTrack, TransferClock};
 use crate::lobby::{LobbyEvent, Path};
 use crate::proto::EventTarget;
-use crate::runtime::{PilotState, RuntimeError, Session, SessionState, TransportCounters};
+use crate::runtime::{
+    FrameArrivals, PilotState, RuntimeError, Session, SessionState, TransportCounters,
+};
 use crate::session::{Event, PeerStats, HOST_ACTOR, MAX_PILOTS, MAX_SPECTATORS};
 use crate::track::transfer::{props, TrackSource};
 
@@ -219,8 +221,10 @@ pub(crate) struct HostMarks {
 #[derive(Debug)]
 pub(crate) struct PeerOutcome {
     pub(crate) actor: Option<u16>,
-    /// By pilot index.
+    /// By pilot index: what the game read by polling.
     pub(crate) seen: Vec<Seen>,
+    /// By pilot index: what reached the session's network thread.
+    pub(crate) arrived: Vec<Seen>,
     pub(crate) latency: LatencyHistogram,
     /// The same, only the samples taken while a joiner was fetching the track.
     pub(crate) latency_during_transfer: LatencyHistogram,
@@ -249,6 +253,7 @@ impl PeerOutcome {
         PeerOutcome {
             actor: None,
             seen: vec![Seen::default(); pilots],
+            arrived: vec![Seen::default(); pilots],
             latency: LatencyHistogram::new(),
             latency_during_transfer: LatencyHistogram::new(),
             track: JoinerTrack::default(),
@@ -476,6 +481,11 @@ fn fly(
     let mut tick = 0u32;
     let mut next_tick_at = first_tick_at;
     let mut states = [PilotState::default(); MAX_PILOTS];
+    let mut arrivals = [FrameArrivals {
+        actor: 0,
+        frames: 0,
+        first: Instant::now(),
+    }; MAX_PILOTS];
     let mut stats = [PeerStats::default(); MAX_PEERS];
     let mut tracker = MarkTracker {
         signature: u64::MAX,
@@ -537,6 +547,17 @@ fn fly(
         }
         last_poll = Some(now);
         if now <= frames_until {
+            let n = session.frame_arrivals(&mut arrivals);
+            for a in &arrivals[..n] {
+                let Some(p) = plan.pilot_of(u32::from(a.actor)).filter(|p| Some(*p) != me) else {
+                    continue;
+                };
+                out.arrived[p] = Seen {
+                    first: Some(a.first.saturating_duration_since(plan.start)),
+                    newest_tick: 0,
+                    distinct: a.frames,
+                };
+            }
             let n = session.read_pilots(&mut states);
             let seen_at = Instant::now();
             let seen_us = u64::from(room.micros(seen_at));

@@ -268,12 +268,17 @@ pub struct DemoReport {
     pub spectator_rate_hz: u32,
     /// The pilots' game (physics) tick rate, per second.
     pub physics_hz: u32,
-    /// Distinct frames read over frames the send rates allow, 0 to 1
-    /// (`None` when the room has no pair to measure).
+    /// Distinct frames that reached each receiver's network thread over
+    /// frames the send rates allow, 0 to 1 (`None` when the room has no
+    /// pair to measure): what the network delivered.
     pub frames_delivered_ratio: Option<f64>,
+    /// The same, counting only the frames each receiver's game read by
+    /// polling every millisecond: a busy machine that deschedules a
+    /// poller costs frames here that the network did deliver.
+    pub frames_read_ratio: Option<f64>,
     /// The same by path.
     pub frames_delivered_by_path: FramesByPath,
-    /// Distinct frames read (capped per pair at what was expected).
+    /// Distinct frames delivered (capped per pair at what was expected).
     pub frames_got: u64,
     /// Frames the send rates allow over all pairs.
     pub frames_expected: u64,
@@ -351,6 +356,7 @@ impl DemoReport {
         let paths = &mut r.frames_delivered_by_path;
         for v in [
             &mut r.frames_delivered_ratio,
+            &mut r.frames_read_ratio,
             &mut paths.host_to_pilots,
             &mut paths.pilots_to_host,
             &mut paths.pilot_to_pilot,
@@ -406,6 +412,11 @@ impl DemoReport {
             self.frames_expected,
             self.frames_worst_pair,
             self.frames_worst_pair_ratio * 100.0
+        );
+        let _ = writeln!(
+            s,
+            "    read by the game {}  (polling every millisecond)",
+            pct(self.frames_read_ratio)
         );
         let p = &self.frames_delivered_by_path;
         let _ = writeln!(
@@ -517,6 +528,7 @@ mod tests {
             spectator_rate_hz: 30,
             physics_hz: 120,
             frames_delivered_ratio: Some(0.998_765_4),
+            frames_read_ratio: Some(0.991_234_5),
             frames_delivered_by_path: FramesByPath {
                 pilot_to_pilot: Some(0.97),
                 ..FramesByPath::default()
@@ -564,6 +576,7 @@ mod tests {
             "seconds",
             "rate_hz",
             "frames_delivered_ratio",
+            "frames_read_ratio",
             "bytes_per_pilot_frame",
             "wire_bytes_per_snapshot_avg",
             "host_upload_kbps",
@@ -576,6 +589,7 @@ mod tests {
         assert_eq!(v["latency_ms"]["p50"], 9.123);
         assert!(v["latency_ms"]["p99"].is_null());
         assert_eq!(v["frames_delivered_ratio"], 0.99877);
+        assert_eq!(v["frames_read_ratio"], 0.99123);
         assert_eq!(v["frames_delivered_by_path"]["pilot_to_pilot"], 0.97);
         assert!(v["frames_delivered_by_path"]["to_spectators"].is_null());
         assert_eq!(v["host_upload_kbps"], 812.3);

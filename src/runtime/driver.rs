@@ -388,7 +388,7 @@ impl Driver {
                         frame,
                         host_time_us,
                     } => {
-                        self.master.push_frame(actor, frame, host_time_us);
+                        self.master.push_frame(actor, frame, host_time_us, now);
                         view_dirty = true;
                     }
                     other => {

@@ -41,7 +41,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::Mutex;
 
 pub use browser::LobbyBrowser;
-pub use view::PilotState;
+pub use view::{FrameArrivals, PilotState};
 
 use crate::identity::verify::TicketVerifier;
 use crate::lobby::{Listing, LobbyClient, LobbyConfig, LobbyEvent, SessionId};
@@ -443,6 +443,14 @@ impl Session {
     /// Every remote pilot's newest frame, into `out`; returns how many.
     pub fn read_pilots(&mut self, out: &mut [PilotState]) -> usize {
         self.view.latest().0.latest(out)
+    }
+
+    /// How many frames of each remote pilot reached the network thread
+    /// (counted as they arrive, whether or not the game read each one),
+    /// into `out`; returns how many pilots. For measuring the network apart
+    /// from how often the game polls.
+    pub fn frame_arrivals(&mut self, out: &mut [FrameArrivals]) -> usize {
+        self.view.latest().0.arrivals(out)
     }
 
     /// Every remote pilot as at `now - delay` on the host clock,

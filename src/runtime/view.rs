@@ -3,6 +3,8 @@
 //! Fixed-size and `Copy` inside, so publishing it through the triple buffer
 //! is a memcpy and reading it allocates nothing.
 
+use std::time::Instant;
+
 use crate::proto::{PilotFrame, PilotInput};
 use crate::session::{PeerStats, MAX_PILOTS, MAX_SPECTATORS};
 
@@ -41,6 +43,10 @@ pub(crate) struct Track {
     len: usize,
     head: usize,
     samples: [Sample; TRACK_SAMPLES],
+    /// Frames the network thread took in for this pilot (each a newer tick
+    /// than the one before), and when the first came.
+    arrived: u64,
+    first_arrival: Option<Instant>,
 }
 
 impl Default for Track {
@@ -50,8 +56,22 @@ impl Default for Track {
             len: 0,
             head: 0,
             samples: [Sample::default(); TRACK_SAMPLES],
+            arrived: 0,
+            first_arrival: None,
         }
     }
+}
+
+/// How many of one pilot's frames reached this session's network thread,
+/// counted where they arrive, whether or not the game read each of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameArrivals {
+    /// The pilot's actor number.
+    pub actor: u16,
+    /// Frames with a newer tick than the one before.
+    pub frames: u64,
+    /// When the first of them arrived.
+    pub first: Instant,
 }
 
 impl Track {
@@ -200,8 +220,9 @@ impl Default for RoomView {
 }
 
 impl RoomView {
-    /// Records a pilot's frame; a new pilot takes a free track.
-    pub(crate) fn push_frame(&mut self, actor: u16, frame: PilotFrame, host_us: u64) {
+    /// Records a pilot's frame, arrived at `now`; a new pilot takes a free
+    /// track.
+    pub(crate) fn push_frame(&mut self, actor: u16, frame: PilotFrame, host_us: u64, now: Instant) {
         let i = match self
             .tracks
             .iter()
@@ -219,7 +240,27 @@ impl RoomView {
                 None => return,
             },
         };
-        self.tracks[i].push(frame, host_us);
+        let track = &mut self.tracks[i];
+        track.push(frame, host_us);
+        track.arrived += 1;
+        track.first_arrival.get_or_insert(now);
+    }
+
+    /// Writes each pilot's arrival count into `out`; returns how many.
+    pub(crate) fn arrivals(&self, out: &mut [FrameArrivals]) -> usize {
+        let counted = self.tracks.iter().filter_map(|t| {
+            t.first_arrival.map(|first| FrameArrivals {
+                actor: t.actor,
+                frames: t.arrived,
+                first,
+            })
+        });
+        let mut n = 0;
+        for (slot, a) in out.iter_mut().zip(counted) {
+            *slot = a;
+            n += 1;
+        }
+        n
     }
 
     /// Forgets a pilot who left.
@@ -286,8 +327,8 @@ mod tests {
     #[test]
     fn interpolates_between_extrapolates_past_and_holds_after_the_limit() {
         let mut v = RoomView::default();
-        v.push_frame(3, frame(1, 0.0), 1_000_000);
-        v.push_frame(3, frame(2, 1.0), 1_100_000);
+        v.push_frame(3, frame(1, 0.0), 1_000_000, Instant::now());
+        v.push_frame(3, frame(2, 1.0), 1_100_000, Instant::now());
         let mut out = [PilotState::default(); 6];
         assert_eq!(v.at(1_050_000, &mut out), 1);
         assert!((out[0].frame.position[0] - 0.5).abs() < 1e-5);
@@ -313,12 +354,36 @@ mod tests {
     #[test]
     fn pilots_take_free_tracks_and_leave_them() {
         let mut v = RoomView::default();
+        let t0 = Instant::now();
         for a in 1..=7u16 {
-            v.push_frame(a, frame(1, 0.0), 10);
+            v.push_frame(a, frame(1, 0.0), 10, t0);
         }
+        v.push_frame(
+            3,
+            frame(2, 0.0),
+            20,
+            t0 + std::time::Duration::from_millis(5),
+        );
+        let mut arrivals = [FrameArrivals {
+            actor: 0,
+            frames: 0,
+            first: t0,
+        }; 8];
+        assert_eq!(v.arrivals(&mut arrivals), 6);
+        let three = arrivals.iter().find(|a| a.actor == 3).expect("pilot 3");
+        assert_eq!(
+            (three.frames, three.first),
+            (2, t0),
+            "counted from the first"
+        );
         assert_eq!(v.pilot_count(), 6, "a seventh pilot has no track");
         v.remove(2);
         assert_eq!(v.pilot_count(), 5);
+        assert_eq!(
+            v.arrivals(&mut arrivals),
+            5,
+            "a pilot who left is forgotten"
+        );
         let mut out = [PilotState::default(); 2];
         assert_eq!(
             v.latest(&mut out),

@@ -11,8 +11,8 @@ use super::host::AGE_STEP_US;
 use super::link::{Lane, Link};
 use super::FRAME_REFRESH;
 use super::{
-    apply_props, check_props, interval_for, loss_fraction, packet, CloseReason, Event, PeerStats,
-    SessionError, Transmit, DEFAULT_PILOT_HZ, DEFAULT_TIMEOUT, HOST_ACTOR, MAX_PILOTS,
+    apply_props, check_props, interval_for, loss_fraction, next_slot, packet, CloseReason, Event,
+    PeerStats, SessionError, Transmit, DEFAULT_PILOT_HZ, DEFAULT_TIMEOUT, HOST_ACTOR, MAX_PILOTS,
     REDUNDANT_INPUTS,
 };
 use crate::identity::verify::ticket_to_hex;
@@ -792,7 +792,7 @@ impl Client {
                 )?;
                 if sent {
                     self.sent_serial = self.local_serial;
-                    self.next_send_at = now + self.send_interval;
+                    self.next_send_at = next_slot(self.next_send_at, now, self.send_interval);
                     self.last_frame_sent_at = now;
                 }
                 Some(Transmit { to, len })

@@ -1,13 +1,16 @@
 //! Pings, round trips and the shared clock.
 //!
 //! Both sides ping every 250 ms (faster right after joining) and answer
-//! pings at once. A client estimates the host's clock from the answers the
-//! NTP way: `offset = host_time + rtt/2 - local_time`. Queueing delay only
-//! ever adds to a round trip, so the fastest round trips are the least
-//! lopsided: the estimate is the mean offset of the 8 fastest of the last 64
-//! samples. Each sample is off by half the difference between its two
-//! directions' delays; averaging the fastest few shrinks that further. The
-//! room harness checks the error stays within 5 ms under 40±20 ms jitter.
+//! pings at once. Each answer bounds the host's clock: the host stamped it
+//! between our ping leaving (local `t1`) and its pong arriving (local `t2`),
+//! so `offset = host - local` lies in `[host_stamp - t2, host_stamp - t1]`.
+//! The estimate is the middle of where the last 64 such intervals overlap:
+//! its edges are set by the fastest trip seen in each direction on its own
+//! (not by the fastest round trip as a whole), so queueing delay in either
+//! direction only ever widens an interval and never moves the estimate.
+//! Its error is half the difference between the two directions' fastest
+//! trips. When the intervals stop overlapping (a clock drifted or stepped),
+//! the oldest are dropped until the rest agree.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -18,7 +21,9 @@ const PING_INTERVAL: Duration = Duration::from_millis(250);
 const FAST_PING_INTERVAL: Duration = Duration::from_millis(40);
 const FAST_PINGS: u16 = 10;
 const CLOCK_SAMPLES: usize = 64;
-const BEST_SAMPLES: usize = 8;
+/// Host stamps beyond this are not a clock (about 146 000 years in
+/// microseconds): the sample is refused rather than overflowing the sums.
+const MAX_REMOTE_US: u64 = 1 << 62;
 /// Bytes of a ping section.
 pub(crate) const PING_BYTES: usize = 1 + 2 + 8;
 /// Bytes of a pong section.
@@ -29,8 +34,8 @@ pub(crate) const PONG_BYTES: usize = 1 + 2 + 8 + 8;
 pub struct ClockEstimate {
     /// Add to local microseconds to get host microseconds.
     pub offset_us: i64,
-    /// The slowest round trip among the samples averaged, microseconds; the
-    /// offset is off by at most half of it (and typically far less).
+    /// Width of the window the host clock is known to lie in, microseconds:
+    /// the offset is off by at most half of it (and typically far less).
     pub rtt_us: u64,
     /// False until the first answer arrived.
     pub valid: bool,
@@ -43,7 +48,8 @@ pub(crate) struct Pinger {
     next_id: u16,
     owed_pong: Option<(u16, u64)>,
     rtt: Option<Duration>,
-    samples: VecDeque<(u64, i64)>,
+    /// Per answer: the offset's lower and upper bounds, microseconds.
+    samples: VecDeque<(i64, i64)>,
     estimate: ClockEstimate,
 }
 
@@ -127,34 +133,40 @@ impl Pinger {
             None => rtt,
             Some(s) => (s * 7 + rtt) / 8,
         });
-        let offset = remote as i64 + (rtt_us / 2) as i64 - local as i64;
+        if remote > MAX_REMOTE_US {
+            return Err(WireError::Invalid("pong time out of range"));
+        }
+        // local and echo are microseconds since our epoch: far below 2^62.
+        let (remote, local, echo) = (remote as i64, local as i64, echo as i64);
         if self.samples.len() == CLOCK_SAMPLES {
             self.samples.pop_front();
         }
-        self.samples.push_back((rtt_us, offset));
-        let mut best = [(u64::MAX, 0i64); BEST_SAMPLES];
-        for &s in &self.samples {
-            // Insertion into a tiny sorted array: no allocation per pong.
-            if s.0 < best[BEST_SAMPLES - 1].0 {
-                let mut i = BEST_SAMPLES - 1;
-                while i > 0 && best[i - 1].0 > s.0 {
-                    best[i] = best[i - 1];
-                    i -= 1;
-                }
-                best[i] = s;
-            }
-        }
-        let used = best.iter().take_while(|s| s.0 != u64::MAX);
-        let (n, sum, slowest) =
-            used.fold((0i64, 0i64, 0u64), |(n, sum, _), s| (n + 1, sum + s.1, s.0));
-        if n > 0 {
-            self.estimate = ClockEstimate {
-                offset_us: sum / n,
-                rtt_us: slowest,
-                valid: true,
-            };
-        }
+        self.samples.push_back((remote - local, remote - echo));
+        self.estimate = self.overlap();
         Ok(())
+    }
+
+    /// The middle of the window all remembered samples agree on, dropping
+    /// the oldest while they do not.
+    fn overlap(&mut self) -> ClockEstimate {
+        loop {
+            let (lower, upper) = self
+                .samples
+                .iter()
+                .fold((i64::MIN, i64::MAX), |(lo, hi), &(l, u)| {
+                    (lo.max(l), hi.min(u))
+                });
+            if lower <= upper || self.samples.len() <= 1 {
+                // Both bounds are within ±2^62 (see MAX_REMOTE_US): the sum
+                // cannot overflow.
+                return ClockEstimate {
+                    offset_us: (lower + upper) / 2,
+                    rtt_us: upper.abs_diff(lower),
+                    valid: !self.samples.is_empty(),
+                };
+            }
+            self.samples.pop_front();
+        }
     }
 
     /// Smoothed round trip from pings.
@@ -165,5 +177,69 @@ impl Pinger {
     /// The peer's clock relative to ours.
     pub(crate) fn estimate(&self) -> ClockEstimate {
         self.estimate
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One pong: our ping left at local `t1_us`, the host stamped
+    /// `host_us`, the pong came back at local `t2_us`.
+    fn answer(p: &mut Pinger, epoch: Instant, t1_us: u64, host_us: u64, t2_us: u64) {
+        let mut buf = [0u8; 32];
+        let mut w = Writer::new(&mut buf);
+        w.u16(0);
+        w.u64(t1_us);
+        w.u64(host_us);
+        let n = w.len();
+        let now = epoch + Duration::from_micros(t2_us);
+        p.on_pong(now, &mut Reader::new(&buf[..n])).expect("a pong");
+    }
+
+    #[test]
+    fn the_estimate_takes_each_directions_fastest_trip_on_its_own() {
+        let epoch = Instant::now();
+        let mut p = Pinger::new(epoch, epoch);
+        let offset = 5_000_000i64; // the host's clock is 5 s ahead
+                                   // Trips up and down of 20 ms plus queueing that is never in both
+                                   // directions at once: no single round trip is fast, yet each
+                                   // direction was fast once.
+        let trips = [(20_000, 35_000), (33_000, 20_000), (28_000, 27_000)];
+        for (k, (up, down)) in trips.into_iter().enumerate() {
+            let t1 = 1_000_000 * (k as u64 + 1);
+            let host = (t1 + up) as i64 + offset;
+            answer(&mut p, epoch, t1, host as u64, t1 + up + down);
+        }
+        let e = p.estimate();
+        assert!(e.valid);
+        assert_eq!(e.offset_us, offset, "{e:?}");
+        // The window is the two fastest one-way trips together, though no
+        // round trip was faster than 47 ms.
+        assert_eq!(e.rtt_us, 40_000, "{e:?}");
+    }
+
+    #[test]
+    fn a_stepped_clock_is_followed_and_nonsense_is_refused() {
+        let epoch = Instant::now();
+        let mut p = Pinger::new(epoch, epoch);
+        for k in 1..=10u64 {
+            let t1 = k * 100_000;
+            answer(&mut p, epoch, t1, t1 + 10_000 + 1_000, t1 + 20_000);
+        }
+        assert_eq!(p.estimate().offset_us, 1_000);
+        // The host's clock jumps 2 s ahead: the old samples disagree with
+        // the new one and go.
+        answer(&mut p, epoch, 2_000_000, 2_010_000 + 2_001_000, 2_020_000);
+        assert_eq!(p.estimate().offset_us, 2_001_000);
+        let mut buf = [0u8; 32];
+        let mut w = Writer::new(&mut buf);
+        w.u16(0);
+        w.u64(0);
+        w.u64(0x8000_0000_0000_0000);
+        let n = w.len();
+        let now = epoch + Duration::from_secs(3);
+        assert!(p.on_pong(now, &mut Reader::new(&buf[..n])).is_err());
+        assert_eq!(p.estimate().offset_us, 2_001_000, "the estimate stays");
     }
 }

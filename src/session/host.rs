@@ -15,9 +15,9 @@ use super::clock::Pinger;
 use super::link::{Lane, Link};
 use super::FRAME_REFRESH;
 use super::{
-    apply_props, check_props, interval_for, loss_fraction, packet, CloseReason, Event, PeerStats,
-    SessionError, Transmit, DEFAULT_PILOT_HZ, DEFAULT_SPECTATOR_HZ, DEFAULT_TIMEOUT, HOST_ACTOR,
-    MAX_PILOTS, MAX_SPECTATORS,
+    apply_props, check_props, interval_for, loss_fraction, next_slot, packet, CloseReason, Event,
+    PeerStats, SessionError, Transmit, DEFAULT_PILOT_HZ, DEFAULT_SPECTATOR_HZ, DEFAULT_TIMEOUT,
+    HOST_ACTOR, MAX_PILOTS, MAX_SPECTATORS,
 };
 use crate::identity::verify::{
     ticket_from_hex, JoinGate, RefuseKind, SeatDecision, TicketVerifier, MAX_TICKET_BYTES,
@@ -1540,10 +1540,10 @@ impl Host {
                 }
             }
             if full_due {
-                *next_full_at = now + *full_interval;
+                *next_full_at = next_slot(*next_full_at, now, *full_interval);
             }
             if followed_sent {
-                *next_follow_at = now + pilot_interval;
+                *next_follow_at = next_slot(*next_follow_at, now, pilot_interval);
             }
             true
         });

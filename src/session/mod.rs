@@ -21,7 +21,7 @@ pub mod sim;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use client::{Client, ClientConfig, ClientState};
 pub use clock::ClockEstimate;
@@ -269,8 +269,47 @@ pub(crate) fn apply_props(
     }
 }
 
+/// The send slot after one that was due at `due` and taken at `now`: the
+/// cadence holds through small delays (one late slot does not push every
+/// later one back, which would send fewer frames than the rate), and
+/// restarts from `now` after a gap of two intervals or more rather than
+/// bursting to catch up.
+pub(crate) fn next_slot(due: Instant, now: Instant, interval: Duration) -> Instant {
+    let next = due + interval;
+    if next + interval <= now {
+        now + interval
+    } else {
+        next
+    }
+}
+
 /// Clamps a configured rate into [`RATE_RANGE`].
 pub(crate) fn interval_for(hz: u32) -> Duration {
     let hz = hz.clamp(*RATE_RANGE.start(), *RATE_RANGE.end());
     Duration::from_micros(1_000_000 / u64::from(hz))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_slots_keep_their_cadence_through_delays_and_restart_after_a_gap() {
+        let t0 = Instant::now();
+        let i = Duration::from_millis(10);
+        // Taken 3 ms late: the next slot is still one interval after the
+        // one that was due, not after the late send.
+        assert_eq!(next_slot(t0, t0 + Duration::from_millis(3), i), t0 + i);
+        // Taken 15 ms late: the next slot is due already (one catch-up)...
+        let next = next_slot(t0, t0 + Duration::from_millis(15), i);
+        assert_eq!(next, t0 + i);
+        // ...and after it the cadence goes on.
+        assert_eq!(
+            next_slot(next, t0 + Duration::from_millis(15), i),
+            t0 + 2 * i
+        );
+        // Two whole intervals late: no burst, a fresh start.
+        let late = t0 + Duration::from_millis(25);
+        assert_eq!(next_slot(t0, late, i), late + i);
+    }
 }
