@@ -6,15 +6,21 @@
 //! What the report means:
 //! - `frames_delivered_ratio`: for every receiver (each other pilot, the
 //!   host included, and each spectator) and every remote pilot, the distinct
-//!   ticks it read over the send intervals that passed while it could have
-//!   read them, clamped to 1 per pair, summed over the pairs. The send
-//!   interval of a pair is the slower of the pilot's send clock (the host's
-//!   own frames: its physics tick) and the receiver's snapshot clock; the
-//!   window runs from the receiver's first frame of that pilot (at the
-//!   latest 0.5 s into the run) to the end. The exact rule and why it cannot
-//!   read 1.0 when frames are lost is in `measure.rs`. The pilots' games
-//!   start ticking spread over one send interval, not in lockstep (see
-//!   `DemoConfig::tick_offsets` for why that matters).
+//!   ticks that reached the receiver's network thread over the send
+//!   intervals that passed while it could have received them, clamped to 1
+//!   per pair, summed over the pairs: what the network delivered, counted
+//!   where it arrives. The send interval of a pair is the slower of the
+//!   pilot's send clock (the host's own frames: its physics tick) and the
+//!   receiver's snapshot clock; the window runs from the receiver's first
+//!   frame of that pilot (at the latest 0.5 s into the run) to the end. The
+//!   exact rule and why it cannot read 1.0 when frames are lost is in
+//!   `measure.rs`. The pilots' games start ticking spread over one send
+//!   interval, not in lockstep (see `DemoConfig::tick_offsets` for why
+//!   that matters).
+//! - `frames_read_ratio`: the same over the distinct ticks each receiver's
+//!   game read by polling `read_pilots` every millisecond. A loaded machine
+//!   that deschedules a poller costs frames here that the network did
+//!   deliver, so it is reported, not gated on.
 //! - `latency_ms`: from the pilot's `push_local` to the first `read_pilots`
 //!   on another peer that returns that tick (observers read every
 //!   millisecond, so up to ~1 ms of it is polling), over every such read.
