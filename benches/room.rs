@@ -157,7 +157,7 @@ fn latency() {
             && b.snapshot().state == SessionState::Connected
     });
     assert!(ok, "bench room did not come up");
-    let a_actor = u32::from(a.snapshot().actor);
+    let a_actor = a.snapshot().actor;
     let pushes: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(vec![Instant::now(); 2000]));
     let done = Arc::new(AtomicBool::new(false));
     let (p2, d2) = (pushes.clone(), done.clone());

@@ -36,8 +36,23 @@
 // The port a room listens on when `bind_addr` is empty (Photon's game port).
 #define PW_DEFAULT_PORT 5056
 
-// Longest property key or value, in bytes.
-#define PW_MAX_PROPERTY_BYTES 1024
+// Longest property value, in bytes.
+#define PW_MAX_PROPERTY_BYTES 4096
+
+// Longest property key, in bytes.
+#define PW_MAX_KEY_BYTES 1024
+
+// `pw_session_set_properties`' `target` meaning "our own player".
+#define PW_ACTOR_SELF UINT32_MAX
+
+// Most target actors one event may name.
+#define PW_MAX_TARGETS 64
+
+// `pw_session_change_groups` flag: `remove` is given (empty: every group).
+#define PW_GROUPS_REMOVE 1
+
+// `pw_session_change_groups` flag: `add` is given (empty: every group).
+#define PW_GROUPS_ADD 2
 
 // Most remote pilots `pw_session_read_pilots` can return: an array of this
 // many never gets `PW_RESULT_BUFFER_TOO_SMALL`.
@@ -121,31 +136,35 @@ enum PwEventKind
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
   // Client only: the host seated us. `actor` is our actor number, `role`
-  // the seat we got (a spectator seat if pilots were full and we allowed it).
+  // the seat we got (a spectator seat if pilots were full and we allowed
+  // it), `master` the master client. The data is the room as we joined
+  // it (layouts in `pw_session_raise_event`'s module, repeated in the
+  // README): `u32 actor, u32 master, settings, props` (the room's), `u16
+  // count`, then each `player` (us included). Each player already there
+  // also comes as `PW_EVENT_KIND_PLAYER_JOINED` right after.
   PW_EVENT_KIND_WELCOMED = 1,
   // Client only: the host refused us and the session is over. `reason` is
   // a `PwRefuseReason`; the data is a UTF-8 explanation naming both
   // sides' versions or the seat counts.
   PW_EVENT_KIND_REFUSED = 2,
-  // A player was seated (on a client also once for each player already
-  // there when we were welcomed). `actor`, `role`; the data is the player
-  // as JSON: `{"actor":2,"role":"pilot","seat":1,"name":"...",
-  // "player_id":"...","props":{"key":"value"},"verified":true,
-  // "steam_id":"7656..."}`; `steam_id` is there only when the host
-  // verified it with Steam (`verified` true).
+  // A player is in the room (on a client also once for each player
+  // already there when we were welcomed). `actor`, `role`; the data is
+  // the `player` layout: actor, role, seat, verified, name, player id,
+  // Steam id (only when the host verified it with Steam), properties.
   PW_EVENT_KIND_PLAYER_JOINED = 3,
   // A player left. `actor`; `reason` is a `PwCloseReason` (LEFT,
-  // TIMED_OUT or ROOM_CLOSED). No data.
+  // TIMED_OUT or ROOM_CLOSED); `master` is the new master client when
+  // the leaver was the master, else 0. No data.
   PW_EVENT_KIND_PLAYER_LEFT = 4,
   // A game event arrived. `actor` is the sender, `code` the game's event
   // code; the data is the payload.
   PW_EVENT_KIND_GAME_EVENT = 5,
-  // Room properties changed. The data is a JSON object of the changed
-  // keys: `{"key":"new value","gone":null}` (null: removed).
-  PW_EVENT_KIND_ROOM_PROPERTIES_CHANGED = 6,
-  // Player `actor`'s properties changed. Data as for
-  // `PW_EVENT_KIND_ROOM_PROPERTIES_CHANGED`.
-  PW_EVENT_KIND_PLAYER_PROPERTIES_CHANGED = 7,
+  // Properties changed: the room's (`target` 0) or player `target`'s,
+  // by player `actor` (ours included); `cas` when it was a
+  // check-and-set. The data is `settings_change` (the room's settings
+  // and master, when they changed) then `props` (the changed keys; a
+  // removed key has no value). Number 7 is retired.
+  PW_EVENT_KIND_PROPERTIES_CHANGED = 6,
   // The session ended. `reason` is a `PwCloseReason`. No data. No more
   // events follow.
   PW_EVENT_KIND_CLOSED = 8,
@@ -173,6 +192,10 @@ enum PwEventKind
   // The data is the request's name and why, in UTF-8
   // (`send_event: not connected to a room`).
   PW_EVENT_KIND_REQUEST_FAILED = 12,
+  // A property change was refused (over the limits, a check-and-set
+  // whose expectation no longer held, a player who left); `request` is
+  // the id it was made with. The data is why, in UTF-8.
+  PW_EVENT_KIND_PROPERTIES_REFUSED = 13,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -296,6 +319,10 @@ enum PwRefuseReason
   PW_REFUSE_REASON_STEAM_ID_IN_USE = 7,
   // The room asks a password and ours was missing or wrong.
   PW_REFUSE_REASON_WRONG_PASSWORD = 8,
+  // The room holds its most players (the game's own limit).
+  PW_REFUSE_REASON_GAME_FULL = 9,
+  // The room is closed for joins.
+  PW_REFUSE_REASON_GAME_CLOSED = 10,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -355,13 +382,24 @@ typedef struct PwEvent {
   uint32_t reason;
   // WELCOMED and PLAYER_JOINED: the role.
   PwRole role;
-  // The player concerned (WELCOMED: us; GAME_EVENT: the sender).
-  uint16_t actor;
+  // The player concerned (WELCOMED: us; GAME_EVENT: the sender;
+  // PROPERTIES_CHANGED: who changed them).
+  uint32_t actor;
+  // PROPERTIES_CHANGED: 0 for the room, else the player whose
+  // properties changed.
+  uint32_t target;
+  // WELCOMED: the master client; PLAYER_LEFT: the new master client
+  // when the leaver was the master, else 0.
+  uint32_t master;
+  // PROPERTIES_REFUSED: the request's id.
+  uint32_t request;
   // GAME_EVENT: the game's event code.
   uint8_t code;
   // TRACK_READY: true when the track was downloaded just now (C# marshal
   // as U1).
   bool downloaded;
+  // PROPERTIES_CHANGED: it was a check-and-set (C# marshal as U1).
+  bool cas;
   // Bytes of data written to the caller's buffer.
   size_t data_len;
   // TRACK_PROGRESS: bytes of the track written so far.
@@ -441,6 +479,22 @@ typedef struct PwHostOptions {
   // occupancy, versions and the password flag are filled in. Required
   // with `coordinator_addr`.
   struct PwStr listing_json;
+  // Most players in the room, as the game sets it (Photon's
+  // MaxPlayers), 0 to 255; 0: as many as the seats hold (the default).
+  uint32_t max_players;
+  // The room accepts joins (Photon's IsOpen; default true; C# marshal
+  // as I1).
+  bool open;
+  // The room is listed (Photon's IsVisible; default true; C# marshal as I1).
+  bool visible;
+  // A leaver's cached events leave with them (Photon's
+  // CleanupCacheOnLeave; default true; C# marshal as I1).
+  bool cleanup_cache_on_leave;
+  // The room's first properties, in the `props` layout (see
+  // `pw_session_set_properties`); empty: none.
+  struct PwStr room_props;
+  // The host's own first player properties, in the `props` layout.
+  struct PwStr player_props;
 } PwHostOptions;
 
 // How to join a room. Fill it with `pw_join_options_default` first, then
@@ -488,7 +542,49 @@ typedef struct PwJoinOptions {
   // path found (punched through both NATs, or the coordinator's relay).
   // Then `host_addr` must be empty and `coordinator_addr` set.
   struct PwStr session_id;
+  // The player properties we join with, in the `props` layout (see
+  // `pw_session_set_properties`): everyone learns of us with them.
+  struct PwStr player_props;
 } PwJoinOptions;
+
+// How an event is routed and cached (Photon's RaiseEventOptions and
+// SendOptions).
+typedef struct PwRaiseOptions {
+  // The game's event code.
+  uint8_t code;
+  // Who receives it when no target actors are given: 0 others, 1 all
+  // (the sender too), 2 the master client (Photon's ReceiverGroup).
+  uint8_t receivers;
+  // Photon's EventCaching: 0 do not cache, 4 add to the room's cache as
+  // the sender's, 5 add as the room's own, 6 remove matching cached
+  // events (code, 0 any; the target actors as senders; the filter keys)
+  // and deliver nothing, 7 remove the cached events of players who left.
+  uint8_t caching;
+  // Interest group: 0 everyone, else only players who receive it.
+  uint8_t group;
+  // Reliable and ordered; else on the per-tick lane (an event too big
+  // for one datagram goes reliable anyway). C# marshal as U1.
+  bool reliable;
+  // Unreliable events of one sender with the same non-zero slot replace
+  // each other while waiting to go out.
+  uint32_t slot;
+} PwRaiseOptions;
+
+// A change of the room's settings or master client (or, as an
+// expectation, what must still hold). Fields whose `mask` bit is clear
+// are ignored.
+typedef struct PwSettingsChange {
+  // 1 max_players, 2 open, 4 visible, 8 master.
+  uint8_t mask;
+  // Most players (0: the room's seats).
+  uint8_t max_players;
+  // Open for joins. C# marshal as U1.
+  bool open;
+  // Listed in the lobby. C# marshal as U1.
+  bool visible;
+  // The master client's actor number.
+  uint32_t master;
+} PwSettingsChange;
 
 // A summary of a session, written by `pw_session_info`.
 typedef struct PwSessionInfo {
@@ -501,7 +597,7 @@ typedef struct PwSessionInfo {
   // Players seated, us included (0 while joining).
   uint32_t player_count;
   // Our actor number (the host is 1; 0 while joining).
-  uint16_t actor;
+  uint32_t actor;
   // The local UDP port the session is bound to.
   uint16_t local_port;
   // True for the room's host.
@@ -558,7 +654,7 @@ typedef struct PwPilotState {
 // Link statistics of one peer, written by `pw_session_stats`.
 typedef struct PwPeerStats {
   // The peer's actor number (0 while not yet welcomed).
-  uint16_t actor;
+  uint32_t actor;
   // Pilot or spectator (`PW_ROLE_UNKNOWN` while not seated).
   PwRole role;
   // Round trip from pings, milliseconds (0 before the first answer).
@@ -606,7 +702,7 @@ const char *pw_version(void);
 PwResult pw_session_send_event(struct PwSession *session,
                                uint8_t code,
                                uint32_t target,
-                               uint16_t actor,
+                               uint32_t actor,
                                const uint8_t *payload,
                                size_t len);
 
@@ -617,9 +713,9 @@ PwResult pw_session_send_event(struct PwSession *session,
 // Returns `PW_RESULT_EMPTY` when no event is queued (nothing written). If
 // the data does not fit in `cap` bytes: `PW_RESULT_BUFFER_TOO_SMALL`,
 // `*out_len` receives the size needed, `*out` is untouched and the event
-// stays first in line for the next call. Events are at most
-// `PW_MAX_EVENT_PAYLOAD` bytes, or a few KiB of JSON for membership and
-// properties.
+// stays first in line for the next call. Game events are at most
+// `PW_MAX_EVENT_PAYLOAD` bytes; a welcome carries the whole room (up to a
+// few hundred KiB when every player holds the most properties allowed).
 //
 // `session`, `out` and `out_len` must not be NULL; `buf` may be NULL only
 // when `cap` is 0. The caller owns `*out` and `buf`. Game thread (poll
@@ -873,16 +969,16 @@ void pw_host_options_default(struct PwHostOptions *out);
 // `out` must be NULL or valid for writing one `PwJoinOptions`.
 void pw_join_options_default(struct PwJoinOptions *out);
 
-// Sets (or, with `remove`, deletes) a room property. Host only: a client
-// gets `PW_RESULT_NOT_HOST`. Every player receives
-// `PW_EVENT_KIND_ROOM_PROPERTIES_CHANGED`, the host included.
+// Sets (or, with `remove`, deletes) a room property given as text (any
+// player may, as in Photon). Every player receives
+// `PW_EVENT_KIND_PROPERTIES_CHANGED`, the setter included.
 //
-// `key` must be 1 to `PW_MAX_PROPERTY_BYTES` bytes of UTF-8, `value` at
-// most that (ignored when `remove` is true). Both are copied during the
-// call. A room holds at most 64 properties; a change beyond that is
-// dropped by the network thread and reported as
-// `PW_EVENT_KIND_REQUEST_FAILED`. `session` must not be NULL.
-// Game thread; never blocks.
+// `key` must be 1 to `PW_MAX_KEY_BYTES` bytes of UTF-8, `value` at most
+// `PW_MAX_PROPERTY_BYTES` (ignored when `remove` is true). Both are
+// copied during the call. A room holds at most 64 properties and 16 KiB;
+// a change beyond that is refused on the network thread and reported as
+// `PW_EVENT_KIND_PROPERTIES_REFUSED` (request 0). `session` must not be
+// NULL. Game thread; never blocks.
 //
 // # Safety
 // `session` must be NULL or a handle from this library; `key` and `value`
@@ -895,10 +991,10 @@ PwResult pw_session_set_room_property(struct PwSession *session,
 // Changes several room properties at once: `changes_json` is a JSON
 // object of key to string (set) or `null` (remove), e.g.
 // `{"map":"MP-1","laps":"3","old":null}`. Everyone receives one
-// `PW_EVENT_KIND_ROOM_PROPERTIES_CHANGED` with all of them, like
-// Photon's `SetCustomProperties` with several keys. Host only; the same
-// limits per key and value as `pw_session_set_room_property`, at most 64
-// changes. Game thread; never blocks.
+// `PW_EVENT_KIND_PROPERTIES_CHANGED` with all of them, like Photon's
+// `SetCustomProperties` with several keys. The same limits per key and
+// value as `pw_session_set_room_property`, at most 64 changes. Game
+// thread; never blocks.
 //
 // # Safety
 // `session` must be NULL or a handle from this library; `changes_json`
@@ -907,8 +1003,8 @@ PwResult pw_session_set_room_properties_json(struct PwSession *session, struct P
 
 // Changes several of our own player properties at once; `changes_json`
 // as in `pw_session_set_room_properties_json`. Everyone receives one
-// `PW_EVENT_KIND_PLAYER_PROPERTIES_CHANGED` with all of them. Game
-// thread; never blocks.
+// `PW_EVENT_KIND_PROPERTIES_CHANGED` with all of them. Game thread;
+// never blocks.
 //
 // # Safety
 // As for `pw_session_set_room_properties_json`.
@@ -916,8 +1012,9 @@ PwResult pw_session_set_player_properties_json(struct PwSession *session,
                                                struct PwStr changes_json);
 
 // Writes every room property as one JSON object (`{"key":"value",...}`,
-// not NUL-terminated) into `buf` and its length into `*out_len`: what a
-// joiner reads on arrival (Photon's `CurrentRoom.CustomProperties`).
+// not NUL-terminated) into `buf` and its length into `*out_len`, for
+// people and logs: keys and values that are not UTF-8 text show as `0x`
+// and hex (the exact bytes come with the events).
 //
 // Same buffer rules as `pw_session_players_json`. Game thread; never
 // blocks (allocates a little: call it on a change, not every frame).
@@ -930,10 +1027,10 @@ PwResult pw_session_room_properties_json(struct PwSession *session,
                                          size_t cap,
                                          size_t *out_len);
 
-// Sets (or, with `remove`, deletes) one of our own player properties.
-// Every player receives `PW_EVENT_KIND_PLAYER_PROPERTIES_CHANGED`. A
-// client's change before it is welcomed is dropped and reported as
-// `PW_EVENT_KIND_REQUEST_FAILED`.
+// Sets (or, with `remove`, deletes) one of our own player properties
+// given as text. Every player receives `PW_EVENT_KIND_PROPERTIES_CHANGED`,
+// us included. A client's change before it is welcomed is refused and
+// reported as `PW_EVENT_KIND_PROPERTIES_REFUSED`.
 //
 // Same rules for `key` and `value` as `pw_session_set_room_property`.
 // `session` must not be NULL. Game thread; never blocks.
@@ -946,9 +1043,9 @@ PwResult pw_session_set_player_property(struct PwSession *session,
                                         struct PwStr value,
                                         bool remove);
 
-// Writes the value of room property `key` (UTF-8, not NUL-terminated) into
-// `buf` and its length into `*out_len`. `PW_RESULT_EMPTY` if the room has
-// no such property.
+// Writes the value of room property `key` (its bytes as set, not
+// NUL-terminated) into `buf` and its length into `*out_len`.
+// `PW_RESULT_EMPTY` if the room has no such property.
 //
 // `session` and `out_len` must not be NULL; `buf` may be NULL only when
 // `cap` is 0; on `PW_RESULT_BUFFER_TOO_SMALL` `*out_len` is the length
@@ -975,16 +1072,18 @@ PwResult pw_session_get_room_property(struct PwSession *session,
 // # Safety
 // As for `pw_session_get_room_property`.
 PwResult pw_session_get_player_property(struct PwSession *session,
-                                        uint16_t actor,
+                                        uint32_t actor,
                                         struct PwStr key,
                                         uint8_t *buf,
                                         size_t cap,
                                         size_t *out_len);
 
-// Writes everyone seated (us included) as a JSON array into `buf` and its
-// length into `*out_len`; each element is as in `PW_EVENT_KIND_PLAYER_JOINED`:
+// Writes everyone in the room (us included) as a JSON array into `buf`
+// and its length into `*out_len`, for people and logs:
 // `[{"actor":1,"role":"pilot","seat":0,"name":"...","player_id":"...",
-// "props":{},"verified":false}]`. Not NUL-terminated.
+// "props":{"key":"value"},"verified":false}]` (`steam_id` too when the
+// host verified it; properties as in `pw_session_room_properties_json`).
+// Not NUL-terminated.
 //
 // `session` and `out_len` must not be NULL; `buf` may be NULL only when
 // `cap` is 0; on `PW_RESULT_BUFFER_TOO_SMALL` `*out_len` is the length
@@ -1030,6 +1129,79 @@ PwResult pw_result_message(uint32_t code, uint8_t *buf, size_t cap, size_t *out_
 // `buf` must be NULL or valid for `cap` bytes of writing; `out_len` must be
 // NULL or valid for writing one `size_t`.
 PwResult pw_last_error(uint8_t *buf, size_t cap, size_t *out_len);
+
+// Raises a game event with Photon's routing and caching (as the room's
+// game server would deliver it): to `targets` when any are given, else
+// to the interest group `group` when it is not 0, else to
+// `options->receivers`. Receivers get `PW_EVENT_KIND_GAME_EVENT` with us
+// as `actor`; when we are among them (`receivers` all, or our own number
+// in `targets`) we get it too. Cached events are replayed, in order, to
+// every player who joins later, before anything live.
+//
+// `targets` (`target_count` actor numbers, at most `PW_MAX_TARGETS`) may
+// be NULL when the count is 0; `keys` (the filter-keys layout of the
+// module docs: the content's top-level entries, so a later removal can
+// match them) may be empty; `payload` (the content as the game
+// serialized it, at most `PW_MAX_EVENT_PAYLOAD` bytes) is copied. A
+// caching option other than 0, 4, 5, 6 or 7 is `PW_RESULT_INVALID_ARGUMENT`.
+// Failures on the network thread (a full cache, not yet in a room) come
+// as `PW_EVENT_KIND_REQUEST_FAILED`. Game thread; never blocks.
+//
+// # Safety
+// `session` must be NULL or a handle from this library; `options` must be
+// NULL or a readable `PwRaiseOptions`; `targets` must be NULL or readable
+// for `target_count` values; `keys` and `payload` as `PwStr` and
+// (pointer, length) describe.
+PwResult pw_session_raise_event(struct PwSession *session,
+                                const struct PwRaiseOptions *options,
+                                const uint32_t *targets,
+                                size_t target_count,
+                                struct PwStr keys,
+                                const uint8_t *payload,
+                                size_t len);
+
+// Changes properties (Photon's SetProperties): the room's (`target` 0),
+// our own (`PW_ACTOR_SELF`) or another player's. `changes` is a `props`
+// layout (a removed value deletes the key); `settings` (room only; NULL:
+// none) changes the room's max players, open, visible or master client.
+// With `expected` (a `props` layout: keys that must still have these
+// values, a removed value meaning absent) or `expected_settings`, it is a
+// check-and-set: the host applies it only if every expectation holds,
+// and then tells everyone, us included. A plain change is applied here
+// at once and the others are told (we get our own change as an event
+// too, with us as `actor`). A refusal (limits, a failed expectation, a
+// player who left) comes as `PW_EVENT_KIND_PROPERTIES_REFUSED` with
+// `request`.
+//
+// Game thread; never blocks.
+//
+// # Safety
+// `session` must be NULL or a handle from this library; the `PwStr`s as
+// they describe; `settings` and `expected_settings` must be NULL or
+// readable `PwSettingsChange`s.
+PwResult pw_session_set_properties(struct PwSession *session,
+                                   uint32_t request,
+                                   uint32_t target,
+                                   struct PwStr changes,
+                                   const struct PwSettingsChange *settings,
+                                   struct PwStr expected,
+                                   const struct PwSettingsChange *expected_settings);
+
+// Changes the interest groups we receive (Photon's ChangeGroups): with
+// `PW_GROUPS_REMOVE` in `flags`, leaves the `n_remove` groups at `remove`
+// (none given: every group); with `PW_GROUPS_ADD`, joins the `n_add` at
+// `add` (none given: every group 1 to 255). Group 0 always reaches
+// everyone. Game thread; never blocks.
+//
+// # Safety
+// `session` must be NULL or a handle from this library; `remove` and
+// `add` must be NULL or readable for their counts.
+PwResult pw_session_change_groups(struct PwSession *session,
+                                  uint32_t flags,
+                                  const uint8_t *remove,
+                                  size_t n_remove,
+                                  const uint8_t *add,
+                                  size_t n_add);
 
 // Opens a room: this game becomes the listen server and pilot 1.
 //
@@ -1175,7 +1347,7 @@ PwResult pw_session_read_pilots_interpolated(struct PwSession *session,
 //
 // # Safety
 // `session` must be NULL or a handle from this library.
-PwResult pw_session_follow(struct PwSession *session, uint16_t actor);
+PwResult pw_session_follow(struct PwSession *session, uint32_t actor);
 
 // Writes the host clock in seconds (like `PhotonNetwork.Time`) into
 // `*out_seconds`. The host's own clock is exact; a client's is an estimate

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the shim on Linux with mono's mcs. Three steps:
 #   1. STUB reference assemblies (shim/stubs/*.cs -> bin/stubs/): BepInEx,
-#      0Harmony and UnityEngine declaring only what the plugin uses.
+#      0Harmony, UnityEngine and Photon3Unity3D declaring only what the
+#      plugin uses.
 #   2. Propwash.Native.dll: the P/Invoke layer; pure .NET, no stubs.
 #   3. Propwash.Shim.dll: the BepInEx plugin, compiled against the stubs.
 # Step 3 proves the plugin TYPE-CHECKS; that Propwash.Shim.dll is never to
@@ -35,6 +36,7 @@ echo "== stubs (type-checking only, never shipped) -> $out/stubs"
 mcs "${mcs_flags[@]}" -out:"$out/stubs/UnityEngine.dll" "$here/stubs/UnityEngine.cs"
 mcs "${mcs_flags[@]}" -out:"$out/stubs/0Harmony.dll" "$here/stubs/Harmony.cs"
 mcs "${mcs_flags[@]}" -out:"$out/stubs/BepInEx.dll" -r:"$out/stubs/UnityEngine.dll" "$here/stubs/BepInEx.cs"
+mcs "${mcs_flags[@]}" -out:"$out/stubs/Photon3Unity3D.dll" "$here/stubs/Photon3Unity3D.cs"
 
 echo "== Propwash.Native.dll"
 mcs "${mcs_flags[@]}" -out:"$out/Propwash.Native.dll" "$here"/src/Native/*.cs
@@ -45,6 +47,7 @@ mcs "${mcs_flags[@]}" -out:"$out/Propwash.Shim.dll" \
   -r:"$out/stubs/BepInEx.dll" \
   -r:"$out/stubs/0Harmony.dll" \
   -r:"$out/stubs/UnityEngine.dll" \
+  -r:"$out/stubs/Photon3Unity3D.dll" \
   "$here"/src/Plugin/*.cs
 
 cat > "$out/NOT-FOR-THE-GAME.txt" <<'EOF'

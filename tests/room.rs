@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use propwash::proto::room::{Raise, SetProps};
 use propwash::proto::{EventTarget, LeaveReason, PilotFrame, PilotInput, RefuseReason, Role};
 use propwash::session::sim::{Conditions, SimRoom};
 use propwash::session::{ClientConfig, ClientState, CloseReason, Event, HostConfig, HOST_ACTOR};
@@ -11,7 +12,7 @@ use propwash::session::{ClientConfig, ClientState, CloseReason, Event, HostConfi
 const GAME: &str = "drl-4.2.1";
 const TICK: Duration = Duration::from_micros(16_667);
 
-fn frame_for(actor: u16, tick: u32) -> PilotFrame {
+fn frame_for(actor: u32, tick: u32) -> PilotFrame {
     let t = tick as f32 / 60.0;
     let phase = actor as f32;
     PilotFrame {
@@ -31,6 +32,23 @@ fn frame_for(actor: u16, tick: u32) -> PilotFrame {
             roll: -0.2,
             buttons: tick & 1,
         },
+    }
+}
+
+/// A reliable event to `target`.
+fn ev(code: u8, target: EventTarget, payload: &[u8]) -> Raise {
+    target.raise(code, payload.to_vec())
+}
+
+/// Text properties of `target` (0: the room) as a change request.
+fn text_props(target: u32, changes: BTreeMap<String, Option<String>>) -> SetProps {
+    SetProps {
+        target,
+        changes: changes
+            .into_iter()
+            .map(|(k, v)| (k.into_bytes(), v.map(String::into_bytes)))
+            .collect(),
+        ..SetProps::default()
     }
 }
 
@@ -55,9 +73,9 @@ fn join(room: &mut SimRoom, name: &str, role: Role) -> usize {
     room.add_client(|host| ClientConfig::new(host, GAME, &name, role))
 }
 
-fn welcomed(room: &SimRoom, i: usize) -> Option<(u16, Role)> {
+fn welcomed(room: &SimRoom, i: usize) -> Option<(u32, Role)> {
     room.client_events[i].iter().find_map(|e| match e {
-        Event::Welcomed { actor, role } => Some((*actor, *role)),
+        Event::Welcomed { actor, role, .. } => Some((*actor, *role)),
         _ => None,
     })
 }
@@ -92,10 +110,10 @@ fn full_room_converges_delivers_events_once_in_order_and_syncs_clocks() {
             "client {c} not seated"
         );
     }
-    let actors: Vec<u16> = pilots.iter().map(|&c| room.clients[c].1.actor()).collect();
+    let actors: Vec<u32> = pilots.iter().map(|&c| room.clients[c].1.actor()).collect();
 
     // Ten seconds of flying at 60 Hz; every half second someone raises an event.
-    let mut sent_events: Vec<(u16, u32)> = Vec::new();
+    let mut sent_events: Vec<(u32, u32)> = Vec::new();
     let mut tick = 0u32;
     for step in 0..600u32 {
         tick += 1;
@@ -110,13 +128,13 @@ fn full_room_converges_delivers_events_once_in_order_and_syncs_clocks() {
             let n = step / 30;
             let payload = n.to_be_bytes();
             if n % 3 == 0 {
-                room.host.send_event(7, EventTarget::All, &payload).unwrap();
+                room.host.raise(ev(7, EventTarget::All, &payload)).unwrap();
                 sent_events.push((HOST_ACTOR, n));
             } else {
                 let k = (n as usize) % pilots.len();
                 room.clients[pilots[k]]
                     .1
-                    .send_event(7, EventTarget::All, &payload)
+                    .raise(ev(7, EventTarget::All, &payload))
                     .unwrap();
                 sent_events.push((actors[k], n));
             }
@@ -128,7 +146,7 @@ fn full_room_converges_delivers_events_once_in_order_and_syncs_clocks() {
 
     // Frames: every viewer sees every other pilot, close to its newest tick,
     // at the position that pilot flew (to quantization).
-    let all_pilots: Vec<u16> = std::iter::once(HOST_ACTOR)
+    let all_pilots: Vec<u32> = std::iter::once(HOST_ACTOR)
         .chain(actors.iter().copied())
         .collect();
     for &c in pilots.iter().chain(&spectators) {
@@ -170,9 +188,9 @@ fn full_room_converges_delivers_events_once_in_order_and_syncs_clocks() {
     }
 
     // Events: each receiver gets each event exactly once, in the order raised.
-    let expected: Vec<(u16, u32)> = sent_events.clone();
+    let expected: Vec<(u32, u32)> = sent_events.clone();
     let check = |events: &[Event], who: &str| {
-        let got: Vec<(u16, u32)> = events
+        let got: Vec<(u32, u32)> = events
             .iter()
             .filter_map(|e| match e {
                 Event::GameEvent(ev) if ev.code == 7 => Some((
@@ -276,7 +294,11 @@ fn version_mismatch_is_refused_with_both_versions_named() {
         .expect("a refusal");
     let text = String::from_utf8_lossy(&buf[8..t.len]).to_string();
     assert_eq!(&buf[..5], b"PWSH\x03");
-    assert!(text.contains("protocol 1") && text.contains("99"), "{text}");
+    assert!(
+        text.contains(&format!("protocol {}", propwash::proto::PROTOCOL_VERSION))
+            && text.contains("99"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -294,9 +316,9 @@ fn leaving_and_timing_out_free_the_seat_and_tell_everyone() {
         room.clients[a].1.state(),
         ClientState::Closed(CloseReason::Left)
     );
-    let left = |events: &[Event], who: u16| {
+    let left = |events: &[Event], who: u32| {
         events.iter().find_map(|e| match e {
-            Event::PlayerLeft { actor, reason } if *actor == who => Some(*reason),
+            Event::PlayerLeft { actor, reason, .. } if *actor == who => Some(*reason),
             _ => None,
         })
     };
@@ -334,7 +356,7 @@ fn silent_pilot_times_out() {
     room.run_for(Duration::from_secs(6));
     let w = w - 1;
     assert!(room.client_events[w].iter().any(|e| matches!(e,
-        Event::PlayerLeft { actor: x, reason: LeaveReason::TimedOut } if *x == actor)));
+        Event::PlayerLeft { actor: x, reason: LeaveReason::TimedOut, .. } if *x == actor)));
 }
 
 #[test]
@@ -346,44 +368,41 @@ fn room_and_player_properties_reach_everyone() {
     let mut changes = BTreeMap::new();
     changes.insert("map_id".to_string(), Some("MP-Stadium".to_string()));
     changes.insert("laps".to_string(), Some("3".to_string()));
-    room.host.set_room_props(changes).unwrap();
+    room.host.set_props(text_props(0, changes)).unwrap();
     let mut mine = BTreeMap::new();
     mine.insert("drone_color".to_string(), Some("#ff8800".to_string()));
-    room.clients[a].1.set_player_props(mine).unwrap();
+    let actor_a = room.clients[a].1.actor();
+    room.clients[a]
+        .1
+        .set_props(text_props(actor_a, mine))
+        .unwrap();
     room.run_for(Duration::from_secs(2));
     assert_eq!(
-        room.clients[w]
-            .1
-            .room_props()
-            .get("laps")
-            .map(String::as_str),
-        Some("3")
+        room.clients[w].1.room_props().get(&b"laps"[..]),
+        Some(&b"3".to_vec())
     );
-    let actor_a = room.clients[a].1.actor();
-    let seen = room.clients[w].1.players()[&actor_a]
-        .props
-        .get("drone_color")
-        .cloned();
-    assert_eq!(seen.as_deref(), Some("#ff8800"));
+    let seen = room.clients[w]
+        .1
+        .players()
+        .into_iter()
+        .find(|p| p.actor == actor_a)
+        .and_then(|p| p.props.get(&b"drone_color"[..]).cloned());
+    assert_eq!(seen.as_deref(), Some(&b"#ff8800"[..]));
     assert!(room
         .host_events
         .iter()
-        .any(|e| matches!(e, Event::PlayerPropsChanged { actor, .. } if *actor == actor_a)));
+        .any(|e| matches!(e, Event::PropsChanged(ch) if ch.target == actor_a && ch.by == actor_a)));
     // A newcomer gets the current properties in its welcome.
     let late = join(&mut room, "Late", Role::Spectator);
     room.run_for(Duration::from_secs(2));
     assert_eq!(
-        room.clients[late]
-            .1
-            .room_props()
-            .get("map_id")
-            .map(String::as_str),
-        Some("MP-Stadium")
+        room.clients[late].1.room_props().get(&b"map_id"[..]),
+        Some(&b"MP-Stadium".to_vec())
     );
     // Limits are enforced.
     let mut bad = BTreeMap::new();
     bad.insert(String::new(), Some("x".to_string()));
-    assert!(room.host.set_room_props(bad).is_err());
+    assert!(room.host.set_props(text_props(0, bad)).is_err());
 }
 
 #[test]
@@ -395,18 +414,18 @@ fn oversized_events_are_refused_and_targets_are_respected() {
     let big = vec![0u8; 16 * 1024 + 1];
     assert!(room.clients[a]
         .1
-        .send_event(1, EventTarget::All, &big)
+        .raise(ev(1, EventTarget::All, &big))
         .is_err());
-    assert!(room.host.send_event(1, EventTarget::All, &big).is_err());
+    assert!(room.host.raise(ev(1, EventTarget::All, &big)).is_err());
     let max = vec![0xabu8; 16 * 1024];
     let actor_b = room.clients[b].1.actor();
     room.clients[a]
         .1
-        .send_event(2, EventTarget::Actor(actor_b), &max)
+        .raise(ev(2, EventTarget::Actor(actor_b), &max))
         .unwrap();
     room.clients[a]
         .1
-        .send_event(3, EventTarget::Host, b"host only")
+        .raise(ev(3, EventTarget::Host, b"host only"))
         .unwrap();
     room.run_for(Duration::from_secs(1));
     let codes = |ev: &[Event]| -> Vec<u8> {
@@ -435,7 +454,7 @@ fn spectator_following_a_pilot_gets_it_at_pilot_rate() {
     let actor_a = room.clients[a].1.actor();
     room.clients[w].1.follow(Some(actor_a)).unwrap();
     room.run_for(Duration::from_millis(200));
-    let count = |room: &SimRoom, who: u16| {
+    let count = |room: &SimRoom, who: u32| {
         room.client_events[w]
             .iter()
             .filter(|e| matches!(e, Event::Frame { actor, .. } if *actor == who))
@@ -582,7 +601,7 @@ fn spectator_that_sends_no_reliable_data_stays_connected_through_many_events() {
     room.run_for(Duration::from_secs(1));
     for n in 0..2000u32 {
         room.host
-            .send_event(9, EventTarget::Others, &n.to_be_bytes())
+            .raise(ev(9, EventTarget::Others, &n.to_be_bytes()))
             .unwrap();
         if n % 20 == 0 {
             room.run_for(Duration::from_millis(20));

@@ -138,7 +138,7 @@ fn three_joiners_download_the_hosts_track_at_once_while_pilots_fly() {
             let n = j.session.read_pilots(&mut states);
             let host_tick = states[..n]
                 .iter()
-                .find(|st| st.actor == u32::from(HOST_ACTOR))
+                .find(|st| st.actor == HOST_ACTOR)
                 .map_or(0, |st| st.frame.tick);
             if host_tick > j.newest_host_tick {
                 j.newest_host_tick = host_tick;

@@ -128,7 +128,7 @@ impl Gaps {
         let n = s.read_pilots(&mut states);
         let host_tick = states[..n]
             .iter()
-            .find(|st| st.actor == u32::from(HOST_ACTOR))
+            .find(|st| st.actor == HOST_ACTOR)
             .map_or(0, |st| st.frame.tick);
         let now = Instant::now();
         if host_tick > self.newest {

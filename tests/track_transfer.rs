@@ -2,11 +2,11 @@
 //! memory, simulated network): verified, installed in one step, resumable,
 //! and refused cleanly when the host or its data is wrong.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use propwash::proto::room::{PropChanges, SetProps};
 use propwash::proto::Role;
 use propwash::session::sim::{Conditions, SimRoom};
 use propwash::session::{ClientConfig, Event, HostConfig};
@@ -309,12 +309,14 @@ fn corrupt_data_or_a_wrong_manifest_is_refused_and_nothing_is_installed() {
     // A room announcing one hash while serving another track.
     let mut room = SimRoom::new(HostConfig::new(GAME, "Host"), clean(), 27);
     serve(&mut room, &src, true);
-    let mut lie = BTreeMap::new();
-    lie.insert(
-        "track_hash".to_string(),
-        Some(TrackHash([7; 32]).to_string()),
-    );
-    room.host.set_room_props(lie).unwrap();
+    let lie = SetProps {
+        changes: PropChanges::from([(
+            b"track_hash".to_vec(),
+            Some(TrackHash([7; 32]).to_string().into_bytes()),
+        )]),
+        ..SetProps::default()
+    };
+    room.host.set_props(lie).unwrap();
     let maps2 = s.dir("maps2");
     let k = joiner(&mut room, "K", &maps2);
     run_until_settled(&mut room, &[k], Duration::from_secs(10));

@@ -172,11 +172,16 @@ fn accepted_ticket_seats_a_verified_player_everyone_sees_until_they_leave() {
     assert_eq!(on_host[0].steam_id, Some(HOST_ID.to_string()));
 
     // The other player sees both verified identities, the host's too.
-    let seen_by_bob: Vec<PlayerInfo> = room.clients[b].1.players().values().cloned().collect();
+    let seen_by_bob: Vec<PlayerInfo> = room.clients[b].1.players();
     let alice_there = named(&seen_by_bob, "Alice").unwrap();
     assert!(alice_there.verified);
     assert_eq!(alice_there.steam_id, Some(ALICE.to_string()));
-    let host_there = &room.clients[b].1.players()[&HOST_ACTOR];
+    let host_there = &room.clients[b]
+        .1
+        .players()
+        .into_iter()
+        .find(|p| p.actor == HOST_ACTOR)
+        .expect("the host");
     assert!(host_there.verified);
     assert_eq!(host_there.steam_id, Some(HOST_ID.to_string()));
     // And Alice learns from her welcome that she was verified.
@@ -710,22 +715,21 @@ fn seats_filled_while_steam_was_thinking_refuse_the_waiting_joiner() {
 
 #[test]
 fn hellos_and_players_of_older_peers_still_work() {
-    let info: PlayerInfo = serde_json::from_str(
-        r#"{"actor":3,"role":"pilot","seat":2,"name":"Old","player_id":"x","props":{}}"#,
-    )
-    .unwrap();
+    let info: PlayerInfo =
+        serde_json::from_str(r#"{"actor":3,"role":"pilot","seat":2,"name":"Old","player_id":"x"}"#)
+            .unwrap();
     assert_eq!(info.steam_id, None);
     assert!(!info.verified);
     let old_hello = br#"{"game_version":"drl-4.2.1","name":"Old","player_id":"","role":"pilot"}"#;
     let parsed: Hello = serde_json::from_slice(old_hello).unwrap();
     assert_eq!(parsed.steam_id, None);
 
-    // An older client's hello still seats it, unverified.
+    // A hello without the identity fields still seats its sender, unverified.
     let steam = Steam::new(FakeAnswer::Accept);
     let mut room = room_with(host_cfg(), Some(&steam), 18);
     let old = SocketAddr::from(([192, 0, 2, 9], 5000));
     let mut hello = b"PWSH\x01".to_vec();
-    hello.extend_from_slice(&1u16.to_be_bytes());
+    hello.extend_from_slice(&propwash::proto::PROTOCOL_VERSION.to_be_bytes());
     hello.extend_from_slice(&0u64.to_be_bytes());
     hello.extend_from_slice(old_hello);
     let cookie = challenge_of(&send_as(&mut room, old, &hello)).expect("challenge");

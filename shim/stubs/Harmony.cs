@@ -12,6 +12,7 @@ namespace HarmonyLib
     {
         public Harmony(string id) { }
         public MethodInfo Patch(MethodBase original, HarmonyMethod prefix = null, HarmonyMethod postfix = null, HarmonyMethod transpiler = null, HarmonyMethod finalizer = null) { throw null; }
+        public void Unpatch(MethodBase original, MethodInfo patch) { }
         public void UnpatchSelf() { }
     }
 

@@ -116,6 +116,7 @@ use crate::lobby::{
     CoordinatorConfig, ListQuery, Listing, LobbyConfig, LobbyEvent, Path, SessionId,
 };
 use crate::proto::control::MAX_EVENT_PAYLOAD;
+use crate::proto::room::ActorNr;
 use crate::proto::Role;
 use crate::runtime::{LobbyBrowser, Session};
 use crate::session::{
@@ -644,7 +645,7 @@ pub fn run(
     let lobby = lobby.map(DemoLobby::finish);
 
     // Wait until every peer is seated or has given up.
-    let mut actors: Vec<Option<u16>> = vec![None; specs.len()];
+    let mut actors: Vec<Option<ActorNr>> = vec![None; specs.len()];
     let mut room_errors = Vec::new();
     let connect_limit = if lobby.is_some() {
         peer::LISTED_CONNECT_LIMIT
@@ -671,7 +672,7 @@ pub fn run(
         }
     }
 
-    let pilot_actors: Vec<Option<u16>> = specs
+    let pilot_actors: Vec<Option<ActorNr>> = specs
         .iter()
         .zip(&actors)
         .filter(|(s, _)| s.pilot.is_some())
@@ -944,7 +945,7 @@ impl DemoLobby {
 struct Spawner {
     pilots: usize,
     room: Arc<Room>,
-    joined: crossbeam_channel::Sender<(usize, Option<u16>)>,
+    joined: crossbeam_channel::Sender<(usize, Option<ActorNr>)>,
     plan_txs: Vec<crossbeam_channel::Sender<Arc<Plan>>>,
     threads: Vec<JoinHandle<PeerOutcome>>,
 }
@@ -990,7 +991,7 @@ struct KbpsMeter {
 
 impl KbpsMeter {
     /// (down, up) kbit/s for `actor` (`None`: all peers) since the last call.
-    fn rate(&self, now: &[PeerStats], actor: Option<u16>, secs: f64) -> (f64, f64) {
+    fn rate(&self, now: &[PeerStats], actor: Option<ActorNr>, secs: f64) -> (f64, f64) {
         let Some((_, before)) = &self.last else {
             return (0.0, 0.0);
         };

@@ -19,6 +19,7 @@ use super::measure::{event_payload, read_event_payload, LatencyHistogram, PushCl
 use super::report::PeerKind;
 use super::track::{JoinerTrack, TransferClock};
 use crate::lobby::{LobbyEvent, Path};
+use crate::proto::room::ActorNr;
 use crate::proto::EventTarget;
 use crate::runtime::{
     FrameArrivals, PilotState, RuntimeError, Session, SessionState, TransportCounters,
@@ -63,7 +64,7 @@ pub(crate) struct PeerSpec {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PeerLive {
     pub(crate) connected: bool,
-    pub(crate) actor: u16,
+    pub(crate) actor: ActorNr,
     /// The session's own statistics: every peer on the host, the link to the
     /// host on a client.
     pub(crate) stats: Vec<PeerStats>,
@@ -175,7 +176,7 @@ pub(crate) struct Plan {
     /// When each pilot's first tick comes, after the start (by pilot index).
     pub(crate) tick_offsets: Vec<Duration>,
     /// Actor of each pilot (by pilot index), `None` if it was not seated.
-    pub(crate) pilot_actors: Vec<Option<u16>>,
+    pub(crate) pilot_actors: Vec<Option<ActorNr>>,
     pub(crate) events: Vec<ScheduledEvent>,
     /// Seated peers, the host included.
     pub(crate) participants: usize,
@@ -186,9 +187,7 @@ pub(crate) struct Plan {
 
 impl Plan {
     fn pilot_of(&self, actor: u32) -> Option<usize> {
-        self.pilot_actors
-            .iter()
-            .position(|a| a.map(u32::from) == Some(actor))
+        self.pilot_actors.iter().position(|a| *a == Some(actor))
     }
 }
 
@@ -220,7 +219,7 @@ pub(crate) struct HostMarks {
 /// Everything a peer thread hands back.
 #[derive(Debug)]
 pub(crate) struct PeerOutcome {
-    pub(crate) actor: Option<u16>,
+    pub(crate) actor: Option<ActorNr>,
     /// By pilot index: what the game read by polling.
     pub(crate) seen: Vec<Seen>,
     /// By pilot index: what reached the session's network thread.
@@ -284,7 +283,7 @@ pub(crate) struct PeerContext {
     pub(crate) spec: PeerSpec,
     pub(crate) pilots: usize,
     pub(crate) room: Arc<Room>,
-    pub(crate) joined: Sender<(usize, Option<u16>)>,
+    pub(crate) joined: Sender<(usize, Option<ActorNr>)>,
     pub(crate) plan: Receiver<Arc<Plan>>,
     /// The host's track, served when the pilots start.
     pub(crate) serve: Option<Box<dyn TrackSource>>,
@@ -356,7 +355,7 @@ fn connect(
     name: &str,
     listed_join: Option<Instant>,
     out: &mut PeerOutcome,
-) -> Result<u16, String> {
+) -> Result<ActorNr, String> {
     let limit = if listed_join.is_some() {
         LISTED_CONNECT_LIMIT
     } else {
@@ -549,7 +548,7 @@ fn fly(
         if now <= frames_until {
             let n = session.frame_arrivals(&mut arrivals);
             for a in &arrivals[..n] {
-                let Some(p) = plan.pilot_of(u32::from(a.actor)).filter(|p| Some(*p) != me) else {
+                let Some(p) = plan.pilot_of(a.actor).filter(|p| Some(*p) != me) else {
                     continue;
                 };
                 out.arrived[p] = Seen {
@@ -609,15 +608,19 @@ fn fly(
                     closed_early = true;
                     out.error(format!("{name}'s session closed early ({reason:?})"));
                 }
-                Event::PlayerLeft { actor, reason } if is_host => {
+                Event::PlayerLeft { actor, reason, .. } if is_host => {
                     out.error(format!(
                         "the host saw actor {actor} leave during the run ({reason:?})"
                     ));
                 }
                 // The client core asks for the track as it applies the
                 // announcement, in the same step that queues this event.
-                Event::RoomPropsChanged(changes)
-                    if changes.get(props::HASH).is_some_and(Option::is_some) =>
+                Event::PropsChanged(ch)
+                    if ch.target == 0
+                        && ch
+                            .changes
+                            .get(props::HASH.as_bytes())
+                            .is_some_and(Option::is_some) =>
                 {
                     out.track.asked_at.get_or_insert_with(Instant::now);
                 }

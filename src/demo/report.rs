@@ -38,7 +38,7 @@ pub struct LiveRow {
     /// Host, pilot or spectator.
     pub kind: PeerKind,
     /// Actor number (0 while joining).
-    pub actor: u16,
+    pub actor: u32,
     /// Seated in the room right now.
     pub connected: bool,
     /// Round trip as the host measures it, milliseconds.

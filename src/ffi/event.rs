@@ -7,6 +7,7 @@
 use super::arg::{self, out_slice};
 use super::options::PwRole;
 use super::result::{Error, PwResult};
+use super::room;
 use super::session::{shell, PwCloseReason, PwSession};
 use crate::proto::control::MAX_EVENT_PAYLOAD;
 use crate::proto::{EventTarget, LeaveReason, RefuseReason};
@@ -36,31 +37,35 @@ pub enum PwEventTarget {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PwEventKind {
     /// Client only: the host seated us. `actor` is our actor number, `role`
-    /// the seat we got (a spectator seat if pilots were full and we allowed it).
+    /// the seat we got (a spectator seat if pilots were full and we allowed
+    /// it), `master` the master client. The data is the room as we joined
+    /// it (layouts in `pw_session_raise_event`'s module, repeated in the
+    /// README): `u32 actor, u32 master, settings, props` (the room's), `u16
+    /// count`, then each `player` (us included). Each player already there
+    /// also comes as `PW_EVENT_KIND_PLAYER_JOINED` right after.
     Welcomed = 1,
     /// Client only: the host refused us and the session is over. `reason` is
     /// a `PwRefuseReason`; the data is a UTF-8 explanation naming both
     /// sides' versions or the seat counts.
     Refused = 2,
-    /// A player was seated (on a client also once for each player already
-    /// there when we were welcomed). `actor`, `role`; the data is the player
-    /// as JSON: `{"actor":2,"role":"pilot","seat":1,"name":"...",
-    /// "player_id":"...","props":{"key":"value"},"verified":true,
-    /// "steam_id":"7656..."}`; `steam_id` is there only when the host
-    /// verified it with Steam (`verified` true).
+    /// A player is in the room (on a client also once for each player
+    /// already there when we were welcomed). `actor`, `role`; the data is
+    /// the `player` layout: actor, role, seat, verified, name, player id,
+    /// Steam id (only when the host verified it with Steam), properties.
     PlayerJoined = 3,
     /// A player left. `actor`; `reason` is a `PwCloseReason` (LEFT,
-    /// TIMED_OUT or ROOM_CLOSED). No data.
+    /// TIMED_OUT or ROOM_CLOSED); `master` is the new master client when
+    /// the leaver was the master, else 0. No data.
     PlayerLeft = 4,
     /// A game event arrived. `actor` is the sender, `code` the game's event
     /// code; the data is the payload.
     GameEvent = 5,
-    /// Room properties changed. The data is a JSON object of the changed
-    /// keys: `{"key":"new value","gone":null}` (null: removed).
-    RoomPropertiesChanged = 6,
-    /// Player `actor`'s properties changed. Data as for
-    /// `PW_EVENT_KIND_ROOM_PROPERTIES_CHANGED`.
-    PlayerPropertiesChanged = 7,
+    /// Properties changed: the room's (`target` 0) or player `target`'s,
+    /// by player `actor` (ours included); `cas` when it was a
+    /// check-and-set. The data is `settings_change` (the room's settings
+    /// and master, when they changed) then `props` (the changed keys; a
+    /// removed key has no value). Number 7 is retired.
+    PropertiesChanged = 6,
     /// The session ended. `reason` is a `PwCloseReason`. No data. No more
     /// events follow.
     Closed = 8,
@@ -88,6 +93,10 @@ pub enum PwEventKind {
     /// The data is the request's name and why, in UTF-8
     /// (`send_event: not connected to a room`).
     RequestFailed = 12,
+    /// A property change was refused (over the limits, a check-and-set
+    /// whose expectation no longer held, a player who left); `request` is
+    /// the id it was made with. The data is why, in UTF-8.
+    PropertiesRefused = 13,
 }
 
 /// Why the host refused a join (`reason` of `PW_EVENT_KIND_REFUSED`).
@@ -111,6 +120,10 @@ pub enum PwRefuseReason {
     SteamIdInUse = 7,
     /// The room asks a password and ours was missing or wrong.
     WrongPassword = 8,
+    /// The room holds its most players (the game's own limit).
+    GameFull = 9,
+    /// The room is closed for joins.
+    GameClosed = 10,
 }
 
 /// The fixed part of an event; its data goes to the caller's buffer.
@@ -124,13 +137,24 @@ pub struct PwEvent {
     pub reason: u32,
     /// WELCOMED and PLAYER_JOINED: the role.
     pub role: PwRole,
-    /// The player concerned (WELCOMED: us; GAME_EVENT: the sender).
-    pub actor: u16,
+    /// The player concerned (WELCOMED: us; GAME_EVENT: the sender;
+    /// PROPERTIES_CHANGED: who changed them).
+    pub actor: u32,
+    /// PROPERTIES_CHANGED: 0 for the room, else the player whose
+    /// properties changed.
+    pub target: u32,
+    /// WELCOMED: the master client; PLAYER_LEFT: the new master client
+    /// when the leaver was the master, else 0.
+    pub master: u32,
+    /// PROPERTIES_REFUSED: the request's id.
+    pub request: u32,
     /// GAME_EVENT: the game's event code.
     pub code: u8,
     /// TRACK_READY: true when the track was downloaded just now (C# marshal
     /// as U1).
     pub downloaded: bool,
+    /// PROPERTIES_CHANGED: it was a check-and-set (C# marshal as U1).
+    pub cas: bool,
     /// Bytes of data written to the caller's buffer.
     pub data_len: usize,
     /// TRACK_PROGRESS: bytes of the track written so far.
@@ -151,8 +175,12 @@ fn header(kind: PwEventKind) -> PwEvent {
         reason: 0,
         role: PwRole::Unknown,
         actor: 0,
+        target: 0,
+        master: 0,
+        request: 0,
         code: 0,
         downloaded: false,
+        cas: false,
         data_len: 0,
         received: 0,
         total: 0,
@@ -165,12 +193,6 @@ fn request_failed(why: String) -> PendingEvent {
         header: header(PwEventKind::RequestFailed),
         data: why.into_bytes(),
     }
-}
-
-fn json<T: serde::Serialize>(v: &T) -> Vec<u8> {
-    // Maps and player records of strings always encode; an empty object is
-    // the honest fallback should that ever change.
-    serde_json::to_vec(v).unwrap_or_else(|_| b"{}".to_vec())
 }
 
 fn leave_reason(r: LeaveReason) -> PwCloseReason {
@@ -191,6 +213,8 @@ fn refuse_reason(r: RefuseReason) -> PwRefuseReason {
         RefuseReason::NotVerified => PwRefuseReason::NotVerified,
         RefuseReason::SteamIdInUse => PwRefuseReason::SteamIdInUse,
         RefuseReason::WrongPassword => PwRefuseReason::WrongPassword,
+        RefuseReason::GameFull => PwRefuseReason::GameFull,
+        RefuseReason::GameClosed => PwRefuseReason::GameClosed,
     }
 }
 
@@ -198,13 +222,14 @@ fn refuse_reason(r: RefuseReason) -> PwRefuseReason {
 /// pilot table), so they are skipped.
 fn convert(ev: Event) -> Option<PendingEvent> {
     let (header, data) = match ev {
-        Event::Welcomed { actor, role } => (
+        Event::Welcomed { actor, role, room } => (
             PwEvent {
                 actor,
                 role: role.into(),
+                master: room.master,
                 ..header(PwEventKind::Welcomed)
             },
-            Vec::new(),
+            room::welcome_data(actor, &room),
         ),
         Event::Refused { reason, message } => (
             PwEvent {
@@ -219,12 +244,21 @@ fn convert(ev: Event) -> Option<PendingEvent> {
                 role: p.role.into(),
                 ..header(PwEventKind::PlayerJoined)
             },
-            json(&p),
+            {
+                let mut data = Vec::with_capacity(64);
+                room::player_data(&mut data, &p);
+                data
+            },
         ),
-        Event::PlayerLeft { actor, reason } => (
+        Event::PlayerLeft {
+            actor,
+            reason,
+            master,
+        } => (
             PwEvent {
                 actor,
                 reason: leave_reason(reason) as u32,
+                master: master.unwrap_or(0),
                 ..header(PwEventKind::PlayerLeft)
             },
             Vec::new(),
@@ -237,15 +271,21 @@ fn convert(ev: Event) -> Option<PendingEvent> {
             },
             g.payload,
         ),
-        Event::RoomPropsChanged(changes) => {
-            (header(PwEventKind::RoomPropertiesChanged), json(&changes))
-        }
-        Event::PlayerPropsChanged { actor, changes } => (
+        Event::PropsChanged(ch) => (
             PwEvent {
-                actor,
-                ..header(PwEventKind::PlayerPropertiesChanged)
+                actor: ch.by,
+                target: ch.target,
+                cas: ch.cas,
+                ..header(PwEventKind::PropertiesChanged)
             },
-            json(&changes),
+            room::changed_data(&ch),
+        ),
+        Event::PropsRefused { request, message } => (
+            PwEvent {
+                request,
+                ..header(PwEventKind::PropertiesRefused)
+            },
+            message.into_bytes(),
         ),
         Event::Closed { reason } => (
             PwEvent {
@@ -296,7 +336,7 @@ pub unsafe extern "C" fn pw_session_send_event(
     session: *mut PwSession,
     code: u8,
     target: u32,
-    actor: u16,
+    actor: u32,
     payload: *const u8,
     len: usize,
 ) -> PwResult {
@@ -344,9 +384,9 @@ pub unsafe extern "C" fn pw_session_send_event(
 /// Returns `PW_RESULT_EMPTY` when no event is queued (nothing written). If
 /// the data does not fit in `cap` bytes: `PW_RESULT_BUFFER_TOO_SMALL`,
 /// `*out_len` receives the size needed, `*out` is untouched and the event
-/// stays first in line for the next call. Events are at most
-/// `PW_MAX_EVENT_PAYLOAD` bytes, or a few KiB of JSON for membership and
-/// properties.
+/// stays first in line for the next call. Game events are at most
+/// `PW_MAX_EVENT_PAYLOAD` bytes; a welcome carries the whole room (up to a
+/// few hundred KiB when every player holds the most properties allowed).
 ///
 /// `session`, `out` and `out_len` must not be NULL; `buf` may be NULL only
 /// when `cap` is 0. The caller owns `*out` and `buf`. Game thread (poll

@@ -28,6 +28,7 @@ mod log;
 mod options;
 mod props;
 mod result;
+mod room;
 mod session;
 mod track;
 
@@ -53,9 +54,13 @@ pub use props::{
     pw_session_get_player_property, pw_session_get_room_property, pw_session_players_json,
     pw_session_room_properties_json, pw_session_set_player_properties_json,
     pw_session_set_player_property, pw_session_set_room_properties_json,
-    pw_session_set_room_property, PW_MAX_PROPERTY_BYTES,
+    pw_session_set_room_property, PW_MAX_KEY_BYTES, PW_MAX_PROPERTY_BYTES,
 };
 pub use result::{pw_last_error, pw_result_message, PwResult};
+pub use room::{
+    pw_session_change_groups, pw_session_raise_event, pw_session_set_properties, PwRaiseOptions,
+    PwSettingsChange, PW_ACTOR_SELF, PW_GROUPS_ADD, PW_GROUPS_REMOVE, PW_MAX_TARGETS,
+};
 pub use session::{
     pw_session_follow, pw_session_free, pw_session_host, pw_session_host_time, pw_session_info,
     pw_session_join, pw_session_leave, pw_session_push_local, pw_session_read_pilots,

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use super::arg::{self, PwStr};
 use super::result::{Error, PwResult};
 use crate::lobby::{LobbyConfig, SessionId};
-use crate::proto::control::MAX_PROPERTY_BYTES;
+use crate::proto::room::RoomSettings;
 use crate::proto::Role;
 use crate::session::{
     ClientConfig, HostConfig, DEFAULT_PILOT_HZ, DEFAULT_SPECTATOR_HZ, MAX_PILOTS, MAX_SPECTATORS,
@@ -17,6 +17,9 @@ use crate::track::Limits;
 
 /// The port a room listens on when `bind_addr` is empty (Photon's game port).
 pub const PW_DEFAULT_PORT: u16 = 5056;
+
+/// Longest text option (version, name, id, password), in bytes.
+const MAX_TEXT_BYTES: usize = 1024;
 
 /// What a peer does in the room.
 #[repr(u32)]
@@ -78,6 +81,22 @@ pub struct PwHostOptions {
     /// occupancy, versions and the password flag are filled in. Required
     /// with `coordinator_addr`.
     pub listing_json: PwStr,
+    /// Most players in the room, as the game sets it (Photon's
+    /// MaxPlayers), 0 to 255; 0: as many as the seats hold (the default).
+    pub max_players: u32,
+    /// The room accepts joins (Photon's IsOpen; default true; C# marshal
+    /// as I1).
+    pub open: bool,
+    /// The room is listed (Photon's IsVisible; default true; C# marshal as I1).
+    pub visible: bool,
+    /// A leaver's cached events leave with them (Photon's
+    /// CleanupCacheOnLeave; default true; C# marshal as I1).
+    pub cleanup_cache_on_leave: bool,
+    /// The room's first properties, in the `props` layout (see
+    /// `pw_session_set_properties`); empty: none.
+    pub room_props: PwStr,
+    /// The host's own first player properties, in the `props` layout.
+    pub player_props: PwStr,
 }
 
 /// How to join a room. Fill it with `pw_join_options_default` first, then
@@ -127,6 +146,9 @@ pub struct PwJoinOptions {
     /// path found (punched through both NATs, or the coordinator's relay).
     /// Then `host_addr` must be empty and `coordinator_addr` set.
     pub session_id: PwStr,
+    /// The player properties we join with, in the `props` layout (see
+    /// `pw_session_set_properties`): everyone learns of us with them.
+    pub player_props: PwStr,
 }
 
 /// Writes the default host options into `*out`: every string empty (bind
@@ -182,6 +204,12 @@ pub(crate) fn host_defaults() -> PwHostOptions {
         require_verified: false,
         coordinator_addr: PwStr::empty(),
         listing_json: PwStr::empty(),
+        max_players: 0,
+        open: true,
+        visible: true,
+        cleanup_cache_on_leave: true,
+        room_props: PwStr::empty(),
+        player_props: PwStr::empty(),
     }
 }
 
@@ -201,6 +229,7 @@ pub(crate) fn join_defaults() -> PwJoinOptions {
         password: PwStr::empty(),
         coordinator_addr: PwStr::empty(),
         session_id: PwStr::empty(),
+        player_props: PwStr::empty(),
     }
 }
 
@@ -241,9 +270,9 @@ pub(crate) fn parse_addr(name: &str, s: &str) -> Result<SocketAddr, Error> {
 unsafe fn text(s: PwStr, name: &str) -> Result<String, Error> {
     // SAFETY: forwarded to the caller.
     let t = unsafe { arg::string(s, name) }?;
-    if t.len() > MAX_PROPERTY_BYTES {
+    if t.len() > MAX_TEXT_BYTES {
         return Err(Error::invalid(format!(
-            "`{name}` is {} bytes; at most {MAX_PROPERTY_BYTES} are allowed",
+            "`{name}` is {} bytes; at most {MAX_TEXT_BYTES} are allowed",
             t.len()
         )));
     }
@@ -289,9 +318,19 @@ unsafe fn password(s: PwStr, name: &str) -> Result<Option<String>, Error> {
 /// readable as `PwStr` promises.
 pub(crate) unsafe fn host_config(o: std::ptr::NonNull<PwHostOptions>) -> Result<HostPlan, Error> {
     let p = o.as_ptr();
-    // SAFETY: `p` is valid for reads (caller); every field but the bool is
-    // plain data (any bits are a valid value), and the bool is read as a
-    // byte, never as a `bool`.
+    // SAFETY: `p` is valid for reads (caller); the bools are read as bytes.
+    let flag = |f: *const bool| unsafe { f.cast::<u8>().read() } != 0;
+    // SAFETY: as above.
+    let (open, visible, cleanup) = unsafe {
+        (
+            flag(std::ptr::addr_of!((*p).open)),
+            flag(std::ptr::addr_of!((*p).visible)),
+            flag(std::ptr::addr_of!((*p).cleanup_cache_on_leave)),
+        )
+    };
+    // SAFETY: `p` is valid for reads (caller); every field but the bools is
+    // plain data (any bits are a valid value), and the bools are read as
+    // bytes, never as `bool`s.
     let o = &unsafe {
         PwHostOptions {
             bind_addr: (*p).bind_addr,
@@ -309,8 +348,15 @@ pub(crate) unsafe fn host_config(o: std::ptr::NonNull<PwHostOptions>) -> Result<
                 != 0,
             coordinator_addr: (*p).coordinator_addr,
             listing_json: (*p).listing_json,
+            max_players: (*p).max_players,
+            open,
+            visible,
+            cleanup_cache_on_leave: cleanup,
+            room_props: (*p).room_props,
+            player_props: (*p).player_props,
         }
     };
+    check_range("max_players", o.max_players, 0, 255, "")?;
     check_rate("pilot_hz", o.pilot_hz)?;
     check_rate("spectator_hz", o.spectator_hz)?;
     check_range("max_pilots", o.max_pilots, 1, MAX_PILOTS as u32, "")?;
@@ -338,6 +384,16 @@ pub(crate) unsafe fn host_config(o: std::ptr::NonNull<PwHostOptions>) -> Result<
     cfg.max_pilots = o.max_pilots as usize;
     cfg.max_spectators = o.max_spectators as usize;
     cfg.require_verified = o.require_verified;
+    cfg.settings = RoomSettings {
+        max_players: o.max_players as u8,
+        open: o.open,
+        visible: o.visible,
+        cleanup_cache_on_leave: o.cleanup_cache_on_leave,
+    };
+    // SAFETY (both): forwarded to the caller.
+    cfg.room = unsafe { super::room::initial_props_arg(o.room_props, "options.room_props") }?;
+    cfg.host_props =
+        unsafe { super::room::initial_props_arg(o.player_props, "options.player_props") }?;
     // SAFETY (all three): forwarded to the caller.
     cfg.password = unsafe { password(o.password, "options.password") }?;
     let coordinator = unsafe { arg::string(o.coordinator_addr, "options.coordinator_addr") }?;
@@ -396,8 +452,14 @@ pub(crate) unsafe fn join_config(o: std::ptr::NonNull<PwJoinOptions>) -> Result<
     // SAFETY: as above.
     let (maps_dir, cache_dir) = unsafe { ((*o).maps_dir, (*o).track_cache_dir) };
     // SAFETY: as above.
-    let (pass, coordinator, session_id) =
-        unsafe { ((*o).password, (*o).coordinator_addr, (*o).session_id) };
+    let (pass, coordinator, session_id, player_props) = unsafe {
+        (
+            (*o).password,
+            (*o).coordinator_addr,
+            (*o).session_id,
+            (*o).player_props,
+        )
+    };
     check_rate("send_hz", send_hz)?;
     let role = match role {
         0 => Role::Pilot,
@@ -462,6 +524,9 @@ pub(crate) unsafe fn join_config(o: std::ptr::NonNull<PwJoinOptions>) -> Result<
     cfg.send_hz = send_hz;
     // SAFETY (both): forwarded to the caller.
     cfg.password = unsafe { password(pass, "options.password") }?;
+    // SAFETY: forwarded to the caller.
+    cfg.player_props =
+        unsafe { super::room::initial_props_arg(player_props, "options.player_props") }?;
     let target = unsafe { track_target(maps_dir, cache_dir) }?;
     Ok(JoinPlan {
         bind,

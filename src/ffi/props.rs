@@ -1,35 +1,39 @@
-//! Room and player properties (Photon's custom properties) and the player
-//! list. Sets are queued to the network thread; gets read the snapshot it
-//! last published, so a set shows up in a get a few milliseconds later.
+//! Room and player properties as text (for C callers who keep strings
+//! there; the full byte-keyed calls are in `room.rs`) and the player list.
+//! Sets are queued to the network thread; gets read the snapshot it last
+//! published, so a set shows up in a get a few milliseconds later.
 
 use std::collections::BTreeMap;
 
 use super::arg::{self, out_slice, PwStr};
 use super::result::{Error, PwResult};
 use super::session::{shell, Live, PwSession};
-use crate::proto::control::MAX_PROPERTY_BYTES;
+use crate::proto::room::{Props, MAX_KEY_BYTES, MAX_PROPERTIES, MAX_VALUE_BYTES};
+use crate::proto::PlayerInfo;
 use crate::runtime::{RoomSnapshot, SessionState};
 
-/// Longest property key or value, in bytes.
-pub const PW_MAX_PROPERTY_BYTES: usize = 1024;
-const _: () = assert!(PW_MAX_PROPERTY_BYTES == MAX_PROPERTY_BYTES);
+/// Longest property value, in bytes.
+pub const PW_MAX_PROPERTY_BYTES: usize = 4096;
+const _: () = assert!(PW_MAX_PROPERTY_BYTES == MAX_VALUE_BYTES);
+/// Longest property key, in bytes.
+pub const PW_MAX_KEY_BYTES: usize = 1024;
+const _: () = assert!(PW_MAX_KEY_BYTES == MAX_KEY_BYTES);
 
 type Changes = BTreeMap<String, Option<String>>;
 
-/// Checks a set of property changes: keys of 1 to `PW_MAX_PROPERTY_BYTES`
-/// bytes, values of at most that, at most 64 of them.
+/// Checks a set of property changes: keys of 1 to `PW_MAX_KEY_BYTES`
+/// bytes, values of at most `PW_MAX_PROPERTY_BYTES`, at most 64 of them.
 fn checked(changes: Changes) -> Result<Changes, Error> {
-    if changes.len() > crate::proto::control::MAX_PROPERTIES {
+    if changes.len() > MAX_PROPERTIES {
         return Err(Error::invalid(format!(
-            "{} changes in one call; at most {} are allowed",
+            "{} changes in one call; at most {MAX_PROPERTIES} are allowed",
             changes.len(),
-            crate::proto::control::MAX_PROPERTIES
         )));
     }
     for (key, value) in &changes {
-        if key.is_empty() || key.len() > PW_MAX_PROPERTY_BYTES {
+        if key.is_empty() || key.len() > PW_MAX_KEY_BYTES {
             return Err(Error::invalid(format!(
-                "key must be 1 to {PW_MAX_PROPERTY_BYTES} bytes, not {}",
+                "key must be 1 to {PW_MAX_KEY_BYTES} bytes, not {}",
                 key.len()
             )));
         }
@@ -75,35 +79,75 @@ unsafe fn parse_changes(json: PwStr) -> Result<Changes, Error> {
     checked(changes)
 }
 
+/// Bytes for a person: the text when it is UTF-8 without control
+/// characters, else `0x` and hex.
+fn readable(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(s) if !s.chars().any(char::is_control) => s.to_owned(),
+        _ => format!("0x{}", crate::proto::room::hex_props::encode(b)),
+    }
+}
+
+fn readable_props(props: &Props) -> BTreeMap<String, String> {
+    props
+        .iter()
+        .map(|(k, v)| (readable(k), readable(v)))
+        .collect()
+}
+
+/// A player as `pw_session_players_json` shows them.
+#[derive(serde::Serialize)]
+struct PlayerJson {
+    actor: u32,
+    role: crate::proto::Role,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seat: Option<u8>,
+    name: String,
+    player_id: String,
+    props: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    steam_id: Option<String>,
+    verified: bool,
+}
+
+impl From<&PlayerInfo> for PlayerJson {
+    fn from(p: &PlayerInfo) -> Self {
+        PlayerJson {
+            actor: p.actor,
+            role: p.role,
+            seat: p.seat,
+            name: p.name.clone(),
+            player_id: p.player_id.clone(),
+            props: readable_props(&p.props),
+            steam_id: p.steam_id.clone(),
+            verified: p.verified,
+        }
+    }
+}
+
 /// Writes `part` of the room the network thread last published, as JSON,
 /// into the caller's buffer; `what` names it in the error.
 ///
 /// # Safety
 /// `buf`, `cap` and `out_len` as the `(buf, cap, out_len)` convention says.
-unsafe fn snapshot_json<T: serde::Serialize + ?Sized>(
+unsafe fn snapshot_json<T: serde::Serialize>(
     live: &mut Live,
     buf: *mut u8,
     cap: usize,
     out_len: *mut usize,
     what: &str,
-    part: impl FnOnce(&RoomSnapshot) -> &T,
+    part: impl FnOnce(&RoomSnapshot) -> T,
 ) -> Result<(), Error> {
     let out = out_slice(buf, cap, out_len, "buf", "out_len")?;
     let snap = live.session.snapshot();
-    let json = serde_json::to_vec(part(&snap))
+    let json = serde_json::to_vec(&part(&snap))
         .map_err(|e| Error::new(PwResult::Panic, format!("could not encode {what}: {e}")))?;
     // SAFETY: forwarded to the caller.
     unsafe { out.write(&json) }
 }
 
-/// Queues `changes` to the room (host only).
+/// Queues `changes` to the room (any player may, as in Photon).
 fn set_room(live: &mut Live, changes: Changes) -> Result<(), Error> {
-    if !live.session.is_host() {
-        return Err(Error::new(
-            PwResult::NotHost,
-            "only the host may change room properties",
-        ));
-    }
     not_closed(live)?;
     live.session.set_room_props(changes).map_err(Error::from)
 }
@@ -121,16 +165,16 @@ fn not_closed(live: &mut Live) -> Result<(), Error> {
     Ok(())
 }
 
-/// Sets (or, with `remove`, deletes) a room property. Host only: a client
-/// gets `PW_RESULT_NOT_HOST`. Every player receives
-/// `PW_EVENT_KIND_ROOM_PROPERTIES_CHANGED`, the host included.
+/// Sets (or, with `remove`, deletes) a room property given as text (any
+/// player may, as in Photon). Every player receives
+/// `PW_EVENT_KIND_PROPERTIES_CHANGED`, the setter included.
 ///
-/// `key` must be 1 to `PW_MAX_PROPERTY_BYTES` bytes of UTF-8, `value` at
-/// most that (ignored when `remove` is true). Both are copied during the
-/// call. A room holds at most 64 properties; a change beyond that is
-/// dropped by the network thread and reported as
-/// `PW_EVENT_KIND_REQUEST_FAILED`. `session` must not be NULL.
-/// Game thread; never blocks.
+/// `key` must be 1 to `PW_MAX_KEY_BYTES` bytes of UTF-8, `value` at most
+/// `PW_MAX_PROPERTY_BYTES` (ignored when `remove` is true). Both are
+/// copied during the call. A room holds at most 64 properties and 16 KiB;
+/// a change beyond that is refused on the network thread and reported as
+/// `PW_EVENT_KIND_PROPERTIES_REFUSED` (request 0). `session` must not be
+/// NULL. Game thread; never blocks.
 ///
 /// # Safety
 /// `session` must be NULL or a handle from this library; `key` and `value`
@@ -156,10 +200,10 @@ pub unsafe extern "C" fn pw_session_set_room_property(
 /// Changes several room properties at once: `changes_json` is a JSON
 /// object of key to string (set) or `null` (remove), e.g.
 /// `{"map":"MP-1","laps":"3","old":null}`. Everyone receives one
-/// `PW_EVENT_KIND_ROOM_PROPERTIES_CHANGED` with all of them, like
-/// Photon's `SetCustomProperties` with several keys. Host only; the same
-/// limits per key and value as `pw_session_set_room_property`, at most 64
-/// changes. Game thread; never blocks.
+/// `PW_EVENT_KIND_PROPERTIES_CHANGED` with all of them, like Photon's
+/// `SetCustomProperties` with several keys. The same limits per key and
+/// value as `pw_session_set_room_property`, at most 64 changes. Game
+/// thread; never blocks.
 ///
 /// # Safety
 /// `session` must be NULL or a handle from this library; `changes_json`
@@ -182,8 +226,8 @@ pub unsafe extern "C" fn pw_session_set_room_properties_json(
 
 /// Changes several of our own player properties at once; `changes_json`
 /// as in `pw_session_set_room_properties_json`. Everyone receives one
-/// `PW_EVENT_KIND_PLAYER_PROPERTIES_CHANGED` with all of them. Game
-/// thread; never blocks.
+/// `PW_EVENT_KIND_PROPERTIES_CHANGED` with all of them. Game thread;
+/// never blocks.
 ///
 /// # Safety
 /// As for `pw_session_set_room_properties_json`.
@@ -204,8 +248,9 @@ pub unsafe extern "C" fn pw_session_set_player_properties_json(
 }
 
 /// Writes every room property as one JSON object (`{"key":"value",...}`,
-/// not NUL-terminated) into `buf` and its length into `*out_len`: what a
-/// joiner reads on arrival (Photon's `CurrentRoom.CustomProperties`).
+/// not NUL-terminated) into `buf` and its length into `*out_len`, for
+/// people and logs: keys and values that are not UTF-8 text show as `0x`
+/// and hex (the exact bytes come with the events).
 ///
 /// Same buffer rules as `pw_session_players_json`. Game thread; never
 /// blocks (allocates a little: call it on a change, not every frame).
@@ -225,15 +270,17 @@ pub unsafe extern "C" fn pw_session_room_properties_json(
         let shell = unsafe { shell(session) }?;
         // SAFETY: `buf` and `out_len` are as the caller promises.
         shell.with(|live| unsafe {
-            snapshot_json(live, buf, cap, out_len, "the room properties", |s| &s.room)
+            snapshot_json(live, buf, cap, out_len, "the room properties", |s| {
+                readable_props(&s.room)
+            })
         })
     })
 }
 
-/// Sets (or, with `remove`, deletes) one of our own player properties.
-/// Every player receives `PW_EVENT_KIND_PLAYER_PROPERTIES_CHANGED`. A
-/// client's change before it is welcomed is dropped and reported as
-/// `PW_EVENT_KIND_REQUEST_FAILED`.
+/// Sets (or, with `remove`, deletes) one of our own player properties
+/// given as text. Every player receives `PW_EVENT_KIND_PROPERTIES_CHANGED`,
+/// us included. A client's change before it is welcomed is refused and
+/// reported as `PW_EVENT_KIND_PROPERTIES_REFUSED`.
 ///
 /// Same rules for `key` and `value` as `pw_session_set_room_property`.
 /// `session` must not be NULL. Game thread; never blocks.
@@ -259,9 +306,9 @@ pub unsafe extern "C" fn pw_session_set_player_property(
     })
 }
 
-/// Writes the value of room property `key` (UTF-8, not NUL-terminated) into
-/// `buf` and its length into `*out_len`. `PW_RESULT_EMPTY` if the room has
-/// no such property.
+/// Writes the value of room property `key` (its bytes as set, not
+/// NUL-terminated) into `buf` and its length into `*out_len`.
+/// `PW_RESULT_EMPTY` if the room has no such property.
 ///
 /// `session` and `out_len` must not be NULL; `buf` may be NULL only when
 /// `cap` is 0; on `PW_RESULT_BUFFER_TOO_SMALL` `*out_len` is the length
@@ -286,11 +333,11 @@ pub unsafe extern "C" fn pw_session_get_room_property(
         shell.with(|live| {
             let out = out_slice(buf, cap, out_len, "buf", "out_len")?;
             // SAFETY: `key` is valid as `PwStr` describes (caller).
-            let key = unsafe { arg::string(key, "key") }?;
+            let key = unsafe { arg::bytes(key.ptr, key.len, "key") }?;
             let snap = live.session.snapshot();
             let value = snap.room.get(key).ok_or_else(Error::empty)?;
             // SAFETY: `buf` and `out_len` are writable (caller).
-            unsafe { out.write(value.as_bytes()) }
+            unsafe { out.write(value) }
         })
     })
 }
@@ -307,7 +354,7 @@ pub unsafe extern "C" fn pw_session_get_room_property(
 #[no_mangle]
 pub unsafe extern "C" fn pw_session_get_player_property(
     session: *mut PwSession,
-    actor: u16,
+    actor: u32,
     key: PwStr,
     buf: *mut u8,
     cap: usize,
@@ -319,7 +366,7 @@ pub unsafe extern "C" fn pw_session_get_player_property(
         shell.with(|live| {
             let out = out_slice(buf, cap, out_len, "buf", "out_len")?;
             // SAFETY: `key` is valid as `PwStr` describes (caller).
-            let key = unsafe { arg::string(key, "key") }?;
+            let key = unsafe { arg::bytes(key.ptr, key.len, "key") }?;
             let snap = live.session.snapshot();
             let actor = if actor == 0 { snap.actor } else { actor };
             let value = snap
@@ -329,15 +376,17 @@ pub unsafe extern "C" fn pw_session_get_player_property(
                 .and_then(|p| p.props.get(key))
                 .ok_or_else(Error::empty)?;
             // SAFETY: `buf` and `out_len` are writable (caller).
-            unsafe { out.write(value.as_bytes()) }
+            unsafe { out.write(value) }
         })
     })
 }
 
-/// Writes everyone seated (us included) as a JSON array into `buf` and its
-/// length into `*out_len`; each element is as in `PW_EVENT_KIND_PLAYER_JOINED`:
+/// Writes everyone in the room (us included) as a JSON array into `buf`
+/// and its length into `*out_len`, for people and logs:
 /// `[{"actor":1,"role":"pilot","seat":0,"name":"...","player_id":"...",
-/// "props":{},"verified":false}]`. Not NUL-terminated.
+/// "props":{"key":"value"},"verified":false}]` (`steam_id` too when the
+/// host verified it; properties as in `pw_session_room_properties_json`).
+/// Not NUL-terminated.
 ///
 /// `session` and `out_len` must not be NULL; `buf` may be NULL only when
 /// `cap` is 0; on `PW_RESULT_BUFFER_TOO_SMALL` `*out_len` is the length
@@ -360,7 +409,9 @@ pub unsafe extern "C" fn pw_session_players_json(
         let shell = unsafe { shell(session) }?;
         // SAFETY: `buf` and `out_len` are as the caller promises.
         shell.with(|live| unsafe {
-            snapshot_json(live, buf, cap, out_len, "the player list", |s| &s.players)
+            snapshot_json(live, buf, cap, out_len, "the player list", |s| {
+                s.players.iter().map(PlayerJson::from).collect::<Vec<_>>()
+            })
         })
     })
 }

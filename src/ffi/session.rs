@@ -431,7 +431,7 @@ pub struct PwSessionInfo {
     /// Players seated, us included (0 while joining).
     pub player_count: u32,
     /// Our actor number (the host is 1; 0 while joining).
-    pub actor: u16,
+    pub actor: u32,
     /// The local UDP port the session is bound to.
     pub local_port: u16,
     /// True for the room's host.
@@ -615,7 +615,7 @@ pub unsafe extern "C" fn pw_session_read_pilots_interpolated(
 /// # Safety
 /// `session` must be NULL or a handle from this library.
 #[no_mangle]
-pub unsafe extern "C" fn pw_session_follow(session: *mut PwSession, actor: u16) -> PwResult {
+pub unsafe extern "C" fn pw_session_follow(session: *mut PwSession, actor: u32) -> PwResult {
     ffi_boundary!({
         // SAFETY: `session` is NULL or a handle from this library (caller).
         let shell = unsafe { shell(session) }?;
@@ -660,7 +660,7 @@ pub unsafe extern "C" fn pw_session_host_time(
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PwPeerStats {
     /// The peer's actor number (0 while not yet welcomed).
-    pub actor: u16,
+    pub actor: u32,
     /// Pilot or spectator (`PW_ROLE_UNKNOWN` while not seated).
     pub role: PwRole,
     /// Round trip from pings, milliseconds (0 before the first answer).

@@ -2,18 +2,15 @@
 //! (join handshake, membership, properties), and the binary game-event form.
 //! None of this is sent per tick.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
+use super::room::{
+    hex_props, ActorNr, GroupChange, Props, PropsChanged, Raise, RoomSettings, SetProps,
+};
 use super::wire::{Reader, WireError};
 
 /// Largest game-event payload (Photon's RaiseEvent equivalent).
 pub const MAX_EVENT_PAYLOAD: usize = 16 * 1024;
-/// Largest key or value of a room or player property.
-pub const MAX_PROPERTY_BYTES: usize = 1024;
-/// Most properties a room or a player may hold.
-pub const MAX_PROPERTIES: usize = 64;
 /// Longest display name, in bytes.
 pub const MAX_NAME_BYTES: usize = 64;
 
@@ -77,8 +74,9 @@ pub fn password_proof(cookie: u64, password: &str) -> String {
 /// A seated peer as everyone sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlayerInfo {
-    /// Room-unique number, never reused while the room lives (host is 1).
-    pub actor: u16,
+    /// Room-unique number from 1 (the host), never reused while the room
+    /// lives.
+    pub actor: ActorNr,
     /// Pilot or spectator.
     pub role: Role,
     /// A pilot's seat (0 to 5; the host is 0); snapshots name pilots by seat.
@@ -88,9 +86,9 @@ pub struct PlayerInfo {
     pub name: String,
     /// The game's player id.
     pub player_id: String,
-    /// The player's own properties.
-    #[serde(default)]
-    pub props: BTreeMap<String, String>,
+    /// The player's own properties, as the game serialized them.
+    #[serde(default, with = "hex_props")]
+    pub props: Props,
     /// The player's Steam id as decimal text; set only when Steam confirmed
     /// it (or, for the host, when the host runs under Steam), so an
     /// unproven claim never shows as someone else.
@@ -117,52 +115,53 @@ pub enum LeaveReason {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Control {
-    /// Host to a new peer: you are seated.
+    /// Host to a new peer: you are seated. Everyone already in the room
+    /// came just before, each as [`Control::PlayerJoined`]; the room's
+    /// cached events follow.
     Welcome {
         /// The new peer's actor number.
-        actor: u16,
+        actor: ActorNr,
         /// The role given (may be spectator when the pilot seats were full).
         role: Role,
-        /// Everyone already seated, the host first.
-        players: Vec<PlayerInfo>,
+        /// The room's settings.
+        settings: RoomSettings,
+        /// The master client.
+        master: ActorNr,
         /// The room's properties.
-        room: BTreeMap<String, String>,
+        #[serde(with = "hex_props")]
+        room: Props,
         /// Snapshot rate this peer will receive, per second.
         snapshot_hz: u32,
-        /// The new peer's Steam id, when the host verified it (older hosts
-        /// never send it).
+        /// The new peer's Steam id, when the host verified it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         steam_id: Option<String>,
         /// True when the host verified the new peer's Steam id.
         #[serde(default)]
         verified: bool,
     },
-    /// Host to everyone: a peer was seated.
+    /// New peer to host, its first message: the properties it joins with.
+    /// Until it arrives (or a second passes) nobody else learns of it.
+    JoinProps {
+        /// The properties.
+        #[serde(with = "hex_props")]
+        props: Props,
+    },
+    /// Host to everyone: a peer is in the room.
     PlayerJoined(PlayerInfo),
     /// Host to everyone: a peer left.
     PlayerLeft {
         /// Who left.
-        actor: u16,
+        actor: ActorNr,
         /// Why.
         reason: LeaveReason,
-    },
-    /// Host to everyone: room properties changed (`None` removes a key).
-    RoomProps {
-        /// Changed keys and their new values.
-        changes: BTreeMap<String, Option<String>>,
-    },
-    /// A player's properties changed: client to host for its own, host to
-    /// everyone with the actor filled in.
-    PlayerProps {
-        /// Whose properties.
-        actor: u16,
-        /// Changed keys and their new values.
-        changes: BTreeMap<String, Option<String>>,
+        /// The new master client, when the leaver was the master.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        master: Option<ActorNr>,
     },
     /// Spectator to host: follow this pilot at the full pilot rate (`None`: none).
     Follow {
         /// The pilot's actor number.
-        actor: Option<u16>,
+        actor: Option<ActorNr>,
     },
     /// Client to host: I am leaving. Host to client: the room is closing.
     Leave,
@@ -190,6 +189,11 @@ pub enum RefuseReason {
     SteamIdInUse = 7,
     /// The room asks a password and the hello had none or a wrong one.
     WrongPassword = 8,
+    /// The room holds its most players (the game's own limit, Photon's
+    /// MaxPlayers, below propwash's seats).
+    GameFull = 9,
+    /// The room is closed for joins (Photon's IsOpen is false).
+    GameClosed = 10,
 }
 
 impl RefuseReason {
@@ -203,12 +207,15 @@ impl RefuseReason {
             6 => RefuseReason::NotVerified,
             7 => RefuseReason::SteamIdInUse,
             8 => RefuseReason::WrongPassword,
+            9 => RefuseReason::GameFull,
+            10 => RefuseReason::GameClosed,
             _ => RefuseReason::Malformed,
         }
     }
 }
 
-/// Who receives a game event.
+/// Who receives a game event raised through the simple calls
+/// (`Session::send_event`); the room's full routing is [`Raise`]'s.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventTarget {
     /// Everyone but the sender.
@@ -218,38 +225,37 @@ pub enum EventTarget {
     /// Only the host.
     Host,
     /// One player.
-    Actor(u16),
+    Actor(ActorNr),
 }
 
 impl EventTarget {
-    fn encode(self) -> (u8, u16) {
-        match self {
-            EventTarget::Others => (0, 0),
-            EventTarget::All => (1, 0),
-            EventTarget::Host => (2, 0),
-            EventTarget::Actor(a) => (3, a),
+    /// The room's routing for this target: a reliable, uncached event.
+    pub fn raise(self, code: u8, payload: Vec<u8>) -> Raise {
+        use super::room::Receivers;
+        let (receivers, targets) = match self {
+            EventTarget::Others => (Receivers::Others, Vec::new()),
+            EventTarget::All => (Receivers::All, Vec::new()),
+            EventTarget::Host => (Receivers::Others, vec![1]),
+            EventTarget::Actor(a) => (Receivers::Others, vec![a]),
+        };
+        Raise {
+            code,
+            receivers,
+            targets,
+            reliable: true,
+            payload,
+            ..Raise::default()
         }
-    }
-    fn decode(kind: u8, actor: u16) -> Result<Self, WireError> {
-        Ok(match kind {
-            0 => EventTarget::Others,
-            1 => EventTarget::All,
-            2 => EventTarget::Host,
-            3 => EventTarget::Actor(actor),
-            _ => return Err(WireError::Invalid("event target")),
-        })
     }
 }
 
-/// A game event as it travels (the sender's actor is filled in by the host).
+/// A game event as a receiver gets it (the host names the sender).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GameEvent {
     /// Who raised it.
-    pub from: u16,
+    pub from: ActorNr,
     /// Game-defined event code.
     pub code: u8,
-    /// Who should receive it.
-    pub target: EventTarget,
     /// Game-defined payload, at most [`MAX_EVENT_PAYLOAD`] bytes.
     pub payload: Vec<u8>,
 }
@@ -257,14 +263,34 @@ pub struct GameEvent {
 /// First byte of a reliable message.
 const MSG_CONTROL: u8 = 1;
 const MSG_EVENT: u8 = 2;
+const MSG_RAISE: u8 = 3;
+const MSG_SET_PROPS: u8 = 4;
+const MSG_PROPS_CHANGED: u8 = 5;
+const MSG_PROPS_REFUSED: u8 = 6;
+const MSG_GROUPS: u8 = 7;
 
-/// A reliable message: control or game event.
+/// A reliable message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
     /// JSON control message.
     Control(Control),
-    /// Binary game event.
+    /// Host to client: a game event.
     Event(GameEvent),
+    /// Client to host: raise an event.
+    Raise(Raise),
+    /// Client to host: change properties.
+    SetProps(SetProps),
+    /// Host to clients: properties changed.
+    PropsChanged(PropsChanged),
+    /// Host to the client that asked: its property change was refused.
+    PropsRefused {
+        /// The request's id.
+        request: u32,
+        /// Why, in words.
+        message: String,
+    },
+    /// Client to host: change the interest groups it receives.
+    Groups(GroupChange),
 }
 
 impl Message {
@@ -281,14 +307,38 @@ impl Message {
                 out
             }
             Message::Event(e) => {
-                let (kind, actor) = e.target.encode();
-                let mut out = Vec::with_capacity(7 + e.payload.len());
+                let mut out = Vec::with_capacity(6 + e.payload.len());
                 out.push(MSG_EVENT);
                 out.extend_from_slice(&e.from.to_be_bytes());
                 out.push(e.code);
-                out.push(kind);
-                out.extend_from_slice(&actor.to_be_bytes());
                 out.extend_from_slice(&e.payload);
+                out
+            }
+            Message::Raise(r) => {
+                let mut out = Vec::with_capacity(16 + r.payload.len());
+                out.push(MSG_RAISE);
+                r.encode_into(&mut out);
+                out
+            }
+            Message::SetProps(p) => {
+                let mut out = vec![MSG_SET_PROPS];
+                p.encode_into(&mut out);
+                out
+            }
+            Message::PropsChanged(p) => {
+                let mut out = vec![MSG_PROPS_CHANGED];
+                p.encode_into(&mut out);
+                out
+            }
+            Message::PropsRefused { request, message } => {
+                let mut out = vec![MSG_PROPS_REFUSED];
+                out.extend_from_slice(&request.to_be_bytes());
+                out.extend_from_slice(message.as_bytes());
+                out
+            }
+            Message::Groups(g) => {
+                let mut out = vec![MSG_GROUPS];
+                g.encode_into(&mut out);
                 out
             }
         }
@@ -297,29 +347,40 @@ impl Message {
     /// Parses a reassembled reliable message.
     pub fn decode(data: &[u8]) -> Result<Message, WireError> {
         let mut r = Reader::new(data);
-        match r.u8("message kind")? {
-            MSG_CONTROL => serde_json::from_slice(r.rest())
-                .map(Message::Control)
-                .map_err(|e| WireError::Json(e.to_string())),
+        let m = match r.u8("message kind")? {
+            MSG_CONTROL => {
+                return serde_json::from_slice(r.rest())
+                    .map(Message::Control)
+                    .map_err(|e| WireError::Json(e.to_string()))
+            }
             MSG_EVENT => {
-                let from = r.u16("event sender")?;
+                let from = r.u32("event sender")?;
                 let code = r.u8("event code")?;
-                let kind = r.u8("event target")?;
-                let actor = r.u16("event target actor")?;
-                let target = EventTarget::decode(kind, actor)?;
                 let payload = r.rest();
                 if payload.len() > MAX_EVENT_PAYLOAD {
                     return Err(WireError::Invalid("event payload size"));
                 }
-                Ok(Message::Event(GameEvent {
+                Message::Event(GameEvent {
                     from,
                     code,
-                    target,
                     payload: payload.to_vec(),
-                }))
+                })
             }
-            _ => Err(WireError::Invalid("message kind")),
+            MSG_RAISE => Message::Raise(Raise::decode(&mut r, MAX_EVENT_PAYLOAD)?),
+            MSG_SET_PROPS => Message::SetProps(SetProps::decode(&mut r)?),
+            MSG_PROPS_CHANGED => Message::PropsChanged(PropsChanged::decode(&mut r)?),
+            MSG_PROPS_REFUSED => {
+                let request = r.u32("request id")?;
+                let message = String::from_utf8_lossy(r.rest()).into_owned();
+                Message::PropsRefused { request, message }
+            }
+            MSG_GROUPS => Message::Groups(GroupChange::decode(&mut r)?),
+            _ => return Err(WireError::Invalid("message kind")),
+        };
+        if r.remaining() > 0 {
+            return Err(WireError::Invalid("bytes after the message"));
         }
+        Ok(m)
     }
 }
 
@@ -329,16 +390,41 @@ mod tests {
 
     #[test]
     fn messages_round_trip() {
+        use crate::proto::room::{PropChanges, Receivers};
         let msgs = [
             Message::Control(Control::PlayerLeft {
                 actor: 4,
                 reason: LeaveReason::TimedOut,
+                master: Some(2),
+            }),
+            Message::Control(Control::JoinProps {
+                props: Props::from([(vec![0x62, 255], vec![0x73, 0, 1, b'A'])]),
             }),
             Message::Event(GameEvent {
-                from: 2,
+                from: 70_000,
                 code: 200,
-                target: EventTarget::Actor(9),
                 payload: vec![1, 2, 3],
+            }),
+            Message::Raise(EventTarget::Actor(9).raise(7, vec![4])),
+            Message::Raise(Raise {
+                receivers: Receivers::All,
+                reliable: false,
+                ..EventTarget::All.raise(201, vec![])
+            }),
+            Message::SetProps(SetProps {
+                request: 3,
+                target: 2,
+                changes: PropChanges::from([(b"k".to_vec(), None)]),
+                ..SetProps::default()
+            }),
+            Message::PropsChanged(PropsChanged::default()),
+            Message::PropsRefused {
+                request: 9,
+                message: "no".into(),
+            },
+            Message::Groups(GroupChange {
+                remove: None,
+                add: Some(vec![3]),
             }),
         ];
         for m in msgs {
@@ -356,25 +442,12 @@ mod tests {
         assert_eq!(hello.steam_ticket, None);
         assert_eq!(hello.password_proof, None);
         assert!(!hello.spectate_if_full);
-        let info: PlayerInfo = serde_json::from_str(
-            r#"{"actor":2,"role":"spectator","name":"B","player_id":"","props":{}}"#,
-        )
-        .unwrap();
+        let info: PlayerInfo =
+            serde_json::from_str(r#"{"actor":2,"role":"spectator","name":"B","player_id":""}"#)
+                .unwrap();
         assert_eq!(info.steam_id, None);
         assert!(!info.verified);
-        let mut bytes = vec![MSG_CONTROL];
-        bytes.extend_from_slice(
-            br#"{"type":"welcome","actor":2,"role":"pilot","players":[],"room":{},"snapshot_hz":60}"#,
-        );
-        match Message::decode(&bytes).unwrap() {
-            Message::Control(Control::Welcome {
-                steam_id, verified, ..
-            }) => {
-                assert_eq!(steam_id, None);
-                assert!(!verified);
-            }
-            other => panic!("{other:?}"),
-        }
+        assert!(info.props.is_empty());
     }
 
     #[test]
@@ -430,6 +503,8 @@ mod tests {
             RefuseReason::NotVerified,
             RefuseReason::SteamIdInUse,
             RefuseReason::WrongPassword,
+            RefuseReason::GameFull,
+            RefuseReason::GameClosed,
         ] {
             assert_eq!(RefuseReason::from_u8(r as u8), r);
         }
@@ -443,18 +518,21 @@ mod tests {
             Err(WireError::Json(_))
         ));
         assert_eq!(
-            Message::decode(&[2, 0, 1, 5, 9, 0, 0]),
-            Err(WireError::Invalid("event target"))
-        );
-        assert_eq!(
             Message::decode(&[]),
             Err(WireError::Truncated("message kind"))
         );
-        let mut big = vec![2, 0, 1, 5, 0, 0, 0];
-        big.resize(7 + MAX_EVENT_PAYLOAD + 1, 0);
+        assert_eq!(
+            Message::decode(&[99]),
+            Err(WireError::Invalid("message kind"))
+        );
+        let mut big = vec![2, 0, 0, 0, 1, 5];
+        big.resize(6 + MAX_EVENT_PAYLOAD + 1, 0);
         assert_eq!(
             Message::decode(&big),
             Err(WireError::Invalid("event payload size"))
         );
+        let mut trailing = Message::Groups(GroupChange::default()).encode();
+        trailing.push(0);
+        assert!(Message::decode(&trailing).is_err());
     }
 }

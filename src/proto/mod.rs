@@ -3,6 +3,7 @@
 
 pub mod control;
 pub mod frame;
+pub mod room;
 pub mod wire;
 
 pub use control::{

@@ -5,7 +5,7 @@
 use std::fmt;
 
 /// Bumped whenever a peer of the previous version could misread us.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Largest payload we hand to the transport (laminar adds 5 bytes; the
 /// UDP payload stays within the 1200-byte budget).
 pub const MAX_PAYLOAD: usize = 1195;
@@ -55,6 +55,9 @@ pub enum SectionKind {
     Pilot = 0x20,
     /// Every pilot's latest frame (host to peers).
     Snapshot = 0x21,
+    /// A game event on the per-tick lane: unreliable, unordered, the
+    /// newest of a slot wins (PUN's view serialization).
+    Unreliable = 0x22,
     /// Clock and round-trip probe.
     Ping = 0x30,
     /// Answer to a ping, with the host's clock.
@@ -275,6 +278,7 @@ pub fn section_kind(b: u8) -> Result<SectionKind, WireError> {
         0x11 => SectionKind::BulkFragment,
         0x20 => SectionKind::Pilot,
         0x21 => SectionKind::Snapshot,
+        0x22 => SectionKind::Unreliable,
         0x30 => SectionKind::Ping,
         0x31 => SectionKind::Pong,
         _ => return Err(WireError::UnknownSection(b)),

@@ -9,7 +9,7 @@
 //! introduction, punching and relay fallback, after which its client core
 //! starts towards the path found.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,8 +26,9 @@ use super::view::RoomView;
 use super::{RoomSnapshot, SessionState, Shared};
 use crate::lobby::wire::PeerRole;
 use crate::lobby::{family, JoinFailure, Listing, LobbyClient, LobbyEvent, Received, SessionId};
+use crate::proto::room::{ActorNr, GroupChange, Props, Raise, RoomSettings, SetProps};
 use crate::proto::wire::is_handshake;
-use crate::proto::{EventTarget, PilotFrame, Role};
+use crate::proto::{PilotFrame, Role};
 use crate::session::{
     Client, ClientConfig, ClientState, CloseReason, Event, Host, SessionError, Transmit,
 };
@@ -35,14 +36,15 @@ use crate::track::transfer::{TrackSource, TrackTarget};
 
 /// What the game asks of the network thread.
 pub(crate) enum Command {
-    Event {
-        code: u8,
-        target: EventTarget,
-        payload: Vec<u8>,
+    Raise(Raise),
+    /// Change properties; with `mine`, our own (the target is filled in
+    /// here, where our actor number is known).
+    SetProps {
+        req: SetProps,
+        mine: bool,
     },
-    RoomProps(BTreeMap<String, Option<String>>),
-    PlayerProps(BTreeMap<String, Option<String>>),
-    Follow(Option<u16>),
+    Groups(GroupChange),
+    Follow(Option<ActorNr>),
     /// Serve a track (or stop). Applied only if `generation` is still the
     /// newest serve request; `served_from` is the folder a helper hashed,
     /// reported back as `TrackReady` once the room announces it.
@@ -66,9 +68,9 @@ impl Command {
     /// The request's name, for the failure the game polls.
     fn what(&self) -> &'static str {
         match self {
-            Command::Event { .. } => "send_event",
-            Command::RoomProps(_) => "set_room_props",
-            Command::PlayerProps(_) => "set_player_props",
+            Command::Raise(_) => "raise_event",
+            Command::SetProps { .. } => "set_properties",
+            Command::Groups(_) => "change_groups",
             Command::Follow(_) => "follow",
             Command::ServeTrack { .. } | Command::TrackUnavailable { .. } => "serve_track",
             Command::UpdateListing(_) => "update_listing",
@@ -81,18 +83,18 @@ impl Command {
 impl fmt::Debug for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Command::Event {
-                code,
-                target,
-                payload,
-            } => f
-                .debug_struct("Event")
-                .field("code", code)
-                .field("target", target)
-                .field("payload_len", &payload.len())
+            Command::Raise(r) => f
+                .debug_struct("Raise")
+                .field("code", &r.code)
+                .field("len", &r.payload.len())
                 .finish(),
-            Command::RoomProps(c) => f.debug_tuple("RoomProps").field(c).finish(),
-            Command::PlayerProps(c) => f.debug_tuple("PlayerProps").field(c).finish(),
+            Command::SetProps { req, mine } => f
+                .debug_struct("SetProps")
+                .field("request", &req.request)
+                .field("target", &req.target)
+                .field("mine", mine)
+                .finish(),
+            Command::Groups(g) => f.debug_tuple("Groups").field(g).finish(),
             Command::Follow(a) => f.debug_tuple("Follow").field(a).finish(),
             Command::ServeTrack {
                 source,
@@ -191,26 +193,25 @@ impl Core {
     }
     fn apply(&mut self, now: Instant, cmd: Command) -> Result<(), SessionError> {
         match (self, cmd) {
-            (
-                Core::Host(h),
-                Command::Event {
-                    code,
-                    target,
-                    payload,
-                },
-            ) => h.send_event(code, target, &payload),
-            (
-                Core::Client(c),
-                Command::Event {
-                    code,
-                    target,
-                    payload,
-                },
-            ) => c.send_event(code, target, &payload),
-            (Core::Host(h), Command::RoomProps(ch)) => h.set_room_props(ch),
-            (Core::Client(_), Command::RoomProps(_)) => Err(SessionError::NotHost),
-            (Core::Host(h), Command::PlayerProps(ch)) => h.set_player_props(ch),
-            (Core::Client(c), Command::PlayerProps(ch)) => c.set_player_props(ch),
+            (Core::Host(h), Command::Raise(ev)) => h.raise(ev),
+            (Core::Client(c), Command::Raise(ev)) => c.raise(ev),
+            (Core::Host(h), Command::SetProps { mut req, mine }) => {
+                if mine {
+                    req.target = crate::session::HOST_ACTOR;
+                }
+                h.set_props(req)
+            }
+            (Core::Client(c), Command::SetProps { mut req, mine }) => {
+                if mine {
+                    req.target = c.actor();
+                }
+                c.set_props(req)
+            }
+            (Core::Host(h), Command::Groups(g)) => {
+                h.change_groups(&g);
+                Ok(())
+            }
+            (Core::Client(c), Command::Groups(g)) => c.change_groups(g),
             (Core::Host(_), Command::Follow(_)) => Ok(()),
             (Core::Client(c), Command::Follow(a)) => c.follow(a),
             (
@@ -234,9 +235,7 @@ impl Core {
             }
             // The driver cancels the introduction; its end closes the core.
             (Core::Introducing(_), Command::Leave) => Ok(()),
-            (Core::Introducing(_), Command::ServeTrack { .. } | Command::RoomProps(_)) => {
-                Err(SessionError::NotHost)
-            }
+            (Core::Introducing(_), Command::ServeTrack { .. }) => Err(SessionError::NotHost),
             (Core::Introducing(_), _) => Err(SessionError::NotConnected),
         }
     }
@@ -467,6 +466,10 @@ impl Driver {
     fn apply(&mut self, now: Instant, mut cmd: Command) {
         let what = cmd.what();
         let mut served_from = None;
+        let request = match &cmd {
+            Command::SetProps { req, .. } => Some(req.request),
+            _ => None,
+        };
         match cmd {
             Command::ServeTrack { generation, .. }
             | Command::TrackUnavailable { generation, .. }
@@ -517,8 +520,17 @@ impl Driver {
             }
             Err(e) => {
                 tracing::warn!("request from the game failed: {what}: {e}");
-                // Full: the game is not polling failures; the log has it.
-                let _ = self.failures_tx.try_send(format!("{what}: {e}"));
+                match request {
+                    // The game tells its property requests apart by id.
+                    Some(request) => self.late_events.push(Event::PropsRefused {
+                        request,
+                        message: e.to_string(),
+                    }),
+                    // Full: the game is not polling failures; the log has it.
+                    None => {
+                        let _ = self.failures_tx.try_send(format!("{what}: {e}"));
+                    }
+                }
             }
         }
     }
@@ -714,20 +726,26 @@ impl Driver {
                 role: Role::Pilot,
                 players: h.players(),
                 room: h.room_props().clone(),
+                settings: h.room().settings,
+                master: h.room().master(),
             },
             Core::Client(c) => RoomSnapshot {
                 state: self.core.state(),
                 actor: c.actor(),
                 role: c.role(),
-                players: c.players().values().cloned().collect(),
+                players: c.players(),
                 room: c.room_props().clone(),
+                settings: c.room().settings,
+                master: c.room().master(),
             },
             Core::Introducing(i) => RoomSnapshot {
                 state: self.core.state(),
                 actor: 0,
                 role: i.cfg.role,
                 players: Vec::new(),
-                room: BTreeMap::new(),
+                room: Props::new(),
+                settings: RoomSettings::default(),
+                master: 0,
             },
         };
         *self.shared.snapshot.lock() = Arc::new(snap);

@@ -46,6 +46,7 @@ pub use view::{FrameArrivals, PilotState};
 use crate::identity::verify::TicketVerifier;
 use crate::lobby::{Listing, LobbyClient, LobbyConfig, LobbyEvent, SessionId};
 use crate::proto::control::MAX_EVENT_PAYLOAD;
+use crate::proto::room::{ActorNr, GroupChange, PropChanges, Props, Raise, RoomSettings, SetProps};
 use crate::proto::{EventTarget, PilotFrame, PlayerInfo, Role};
 use crate::session::{
     interval_for, Client, ClientConfig, CloseReason, Event, Host, HostConfig, PeerStats,
@@ -121,13 +122,17 @@ pub struct RoomSnapshot {
     /// Session state.
     pub state: SessionState,
     /// Our actor number (0 while joining).
-    pub actor: u16,
+    pub actor: ActorNr,
     /// Our role.
     pub role: Role,
-    /// Everyone seated.
+    /// Everyone in the room, with their properties.
     pub players: Vec<PlayerInfo>,
     /// Room properties.
-    pub room: BTreeMap<String, String>,
+    pub room: Props,
+    /// The room's settings.
+    pub settings: RoomSettings,
+    /// The master client (0 while joining).
+    pub master: ActorNr,
 }
 
 pub(crate) struct Shared {
@@ -342,7 +347,9 @@ impl Session {
             },
             role: Role::Pilot,
             players: Vec::new(),
-            room: BTreeMap::new(),
+            room: Props::new(),
+            settings: RoomSettings::default(),
+            master: 0,
         };
         let cached = Arc::new(initial);
         let shared = Arc::new(Shared {
@@ -511,6 +518,16 @@ impl Session {
         }
     }
 
+    /// Raises a game event as the room's server routes it: receivers or
+    /// target actors, interest group, caching, reliable or on the per-tick
+    /// lane (see [`Raise`]).
+    pub fn raise(&self, ev: Raise) -> Result<(), RuntimeError> {
+        if ev.payload.len() > MAX_EVENT_PAYLOAD {
+            return Err(RuntimeError::EventTooLarge(ev.payload.len()));
+        }
+        self.command(Command::Raise(ev))
+    }
+
     /// Raises a game event (reliable, ordered, exactly once per receiver).
     pub fn send_event(
         &self,
@@ -518,35 +535,50 @@ impl Session {
         target: EventTarget,
         payload: &[u8],
     ) -> Result<(), RuntimeError> {
-        if payload.len() > MAX_EVENT_PAYLOAD {
-            return Err(RuntimeError::EventTooLarge(payload.len()));
-        }
-        self.command(Command::Event {
-            code,
-            target,
-            payload: payload.to_vec(),
-        })
+        self.raise(target.raise(code, payload.to_vec()))
     }
 
-    /// Changes room properties (host only; a client's request is refused
-    /// on the network thread, see [`Session::poll_request_failure`]).
+    /// Changes properties: the room's (`req.target` 0) or a player's. A
+    /// refusal (limits, a failed check-and-set, a player who left) arrives
+    /// as [`Event::PropsRefused`] with `req.request`.
+    pub fn set_props(&self, req: SetProps) -> Result<(), RuntimeError> {
+        self.command(Command::SetProps { req, mine: false })
+    }
+
+    /// Changes our own player properties (`req.target` is ignored).
+    pub fn set_my_props(&self, req: SetProps) -> Result<(), RuntimeError> {
+        self.command(Command::SetProps { req, mine: true })
+    }
+
+    /// Changes room properties given as text.
     pub fn set_room_props(
         &self,
         changes: BTreeMap<String, Option<String>>,
     ) -> Result<(), RuntimeError> {
-        self.command(Command::RoomProps(changes))
+        self.set_props(SetProps {
+            changes: text_changes(changes),
+            ..SetProps::default()
+        })
     }
 
-    /// Changes our own player properties.
+    /// Changes our own player properties given as text.
     pub fn set_player_props(
         &self,
         changes: BTreeMap<String, Option<String>>,
     ) -> Result<(), RuntimeError> {
-        self.command(Command::PlayerProps(changes))
+        self.set_my_props(SetProps {
+            changes: text_changes(changes),
+            ..SetProps::default()
+        })
+    }
+
+    /// Changes the interest groups we receive.
+    pub fn change_groups(&self, change: GroupChange) -> Result<(), RuntimeError> {
+        self.command(Command::Groups(change))
     }
 
     /// Spectators: follow a pilot at the full pilot rate.
-    pub fn follow(&self, actor: Option<u16>) -> Result<(), RuntimeError> {
+    pub fn follow(&self, actor: Option<ActorNr>) -> Result<(), RuntimeError> {
         self.command(Command::Follow(actor))
     }
 
@@ -732,6 +764,14 @@ fn fill_listing(listing: &mut Listing, cfg: &HostConfig) -> Result<(), String> {
     listing.protocol_version = crate::proto::wire::PROTOCOL_VERSION;
     listing.has_password = cfg.password.as_deref().is_some_and(|p| !p.is_empty());
     listing.validate()
+}
+
+/// Text properties as the room's bytes.
+fn text_changes(changes: BTreeMap<String, Option<String>>) -> PropChanges {
+    changes
+        .into_iter()
+        .map(|(k, v)| (k.into_bytes(), v.map(String::into_bytes)))
+        .collect()
 }
 
 /// Snapshots come at the pilot rate to pilots and at about half to

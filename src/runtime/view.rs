@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use crate::proto::room::ActorNr;
 use crate::proto::{PilotFrame, PilotInput};
 use crate::session::{PeerStats, MAX_PILOTS, MAX_SPECTATORS};
 
@@ -39,7 +40,7 @@ struct Sample {
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Track {
-    actor: u16,
+    actor: ActorNr,
     len: usize,
     head: usize,
     samples: [Sample; TRACK_SAMPLES],
@@ -67,7 +68,7 @@ impl Default for Track {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameArrivals {
     /// The pilot's actor number.
-    pub actor: u16,
+    pub actor: ActorNr,
     /// Frames with a newer tick than the one before.
     pub frames: u64,
     /// When the first of them arrived.
@@ -95,7 +96,7 @@ impl Track {
     fn at(&self, t: u64) -> Option<PilotState> {
         let newest = self.newest()?;
         let state = |frame: PilotFrame, host_time_us: u64, extrapolated: bool| PilotState {
-            actor: u32::from(self.actor),
+            actor: self.actor,
             extrapolated: u32::from(extrapolated),
             host_time_us,
             frame,
@@ -222,7 +223,13 @@ impl Default for RoomView {
 impl RoomView {
     /// Records a pilot's frame, arrived at `now`; a new pilot takes a free
     /// track.
-    pub(crate) fn push_frame(&mut self, actor: u16, frame: PilotFrame, host_us: u64, now: Instant) {
+    pub(crate) fn push_frame(
+        &mut self,
+        actor: ActorNr,
+        frame: PilotFrame,
+        host_us: u64,
+        now: Instant,
+    ) {
         let i = match self
             .tracks
             .iter()
@@ -264,7 +271,7 @@ impl RoomView {
     }
 
     /// Forgets a pilot who left.
-    pub(crate) fn remove(&mut self, actor: u16) {
+    pub(crate) fn remove(&mut self, actor: ActorNr) {
         for t in &mut self.tracks {
             if t.actor == actor {
                 *t = Track::default();
@@ -280,7 +287,7 @@ impl RoomView {
                 break;
             };
             *slot = PilotState {
-                actor: u32::from(t.actor),
+                actor: t.actor,
                 extrapolated: 0,
                 host_time_us: s.host_us,
                 frame: s.frame,
@@ -355,7 +362,7 @@ mod tests {
     fn pilots_take_free_tracks_and_leave_them() {
         let mut v = RoomView::default();
         let t0 = Instant::now();
-        for a in 1..=7u16 {
+        for a in 1..=7u32 {
             v.push_frame(a, frame(1, 0.0), 10, t0);
         }
         v.push_frame(

@@ -9,21 +9,24 @@ use std::time::{Duration, Instant};
 use super::clock::{ClockEstimate, Pinger};
 use super::host::AGE_STEP_US;
 use super::link::{Lane, Link};
+use super::room::RoomState;
+use super::unreliable::{self, Outbox};
 use super::FRAME_REFRESH;
 use super::{
-    apply_props, check_props, interval_for, loss_fraction, next_slot, packet, CloseReason, Event,
-    PeerStats, SessionError, Transmit, DEFAULT_PILOT_HZ, DEFAULT_TIMEOUT, HOST_ACTOR, MAX_PILOTS,
+    interval_for, loss_fraction, next_slot, packet, CloseReason, Event, PeerStats, RoomWelcome,
+    SessionError, Transmit, DEFAULT_PILOT_HZ, DEFAULT_TIMEOUT, HOST_ACTOR, MAX_PILOTS,
     REDUNDANT_INPUTS,
 };
 use crate::identity::verify::ticket_to_hex;
 use crate::proto::control::{password_proof, MAX_EVENT_PAYLOAD};
+use crate::proto::room::{ActorNr, GroupChange, Props, Raise, SetProps};
 use crate::proto::wire::{
     packet_kind, write_handshake, PacketKind, Reader, SectionKind, WireError, Writer,
     HANDSHAKE_HEADER, MAX_PAYLOAD, PROTOCOL_VERSION,
 };
 use crate::proto::{
-    Control, EventTarget, GameEvent, Hello, LeaveReason, Message, PilotFrame, PilotInput,
-    PlayerInfo, RefuseReason, Role, FRAME_BYTES, INPUT_BYTES,
+    Control, Hello, LeaveReason, Message, PilotFrame, PilotInput, PlayerInfo, RefuseReason, Role,
+    FRAME_BYTES, INPUT_BYTES,
 };
 use crate::track::transfer::{Announcement, Download, DownloadOutput, TrackMsg, TrackTarget};
 use crate::track::TrackHash;
@@ -66,6 +69,9 @@ pub struct ClientConfig {
     /// The room password, if the room asks one (`None` or empty: none).
     /// Only a proof made with the host's cookie travels.
     pub password: Option<String>,
+    /// The player properties we join with (sent as our first message once
+    /// seated; the others learn of us with them).
+    pub player_props: Props,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -90,6 +96,7 @@ impl std::fmt::Debug for ClientConfig {
                     .map(|t| format!("<{} bytes>", t.len())),
             )
             .field("password", &self.password.as_ref().map(|_| "<secret>"))
+            .field("player_props", &self.player_props.len())
             .finish()
     }
 }
@@ -110,6 +117,7 @@ impl ClientConfig {
             steam_id: None,
             steam_ticket: None,
             password: None,
+            player_props: Props::new(),
         }
     }
 }
@@ -136,12 +144,19 @@ pub struct Client {
     connect_deadline: Instant,
     link: Link,
     pinger: Pinger,
-    actor: u16,
+    actor: ActorNr,
     role: Role,
-    players: BTreeMap<u16, PlayerInfo>,
-    seat_actor: [Option<u16>; MAX_PILOTS],
+    /// Who is in the room as propwash knows them (their properties live in
+    /// `state`).
+    players: BTreeMap<ActorNr, PlayerInfo>,
+    /// Players the host named before its welcome: everyone already there.
+    arriving: Vec<PlayerInfo>,
+    /// The room's game-server state as the host tells it.
+    room: RoomState,
+    seat_actor: [Option<ActorNr>; MAX_PILOTS],
     seat_tick: [Option<u32>; MAX_PILOTS],
-    room: BTreeMap<String, String>,
+    /// Per-tick-lane events waiting for the next packet to the host.
+    unreliable: Outbox,
     local: Option<PilotFrame>,
     local_serial: u64,
     sent_serial: u64,
@@ -184,9 +199,11 @@ impl Client {
             pinger: Pinger::new(now, now),
             actor: 0,
             players: BTreeMap::new(),
+            arriving: Vec::new(),
+            room: RoomState::mirror(),
             seat_actor: [None; MAX_PILOTS],
             seat_tick: [None; MAX_PILOTS],
-            room: BTreeMap::new(),
+            unreliable: Outbox::default(),
             local: None,
             local_serial: 0,
             sent_serial: 0,
@@ -224,7 +241,7 @@ impl Client {
         let Some(target) = self.track_target.as_deref_mut() else {
             return;
         };
-        let Some(announced) = Announcement::from_props(&self.room) else {
+        let Some(announced) = Announcement::from_props(&self.room.props) else {
             // The host withdrew its track: a download in progress ends here
             // (its partial files stay for a later resume).
             if let Some(d) = self.download.take() {
@@ -306,7 +323,7 @@ impl Client {
     }
 
     /// Our actor number (0 until welcomed).
-    pub fn actor(&self) -> u16 {
+    pub fn actor(&self) -> ActorNr {
         self.actor
     }
 
@@ -320,13 +337,28 @@ impl Client {
         self.snapshot_hz
     }
 
-    /// Everyone seated, as far as we know, by actor number.
-    pub fn players(&self) -> &BTreeMap<u16, PlayerInfo> {
-        &self.players
+    /// Everyone in the room as far as we know, by actor number, with
+    /// their properties.
+    pub fn players(&self) -> Vec<PlayerInfo> {
+        self.players.values().map(|p| self.with_props(p)).collect()
+    }
+
+    fn with_props(&self, info: &PlayerInfo) -> PlayerInfo {
+        let mut info = info.clone();
+        if let Some(a) = self.room.actor(info.actor) {
+            info.props.clone_from(&a.props);
+        }
+        info
     }
 
     /// The room's properties.
-    pub fn room_props(&self) -> &BTreeMap<String, String> {
+    pub fn room_props(&self) -> &Props {
+        &self.room.props
+    }
+
+    /// The room's game-server state as the host told it (actors,
+    /// properties, settings, master).
+    pub fn room(&self) -> &RoomState {
         &self.room
     }
 
@@ -389,63 +421,59 @@ impl Client {
         }
     }
 
-    /// Raises a game event; the host stamps our actor number on it.
-    pub fn send_event(
-        &mut self,
-        code: u8,
-        target: EventTarget,
-        payload: &[u8],
-    ) -> Result<(), SessionError> {
-        if payload.len() > MAX_EVENT_PAYLOAD {
-            return Err(SessionError::EventTooLarge(payload.len()));
+    /// Raises a game event; the host stamps our actor number on it and
+    /// routes it. An unreliable event that fits one packet goes on the
+    /// per-tick lane, anything else on the reliable one.
+    pub fn raise(&mut self, ev: Raise) -> Result<(), SessionError> {
+        if ev.payload.len() > MAX_EVENT_PAYLOAD {
+            return Err(SessionError::EventTooLarge(ev.payload.len()));
         }
         self.connected()?;
-        if let EventTarget::Actor(a) = target {
-            if !self.players.contains_key(&a) {
-                return Err(SessionError::NoSuchActor(a));
+        if !ev.reliable {
+            if let Some(section) = unreliable::client_section(&ev) {
+                self.unreliable
+                    .push(unreliable::key(self.actor, ev.slot), section);
+                return Ok(());
             }
         }
-        let ev = GameEvent {
-            from: self.actor,
-            code,
-            target,
-            payload: payload.to_vec(),
-        };
-        self.link.send_message(&Message::Event(ev).encode())?;
+        self.link.send_message(&Message::Raise(ev).encode())?;
         Ok(())
     }
 
-    /// Changes our own player properties.
-    pub fn set_player_props(
-        &mut self,
-        changes: BTreeMap<String, Option<String>>,
-    ) -> Result<(), SessionError> {
+    /// Changes properties (the room's, ours or another player's). The host
+    /// decides; a plain change is applied here at once (the host tells
+    /// only the others, as Photon does), a check-and-set when the host
+    /// confirms it to everyone. A refusal comes as
+    /// [`Event::PropsRefused`].
+    pub fn set_props(&mut self, req: SetProps) -> Result<(), SessionError> {
         self.connected()?;
-        let me = self
-            .players
-            .get(&self.actor)
-            .map(|p| p.props.clone())
-            .unwrap_or_default();
-        check_props(&me, &changes)?;
-        self.link.send_message(
-            &Message::Control(Control::PlayerProps {
-                actor: self.actor,
-                changes: changes.clone(),
-            })
-            .encode(),
+        let mut scratch = self.room.clone();
+        let changed = scratch.set_props(
+            self.actor,
+            &SetProps {
+                expected: Default::default(),
+                expected_settings: Default::default(),
+                ..req.clone()
+            },
         )?;
-        if let Some(p) = self.players.get_mut(&self.actor) {
-            apply_props(&mut p.props, &changes);
+        self.link
+            .send_message(&Message::SetProps(req.clone()).encode())?;
+        if !req.is_cas() {
+            self.room = scratch;
+            self.events.push_back(Event::PropsChanged(changed));
         }
-        self.events.push_back(Event::PlayerPropsChanged {
-            actor: self.actor,
-            changes,
-        });
+        Ok(())
+    }
+
+    /// Changes the interest groups we receive.
+    pub fn change_groups(&mut self, change: GroupChange) -> Result<(), SessionError> {
+        self.connected()?;
+        self.link.send_message(&Message::Groups(change).encode())?;
         Ok(())
     }
 
     /// Spectators: receive this pilot at the full pilot rate.
-    pub fn follow(&mut self, actor: Option<u16>) -> Result<(), SessionError> {
+    pub fn follow(&mut self, actor: Option<ActorNr>) -> Result<(), SessionError> {
         self.connected()?;
         if let Some(a) = actor {
             if !self.players.get(&a).is_some_and(|p| p.role == Role::Pilot) {
@@ -532,6 +560,7 @@ impl Client {
         let seat_actor = self.seat_actor;
         let seat_tick = &mut self.seat_tick;
         let events = &mut self.events;
+        let connected = self.state == ClientState::Connected;
         let fresh = packet::read(
             &mut self.link,
             &mut self.pinger,
@@ -561,6 +590,14 @@ impl Client {
                             frame,
                             host_time_us: host_us.saturating_sub(age_us),
                         });
+                    }
+                    Ok(())
+                }
+                SectionKind::Unreliable => {
+                    let ev = unreliable::read_host(r)?;
+                    // Before the welcome nothing of the room is known yet.
+                    if connected {
+                        events.push_back(Event::GameEvent(ev));
                     }
                     Ok(())
                 }
@@ -603,10 +640,14 @@ impl Client {
 
     fn on_message(&mut self, m: Message) {
         match m {
+            Message::Control(Control::PlayerJoined(p)) if self.state == ClientState::Connecting => {
+                self.arriving.push(p);
+            }
             Message::Control(Control::Welcome {
                 actor,
                 role,
-                players,
+                settings,
+                master,
                 room,
                 snapshot_hz,
                 steam_id,
@@ -615,77 +656,139 @@ impl Client {
                 self.snapshot_hz = Some(snapshot_hz);
                 self.actor = actor;
                 self.role = role;
-                self.room = room;
                 self.state = ClientState::Connected;
-                self.events.push_back(Event::Welcomed { actor, role });
-                for p in players {
-                    self.add_player(p);
-                }
+                self.room_state_from(settings, master, room);
                 let me = PlayerInfo {
                     actor,
                     role,
                     seat: None,
                     name: self.cfg.name.clone(),
                     player_id: self.cfg.player_id.clone(),
-                    props: BTreeMap::new(),
+                    props: self.cfg.player_props.clone(),
                     verified: verified && steam_id.is_some(),
                     steam_id: steam_id.filter(|_| verified),
                 };
                 self.verified_steam_id = me.steam_id.clone();
-                self.players.insert(actor, me);
+                let arriving = std::mem::take(&mut self.arriving);
+                for p in arriving.iter().chain(std::iter::once(&me)) {
+                    // The host checked what it sent; ours are our own.
+                    let _ = self.room.insert(p.actor, p.props.clone());
+                    let mut bare = p.clone();
+                    bare.props.clear();
+                    self.players.insert(p.actor, bare);
+                    self.note_seat(p);
+                }
+                let welcome = RoomWelcome {
+                    settings: self.room.settings,
+                    master: self.room.master(),
+                    props: self.room.props.clone(),
+                    players: self.players(),
+                };
+                self.events.push_back(Event::Welcomed {
+                    actor,
+                    role,
+                    room: Box::new(welcome),
+                });
+                for p in arriving {
+                    self.events.push_back(Event::PlayerJoined(p));
+                }
+                // Our first message: the others learn of us with these.
+                let join = Control::JoinProps {
+                    props: self.cfg.player_props.clone(),
+                };
+                let _ = self.link.send_message(&Message::Control(join).encode());
                 self.check_track();
             }
             Message::Control(Control::PlayerJoined(p)) => {
                 if p.actor == self.actor {
                     // Our own seat (with the seat number the host gave us).
-                    self.players.insert(p.actor, p);
+                    let mut bare = p.clone();
+                    bare.props.clear();
+                    self.players.insert(p.actor, bare);
                 } else {
                     self.add_player(p);
                 }
             }
-            Message::Control(Control::PlayerLeft { actor, reason }) => {
+            Message::Control(Control::PlayerLeft {
+                actor,
+                reason,
+                master,
+            }) => {
                 if let Some(p) = self.players.remove(&actor) {
                     if let Some(s) = p.seat.map(usize::from).filter(|&s| s < MAX_PILOTS) {
                         self.seat_actor[s] = None;
                         self.seat_tick[s] = None;
                     }
-                    self.events.push_back(Event::PlayerLeft { actor, reason });
+                    self.room.remove(actor);
+                    if let Some(m) = master {
+                        self.room.set_master(m);
+                    }
+                    self.events.push_back(Event::PlayerLeft {
+                        actor,
+                        reason,
+                        master,
+                    });
                 }
             }
-            Message::Control(Control::RoomProps { changes }) => {
-                apply_props(&mut self.room, &changes);
-                self.events.push_back(Event::RoomPropsChanged(changes));
+            Message::PropsChanged(ch) => {
+                self.room.apply(&ch);
                 self.check_track();
+                self.events.push_back(Event::PropsChanged(ch));
             }
-            Message::Control(Control::PlayerProps { actor, changes }) => {
-                if let Some(p) = self.players.get_mut(&actor) {
-                    apply_props(&mut p.props, &changes);
-                }
+            Message::PropsRefused { request, message } => {
+                tracing::debug!(request, %message, "the host refused a property change");
                 self.events
-                    .push_back(Event::PlayerPropsChanged { actor, changes });
+                    .push_back(Event::PropsRefused { request, message });
             }
             Message::Control(Control::Leave) => {
                 self.events.push_back(Event::PlayerLeft {
                     actor: HOST_ACTOR,
                     reason: LeaveReason::RoomClosed,
+                    master: None,
                 });
                 self.close(CloseReason::RoomClosed);
             }
-            Message::Event(ev) => self.events.push_back(Event::GameEvent(ev)),
-            Message::Control(other) => {
-                tracing::debug!(?other, "ignored a control message out of place");
+            Message::Event(ev) if self.state == ClientState::Connected => {
+                self.events.push_back(Event::GameEvent(ev));
+            }
+            other => {
+                tracing::debug!(?other, "ignored a message out of place");
             }
         }
     }
 
-    fn add_player(&mut self, p: PlayerInfo) {
+    /// Starts the room's mirror from the welcome.
+    fn room_state_from(
+        &mut self,
+        settings: crate::proto::room::RoomSettings,
+        master: ActorNr,
+        room: Props,
+    ) {
+        self.room = RoomState::mirror();
+        self.room.settings = settings;
+        self.room.props = room;
+        self.room.set_master(master);
+    }
+
+    /// Remembers which seat a pilot flies in, for the snapshots.
+    fn note_seat(&mut self, p: &PlayerInfo) {
         if let Some(s) = p.seat.map(usize::from).filter(|&s| s < MAX_PILOTS) {
             if p.role == Role::Pilot && p.actor != self.actor {
                 self.seat_actor[s] = Some(p.actor);
                 self.seat_tick[s] = None;
             }
         }
-        self.players.insert(p.actor, p.clone());
+    }
+
+    fn add_player(&mut self, p: PlayerInfo) {
+        self.note_seat(&p);
+        if let Err(e) = self.room.insert(p.actor, p.props.clone()) {
+            tracing::debug!(actor = p.actor, "a player's properties were refused: {e}");
+            let _ = self.room.insert(p.actor, Props::new());
+        }
+        let mut bare = p.clone();
+        bare.props.clear();
+        self.players.insert(p.actor, bare);
         self.events.push_back(Event::PlayerJoined(p));
     }
 
@@ -735,6 +838,9 @@ impl Client {
                 if self.local_serial > self.sent_serial {
                     t = t.min(self.next_send_at);
                 }
+                if !self.unreliable.is_empty() {
+                    t = t.min(self.epoch);
+                }
                 if self.role == Role::Pilot && self.local.is_some() {
                     t = t.min(self.last_frame_sent_at + FRAME_REFRESH);
                 }
@@ -772,6 +878,7 @@ impl Client {
                     self.role == Role::Pilot && (fresh || refresh) && self.leaving_until.is_none();
                 let local = self.local;
                 let inputs = &self.inputs;
+                let outbox = &mut self.unreliable;
                 let mut sent = false;
                 let len = packet::build(
                     &mut self.link,
@@ -782,12 +889,13 @@ impl Client {
                     // Our bulk messages are requests and credits: tiny, unpaced.
                     &mut usize::MAX.clone(),
                     |w| {
-                        let (true, Some(frame)) = (frame_due, local) else {
-                            return false;
-                        };
-                        write_pilot(w, &frame, inputs);
-                        sent = w.fits();
-                        sent
+                        if let (true, Some(frame)) = (frame_due, local) {
+                            write_pilot(w, &frame, inputs);
+                            sent = w.fits();
+                        }
+                        // The per-tick lane's events ride with the frame, or alone.
+                        let events = outbox.write(w);
+                        sent || events
                     },
                 )?;
                 if sent {

@@ -5,7 +5,7 @@
 //! it never travels, and check joiners' Steam tickets (through a
 //! [`JoinGate`]) before seating them, never seating one Steam id twice.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -13,23 +13,28 @@ use sha2::{Digest, Sha256};
 
 use super::clock::Pinger;
 use super::link::{Lane, Link};
+use super::room::{RoomError, RoomState};
+use super::unreliable::{self, Outbox};
 use super::FRAME_REFRESH;
 use super::{
-    apply_props, check_props, interval_for, loss_fraction, next_slot, packet, CloseReason, Event,
-    PeerStats, SessionError, Transmit, DEFAULT_PILOT_HZ, DEFAULT_SPECTATOR_HZ, DEFAULT_TIMEOUT,
-    HOST_ACTOR, MAX_PILOTS, MAX_SPECTATORS,
+    interval_for, loss_fraction, next_slot, packet, CloseReason, Event, PeerStats, SessionError,
+    Transmit, DEFAULT_PILOT_HZ, DEFAULT_SPECTATOR_HZ, DEFAULT_TIMEOUT, HOST_ACTOR, MAX_PILOTS,
+    MAX_SPECTATORS,
 };
 use crate::identity::verify::{
     ticket_from_hex, JoinGate, RefuseKind, SeatDecision, TicketVerifier, MAX_TICKET_BYTES,
 };
 use crate::proto::control::{password_proof, MAX_EVENT_PAYLOAD, MAX_NAME_BYTES};
+use crate::proto::room::{
+    ActorNr, GroupChange, Props, PropsChanged, Raise, RoomSettings, SetProps,
+};
 use crate::proto::wire::{
     PacketKind, Reader, SectionKind, WireError, Writer, HANDSHAKE_HEADER, MAGIC, MAX_PAYLOAD,
     PROTOCOL_VERSION,
 };
 use crate::proto::{
-    Control, EventTarget, GameEvent, Hello, LeaveReason, Message, PilotFrame, PilotInput,
-    PlayerInfo, RefuseReason, Role, FRAME_BYTES, INPUT_BYTES,
+    Control, GameEvent, Hello, LeaveReason, Message, PilotFrame, PilotInput, PlayerInfo,
+    RefuseReason, Role, FRAME_BYTES, INPUT_BYTES,
 };
 use crate::track::transfer::{Announcement, TrackMsg, TrackSource, Upload};
 use crate::track::TrackManifest;
@@ -53,8 +58,13 @@ pub struct HostConfig {
     pub max_spectators: usize,
     /// Silence after which a peer is dropped.
     pub timeout: Duration,
+    /// The room's settings (Photon's MaxPlayers, IsOpen, IsVisible,
+    /// CleanupCacheOnLeave).
+    pub settings: RoomSettings,
     /// Initial room properties.
-    pub room: BTreeMap<String, String>,
+    pub room: Props,
+    /// The host's own player properties as it opens the room.
+    pub host_props: Props,
     /// Key for address-proving cookies; random per room in production.
     pub cookie_secret: [u8; 32],
     /// Track upload pace per joiner, bytes per second.
@@ -83,7 +93,9 @@ impl std::fmt::Debug for HostConfig {
             .field("max_pilots", &self.max_pilots)
             .field("max_spectators", &self.max_spectators)
             .field("timeout", &self.timeout)
-            .field("room", &self.room)
+            .field("settings", &self.settings)
+            .field("room", &self.room.len())
+            .field("host_props", &self.host_props.len())
             .field("cookie_secret", &"<secret>")
             .field("track_rate_per_joiner", &self.track_rate_per_joiner)
             .field("track_rate_room", &self.track_rate_room)
@@ -106,7 +118,9 @@ impl HostConfig {
             max_pilots: MAX_PILOTS,
             max_spectators: MAX_SPECTATORS,
             timeout: DEFAULT_TIMEOUT,
-            room: BTreeMap::new(),
+            settings: RoomSettings::default(),
+            room: Props::new(),
+            host_props: Props::new(),
             cookie_secret: [0; 32],
             track_rate_per_joiner: DEFAULT_TRACK_RATE_PER_JOINER,
             track_rate_room: DEFAULT_TRACK_RATE_ROOM,
@@ -255,7 +269,7 @@ struct PendingHello {
 }
 
 struct PilotSeat {
-    actor: u16,
+    actor: ActorNr,
     frame: Option<PilotFrame>,
     received_us: u64,
     serial: u64,
@@ -278,7 +292,7 @@ impl PilotSeat {
         self.serial += 1;
     }
 
-    fn new(actor: u16) -> Self {
+    fn new(actor: ActorNr) -> Self {
         PilotSeat {
             actor,
             previous: None,
@@ -316,7 +330,7 @@ struct Peer {
     next_full_at: Instant,
     next_follow_at: Instant,
     full_interval: Duration,
-    follow: Option<u16>,
+    follow: Option<ActorNr>,
     sent_serial: [u64; MAX_PILOTS],
     /// When each seat's frame last went to this peer.
     sent_at: [Option<Instant>; MAX_PILOTS],
@@ -326,6 +340,12 @@ struct Peer {
     /// The Steam id the host verified for this peer, whose Steam session
     /// ends when they leave.
     steam_id: Option<u64>,
+    /// Everyone else was told this peer joined (after its join properties
+    /// came, or [`ANNOUNCE_WAIT`] after it was seated).
+    announced: bool,
+    seated_at: Instant,
+    /// Per-tick-lane events waiting for the next packet to this peer.
+    unreliable: Outbox,
 }
 
 impl Peer {
@@ -333,6 +353,10 @@ impl Peer {
         self.departing_until.is_none()
     }
 }
+
+/// How long a new peer's join properties are waited for before the others
+/// are told it joined without them.
+const ANNOUNCE_WAIT: Duration = Duration::from_secs(1);
 
 /// The listen server's sans-IO core. See the module docs of
 /// [`crate::session`] for when to call what.
@@ -343,8 +367,8 @@ pub struct Host {
     seats: [Option<PilotSeat>; MAX_PILOTS],
     seat_freed_at: [Option<Instant>; MAX_PILOTS],
     host_info: PlayerInfo,
-    next_actor: u16,
-    room: BTreeMap<String, String>,
+    /// Actors, properties, groups, master and event cache.
+    state: RoomState,
     events: VecDeque<Event>,
     answers: VecDeque<(SocketAddr, Vec<u8>)>,
     answer_tokens: f64,
@@ -383,7 +407,7 @@ impl Host {
             seat: Some(0),
             name: cfg.name.clone(),
             player_id: cfg.player_id.clone(),
-            props: BTreeMap::new(),
+            props: Props::new(),
             steam_id: cfg.steam_id.map(|id| id.to_string()),
             verified: cfg.steam_id.is_some(),
         };
@@ -391,15 +415,19 @@ impl Host {
         let mut seats: [Option<PilotSeat>; MAX_PILOTS] = Default::default();
         seats[0] = Some(PilotSeat::new(HOST_ACTOR));
         let cfg_rate_room = cfg.track_rate_room;
+        let state = RoomState::new(
+            cfg.settings,
+            std::mem::take(&mut cfg.room),
+            std::mem::take(&mut cfg.host_props),
+        );
         Host {
-            room: cfg.room.clone(),
+            state,
             cfg,
             epoch: now,
             peers: Vec::new(),
             seats,
             seat_freed_at: [None; MAX_PILOTS],
             host_info,
-            next_actor: HOST_ACTOR + 1,
             events: VecDeque::new(),
             answers: VecDeque::new(),
             answer_tokens: ANSWER_BUDGET_PER_SEC,
@@ -464,21 +492,42 @@ impl Host {
         now.saturating_duration_since(self.epoch).as_micros() as u64
     }
 
-    /// Everyone seated, the host first.
+    /// Everyone seated, the host first, with their properties.
     pub fn players(&self) -> Vec<PlayerInfo> {
-        let mut v = vec![self.host_info.clone()];
+        self.listed(false)
+    }
+
+    /// Everyone seated (`announced_only`: whom the others were told of),
+    /// the host first.
+    fn listed(&self, announced_only: bool) -> Vec<PlayerInfo> {
+        let mut v = vec![self.with_props(&self.host_info)];
         v.extend(
             self.peers
                 .iter()
-                .filter(|p| p.seated())
-                .map(|p| p.info.clone()),
+                .filter(|p| p.seated() && (p.announced || !announced_only))
+                .map(|p| self.with_props(&p.info)),
         );
         v
     }
 
+    /// A player's record with the properties the room holds for them.
+    fn with_props(&self, info: &PlayerInfo) -> PlayerInfo {
+        let mut info = info.clone();
+        if let Some(a) = self.state.actor(info.actor) {
+            info.props.clone_from(&a.props);
+        }
+        info
+    }
+
     /// The room's properties.
-    pub fn room_props(&self) -> &BTreeMap<String, String> {
-        &self.room
+    pub fn room_props(&self) -> &Props {
+        &self.state.props
+    }
+
+    /// The room's game-server state: actors, properties, settings, master,
+    /// groups and the event cache.
+    pub fn room(&self) -> &RoomState {
+        &self.state
     }
 
     /// Addresses the host still exchanges data with (seated or departing).
@@ -493,7 +542,7 @@ impl Host {
 
     /// The input a pilot gave at `tick`, if the host has it (from the
     /// pilot's frame or from the redundant copies in later packets).
-    pub fn input(&self, actor: u16, tick: u32) -> Option<PilotInput> {
+    pub fn input(&self, actor: ActorNr, tick: u32) -> Option<PilotInput> {
         let seat = self.seats.iter().flatten().find(|s| s.actor == actor)?;
         let (t, input, valid) = seat.inputs[tick as usize % INPUT_HISTORY];
         (valid && t == tick).then_some(input)
@@ -528,56 +577,88 @@ impl Host {
         }
     }
 
-    /// Raises a game event from the host.
-    pub fn send_event(
-        &mut self,
-        code: u8,
-        target: EventTarget,
-        payload: &[u8],
-    ) -> Result<(), SessionError> {
-        if payload.len() > MAX_EVENT_PAYLOAD {
-            return Err(SessionError::EventTooLarge(payload.len()));
+    /// Raises a game event from the host: routed, cached and delivered as
+    /// the room's server would (the host's own game gets it too when it is
+    /// among the receivers).
+    pub fn raise(&mut self, ev: Raise) -> Result<(), SessionError> {
+        if ev.payload.len() > MAX_EVENT_PAYLOAD {
+            return Err(SessionError::EventTooLarge(ev.payload.len()));
         }
-        if let EventTarget::Actor(a) = target {
-            if a != HOST_ACTOR && !self.peers.iter().any(|p| p.seated() && p.info.actor == a) {
-                return Err(SessionError::NoSuchActor(a));
+        self.raise_from(HOST_ACTOR, ev)?;
+        Ok(())
+    }
+
+    /// Changes properties (the room's, the host's own or another player's)
+    /// for the host. Everyone else is told; the host's own game gets the
+    /// change as an event too.
+    pub fn set_props(&mut self, req: SetProps) -> Result<(), SessionError> {
+        let changed = self.state.set_props(HOST_ACTOR, &req)?;
+        self.tell_props(changed);
+        Ok(())
+    }
+
+    /// Changes the interest groups the host's own game receives.
+    pub fn change_groups(&mut self, change: &GroupChange) {
+        self.state
+            .change_groups(HOST_ACTOR, change.remove.as_deref(), change.add.as_deref());
+    }
+
+    /// Routes an event of `from` through the room and delivers it.
+    fn raise_from(&mut self, from: ActorNr, ev: Raise) -> Result<(), RoomError> {
+        let routed = self.state.raise(from, &ev)?;
+        if !routed.receivers.is_empty() {
+            self.deliver(from, &ev, &routed.receivers);
+        }
+        Ok(())
+    }
+
+    /// Hands an event to each receiver: the host's own game, or a peer's
+    /// reliable lane or per-tick outbox.
+    fn deliver(&mut self, from: ActorNr, ev: &Raise, receivers: &[ActorNr]) {
+        let section = (!ev.reliable)
+            .then(|| unreliable::host_section(from, ev.code, &ev.payload))
+            .flatten();
+        let reliable = section.is_none().then(|| {
+            Message::Event(GameEvent {
+                from,
+                code: ev.code,
+                payload: ev.payload.clone(),
+            })
+            .encode()
+        });
+        let key = unreliable::key(from, ev.slot);
+        let mut broken = Vec::new();
+        for (i, p) in self.peers.iter_mut().enumerate() {
+            if !p.seated() || !receivers.contains(&p.info.actor) {
+                continue;
+            }
+            match (&section, &reliable) {
+                (Some(s), _) => p.unreliable.push(key, s.clone()),
+                (None, Some(bytes)) => {
+                    if p.link.send_message(bytes).is_err() {
+                        broken.push(i);
+                    }
+                }
+                (None, None) => {}
             }
         }
-        self.route_event(GameEvent {
-            from: HOST_ACTOR,
-            code,
-            target,
-            payload: payload.to_vec(),
-        });
-        Ok(())
+        self.drop_backlogged(broken);
+        if receivers.contains(&HOST_ACTOR) {
+            self.events.push_back(Event::GameEvent(GameEvent {
+                from,
+                code: ev.code,
+                payload: ev.payload.clone(),
+            }));
+        }
     }
 
-    /// Changes room properties and tells everyone.
-    pub fn set_room_props(
-        &mut self,
-        changes: BTreeMap<String, Option<String>>,
-    ) -> Result<(), SessionError> {
-        check_props(&self.room, &changes)?;
-        apply_props(&mut self.room, &changes);
-        self.broadcast(&Message::Control(Control::RoomProps {
-            changes: changes.clone(),
-        }));
-        self.events.push_back(Event::RoomPropsChanged(changes));
-        Ok(())
-    }
-
-    /// Changes the host's own player properties and tells everyone.
-    pub fn set_player_props(
-        &mut self,
-        changes: BTreeMap<String, Option<String>>,
-    ) -> Result<(), SessionError> {
-        check_props(&self.host_info.props, &changes)?;
-        apply_props(&mut self.host_info.props, &changes);
-        self.broadcast(&Message::Control(Control::PlayerProps {
-            actor: HOST_ACTOR,
-            changes,
-        }));
-        Ok(())
+    /// Tells everyone of an applied property change: every peer but the
+    /// setter (who applied it already), the setter too after a
+    /// check-and-set; the host's own game always.
+    fn tell_props(&mut self, changed: PropsChanged) {
+        let except = (!changed.cas).then_some(changed.by);
+        self.broadcast_except(&Message::PropsChanged(changed.clone()), except);
+        self.events.push_back(Event::PropsChanged(changed));
     }
 
     /// Serves a custom track (or stops, with `None`): the room announces
@@ -596,7 +677,10 @@ impl Host {
             (Some(new), Some(old)) => new.manifest().track_hash() == old.manifest().track_hash(),
             _ => false,
         };
-        self.set_room_props(changes)?;
+        self.set_props(SetProps {
+            changes,
+            ..SetProps::default()
+        })?;
         self.track = source;
         self.track_download = allow_download;
         // Serving the same track again keeps downloads going; a new track,
@@ -621,7 +705,7 @@ impl Host {
     }
 
     /// Track bytes sent to each joiner so far (actor, bytes).
-    pub fn upload_progress(&self) -> Vec<(u16, u64)> {
+    pub fn upload_progress(&self) -> Vec<(ActorNr, u64)> {
         self.peers
             .iter()
             .filter_map(|p| p.upload.as_ref().map(|u| (p.info.actor, u.bytes_sent)))
@@ -882,8 +966,16 @@ impl Host {
         Ok(())
     }
 
-    /// The role a hello gets given the free seats, or why it gets none.
+    /// The role a hello gets given the free seats and the room's own
+    /// limits, or why it gets none.
     fn pick_role(&self, hello: &Hello) -> Result<Role, (RefuseReason, String)> {
+        if let Err(e) = self.state.admits(0) {
+            let reason = match e {
+                RoomError::Closed => RefuseReason::GameClosed,
+                _ => RefuseReason::GameFull,
+            };
+            return Err((reason, e.to_string()));
+        }
         let pilots = self
             .seats
             .iter()
@@ -971,8 +1063,13 @@ impl Host {
         role: Role,
         steam_id: Option<u64>,
     ) {
-        let actor = self.next_actor;
-        self.next_actor = self.next_actor.wrapping_add(1).max(HOST_ACTOR + 1);
+        let actor = match self.state.take_number() {
+            Ok(a) => a,
+            Err(e) => {
+                self.refuse(now, from, RefuseReason::GameFull, &e.to_string());
+                return;
+            }
+        };
         let seat = if role == Role::Pilot {
             // Reuse the seat freed longest ago, so late snapshots about a
             // departed pilot cannot be mistaken for the newcomer.
@@ -992,7 +1089,7 @@ impl Host {
             seat: seat.map(|s| s as u8),
             name: clean_name(&hello.name, actor),
             player_id: hello.player_id.chars().take(128).collect(),
-            props: BTreeMap::new(),
+            props: Props::new(),
             steam_id: steam_id.map(|id| id.to_string()),
             verified: steam_id.is_some(),
         };
@@ -1000,20 +1097,37 @@ impl Host {
             Role::Pilot => self.cfg.pilot_hz,
             Role::Spectator => self.cfg.spectator_hz,
         };
+        // Everyone already in the room, then the welcome, then the room's
+        // cached events, before anything live: the link keeps the order.
+        // A fresh link has room for all of it (the cache is bounded far
+        // below the link's queue).
         let mut link = Link::new(now);
+        for p in self.listed(true) {
+            let _ = link.send_message(&Message::Control(Control::PlayerJoined(p)).encode());
+        }
         let welcome = Message::Control(Control::Welcome {
             actor,
             role,
-            players: self.players(),
-            room: self.room.clone(),
+            settings: self.state.settings,
+            master: self.state.master(),
+            room: self.state.props.clone(),
             snapshot_hz: hz.clamp(*super::RATE_RANGE.start(), *super::RATE_RANGE.end()),
             steam_id: info.steam_id.clone(),
             verified: info.verified,
         });
-        // A fresh link always has room for the welcome.
         let _ = link.send_message(&welcome.encode());
+        for ev in self.state.cached() {
+            let replay = Message::Event(GameEvent {
+                from: ev.sender,
+                code: ev.code,
+                payload: ev.payload.clone(),
+            });
+            let _ = link.send_message(&replay.encode());
+        }
+        // Empty until its join properties come; a fresh table entry cannot
+        // exceed a limit.
+        let _ = self.state.insert(actor, Props::new());
         self.membership_version += 1;
-        self.broadcast(&Message::Control(Control::PlayerJoined(info.clone())));
         self.peers.push(Peer {
             addr: from,
             info: info.clone(),
@@ -1030,8 +1144,30 @@ impl Host {
             upload: None,
             bulk: Bucket::new(now, self.bulk_rate_for(from)),
             steam_id,
+            announced: false,
+            seated_at: now,
+            unreliable: Outbox::default(),
         });
         tracing::info!(actor, name = %info.name, ?role, %from, verified = info.verified, "player seated");
+    }
+
+    /// Tells everyone that peer `i` joined, with the properties it joined
+    /// with (or none, when they did not come in time).
+    fn announce(&mut self, i: usize, props: Props) {
+        let Some(p) = self.peers.get_mut(i).filter(|p| p.seated() && !p.announced) else {
+            return;
+        };
+        p.announced = true;
+        let actor = p.info.actor;
+        if let Err(e) = self.state.insert(actor, props) {
+            tracing::debug!(actor, "join properties refused: {e}");
+            let _ = self.state.insert(actor, Props::new());
+        }
+        let info = self.with_props(&self.peers[i].info);
+        self.broadcast_except(
+            &Message::Control(Control::PlayerJoined(info.clone())),
+            Some(actor),
+        );
         self.events.push_back(Event::PlayerJoined(info));
     }
 
@@ -1043,6 +1179,7 @@ impl Host {
         let actor = peer.info.actor;
         let seats = &mut self.seats;
         let events = &mut self.events;
+        let mut per_tick = Vec::new();
         let fresh = packet::read(
             &mut peer.link,
             &mut peer.pinger,
@@ -1078,6 +1215,10 @@ impl Host {
                     }
                     Ok(())
                 }
+                SectionKind::Unreliable => {
+                    per_tick.push(unreliable::read_client(r)?);
+                    Ok(())
+                }
                 _ => Err(WireError::Invalid("section a client may not send")),
             },
         )?;
@@ -1110,6 +1251,17 @@ impl Host {
                 }
             }
         }
+        // After the reliable messages of the same packet: a joiner's first
+        // view updates may ride with its join properties.
+        let speaking = self
+            .peers
+            .get(i)
+            .is_some_and(|p| p.seated() && p.announced && p.info.actor == actor);
+        for ev in per_tick.into_iter().filter(|_| speaking) {
+            if let Err(e) = self.raise_from(actor, ev) {
+                tracing::debug!(actor, "per-tick event refused: {e}");
+            }
+        }
         Ok(())
     }
 
@@ -1119,38 +1271,39 @@ impl Host {
         }
         let actor = self.peers[i].info.actor;
         match m {
-            Message::Event(mut ev) => {
-                if ev.payload.len() > MAX_EVENT_PAYLOAD {
-                    return;
-                }
-                ev.from = actor;
-                self.route_event(ev);
+            Message::Control(Control::JoinProps { props }) => self.announce(i, props),
+            // Anything else first tells the others this peer joined: its
+            // events must never reach someone who does not know it.
+            other if !self.peers[i].announced => {
+                self.announce(i, Props::new());
+                self.on_message(now, i, other);
             }
-            Message::Control(Control::PlayerProps { changes, .. }) => {
-                let props = &mut self.peers[i].info.props;
-                if let Err(e) = check_props(props, &changes) {
-                    tracing::debug!(actor, "refused player properties: {e}");
-                    return;
+            Message::Raise(ev) => {
+                if let Err(e) = self.raise_from(actor, ev) {
+                    tracing::debug!(actor, "event refused: {e}");
                 }
-                apply_props(props, &changes);
-                let msg = Message::Control(Control::PlayerProps {
-                    actor,
-                    changes: changes.clone(),
-                });
-                self.broadcast_except(&msg, Some(actor));
-                self.events
-                    .push_back(Event::PlayerPropsChanged { actor, changes });
+            }
+            Message::SetProps(req) => match self.state.set_props(actor, &req) {
+                Ok(changed) => self.tell_props(changed),
+                Err(e) => {
+                    tracing::debug!(actor, "properties refused: {e}");
+                    let refusal = Message::PropsRefused {
+                        request: req.request,
+                        message: e.to_string(),
+                    };
+                    let _ = self.peers[i].link.send_message(&refusal.encode());
+                }
+            },
+            Message::Groups(g) => {
+                self.state
+                    .change_groups(actor, g.remove.as_deref(), g.add.as_deref());
             }
             Message::Control(Control::Follow { actor: target }) => {
                 self.peers[i].follow = target;
             }
             Message::Control(Control::Leave) => self.remove(now, i, LeaveReason::Left),
-            Message::Control(other) => {
-                tracing::debug!(
-                    actor,
-                    ?other,
-                    "ignored a control message only the host may send"
-                );
+            other => {
+                tracing::debug!(actor, ?other, "ignored a message only the host may send");
             }
         }
     }
@@ -1207,39 +1360,11 @@ impl Host {
         }
     }
 
-    fn route_event(&mut self, ev: GameEvent) {
-        let to_host = match ev.target {
-            EventTarget::Others => ev.from != HOST_ACTOR,
-            EventTarget::All | EventTarget::Host => true,
-            EventTarget::Actor(a) => a == HOST_ACTOR,
-        };
-        let bytes = Message::Event(ev.clone()).encode();
-        let mut broken = Vec::new();
-        for (i, p) in self.peers.iter_mut().enumerate() {
-            if !p.seated() {
-                continue;
-            }
-            let wanted = match ev.target {
-                EventTarget::Others => p.info.actor != ev.from,
-                EventTarget::All => true,
-                EventTarget::Host => false,
-                EventTarget::Actor(a) => p.info.actor == a,
-            };
-            if wanted && p.link.send_message(&bytes).is_err() {
-                broken.push(i);
-            }
-        }
-        self.drop_backlogged(broken);
-        if to_host {
-            self.events.push_back(Event::GameEvent(ev));
-        }
-    }
-
     fn broadcast(&mut self, m: &Message) {
         self.broadcast_except(m, None);
     }
 
-    fn broadcast_except(&mut self, m: &Message, except: Option<u16>) {
+    fn broadcast_except(&mut self, m: &Message, except: Option<ActorNr>) {
         let bytes = m.encode();
         let mut broken = Vec::new();
         for (i, p) in self.peers.iter_mut().enumerate() {
@@ -1271,7 +1396,9 @@ impl Host {
             return;
         }
         p.departing_until = Some(now + DEPART_LINGER);
+        p.unreliable.clear();
         let actor = p.info.actor;
+        let announced = p.announced;
         let steam_id = p.steam_id.take();
         if let Some(s) = p.seat.take() {
             self.seats[s] = None;
@@ -1281,13 +1408,24 @@ impl Host {
             self.gate.left(id);
         }
         tracing::info!(actor, ?reason, "player left");
-        self.broadcast(&Message::Control(Control::PlayerLeft { actor, reason }));
+        let master = self.state.remove(actor);
         for other in &mut self.peers {
             if other.follow == Some(actor) {
                 other.follow = None;
             }
         }
-        self.events.push_back(Event::PlayerLeft { actor, reason });
+        if announced {
+            self.broadcast(&Message::Control(Control::PlayerLeft {
+                actor,
+                reason,
+                master,
+            }));
+            self.events.push_back(Event::PlayerLeft {
+                actor,
+                reason,
+                master,
+            });
+        }
     }
 
     /// A verified player whose game crashed comes back at once from a new
@@ -1333,6 +1471,15 @@ impl Host {
         for i in silent {
             self.remove(now, i, LeaveReason::TimedOut);
         }
+        let quiet: Vec<usize> = (0..self.peers.len())
+            .filter(|&i| {
+                let p = &self.peers[i];
+                p.seated() && !p.announced && now >= p.seated_at + ANNOUNCE_WAIT
+            })
+            .collect();
+        for i in quiet {
+            self.announce(i, Props::new());
+        }
         self.settle_verifications(now);
         let before = self.peers.len();
         self.peers
@@ -1359,6 +1506,12 @@ impl Host {
             }
             consider(p.link.last_heard + self.cfg.timeout);
             consider(p.pinger.next_due());
+            if !p.announced {
+                consider(p.seated_at + ANNOUNCE_WAIT);
+            }
+            if !p.unreliable.is_empty() {
+                consider(self.epoch);
+            }
             if let Some(t) = p.link.next_resend() {
                 consider(t);
             }
@@ -1495,57 +1648,63 @@ impl Host {
             next_follow_at,
             full_interval,
             bulk,
+            unreliable,
             ..
         } = p;
         let built = packet::build(link, pinger, now, buf, false, &mut budget, |w| {
-            if !full_due && !follow_due {
-                return false;
-            }
-            let mut picked = [false; MAX_PILOTS];
-            let mut with_previous = [false; MAX_PILOTS];
-            let mut count = 0;
-            let mut followed_sent = false;
-            for (s, seat) in seats.iter().enumerate() {
-                let Some(seat) = seat else { continue };
-                let stale = sent_at[s].is_none_or(|t| now >= t + FRAME_REFRESH);
-                if Some(s) == *own_seat
-                    || seat.frame.is_none()
-                    || (seat.serial <= sent_serial[s] && !(full_due && stale))
-                {
-                    continue;
+            let snapshot = 'snap: {
+                if !full_due && !follow_due {
+                    break 'snap false;
                 }
-                let is_followed = *follow == Some(seat.actor);
-                if full_due || (follow_due && is_followed) {
-                    picked[s] = true;
-                    // Only receivers meant to see every frame get the one
-                    // that was overwritten: pilots, and a spectator's
-                    // followed pilot (spectators otherwise get half rate).
-                    let every_frame = is_pilot || is_followed;
-                    with_previous[s] =
-                        every_frame && seat.previous.is_some_and(|p| p.2 > sent_serial[s]);
-                    count += 1 + usize::from(with_previous[s]);
-                    followed_sent |= is_followed;
-                }
-            }
-            if count == 0 || w.space() < SNAPSHOT_HEADER + count * SNAPSHOT_ENTRY {
-                return false;
-            }
-            write_snapshot(w, now_us, seats, &picked, &with_previous, count);
-            for (s, take) in picked.iter().enumerate() {
-                if *take {
-                    if let Some(seat) = &seats[s] {
-                        sent_serial[s] = seat.serial;
-                        sent_at[s] = Some(now);
+                let mut picked = [false; MAX_PILOTS];
+                let mut with_previous = [false; MAX_PILOTS];
+                let mut count = 0;
+                let mut followed_sent = false;
+                for (s, seat) in seats.iter().enumerate() {
+                    let Some(seat) = seat else { continue };
+                    let stale = sent_at[s].is_none_or(|t| now >= t + FRAME_REFRESH);
+                    if Some(s) == *own_seat
+                        || seat.frame.is_none()
+                        || (seat.serial <= sent_serial[s] && !(full_due && stale))
+                    {
+                        continue;
+                    }
+                    let is_followed = *follow == Some(seat.actor);
+                    if full_due || (follow_due && is_followed) {
+                        picked[s] = true;
+                        // Only receivers meant to see every frame get the one
+                        // that was overwritten: pilots, and a spectator's
+                        // followed pilot (spectators otherwise get half rate).
+                        let every_frame = is_pilot || is_followed;
+                        with_previous[s] =
+                            every_frame && seat.previous.is_some_and(|p| p.2 > sent_serial[s]);
+                        count += 1 + usize::from(with_previous[s]);
+                        followed_sent |= is_followed;
                     }
                 }
-            }
-            if full_due {
-                *next_full_at = next_slot(*next_full_at, now, *full_interval);
-            }
-            if followed_sent {
-                *next_follow_at = next_slot(*next_follow_at, now, pilot_interval);
-            }
-            true
+                if count == 0 || w.space() < SNAPSHOT_HEADER + count * SNAPSHOT_ENTRY {
+                    break 'snap false;
+                }
+                write_snapshot(w, now_us, seats, &picked, &with_previous, count);
+                for (s, take) in picked.iter().enumerate() {
+                    if *take {
+                        if let Some(seat) = &seats[s] {
+                            sent_serial[s] = seat.serial;
+                            sent_at[s] = Some(now);
+                        }
+                    }
+                }
+                if full_due {
+                    *next_full_at = next_slot(*next_full_at, now, *full_interval);
+                }
+                if followed_sent {
+                    *next_follow_at = next_slot(*next_follow_at, now, pilot_interval);
+                }
+                true
+            };
+            // The per-tick lane's events ride with the snapshot, or alone.
+            let events = unreliable.write(w);
+            snapshot || events
         });
         let used = (budget_before - budget) as f64;
         bulk.tokens -= used;
@@ -1646,7 +1805,7 @@ fn refuse_packet(reason: RefuseReason, message: &str) -> Vec<u8> {
 }
 
 /// Trims a display name to something printable and bounded.
-fn clean_name(name: &str, actor: u16) -> String {
+fn clean_name(name: &str, actor: ActorNr) -> String {
     let mut out = String::new();
     for c in name.trim().chars().filter(|c| !c.is_control()) {
         if out.len() + c.len_utf8() > MAX_NAME_BYTES {

@@ -16,9 +16,10 @@ mod clock;
 mod host;
 mod link;
 mod packet;
+pub mod room;
 pub mod sim;
+mod unreliable;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -29,14 +30,16 @@ pub use host::{Host, HostConfig};
 pub use host::{DEFAULT_TRACK_RATE_PER_JOINER, DEFAULT_TRACK_RATE_ROOM, SNAPSHOT_ENTRY};
 pub use link::{LinkCounters, LinkError};
 
+use crate::proto::room::{ActorNr, Props, PropsChanged, RoomSettings};
 use crate::proto::{GameEvent, LeaveReason, PilotFrame, PlayerInfo, RefuseReason, Role};
+pub use room::{RoomError, RoomState};
 
 /// Most pilots in a room, the host included.
 pub const MAX_PILOTS: usize = 6;
 /// Most spectators in a room.
 pub const MAX_SPECTATORS: usize = 15;
 /// The host's actor number.
-pub const HOST_ACTOR: u16 = 1;
+pub const HOST_ACTOR: ActorNr = 1;
 /// Default snapshot rate to pilots, per second.
 pub const DEFAULT_PILOT_HZ: u32 = 60;
 /// Default snapshot rate to spectators, per second.
@@ -65,12 +68,16 @@ pub struct Transmit {
 /// Something the game should learn about.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
-    /// Client only: the host seated us.
+    /// Client only: the host seated us. What the room holds comes with it;
+    /// each player already there is also announced as a
+    /// [`Event::PlayerJoined`] right after.
     Welcomed {
         /// Our actor number.
-        actor: u16,
+        actor: ActorNr,
         /// The role we got (spectator when pilots were full and we allowed it).
         role: Role,
+        /// The room as we joined it.
+        room: Box<RoomWelcome>,
     },
     /// Client only: the host refused us; the session is over.
     Refused {
@@ -80,31 +87,34 @@ pub enum Event {
         /// the Steam id in use or Steam's own reason.
         message: String,
     },
-    /// A player was seated (on a client, also once for each player already
-    /// there when we were welcomed).
+    /// A player is in the room (on a client, also once for each player
+    /// already there when we were welcomed).
     PlayerJoined(PlayerInfo),
     /// A player left.
     PlayerLeft {
         /// Who.
-        actor: u16,
+        actor: ActorNr,
         /// Why.
         reason: LeaveReason,
+        /// The new master client, when the leaver was the master.
+        master: Option<ActorNr>,
     },
     /// A game event arrived.
     GameEvent(GameEvent),
-    /// Room properties changed.
-    RoomPropsChanged(BTreeMap<String, Option<String>>),
-    /// A player's properties changed.
-    PlayerPropsChanged {
-        /// Whose.
-        actor: u16,
-        /// What changed (`None`: removed).
-        changes: BTreeMap<String, Option<String>>,
+    /// Room or player properties (and the room's settings or master)
+    /// changed, ours included.
+    PropsChanged(PropsChanged),
+    /// A property change we asked for was refused (by the host, or here).
+    PropsRefused {
+        /// The request's id.
+        request: u32,
+        /// Why, in words.
+        message: String,
     },
     /// A pilot's newer frame arrived.
     Frame {
         /// The pilot's actor number.
-        actor: u16,
+        actor: ActorNr,
         /// The frame.
         frame: PilotFrame,
         /// When the host received it, host clock, microseconds.
@@ -136,6 +146,19 @@ pub enum Event {
     },
 }
 
+/// The room as a joiner finds it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoomWelcome {
+    /// Settings.
+    pub settings: RoomSettings,
+    /// The master client.
+    pub master: ActorNr,
+    /// The room's properties.
+    pub props: Props,
+    /// Everyone in the room, us included, by actor number.
+    pub players: Vec<PlayerInfo>,
+}
+
 /// Why a session ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CloseReason {
@@ -154,14 +177,15 @@ pub enum CloseReason {
 pub enum SessionError {
     /// The game-event payload exceeds 16 KiB.
     EventTooLarge(usize),
-    /// A property key or value is empty, too long, or there are too many.
-    BadProperty(String),
+    /// The room refused it (a full cache, properties over the limits, a
+    /// failed check-and-set...).
+    Room(RoomError),
     /// Not possible before the host welcomed us or after the session closed.
     NotConnected,
     /// Only the host may do this.
     NotHost,
     /// The named actor is not in the room.
-    NoSuchActor(u16),
+    NoSuchActor(ActorNr),
     /// A link could not take the message.
     Link(LinkError),
 }
@@ -174,7 +198,7 @@ impl fmt::Display for SessionError {
                 "event payload of {n} bytes exceeds the {} byte limit",
                 crate::proto::control::MAX_EVENT_PAYLOAD
             ),
-            SessionError::BadProperty(why) => write!(f, "bad property: {why}"),
+            SessionError::Room(e) => write!(f, "{e}"),
             SessionError::NotConnected => write!(f, "not connected to a room"),
             SessionError::NotHost => write!(f, "only the host may do this"),
             SessionError::NoSuchActor(a) => write!(f, "no player with actor number {a}"),
@@ -184,6 +208,12 @@ impl fmt::Display for SessionError {
 }
 
 impl std::error::Error for SessionError {}
+
+impl From<RoomError> for SessionError {
+    fn from(e: RoomError) -> Self {
+        SessionError::Room(e)
+    }
+}
 
 impl From<LinkError> for SessionError {
     fn from(e: LinkError) -> Self {
@@ -195,7 +225,7 @@ impl From<LinkError> for SessionError {
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct PeerStats {
     /// The peer's actor number (0 while not yet welcomed).
-    pub actor: u16,
+    pub actor: ActorNr,
     /// Pilot or spectator.
     pub role: Option<Role>,
     /// Round trip from pings, milliseconds (0 before the first answer).
@@ -217,55 +247,6 @@ fn loss_fraction(c: &LinkCounters) -> f32 {
         0.0
     } else {
         c.packets_lost as f32 / judged as f32
-    }
-}
-
-/// Checks a set of property changes against the limits.
-pub(crate) fn check_props(
-    current: &BTreeMap<String, String>,
-    changes: &BTreeMap<String, Option<String>>,
-) -> Result<(), SessionError> {
-    use crate::proto::control::{MAX_PROPERTIES, MAX_PROPERTY_BYTES};
-    let mut count = current.len();
-    for (k, v) in changes {
-        if k.is_empty() || k.len() > MAX_PROPERTY_BYTES {
-            return Err(SessionError::BadProperty(format!(
-                "key must be 1 to {MAX_PROPERTY_BYTES} bytes"
-            )));
-        }
-        match v {
-            Some(v) if v.len() > MAX_PROPERTY_BYTES => {
-                return Err(SessionError::BadProperty(format!(
-                    "value of {k:?} exceeds {MAX_PROPERTY_BYTES} bytes"
-                )))
-            }
-            Some(_) if !current.contains_key(k) => count += 1,
-            None if current.contains_key(k) => count -= 1,
-            _ => {}
-        }
-    }
-    if count > MAX_PROPERTIES {
-        return Err(SessionError::BadProperty(format!(
-            "more than {MAX_PROPERTIES} properties"
-        )));
-    }
-    Ok(())
-}
-
-/// Applies checked changes.
-pub(crate) fn apply_props(
-    current: &mut BTreeMap<String, String>,
-    changes: &BTreeMap<String, Option<String>>,
-) {
-    for (k, v) in changes {
-        match v {
-            Some(v) => {
-                current.insert(k.clone(), v.clone());
-            }
-            None => {
-                current.remove(k);
-            }
-        }
     }
 }
 

@@ -188,18 +188,19 @@ pub struct Announcement {
 impl Announcement {
     /// Reads the announcement from room properties; `None` when the room
     /// has no custom track (or its properties are malformed).
-    pub fn from_props(room: &std::collections::BTreeMap<String, String>) -> Option<Announcement> {
+    pub fn from_props(room: &crate::proto::room::Props) -> Option<Announcement> {
+        let text = |k: &str| std::str::from_utf8(room.get(k.as_bytes())?).ok();
         Some(Announcement {
-            hash: room.get(props::HASH)?.parse().ok()?,
-            map_id: room.get(props::MAP)?.clone(),
-            track_id: room.get(props::TRACK)?.clone(),
-            size: room.get(props::SIZE)?.parse().ok()?,
-            download: room.get(props::DOWNLOAD).is_some_and(|v| v == "true"),
+            hash: text(props::HASH)?.parse().ok()?,
+            map_id: text(props::MAP)?.to_string(),
+            track_id: text(props::TRACK)?.to_string(),
+            size: text(props::SIZE)?.parse().ok()?,
+            download: text(props::DOWNLOAD) == Some("true"),
         })
     }
 
     /// The room property changes that withdraw an announcement.
-    pub fn props_for_none() -> std::collections::BTreeMap<String, Option<String>> {
+    pub fn props_for_none() -> crate::proto::room::PropChanges {
         [
             props::HASH,
             props::MAP,
@@ -208,31 +209,22 @@ impl Announcement {
             props::DOWNLOAD,
         ]
         .into_iter()
-        .map(|k| (k.to_string(), None))
+        .map(|k| (k.as_bytes().to_vec(), None))
         .collect()
     }
 
     /// The room properties announcing `manifest`.
-    pub fn props_for(
-        manifest: &TrackManifest,
-        download: bool,
-    ) -> std::collections::BTreeMap<String, Option<String>> {
-        let mut m = std::collections::BTreeMap::new();
-        m.insert(
-            props::HASH.to_string(),
-            Some(manifest.track_hash().to_string()),
-        );
-        m.insert(props::MAP.to_string(), Some(manifest.map_id().to_string()));
-        m.insert(
-            props::TRACK.to_string(),
-            Some(manifest.track_id().to_string()),
-        );
-        m.insert(
-            props::SIZE.to_string(),
-            Some(manifest.total_size().to_string()),
-        );
-        m.insert(props::DOWNLOAD.to_string(), Some(download.to_string()));
-        m
+    pub fn props_for(manifest: &TrackManifest, download: bool) -> crate::proto::room::PropChanges {
+        [
+            (props::HASH, manifest.track_hash().to_string()),
+            (props::MAP, manifest.map_id().to_string()),
+            (props::TRACK, manifest.track_id().to_string()),
+            (props::SIZE, manifest.total_size().to_string()),
+            (props::DOWNLOAD, download.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.as_bytes().to_vec(), Some(v.into_bytes())))
+        .collect()
     }
 }
 

@@ -94,8 +94,9 @@ namespace Propwash.Tests
                         w = specEvents.WaitFor(EventKind.Welcomed, null);
                         Expect(w != null && w.Actor == 3 && w.Role == Role.Spectator, "spectator welcomed as actor 3, spectator seat");
                         Received joined = hostEvents.WaitFor(EventKind.PlayerJoined, e => e.Actor == 3);
-                        Expect(joined != null && joined.Text.Contains("\"name\":\"C# Spectator\"") && joined.Role == Role.Spectator,
-                            "host sees the spectator join, with its name in the JSON");
+                        PlayerRecord record = joined == null ? null : RoomCodec.Player(new ArraySegment<byte>(joined.Data));
+                        Expect(record != null && record.Name == "C# Spectator" && record.Actor == 3 && record.Seat == -1 && joined.Role == Role.Spectator,
+                            "host sees the spectator join, with its record (name, actor, no seat)");
 
                         Frames(host, pilot, spectator);
                         GameEvents(host, pilot, spectator, hostEvents, pilotEvents, specEvents);
@@ -277,39 +278,38 @@ namespace Propwash.Tests
         {
             const string track = "CMP-Ünïcødé ✓ track";
             Expect(host.SetRoomProperty("track", track), "host sets a room property");
-            Received changed = pilotEvents.WaitFor(EventKind.RoomPropertiesChanged, x => x.Text.Contains("\"track\""));
-            Expect(changed != null && changed.Text == "{\"track\":\"" + track + "\"}", "pilot gets ROOM_PROPERTIES_CHANGED with the JSON (" + (changed != null ? changed.Text : "none") + ")");
-            Expect(hostEvents.WaitFor(EventKind.RoomPropertiesChanged, null) != null, "the host gets it too");
+            Received changed = pilotEvents.WaitFor(EventKind.PropertiesChanged, x => x.Target == 0 && x.Text.Contains("\"track\""));
+            Expect(changed != null && changed.Text == "{\"track\":\"" + track + "\"}" && changed.Actor == 1, "pilot gets PROPERTIES_CHANGED for the room, by the host (" + (changed != null ? changed.Text : "none") + ")");
+            Expect(hostEvents.WaitFor(EventKind.PropertiesChanged, x => x.Target == 0) != null, "the host gets it too");
             string value = null;
             Expect(WaitUntil(() => spectator.TryGetRoomProperty("track", out value)) && value == track, "spectator reads the room property back (UTF-8 intact)");
             Expect(!pilot.TryGetRoomProperty("absent", out value) && value == null, "an absent property is false (EMPTY), not an exception");
-            ExpectThrows(ResultCode.NotHost, () => pilot.SetRoomProperty("track", "mine"), "a client setting a room property is NOT_HOST");
             ExpectThrows(ResultCode.NotHost, () => pilot.ServeTrack(".", "MP-x", "CMP-x", true), "a client serving a track is NOT_HOST");
             ExpectThrows(ResultCode.InvalidArgument, () => host.SetRoomProperty("", "x"), "an empty key is INVALID_ARGUMENT");
-            ExpectThrows(ResultCode.InvalidArgument, () => host.SetRoomProperty("k", new string('x', Limits.MaxPropertyBytes + 1)), "a 1025-byte value is INVALID_ARGUMENT");
+            ExpectThrows(ResultCode.InvalidArgument, () => host.SetRoomProperty("k", new string('x', Limits.MaxPropertyBytes + 1)), "a 4097-byte value is INVALID_ARGUMENT");
 
             // A value larger than the wrapper's first text buffer (256 bytes).
             string longValue = new string('v', 1000);
             Expect(pilot.SetPlayerProperty("ready", "yes") && pilot.SetPlayerProperty("long", longValue), "pilot sets its own player properties");
             Expect(WaitUntil(() => host.TryGetPlayerProperty(2, "ready", out value) && value == "yes"), "host reads the pilot's player property");
             Expect(WaitUntil(() => pilot.TryGetPlayerProperty(0, "long", out value) && value == longValue), "pilot reads its own 1000-byte property (actor 0), growing the text buffer");
-            Received pp = specEvents.WaitFor(EventKind.PlayerPropertiesChanged, x => x.Actor == 2);
-            Expect(pp != null, "spectator gets PLAYER_PROPERTIES_CHANGED for actor 2");
+            Received pp = specEvents.WaitFor(EventKind.PropertiesChanged, x => x.Target == 2 && x.Actor == 2);
+            Expect(pp != null, "spectator gets PROPERTIES_CHANGED for actor 2");
 
             Expect(host.RemoveRoomProperty("track"), "host removes the room property");
-            Received gone = pilotEvents.WaitFor(EventKind.RoomPropertiesChanged, x => x.Text == "{\"track\":null}");
+            Received gone = pilotEvents.WaitFor(EventKind.PropertiesChanged, x => x.Text == "{\"track\":null}");
             Expect(gone != null, "the removal arrives as {\"track\":null}");
             Expect(WaitUntil(() => !pilot.TryGetRoomProperty("track", out value)), "and the property reads as absent");
 
             Expect(host.SetRoomPropertiesJson("{\"map\":\"MP-1\",\"laps\":\"3\"}"), "host sets two room properties at once");
-            Received both = pilotEvents.WaitFor(EventKind.RoomPropertiesChanged, x => x.Text.Contains("\"map\""));
-            Expect(both != null && both.Text.Contains("\"laps\":\"3\""), "one ROOM_PROPERTIES_CHANGED carries both keys");
+            Received both = pilotEvents.WaitFor(EventKind.PropertiesChanged, x => x.Text.Contains("\"map\""));
+            Expect(both != null && both.Text.Contains("\"laps\":\"3\""), "one PROPERTIES_CHANGED carries both keys");
             Expect(WaitUntil(() => pilot.RoomPropertiesJson() == "{\"laps\":\"3\",\"map\":\"MP-1\"}"), "the pilot reads the whole room as JSON");
             ExpectThrows(ResultCode.InvalidArgument, () => host.SetRoomPropertiesJson("[1]"), "changes that are not an object are INVALID_ARGUMENT");
             Expect(host.SetRoomPropertiesJson("{\"map\":null,\"laps\":null}"), "host removes both at once");
             Expect(pilot.SetPlayerPropertiesJson("{\"car\":\"7\",\"skin\":\"red\"}"), "pilot sets two player properties at once");
-            Received mine = hostEvents.WaitFor(EventKind.PlayerPropertiesChanged, x => x.Actor == 2 && x.Text.Contains("\"car\""));
-            Expect(mine != null && mine.Text.Contains("\"skin\":\"red\""), "one PLAYER_PROPERTIES_CHANGED carries both keys");
+            Received mine = hostEvents.WaitFor(EventKind.PropertiesChanged, x => x.Target == 2 && x.Text.Contains("\"car\""));
+            Expect(mine != null && mine.Text.Contains("\"skin\":\"red\""), "one PROPERTIES_CHANGED carries both keys");
         }
 
         // ---- clock, stats, players ------------------------------------------
@@ -343,7 +343,7 @@ namespace Propwash.Tests
                 "players JSON lists all three (" + players.Length + " bytes)");
             // The shared JSON reader (shim/src/Native/Json.cs) on the library's real output.
             List<object> records = Propwash.Shim.Json.Parse(players) as List<object>;
-            var parsed = records == null ? new List<Propwash.Shim.PlayerRecord>() : records.ConvertAll(Propwash.Shim.PlayerRecord.From);
+            var parsed = records == null ? new List<Propwash.Shim.PlayerJson>() : records.ConvertAll(Propwash.Shim.PlayerJson.From);
             var spec = parsed.Find(p => p.Actor == 3);
             Expect(parsed.Count == 3 && spec != null && spec.Name == "C# Spectator" && spec.Role == Role.Spectator
                 && parsed.Find(p => p.Actor == 2).Props["ready"] == "yes" && parsed.Find(p => p.Actor == 1).PlayerId == "host-id",
@@ -835,11 +835,26 @@ namespace Propwash.Tests
             return condition();
         }
 
+        /// <summary>A property change's keys and values as JSON text (they are text in these tests): {"k":"v","gone":null}.</summary>
+        private static string ChangesText(SessionEvent ev)
+        {
+            PropsChange c = RoomCodec.Changed(ev.Data);
+            System.Text.StringBuilder sb = new System.Text.StringBuilder("{");
+            foreach (Prop p in c.Changes)
+            {
+                if (sb.Length > 1) sb.Append(',');
+                sb.Append('"').Append(System.Text.Encoding.UTF8.GetString(p.Key)).Append("\":");
+                sb.Append(p.Value == null ? "null" : "\"" + System.Text.Encoding.UTF8.GetString(p.Value) + "\"");
+            }
+            return sb.Append('}').ToString();
+        }
+
         /// <summary>A copied event (the session's buffer is reused by the next poll).</summary>
         private sealed class Received
         {
             public EventKind Kind;
-            public ushort Actor;
+            public uint Actor;
+            public uint Target;
             public Role Role;
             public byte Code;
             public uint Reason;
@@ -875,8 +890,8 @@ namespace Propwash.Tests
                 {
                     backlog.Add(new Received
                     {
-                        Kind = ev.Kind, Actor = ev.Actor, Role = ev.Role, Code = ev.Code, Reason = ev.Reason,
-                        Data = ev.CopyData(), Text = ev.Text(),
+                        Kind = ev.Kind, Actor = ev.Actor, Target = ev.Target, Role = ev.Role, Code = ev.Code, Reason = ev.Reason,
+                        Data = ev.CopyData(), Text = ev.Kind == EventKind.PropertiesChanged ? ChangesText(ev) : ev.Text(),
                     });
                 }
             }

@@ -170,23 +170,23 @@ namespace Propwash.Shim
         }
     }
 
-    /// <summary>One seated player, as in PLAYER_JOINED's data and players_json.</summary>
-    public sealed class PlayerRecord
+    /// <summary>One player as pw_session_players_json shows them (for people and logs).</summary>
+    public sealed class PlayerJson
     {
-        public ushort Actor;
+        public uint Actor;
         public Role Role;
         public int Seat;
         public string Name;
         public string PlayerId;
         public Dictionary<string, string> Props = new Dictionary<string, string>();
 
-        public static PlayerRecord From(object json)
+        public static PlayerJson From(object json)
         {
             Dictionary<string, object> o = json as Dictionary<string, object>;
             if (o == null) throw new FormatException("a player record is not an object");
-            PlayerRecord p = new PlayerRecord();
+            PlayerJson p = new PlayerJson();
             object v;
-            if (o.TryGetValue("actor", out v) && v is double) p.Actor = (ushort)(double)v;
+            if (o.TryGetValue("actor", out v) && v is double) p.Actor = (uint)(double)v;
             if (o.TryGetValue("role", out v)) p.Role = (v as string) == "spectator" ? Role.Spectator : Role.Pilot;
             if (o.TryGetValue("seat", out v) && v is double) p.Seat = (int)(double)v;
             if (o.TryGetValue("name", out v)) p.Name = v as string;

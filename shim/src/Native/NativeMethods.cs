@@ -52,6 +52,15 @@ namespace Propwash
         public bool RequireVerified;
         public PwStr CoordinatorAddr;
         public PwStr ListingJson;
+        public uint MaxPlayers;
+        [MarshalAs(UnmanagedType.U1)]
+        public bool Open;
+        [MarshalAs(UnmanagedType.U1)]
+        public bool Visible;
+        [MarshalAs(UnmanagedType.U1)]
+        public bool CleanupCacheOnLeave;
+        public PwStr RoomProps;
+        public PwStr PlayerProps;
     }
 
     /// <summary><c>PwJoinOptions</c>.</summary>
@@ -72,6 +81,7 @@ namespace Propwash
         public PwStr Password;
         public PwStr CoordinatorAddr;
         public PwStr SessionId;
+        public PwStr PlayerProps;
     }
 
     /// <summary><c>PwEvent</c>: the fixed part of an event.</summary>
@@ -81,10 +91,15 @@ namespace Propwash
         public EventKind Kind;
         public uint Reason;
         public Role Role;
-        public ushort Actor;
+        public uint Actor;
+        public uint Target;
+        public uint Master;
+        public uint Request;
         public byte Code;
         [MarshalAs(UnmanagedType.U1)]
         public bool Downloaded;
+        [MarshalAs(UnmanagedType.U1)]
+        public bool Cas;
         public UIntPtr DataLen;
         public ulong Received;
         public ulong Total;
@@ -149,7 +164,7 @@ namespace Propwash
         internal static extern ResultCode pw_session_read_pilots_interpolated(PropwashSessionHandle session, double delayMs, IntPtr none, UIntPtr cap, out UIntPtr count);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_session_follow")]
-        internal static extern ResultCode pw_session_follow(PropwashSessionHandle session, ushort actor);
+        internal static extern ResultCode pw_session_follow(PropwashSessionHandle session, uint actor);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_session_host_time")]
         internal static extern ResultCode pw_session_host_time(PropwashSessionHandle session, out double seconds);
@@ -162,11 +177,24 @@ namespace Propwash
 
         /// <summary>With a payload: <paramref name="payload"/> is the first byte (an array element, pinned for the call).</summary>
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_session_send_event")]
-        internal static extern ResultCode pw_session_send_event(PropwashSessionHandle session, byte code, uint target, ushort actor, ref byte payload, UIntPtr len);
+        internal static extern ResultCode pw_session_send_event(PropwashSessionHandle session, byte code, uint target, uint actor, ref byte payload, UIntPtr len);
 
         /// <summary>Without a payload (NULL, 0).</summary>
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_session_send_event")]
-        internal static extern ResultCode pw_session_send_event(PropwashSessionHandle session, byte code, uint target, ushort actor, IntPtr payload, UIntPtr len);
+        internal static extern ResultCode pw_session_send_event(PropwashSessionHandle session, byte code, uint target, uint actor, IntPtr payload, UIntPtr len);
+
+        /// <summary>
+        /// Targets, keys and payload are pinned arrays described by pointer and count (IntPtr.Zero
+        /// with 0 for none); see PropwashSession.Raise.
+        /// </summary>
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_session_raise_event")]
+        internal static extern ResultCode pw_session_raise_event(PropwashSessionHandle session, [In] ref RaiseOptions options, IntPtr targets, UIntPtr targetCount, PwStr keys, IntPtr payload, UIntPtr len);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_session_set_properties")]
+        internal static extern ResultCode pw_session_set_properties(PropwashSessionHandle session, uint request, uint target, PwStr changes, IntPtr settings, PwStr expected, IntPtr expectedSettings);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_session_change_groups")]
+        internal static extern ResultCode pw_session_change_groups(PropwashSessionHandle session, uint flags, IntPtr remove, UIntPtr nRemove, IntPtr add, UIntPtr nAdd);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_session_poll_event")]
         internal static extern ResultCode pw_session_poll_event(PropwashSessionHandle session, out PwEvent ev, ref byte buf, UIntPtr cap, out UIntPtr outLen);
@@ -190,7 +218,7 @@ namespace Propwash
         internal static extern ResultCode pw_session_get_room_property(PropwashSessionHandle session, PwStr key, ref byte buf, UIntPtr cap, out UIntPtr outLen);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_session_get_player_property")]
-        internal static extern ResultCode pw_session_get_player_property(PropwashSessionHandle session, ushort actor, PwStr key, ref byte buf, UIntPtr cap, out UIntPtr outLen);
+        internal static extern ResultCode pw_session_get_player_property(PropwashSessionHandle session, uint actor, PwStr key, ref byte buf, UIntPtr cap, out UIntPtr outLen);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_session_serve_track")]
         internal static extern ResultCode pw_session_serve_track(PropwashSessionHandle session, PwStr dir, PwStr mapId, PwStr trackId, [MarshalAs(UnmanagedType.U1)] bool allowDownload);

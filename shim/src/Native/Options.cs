@@ -32,6 +32,18 @@ namespace Propwash
         public string CoordinatorAddress { get; set; }
         /// <summary>The game's part of the listing: <c>{"room":{...},"settings":{...}}</c> (see propwash.h). Required with CoordinatorAddress.</summary>
         public string ListingJson { get; set; }
+        /// <summary>Most players, as the game sets it (Photon's MaxPlayers), 0 to 255; 0: the seats.</summary>
+        public int MaxPlayers { get; set; }
+        /// <summary>The room accepts joins (Photon's IsOpen).</summary>
+        public bool Open { get; set; }
+        /// <summary>The room is listed (Photon's IsVisible).</summary>
+        public bool Visible { get; set; }
+        /// <summary>A leaver's cached events leave with them (Photon's CleanupCacheOnLeave).</summary>
+        public bool CleanupCacheOnLeave { get; set; }
+        /// <summary>The room's first properties as a props layout (<see cref="RoomCodec.Props"/>); null: none.</summary>
+        public byte[] RoomProps { get; set; }
+        /// <summary>The host's own first player properties as a props layout; null: none.</summary>
+        public byte[] PlayerProps { get; set; }
 
         public HostOptions()
         {
@@ -49,6 +61,10 @@ namespace Propwash
             RequireVerified = d.RequireVerified;
             CoordinatorAddress = "";
             ListingJson = "";
+            MaxPlayers = (int)d.MaxPlayers;
+            Open = d.Open;
+            Visible = d.Visible;
+            CleanupCacheOnLeave = d.CleanupCacheOnLeave;
         }
     }
 
@@ -79,6 +95,8 @@ namespace Propwash
         public string CoordinatorAddress { get; set; }
         /// <summary>A listed room's id (16 hex digits, from <see cref="PropwashLobby"/>): joined through NAT punching or the relay.</summary>
         public string SessionId { get; set; }
+        /// <summary>The player properties we join with, as a props layout (<see cref="RoomCodec.Props"/>); null: none.</summary>
+        public byte[] PlayerProps { get; set; }
 
         public JoinOptions()
         {

@@ -62,7 +62,15 @@ namespace Propwash
             using (Utf8Arg password = new Utf8Arg(options.Password))
             using (Utf8Arg coordinator = new Utf8Arg(options.CoordinatorAddress))
             using (Utf8Arg listing = new Utf8Arg(options.ListingJson))
+            using (BytesArg roomProps = new BytesArg(options.RoomProps))
+            using (BytesArg playerProps = new BytesArg(options.PlayerProps))
             {
+                o.MaxPlayers = Unsigned(options.MaxPlayers, "MaxPlayers");
+                o.Open = options.Open;
+                o.Visible = options.Visible;
+                o.CleanupCacheOnLeave = options.CleanupCacheOnLeave;
+                o.RoomProps = roomProps.Str;
+                o.PlayerProps = playerProps.Str;
                 o.BindAddr = bind.Str;
                 o.GameVersion = version.Str;
                 o.PlayerName = name.Str;
@@ -99,7 +107,9 @@ namespace Propwash
             using (Utf8Arg password = new Utf8Arg(options.Password))
             using (Utf8Arg coordinator = new Utf8Arg(options.CoordinatorAddress))
             using (Utf8Arg sessionId = new Utf8Arg(options.SessionId))
+            using (BytesArg playerProps = new BytesArg(options.PlayerProps))
             {
+                o.PlayerProps = playerProps.Str;
                 o.Password = password.Str;
                 o.CoordinatorAddr = coordinator.Str;
                 o.SessionId = sessionId.Str;
@@ -231,8 +241,101 @@ namespace Propwash
             return (int)count;
         }
 
+        /// <summary>
+        /// Raises a game event as the room's game server routes it (Photon's RaiseEvent):
+        /// <paramref name="targets"/> (the first <paramref name="targetCount"/>) when any, else the
+        /// interest group, else <see cref="RaiseOptions.Receivers"/>; cached as the options say.
+        /// <paramref name="keys"/> is a filter-keys layout (<see cref="RoomCodec.FilterKeys"/>; null:
+        /// none), <paramref name="payload"/> the content as the game serialized it (null: none). All
+        /// of it is copied during the call. False if it was dropped (queue full, closed).
+        /// </summary>
+        public bool Raise(RaiseOptions options, uint[] targets, int targetCount, byte[] keys, byte[] payload, int offset, int count)
+        {
+            ThrowIfDisposed();
+            if (targetCount < 0 || targetCount > (targets == null ? 0 : targets.Length))
+            {
+                throw new ArgumentOutOfRangeException("targetCount", targetCount, "more targets than the array holds");
+            }
+            if (offset < 0 || count < 0 || (payload == null ? offset != 0 || count != 0 : offset > payload.Length - count))
+            {
+                throw new ArgumentOutOfRangeException("count", "offset " + offset + " and count " + count + " are outside the payload");
+            }
+            GCHandle t = targetCount > 0 ? GCHandle.Alloc(targets, GCHandleType.Pinned) : default(GCHandle);
+            GCHandle p = count > 0 ? GCHandle.Alloc(payload, GCHandleType.Pinned) : default(GCHandle);
+            try
+            {
+                using (BytesArg k = new BytesArg(keys))
+                {
+                    IntPtr tp = t.IsAllocated ? t.AddrOfPinnedObject() : IntPtr.Zero;
+                    IntPtr pp = p.IsAllocated ? p.AddrOfPinnedObject() + offset : IntPtr.Zero;
+                    ResultCode r = NativeMethods.pw_session_raise_event(handle, ref options, tp, (UIntPtr)(uint)targetCount, k.Str, pp, (UIntPtr)(uint)count);
+                    return Queued(r, "pw_session_raise_event");
+                }
+            }
+            finally
+            {
+                if (t.IsAllocated) t.Free();
+                if (p.IsAllocated) p.Free();
+            }
+        }
+
+        /// <summary>
+        /// Changes properties (Photon's SetProperties): the room's (<paramref name="target"/> 0), ours
+        /// (<see cref="Limits.ActorSelf"/>) or another player's. <paramref name="changes"/> and
+        /// <paramref name="expected"/> are props layouts (<see cref="RoomCodec.Props"/>; null: none);
+        /// settings with an empty mask are none. With expectations it is a check-and-set the host
+        /// decides. A refusal arrives as <see cref="EventKind.PropertiesRefused"/> with
+        /// <paramref name="request"/>. False if dropped (queue full, closed).
+        /// </summary>
+        public bool SetProperties(uint request, uint target, byte[] changes, SettingsChange settings, byte[] expected, SettingsChange expectedSettings)
+        {
+            ThrowIfDisposed();
+            IntPtr s = Unmanaged(settings), es = Unmanaged(expectedSettings);
+            try
+            {
+                using (BytesArg c = new BytesArg(changes))
+                using (BytesArg x = new BytesArg(expected))
+                {
+                    ResultCode r = NativeMethods.pw_session_set_properties(handle, request, target, c.Str, s, x.Str, es);
+                    return Queued(r, "pw_session_set_properties");
+                }
+            }
+            finally
+            {
+                if (s != IntPtr.Zero) Marshal.FreeHGlobal(s);
+                if (es != IntPtr.Zero) Marshal.FreeHGlobal(es);
+            }
+        }
+
+        private static IntPtr Unmanaged(SettingsChange s)
+        {
+            if (s.IsEmpty)
+            {
+                return IntPtr.Zero;
+            }
+            IntPtr p = Marshal.AllocHGlobal(Marshal.SizeOf(typeof(SettingsChange)));
+            Marshal.StructureToPtr(s, p, false);
+            return p;
+        }
+
+        /// <summary>
+        /// Changes the interest groups we receive (Photon's ChangeGroups): null leaves that side
+        /// alone, an empty array means every group. False if dropped.
+        /// </summary>
+        public bool ChangeGroups(byte[] remove, byte[] add)
+        {
+            ThrowIfDisposed();
+            uint flags = (remove != null ? 1u : 0u) | (add != null ? 2u : 0u);
+            using (BytesArg r = new BytesArg(remove))
+            using (BytesArg a = new BytesArg(add))
+            {
+                ResultCode res = NativeMethods.pw_session_change_groups(handle, flags, r.Ptr, r.Str.Len, a.Ptr, a.Str.Len);
+                return Queued(res, "pw_session_change_groups");
+            }
+        }
+
         /// <summary>Raises a game event with the whole of <paramref name="payload"/> (null: no payload).</summary>
-        public bool SendEvent(byte code, EventTarget target, ushort actor, byte[] payload)
+        public bool SendEvent(byte code, EventTarget target, uint actor, byte[] payload)
         {
             return SendEvent(code, target, actor, payload, 0, payload == null ? 0 : payload.Length);
         }
@@ -242,7 +345,7 @@ namespace Propwash
         /// receiver. <paramref name="actor"/> is used only with EventTarget.Actor. The
         /// bytes are copied during the call. False if it was dropped (queue full, closed).
         /// </summary>
-        public bool SendEvent(byte code, EventTarget target, ushort actor, byte[] payload, int offset, int count)
+        public bool SendEvent(byte code, EventTarget target, uint actor, byte[] payload, int offset, int count)
         {
             ThrowIfDisposed();
             if (offset < 0 || count < 0 || (payload == null ? offset != 0 || count != 0 : offset > payload.Length - count))
@@ -287,13 +390,13 @@ namespace Propwash
             throw new PropwashException(ResultCode.BufferTooSmall, "pw_session_poll_event", "an event kept outgrowing the buffer");
         }
 
-        /// <summary>Sets a room property (host only; others get NotHost). False if dropped.</summary>
+        /// <summary>Sets a room property given as text (any player may). False if dropped.</summary>
         public bool SetRoomProperty(string key, string value)
         {
             return ChangeProperty(true, key, value, false);
         }
 
-        /// <summary>Deletes a room property (host only). False if dropped.</summary>
+        /// <summary>Deletes a room property. False if dropped.</summary>
         public bool RemoveRoomProperty(string key)
         {
             return ChangeProperty(true, key, null, true);
@@ -312,9 +415,9 @@ namespace Propwash
         }
 
         /// <summary>
-        /// Changes several room properties at once (host only): <paramref name="changesJson"/> is a JSON
-        /// object of key to string (set) or null (remove). Everyone gets one RoomPropertiesChanged with
-        /// all of them. False if dropped.
+        /// Changes several room properties at once: <paramref name="changesJson"/> is a JSON object of
+        /// key to string (set) or null (remove). Everyone gets one PropertiesChanged with all of them.
+        /// False if dropped.
         /// </summary>
         public bool SetRoomPropertiesJson(string changesJson)
         {
@@ -335,7 +438,7 @@ namespace Propwash
             }
         }
 
-        /// <summary>Every room property as one JSON object (what a joiner reads on arrival).</summary>
+        /// <summary>Every room property as one JSON object, for people and logs (bytes that are not text show as 0x and hex).</summary>
         public string RoomPropertiesJson()
         {
             ThrowIfDisposed();
@@ -398,12 +501,12 @@ namespace Propwash
         }
 
         /// <summary>Reads player <paramref name="actor"/>'s property (0: ours); false if absent or not seated.</summary>
-        public bool TryGetPlayerProperty(ushort actor, string key, out string value)
+        public bool TryGetPlayerProperty(uint actor, string key, out string value)
         {
             return TryGetProperty(false, actor, key, out value);
         }
 
-        private bool TryGetProperty(bool room, ushort actor, string key, out string value)
+        private bool TryGetProperty(bool room, uint actor, string key, out string value)
         {
             ThrowIfDisposed();
             if (key == null)
@@ -508,7 +611,7 @@ namespace Propwash
         }
 
         /// <summary>Spectators: receive <paramref name="actor"/>'s frames at the full pilot rate (0 = stop). False if dropped.</summary>
-        public bool Follow(ushort actor)
+        public bool Follow(uint actor)
         {
             ThrowIfDisposed();
             return Queued(NativeMethods.pw_session_follow(handle, actor), "pw_session_follow");

@@ -14,17 +14,25 @@ namespace Propwash
         public readonly uint Reason;
         /// <summary>Welcomed and PlayerJoined: the seat.</summary>
         public readonly Role Role;
-        /// <summary>The player concerned (Welcomed: us; GameEvent: the sender).</summary>
-        public readonly ushort Actor;
+        /// <summary>The player concerned (Welcomed: us; GameEvent: the sender; PropertiesChanged: who changed them).</summary>
+        public readonly uint Actor;
+        /// <summary>PropertiesChanged: 0 for the room, else whose properties changed.</summary>
+        public readonly uint Target;
+        /// <summary>Welcomed: the master client; PlayerLeft: the new master when the leaver was it, else 0.</summary>
+        public readonly uint Master;
+        /// <summary>PropertiesRefused: the request's id.</summary>
+        public readonly uint Request;
         /// <summary>GameEvent: the game's event code.</summary>
         public readonly byte Code;
         /// <summary>TrackReady: true when the track was downloaded just now.</summary>
         public readonly bool Downloaded;
+        /// <summary>PropertiesChanged: it was a check-and-set.</summary>
+        public readonly bool Cas;
         /// <summary>TrackProgress: bytes of the track written so far.</summary>
         public readonly ulong Received;
         /// <summary>TrackProgress: bytes in the whole track.</summary>
         public readonly ulong Total;
-        /// <summary>The payload (GameEvent), JSON (PlayerJoined, *PropertiesChanged) or text (Refused, TrackReady, TrackFailed, RequestFailed).</summary>
+        /// <summary>The payload (GameEvent), a binary layout (Welcomed, PlayerJoined, PropertiesChanged: see <see cref="RoomCodec"/>) or text (Refused, TrackReady, TrackFailed, RequestFailed, PropertiesRefused).</summary>
         public readonly ArraySegment<byte> Data;
 
         internal SessionEvent(PwEvent header, ArraySegment<byte> data)
@@ -33,8 +41,12 @@ namespace Propwash
             Reason = header.Reason;
             Role = header.Role;
             Actor = header.Actor;
+            Target = header.Target;
+            Master = header.Master;
+            Request = header.Request;
             Code = header.Code;
             Downloaded = header.Downloaded;
+            Cas = header.Cas;
             Received = header.Received;
             Total = header.Total;
             Data = data;

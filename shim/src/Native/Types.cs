@@ -46,8 +46,9 @@ namespace Propwash
         PlayerJoined = 3,
         PlayerLeft = 4,
         GameEvent = 5,
-        RoomPropertiesChanged = 6,
-        PlayerPropertiesChanged = 7,
+        /// <summary>Properties of the room (<see cref="SessionEvent.Target"/> 0) or a player changed; the data is a settings change and a props layout (see <see cref="RoomCodec"/>).</summary>
+        PropertiesChanged = 6,
+        // 7 is retired.
         Closed = 8,
         /// <summary>The room's track is downloading: see <see cref="SessionEvent.Received"/> and <see cref="SessionEvent.Total"/>.</summary>
         TrackProgress = 9,
@@ -57,6 +58,8 @@ namespace Propwash
         TrackFailed = 11,
         /// <summary>A queued request failed on the network thread; the data is which and why (UTF-8).</summary>
         RequestFailed = 12,
+        /// <summary>A property change was refused; <see cref="SessionEvent.Request"/> names it, the data is why (UTF-8).</summary>
+        PropertiesRefused = 13,
     }
 
     /// <summary>What a peer does in the room (<c>PwRole</c>).</summary>
@@ -113,6 +116,68 @@ namespace Propwash
         SteamIdInUse = 7,
         /// <summary>The room asks a password and ours was missing or wrong.</summary>
         WrongPassword = 8,
+        /// <summary>The room holds its most players (the game's own limit).</summary>
+        GameFull = 9,
+        /// <summary>The room is closed for joins.</summary>
+        GameClosed = 10,
+    }
+
+    /// <summary>Who receives an event that names no target actors (Photon's ReceiverGroup).</summary>
+    public enum Receivers : byte
+    {
+        Others = 0,
+        All = 1,
+        MasterClient = 2,
+    }
+
+    /// <summary>What the room's event cache does with an event (Photon's EventCaching, the options the room offers).</summary>
+    public enum Caching : byte
+    {
+        DoNotCache = 0,
+        AddToRoomCache = 4,
+        AddToRoomCacheGlobal = 5,
+        RemoveFromRoomCache = 6,
+        RemoveFromRoomCacheForActorsLeft = 7,
+    }
+
+    /// <summary>How an event is routed and cached (<c>PwRaiseOptions</c>).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct RaiseOptions
+    {
+        public byte Code;
+        public Receivers Receivers;
+        public Caching Caching;
+        /// <summary>Interest group: 0 everyone.</summary>
+        public byte Group;
+        /// <summary>Reliable and ordered; else on the per-tick lane.</summary>
+        [MarshalAs(UnmanagedType.U1)]
+        public bool Reliable;
+        /// <summary>Unreliable events of one sender with the same non-zero slot replace each other while waiting.</summary>
+        public uint Slot;
+    }
+
+    /// <summary>A change of (or expectation about) the room's settings and master (<c>PwSettingsChange</c>).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct SettingsChange
+    {
+        public const byte MaxPlayersBit = 1;
+        public const byte OpenBit = 2;
+        public const byte VisibleBit = 4;
+        public const byte MasterBit = 8;
+
+        /// <summary>Which fields are set: the *Bit constants.</summary>
+        public byte Mask;
+        public byte MaxPlayers;
+        [MarshalAs(UnmanagedType.U1)]
+        public bool Open;
+        [MarshalAs(UnmanagedType.U1)]
+        public bool Visible;
+        public uint Master;
+
+        public bool IsEmpty
+        {
+            get { return Mask == 0; }
+        }
     }
 
     /// <summary>How much the library logs (<c>PwLogLevel</c>).</summary>
@@ -134,8 +199,14 @@ namespace Propwash
         public const int LogQueueLines = 1024;
         /// <summary>The port a room listens on by default (Photon's game port).</summary>
         public const int DefaultPort = 5056;
-        /// <summary>Longest property key or value, in bytes.</summary>
-        public const int MaxPropertyBytes = 1024;
+        /// <summary>Longest property value, in bytes.</summary>
+        public const int MaxPropertyBytes = 4096;
+        /// <summary>Longest property key, in bytes.</summary>
+        public const int MaxKeyBytes = 1024;
+        /// <summary>Most target actors one event may name.</summary>
+        public const int MaxTargets = 64;
+        /// <summary><see cref="PropwashSession.SetProperties"/>' target meaning our own player.</summary>
+        public const uint ActorSelf = 0xFFFFFFFF;
         /// <summary>An array of this many <see cref="PilotState"/> always suffices.</summary>
         public const int MaxPilots = 6;
         /// <summary>An array of this many <see cref="PeerStats"/> always suffices.</summary>
@@ -239,7 +310,7 @@ namespace Propwash
     [StructLayout(LayoutKind.Sequential)]
     public struct PeerStats
     {
-        public ushort Actor;
+        public uint Actor;
         public Role Role;
         public float RttMs;
         /// <summary>Fraction of our packets the peer did not acknowledge, 0 to 1.</summary>
@@ -263,7 +334,7 @@ namespace Propwash
         /// <summary>Players seated, us included (0 while joining).</summary>
         public uint PlayerCount;
         /// <summary>Our actor number (the host is 1; 0 while joining).</summary>
-        public ushort Actor;
+        public uint Actor;
         /// <summary>The local UDP port the session is bound to.</summary>
         public ushort LocalPort;
         [MarshalAs(UnmanagedType.U1)]

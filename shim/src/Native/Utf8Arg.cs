@@ -37,3 +37,49 @@ namespace Propwash
         }
     }
 }
+
+namespace Propwash
+{
+    /// <summary>Bytes going in: a byte[] (or its first <c>count</c> bytes) pinned for one call as a PwStr.</summary>
+    internal struct BytesArg : IDisposable
+    {
+        private GCHandle pin;
+
+        /// <summary>The borrowed bytes; {NULL, 0} for null or empty.</summary>
+        public readonly PwStr Str;
+
+        public BytesArg(byte[] bytes) : this(bytes, bytes == null ? 0 : bytes.Length)
+        {
+        }
+
+        public BytesArg(byte[] bytes, int count)
+        {
+            if (bytes == null || count <= 0)
+            {
+                pin = default(GCHandle);
+                Str = default(PwStr);
+                return;
+            }
+            if (count > bytes.Length)
+            {
+                throw new ArgumentOutOfRangeException("count", count, "more than the array holds");
+            }
+            pin = GCHandle.Alloc(bytes, GCHandleType.Pinned);
+            Str = new PwStr(pin.AddrOfPinnedObject(), count);
+        }
+
+        /// <summary>The first byte, or IntPtr.Zero.</summary>
+        public IntPtr Ptr
+        {
+            get { return Str.Ptr; }
+        }
+
+        public void Dispose()
+        {
+            if (pin.IsAllocated)
+            {
+                pin.Free();
+            }
+        }
+    }
+}

@@ -1,10 +1,10 @@
 // The BepInEx 5 entry point: reads the config, loads the native library,
-// starts the player's identity (Steam or offline, on a native thread),
-// installs the Photon hooks, and drives the room from Unity's main thread:
-// FixedUpdate exchanges drone frames, Update handles events and lobby
-// answers, looks at the identity until it is ready, and forwards the
-// library's log lines to BepInEx's log. Nothing from native code ever calls
-// in here; everything is polled.
+// starts the player's identity (Steam or offline, on a native thread) and
+// patches PhotonPeer, so the game's own PUN meets propwash's servers
+// instead of Photon's. Update runs the lobby's list and searches and
+// forwards the library's log lines; FixedUpdate carries the optional
+// pilot-frame fast path. Nothing from native code ever calls in here;
+// everything is polled.
 using System;
 using System.IO;
 using BepInEx;
@@ -24,13 +24,25 @@ namespace Propwash.Shim
         private ShimSettings settings;
         private IdentityWatch identity;
 
-        /// <summary>The room, for other mods (players, remote pilots, raw events). Null if loading failed.</summary>
-        public static RoomBridge Room { get; private set; }
+        /// <summary>For other mods: where the drone's sticks come from for the pilot-frame fast path (Sync.LocalDroneObject).</summary>
+        public static Func<PilotInput> DroneInput { get; set; }
+
+        /// <summary>For other mods: the room's session while the game is in a room, else null.</summary>
+        public static PropwashSession CurrentSession
+        {
+            get
+            {
+                foreach (PhotonServer s in PeerPatches.All)
+                {
+                    if (s.Session != null) return s.Session;
+                }
+                return null;
+            }
+        }
 
         private void Awake()
         {
             settings = new ShimSettings(Config);
-            HookTable.Bind(Config);
             string here = Path.GetDirectoryName(typeof(PropwashPlugin).Assembly.Location);
             try
             {
@@ -51,11 +63,28 @@ namespace Propwash.Shim
             }
             settings.LogLevel.SettingChanged += (s, e) => Propwash.Log.SetLevel(settings.LogLevel.Value);
             StartIdentity();
-            Room = new RoomBridge(settings, Logger, identity);
-            PhotonPatches.Room = Room;
             harmony = new Harmony(Guid);
-            int patched = HookTable.Install(harmony, Logger);
-            Logger.LogInfo(patched + " Photon methods patched (see [Hooks] in the config for the table)");
+            int patched;
+            try
+            {
+                patched = PeerPatches.Install(harmony, Logger, NewServer);
+            }
+            catch (Exception e)
+            {
+                // A game without Photon3Unity3D (TypeLoadException) or one whose PhotonPeer cannot be read.
+                Logger.LogError("Photon's client library could not be patched, multiplayer stays as it was: " + e.GetBaseException().Message);
+                harmony.UnpatchSelf();
+                enabled = false;
+                return;
+            }
+            Logger.LogInfo(patched + " PhotonPeer methods patched: the game's PUN now talks to propwash");
+        }
+
+        private PhotonServer NewServer(ExitGames.Client.Photon.PhotonPeer peer)
+        {
+            PhotonServer s = new PhotonServer(peer, settings, Logger, identity);
+            s.Drones.InputSource = () => DroneInput == null ? default(PilotInput) : DroneInput();
+            return s;
         }
 
         /// <summary>
@@ -80,13 +109,14 @@ namespace Propwash.Shim
 
         private void FixedUpdate()
         {
-            if (Room != null) Room.FixedTick();
+            foreach (PhotonServer s in PeerPatches.All) s.FixedTick();
         }
 
         private void Update()
         {
-            if (identity != null) identity.Tick(UnityEngine.Time.realtimeSinceStartup);
-            if (Room != null) Room.FrameTick();
+            float now = UnityEngine.Time.realtimeSinceStartup;
+            if (identity != null) identity.Tick(now);
+            foreach (PhotonServer s in PeerPatches.All) s.Tick(now);
             string line;
             for (int i = 0; i < LogLinesPerFrame && Propwash.Log.TryRead(out line); i++)
             {
@@ -105,10 +135,8 @@ namespace Propwash.Shim
 
         private void OnDestroy()
         {
-            PhotonPatches.Room = null;
             if (harmony != null) harmony.UnpatchSelf();
-            if (Room != null) Room.Dispose();
-            Room = null;
+            PeerPatches.Shutdown();
         }
     }
 }

@@ -1,6 +1,6 @@
 // Everything a player or modder can change, bound to BepInEx's config file
-// (BepInEx/config/propwash.cfg). The hook table lives in its own section so
-// that a different PUN version is a config edit, not a rebuild.
+// (BepInEx/config/propwash.cfg). Photon itself needs no setting: the plugin
+// meets it at PhotonPeer, whatever PUN the game was built with.
 using BepInEx.Configuration;
 
 namespace Propwash.Shim
@@ -35,13 +35,6 @@ namespace Propwash.Shim
         public readonly ConfigEntry<LogLevel> LogLevel;
         public readonly ConfigEntry<string> LocalDroneObject;
         public readonly ConfigEntry<string> RemoteDroneObjectFormat;
-        public readonly ConfigEntry<string> EventSink;
-        public readonly ConfigEntry<string> EventDataType;
-        public readonly ConfigEntry<string> Serializer;
-        public readonly ConfigEntry<string> Deserializer;
-        public readonly ConfigEntry<string> HashtableType;
-        public readonly ConfigEntry<string> RoomInfoType;
-        public readonly ConfigEntry<string> RoomType;
 
         public ShimSettings(ConfigFile config)
         {
@@ -80,11 +73,11 @@ namespace Propwash.Shim
             SendHz = config.Bind("Rates", "SendHz", 60,
                 new ConfigDescription("Frames per second a joined pilot sends to the host.", new AcceptableValueRange<int>(10, 240)));
             FollowGameRates = config.Bind("Rates", "FollowGameRates", false,
-                "Use the game's PhotonNetwork.SerializationRate (clamped to 10-240) for PilotHz and SendHz instead of the values above.");
+                "Keep the game's own PUN send and serialization rates (PUN's defaults are 20 and 10 Hz) and use its serialization rate (clamped to 10-240) for PilotHz and SendHz. Off: PUN's rates are raised to SendHz when the game connects.");
             InterpolationDelayMs = config.Bind("Sync", "InterpolationDelayMs", -1f,
                 "How far behind the host clock remote drones are shown, ms. Negative: the library's default (two snapshot intervals).");
             LocalDroneObject = config.Bind("Sync", "LocalDroneObject", "",
-                "Name of the GameObject of the local drone (Transform + Rigidbody). Empty: no frames are sent. Must be found in the game.");
+                "Name of the GameObject of the local drone (Transform + Rigidbody) for propwash's own pilot frames beside PUN's view serialization. Empty: the drone travels as the game's PUN views do, and no pilot frames are sent.");
             RemoteDroneObjectFormat = config.Bind("Sync", "RemoteDroneObjectFormat", "",
                 "Name of a remote pilot's drone GameObject, {0} = actor number (e.g. \"propwash-pilot-{0}\"). Empty: remote frames are only exposed to other mods.");
             MapIdProperty = config.Bind("Lobby", "MapIdProperty", "",
@@ -97,20 +90,6 @@ namespace Propwash.Shim
             LobbyRefreshSeconds = config.Bind("Lobby", "RefreshSeconds", 5,
                 new ConfigDescription("How often the room list is asked again while the game is in Photon's lobby (JoinLobby).", new AcceptableValueRange<int>(2, 60)));
             LogLevel = config.Bind("Logging", "Level", Propwash.LogLevel.Info, "How much the native library logs into BepInEx's log.");
-            EventSink = config.Bind("Photon", "EventSink", "Photon.Pun.PhotonNetwork:NetworkingClient.EventReceived",
-                "Where incoming game events are delivered: Type:StaticMember[.Member...] ending in a delegate. PUN 2: Action<EventData>; PUN Classic: \"PhotonNetwork:OnEventCall\" (byte, object, int).");
-            EventDataType = config.Bind("Photon", "EventDataType", "ExitGames.Client.Photon.EventData",
-                "Type built for a PUN 2 EventReceived delegate.");
-            Serializer = config.Bind("Photon", "Serializer", "ExitGames.Client.Photon.Protocol:Serialize",
-                "Static byte[] (object) used to send event contents and property values other than null, byte[], string and numbers.");
-            Deserializer = config.Bind("Photon", "Deserializer", "ExitGames.Client.Photon.Protocol:Deserialize",
-                "Static object (byte[]) matching Serializer.");
-            HashtableType = config.Bind("Photon", "HashtableType", "ExitGames.Client.Photon.Hashtable",
-                "IDictionary type handed to OnRoomPropertiesUpdate / OnPlayerPropertiesUpdate callbacks.");
-            RoomInfoType = config.Bind("Photon", "RoomInfoType", "Photon.Realtime.RoomInfo",
-                "Type of the rooms handed to OnRoomListUpdate (PUN 2: a List of it, each built through its (string, Hashtable) constructor). Empty: no room list callbacks.");
-            RoomType = config.Bind("Photon", "RoomType", "Photon.Realtime.Room",
-                "Type of PhotonNetwork.CurrentRoom in a propwash room (see the CurrentRoom hook), built through its (string, RoomOptions) constructor; its CustomProperties hold the room's properties. Empty: CurrentRoom is left to Photon (null).");
         }
     }
 }
