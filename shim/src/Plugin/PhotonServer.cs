@@ -36,6 +36,7 @@ namespace Propwash.Shim
         private readonly ManualLogSource log;
         private readonly IdentityWatch identity;
         private readonly PhotonPeer peer;
+        /// <summary>What Photon would send back, in order. Locked: PUN may establish encryption from a thread of its own.</summary>
         private readonly Queue<Item> inbox = new Queue<Item>();
         private readonly Dictionary<string, Plan> plans = new Dictionary<string, Plan>();
         private readonly HashSet<string> warned = new HashSet<string>();
@@ -183,10 +184,10 @@ namespace Propwash.Shim
         /// <summary>Hands the next waiting message to the peer's listener; true if more wait.</summary>
         public bool Dispatch()
         {
-            if (inbox.Count == 0) Pump();
-            while (inbox.Count > 0)
+            if (Waiting() == 0) Pump();
+            Item item;
+            while (TryTake(out item))
             {
-                Item item = inbox.Dequeue();
                 if (item.Connection != connection) continue;
                 IPhotonPeerListener listener = peer.Listener;
                 if (listener == null)
@@ -199,8 +200,32 @@ namespace Propwash.Shim
                 else listener.OnStatusChanged(item.Status);
                 break;
             }
-            if (inbox.Count == 0) Pump();
-            return inbox.Count > 0;
+            if (Waiting() == 0) Pump();
+            return Waiting() > 0;
+        }
+
+        private int Waiting()
+        {
+            lock (inbox) return inbox.Count;
+        }
+
+        private bool TryTake(out Item item)
+        {
+            lock (inbox)
+            {
+                if (inbox.Count == 0)
+                {
+                    item = default(Item);
+                    return false;
+                }
+                item = inbox.Dequeue();
+                return true;
+            }
+        }
+
+        private void Enqueue(Item item)
+        {
+            lock (inbox) inbox.Enqueue(item);
         }
 
         /// <summary>The host's clock in milliseconds in a room (PhotonNetwork.time, ServerTimestamp), else this machine's.</summary>
@@ -1089,17 +1114,17 @@ namespace Propwash.Shim
 
         private void Status(StatusCode code)
         {
-            inbox.Enqueue(new Item { Connection = connection, Status = code });
+            Enqueue(new Item { Connection = connection, Status = code });
         }
 
         private void Push(EventData e)
         {
-            inbox.Enqueue(new Item { Connection = connection, Event = e });
+            Enqueue(new Item { Connection = connection, Event = e });
         }
 
         private void Respond(byte op, short returnCode, string message, Dictionary<byte, object> parameters)
         {
-            inbox.Enqueue(new Item
+            Enqueue(new Item
             {
                 Connection = connection,
                 Response = new OperationResponse
@@ -1184,7 +1209,7 @@ namespace Propwash.Shim
         {
             EndRoom("the plugin was unloaded");
             browser.Dispose();
-            inbox.Clear();
+            lock (inbox) inbox.Clear();
         }
     }
 }
