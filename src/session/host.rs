@@ -1272,6 +1272,8 @@ impl Host {
         let actor = self.peers[i].info.actor;
         match m {
             Message::Control(Control::JoinProps { props }) => self.announce(i, props),
+            // A peer that leaves before it was announced was never seen.
+            Message::Control(Control::Leave) => self.remove(now, i, LeaveReason::Left),
             // Anything else first tells the others this peer joined: its
             // events must never reach someone who does not know it.
             other if !self.peers[i].announced => {
@@ -1301,7 +1303,6 @@ impl Host {
             Message::Control(Control::Follow { actor: target }) => {
                 self.peers[i].follow = target;
             }
-            Message::Control(Control::Leave) => self.remove(now, i, LeaveReason::Left),
             other => {
                 tracing::debug!(actor, ?other, "ignored a message only the host may send");
             }
