@@ -10,22 +10,26 @@
 //! what comes back as PUN does), and PluginTest.exe (Driver.cs), which plays
 //! one game per process.
 //!
-//! Six games against one coordinator started here, sequenced with lines on
+//! Eight games against one coordinator started here, sequenced with lines on
 //! their stdin and stdout: `declined` (no native library: the plugin
 //! patches nothing and PUN runs on Photon's own peer), `nolobby` (no
 //! coordinator: the lobby-less failures with Photon's codes, a CreateRoom
 //! whose port is taken, JoinOrCreateRoom hosting, Disconnect, PUN on its
-//! own peer after the plugin unloads), and four in one room: `host` (name
-//! server, master and game server; the room "Plugin Race" with MaxPlayers
-//! 3, a drone, a scene crate and buffered RPCs), `join` (the room list,
-//! JoinRandomRoom by expected properties, RPCs to every target, properties
-//! with check-and-set, view updates both ways at PUN's serialization rate,
+//! own peer after the plugin unloads), `victim` and `direct` (a room joined
+//! by its ip:port, PUN's queue paused past the link's timeout, then the host
+//! killed: OnConnectionFail(DisconnectByClientTimeout)), and four in one
+//! room: `host` (name server, master and game server; the room "Plugin
+//! Race" with MaxPlayers 3, a drone, a scene crate, buffered RPCs and cached
+//! events), `join` (the room list, JoinRandomRoom by expected properties,
+//! RPCs to every target, game events, interest groups, properties with
+//! check-and-set, view updates both ways at PUN's serialization rate,
 //! Destroy, the master client handed over, DestroyPlayerObjects, LeaveRoom),
 //! `late` (JoinRoom by name: the room's cache replayed once and in order,
 //! the master client moving and coming back, the host closing the room:
 //! OnConnectionFail(DisconnectByServerLogic)) and `stranger` (GameFull,
-//! GameDoesNotExist, NoRandomMatchFound, GameClosed, then a join that sees
-//! only what the room still holds). Each game checks itself against PUN
+//! GameDoesNotExist, NoRandomMatchFound, GameClosed, the lobby's updates,
+//! then a JoinOrCreateRoom that joins and sees only what the room still
+//! holds, CloseConnection). Each game checks itself against PUN
 //! Classic's behaviour on Photon and prints `ok` / `FAIL` lines, `KNOWN-BUG`
 //! lines for checks that wait for a fix on main, and a verdict last; this
 //! test checks the verdicts and, from outside, the coordinator's listing and
@@ -41,6 +45,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::OnceLock;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -69,6 +74,12 @@ const FAKES: [(&str, &str, &[&str]); 5] = [
 /// How long one step of a game may take (a join through the coordinator,
 /// a callback to arrive); generous, as the games share two cores.
 const STEP: Duration = Duration::from_secs(60);
+
+/// Seconds since the test began, for the timeline it prints.
+fn since_start() -> f64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs_f64()
+}
 
 /// Fails (never skips) when a mono tool is missing.
 fn require(tool: &str, package: &str) {
@@ -156,6 +167,7 @@ impl Running {
                     let failed = l.starts_with("FAIL - ");
                     self.seen.push(l);
                     if found {
+                        println!("{:6.2} s  {} printed {line}", since_start(), self.what);
                         return;
                     }
                     if failed {
@@ -190,6 +202,12 @@ impl Running {
             let t = self.transcript();
             panic!("could not send {line:?} to {}: {e}\n{t}", self.what);
         }
+    }
+
+    /// Kills the child at once (a game whose process dies).
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Closes stdin and waits for the end; kills the child after `limit`
@@ -369,6 +387,7 @@ fn step(game: &mut Running, command: &str, marker: &str) {
 
 #[test]
 fn pun_classic_games_play_through_the_plugin_under_mono() {
+    since_start();
     require("mcs", "mono-mcs");
     require("mono", "mono-runtime");
     let started = Instant::now();
@@ -412,6 +431,19 @@ fn pun_classic_games_play_through_the_plugin_under_mono() {
         game("nolobby", &games.dir("nolobby"))
             .env("PROPWASH_TEST_PORT", free_udp_port().to_string()),
         "nolobby",
+    );
+
+    // A room without a lobby whose host goes silent, joined by its address.
+    let victim_port = free_udp_port().to_string();
+    let mut victim = Running::spawn(
+        game("victim", &games.dir("victim")).env("PROPWASH_TEST_PORT", &victim_port),
+        "victim",
+    );
+
+    victim.wait_for("VICTIM-HOSTING", STEP);
+    let mut direct = Running::spawn(
+        game("direct", &games.dir("direct")).env("PROPWASH_TEST_PORT", &victim_port),
+        "direct",
     );
 
     // The host: identity first (it syncs player-state.json), then its room.
@@ -471,11 +503,15 @@ fn pun_classic_games_play_through_the_plugin_under_mono() {
     step(&mut host, "late-in", "HOST-SAW-LATE");
     step(&mut join, "late-in", "JOIN-SAW-LATE");
     let rooms = listing_until(&coordinator, Duration::from_secs(10), |rooms| {
-        rooms.len() == 1 && rooms[0].capacity.current_pilots == 3
+        rooms.len() == 1 && rooms[0].capacity.current_pilots == 3 && rooms[0].settings.laps == 5
     });
     assert!(
         rooms.len() == 1 && rooms[0].capacity.current_pilots == 3,
         "the listing counts three pilots: {rooms:?}"
+    );
+    assert_eq!(
+        rooms[0].settings.laps, 5,
+        "the host's SetCustomProperties(laps = 5) updated the listing"
     );
 
     // The room is full for the stranger.
@@ -501,10 +537,24 @@ fn pun_classic_games_play_through_the_plugin_under_mono() {
     step(&mut stranger, "closed", "STRANGER-CLOSED");
     step(&mut host, "open-door", "HOST-DOOR-OPEN");
     step(&mut late, "door-open", "LATE-DOOR-OPEN");
-    step(&mut stranger, "open", "STRANGER-DONE");
-    stranger.finish(STEP, 20);
+    step(&mut stranger, "open", "STRANGER-IN");
+    step(&mut host, "kick", "HOST-KICKED");
+    step(&mut stranger, "kicked", "STRANGER-KICKED");
 
-    // The host closes the room: the late joiner is told, the room unlisted.
+    // The direct joiner paused its queue past the link's timeout and is
+    // still in; now its host is killed.
+    victim.wait_for("VICTIM-SAW-DIRECT", STEP);
+    direct.wait_for("DIRECT-PAUSED", STEP);
+    let victim_out = victim.transcript();
+    assert!(
+        !victim_out.contains("FAIL - "),
+        "the victim failed a check:\n{victim_out}"
+    );
+    victim.kill();
+    direct.send("victim-killed");
+
+    // The host closes the room: the late joiner is told, the room unlisted
+    // (and gone from the stranger's room list).
     host.send("close");
     let host_out = host.finish(STEP, 60);
     late.finish(STEP, 30);
@@ -513,6 +563,9 @@ fn pun_classic_games_play_through_the_plugin_under_mono() {
         rooms.is_empty(),
         "the room is unlisted once the host left: {rooms:?}"
     );
+    step(&mut stranger, "host-gone", "STRANGER-DONE");
+    stranger.finish(STEP, 20);
+    direct.finish(STEP, 15);
     for out in [&host_out, &join_out] {
         assert!(
             !out.contains("EXCEPTION in "),

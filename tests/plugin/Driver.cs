@@ -21,15 +21,24 @@
 //             an empty room list, a CreateRoom whose port is taken, JoinOrCreateRoom hosting,
 //             Disconnect in a room, connecting again, and PUN on its own peer once the plugin unloads
 //   host      the room "Plugin Race" (MaxPlayers 3) through the name server and the master, its
-//             drone, a scene crate and buffered RPCs; then the other games' traffic, master client
-//             moves, the door closed and opened, and LeaveRoom at the end
+//             drone, a scene crate, buffered RPCs and cached game events; then the other games'
+//             traffic, cache and property removals, an interest group event, the master client
+//             handed over, the door closed and opened, CloseConnection, and LeaveRoom at the end
 //   join      the room list, JoinRandomRoom by expected properties (a miss, then the host's room),
-//             buffered RPCs, RPCs to every target, properties with check-and-set, view updates both
-//             ways, a Destroy, the master client handed over and back, DestroyPlayerObjects, LeaveRoom
+//             buffered RPCs and cached events, RPCs to every target (ViaServer ones too, a 12000-byte
+//             argument), game events, properties with check-and-set (its own, the room's, the
+//             host's), interest groups, view updates both ways, a Destroy, the master client
+//             handed over and back, DestroyPlayerObjects as the master, LeaveRoom
 //   late      JoinRoom by name into a room with a history: the cache replayed once and in order
-//             (instantiations, buffered RPCs), the room's state, others leaving, the host closing
-//   stranger  refusals with Photon's codes (full, no such room, no random match, closed), then a
-//             join that sees only what the room still holds
+//             (instantiations, buffered RPCs, events, minus what was removed), the room's state, a
+//             rename, others leaving, the host closing (OnConnectionFail(DisconnectByServerLogic))
+//   stranger  refusals with Photon's codes (full, no such room, no random match, closed), the lobby's
+//             updates, then JoinOrCreateRoom that joins and sees only what the room still holds,
+//             CloseConnection from the master, and the closed room leaving the lobby's list
+//   victim    a room without a lobby ("Victim Room") sending an RPC every 0.25 s until it is killed
+//   direct    JoinRoom by the victim's ip:port, PUN's queue paused 6 s (longer than the link's
+//             timeout) without losing anything, then the victim gone silent:
+//             OnConnectionFail(DisconnectByClientTimeout)
 // The games meet in one room; tests/plugin.rs sequences them with lines on stdin (commands) and
 // stdout (markers). Every wait is bounded. Prints "plugin ROLE: N passed, M failed, K known bugs"
 // last and exits non-zero when a check failed.
@@ -42,6 +51,9 @@
 //   random-full-room   JoinRandomRoom matches a room that is full by its own MaxPlayers; Photon's
 //                      matchmaking skips it (OnPhotonRandomJoinFailed 32760), here the game
 //                      server refuses it (OnPhotonJoinRoomFailed 32765)
+//   lobby-closed-room  a room whose Room.IsOpen was set false is still listed as open
+//   direct-room-name   a room joined by its ip:port is named after the address in PUN
+//                      (PhotonNetwork.room.Name), not after the room the host created
 using System;
 using System.Collections;
 using System.Collections.Generic;
@@ -208,6 +220,30 @@ namespace Propwash.PluginTest
             Console.WriteLine("rpc " + line);
         }
 
+        /// <summary>Sent with AllViaServer / AllBufferedViaServer: it runs here only when the server sends it back.</summary>
+        [PunRPC]
+        private void Via(string what, PhotonMessageInfo info)
+        {
+            Note("Via(" + what + ")", info);
+        }
+
+        /// <summary>A large argument: its length and a checksum tell it arrived whole.</summary>
+        [PunRPC]
+        private void Blob(byte[] data, PhotonMessageInfo info)
+        {
+            Note("Blob(" + data.Length + "," + Program.Checksum(data) + ")", info);
+        }
+
+        [PunRPC]
+        private void Tick(int n, PhotonMessageInfo info)
+        {
+            Ticks.Add(n);
+            Note("Tick(" + n + ")", info);
+        }
+
+        /// <summary>The Tick numbers, in the order they ran.</summary>
+        public static readonly List<int> Ticks = new List<int>();
+
         [PunRPC]
         private void WrittenCount(int count, PhotonMessageInfo info)
         {
@@ -315,6 +351,12 @@ namespace Propwash.PluginTest
 
             Game g = new Game();
             g.Pun = new GameObject("Game").AddComponent<PunCallbacks>();
+            PhotonNetwork.OnEventCall += (code, content, sender) =>
+            {
+                string line = code + " " + Program.Show(content) + " from " + sender;
+                Program.Events.Add(line);
+                Console.WriteLine("event " + line);
+            };
             return g;
         }
 
@@ -427,6 +469,8 @@ namespace Propwash.PluginTest
         private const double Wait = 8.0, LongWait = 15.0, Command = 90.0;
 
         private static int passed, failed, known;
+        /// <summary>The game events (codes below 200) PUN handed to PhotonNetwork.OnEventCall: "code content from sender".</summary>
+        public static readonly List<string> Events = new List<string>();
         private static Game game;
 
         private static int Main(string[] args)
@@ -444,6 +488,8 @@ namespace Propwash.PluginTest
                     case "join": Join(); break;
                     case "late": Late(); break;
                     case "stranger": Stranger(); break;
+                    case "victim": Victim(); break;
+                    case "direct": Direct(); break;
                     default: Fail("unknown role \"" + role + "\""); break;
                 }
             }
@@ -652,6 +698,10 @@ namespace Propwash.PluginTest
             view.RPC("Shortcut", PhotonTargets.AllBuffered, "s");
             Check(Rpcs("1001 ") == "1001 Buffered(1) from 1 | 1001 Buffered(2) from 1 | 1001 Buffered(3) from 1 | 1001 Shortcut(s) from 1",
                 "AllBuffered RPCs run here at once, OthersBuffered not: " + Rpcs("1001 "));
+            Check(PhotonNetwork.RaiseEvent(50, "gone-later", true, new RaiseEventOptions { CachingOption = EventCaching.AddToRoomCache })
+                && PhotonNetwork.RaiseEvent(51, "stays", true, new RaiseEventOptions { CachingOption = EventCaching.AddToRoomCache }),
+                "two game events cached in the room (50, 51) are sent");
+            Check(!PhotonNetwork.RaiseEvent(200, null, true, null), "RaiseEvent of PUN's own codes (200 and up) is refused by PUN");
             Console.WriteLine("HOST-READY");
 
             // The joiner: its objects, RPCs to every target, properties, view updates.
@@ -677,6 +727,12 @@ namespace Propwash.PluginTest
             Check(PlayerChanges(g, 2) == "ready=True (Boolean) | lap=1 (Int32) | lap=2 (Int32)",
                 "OnPhotonPlayerPropertiesChanged for actor 2: ready, lap 1, lap 2 (the refused check-and-set raised nothing): " + PlayerChanges(g, 2));
             Check(RoomChanges(g, 1) == "seen=2 (Int32)", "OnPhotonCustomRoomPropertiesChanged for the joiner's room change: " + RoomChanges(g, 1));
+            Check(g.Until(() => Events.Contains("42 [1 (Int32), 2 (Int32), 3 (Int32)] from 2") && Events.Contains("43 to-master from 2"), Wait),
+                "the joiner's game events reached OnEventCall: 42 (int[], to All) and 43 (to MasterClient): " + string.Join(" | ", Events.ToArray()));
+            Check(g.Until(() => HasRpcs("2001 Blob(12000," + Checksum(BlobData()) + ") from 2"), Wait), "the joiner's RPC with a 12000-byte argument arrived whole: " + Rpcs("2001 Blob"));
+            Check(g.Until(() => HasRpcs("2001 Via(j-via) from 2"), Wait), "the joiner's AllViaServer RPC arrived");
+            Check(g.Until(() => Equals(PhotonNetwork.player.CustomProperties["greeted"], true), Wait) && PlayerChanges(g, 1) == "greeted=True (Boolean)",
+                "the joiner set one of OUR properties (greeted = true): applied here, with OnPhotonPlayerPropertiesChanged for us: " + PlayerChanges(g, 1));
 
             // Our answers, each to its target.
             view.RPC("Hello", PhotonTargets.All, "h-all");
@@ -698,6 +754,10 @@ namespace Propwash.PluginTest
             Check(PhotonNetwork.room.CustomProperties["phase"] == null, "a room check-and-set changes nothing here before the server answers");
             Check(g.Until(() => Equals(PhotonNetwork.room.CustomProperties["phase"], "race"), Wait) && g.Pun.Last("OnPhotonCustomRoomPropertiesChanged").Shown == "{phase=race (String)}",
                 "... one that holds (round is 1) comes back from the server: phase = race, with its callback");
+            view.RPC("Via", PhotonTargets.AllViaServer, "h-via");
+            view.RPC("Via", PhotonTargets.AllBufferedViaServer, "h-abvs");
+            Check(!HasRpcs("1001 Via(h-via) from 1") && !HasRpcs("1001 Via(h-abvs) from 1"), "AllViaServer and AllBufferedViaServer do not run here at once");
+            Check(g.Until(() => HasRpcs("1001 Via(h-via) from 1", "1001 Via(h-abvs) from 1"), Wait), "... but when the server sends them back to us too");
             view.RPC("Hello", PhotonTargets.Others, "h-done");
 
             // View updates: stop when the joiner announces its count, then announce ours.
@@ -710,6 +770,10 @@ namespace Propwash.PluginTest
             WriteRateChecks(mine);
             view.RPC("WrittenCount", PhotonTargets.Others, mine.Written);
             crate.GetComponent<CrateScript>().Phase = 3;
+            // What later joiners will not find: game event 50 (out of the cache) and the room's seen (removed).
+            Check(PhotonNetwork.RaiseEvent(50, null, true, new RaiseEventOptions { CachingOption = EventCaching.RemoveFromRoomCache }), "RemoveFromRoomCache of event 50 is sent");
+            PhotonNetwork.room.SetCustomProperties(Table("seen", null, "laps", 5));
+            Check(!PhotonNetwork.room.CustomProperties.ContainsKey("seen") && Equals(PhotonNetwork.room.CustomProperties["laps"], 5), "Room.SetCustomProperties(seen = null, laps = 5): seen removed, laps 5");
             Console.WriteLine("HOST-SAW-JOIN");
 
             // The late joiner.
@@ -717,6 +781,8 @@ namespace Propwash.PluginTest
             Check(g.Until(() => g.Pun.Count("OnPhotonPlayerConnected") == 2 && PhotonView.Find(3001) != null, Wait),
                 "OnPhotonPlayerConnected for the late joiner (actor 3), and its drone 3001");
             Check(Args(g.Pun.Last("OnPhotonPlayerConnected"), PhotonPlayer.Find(3)) && PhotonNetwork.playerList.Length == 3, "... playerList 3");
+            Check(PhotonNetwork.RaiseEvent(60, "group-7", true, new RaiseEventOptions { InterestGroup = 7 }) && PhotonNetwork.RaiseEvent(61, "all", true, null),
+                "game event 60 to interest group 7, then 61 to the others, are sent");
             Console.WriteLine("HOST-SAW-LATE");
 
             // The master client moves to the joiner, and our MasterClient RPC goes there.
@@ -745,6 +811,8 @@ namespace Propwash.PluginTest
                 "... after OnMasterClientSwitched(us): the Leave event named the new master (203), as PUN handles it: " + g.Pun.Last("OnMasterClientSwitched"));
             Check(PhotonNetwork.isMasterClient && crateView.isMine && crateView.ownerId == 1, "we are the master again, and the crate is ours");
             Check(PhotonView.Find(2001) == null && PhotonNetwork.playerList.Length == 2, "the leaver's drone is gone (the room cleans up after leavers), 2 players");
+            Check(g.Until(() => PhotonPlayer.Find(3) != null && PhotonPlayer.Find(3).NickName == "Plugin Late Again", Wait),
+                "the late joiner's new PhotonNetwork.playerName reached us (player property 255): " + (PhotonPlayer.Find(3) == null ? "gone" : PhotonPlayer.Find(3).NickName));
             Console.WriteLine("HOST-JOIN-LEFT");
 
             // The door: closed, then open for the stranger.
@@ -757,7 +825,11 @@ namespace Propwash.PluginTest
             Console.WriteLine("HOST-DOOR-OPEN");
             Check(g.Until(() => g.Pun.Count("OnPhotonPlayerConnected") == 3, Command) && Args(g.Pun.Last("OnPhotonPlayerConnected"), PhotonPlayer.Find(4)),
                 "OnPhotonPlayerConnected for the stranger (actor 4: numbers are never reused)");
-            Check(g.Until(() => g.Pun.Count("OnPhotonPlayerDisconnected") == 2, Command), "... and OnPhotonPlayerDisconnected when it leaves");
+            if (!g.Await("kick", Command)) return;
+            Check(PhotonNetwork.CloseConnection(PhotonPlayer.Find(4)), "CloseConnection(the stranger) as the master is sent (event 203)");
+            Check(g.Until(() => g.Pun.Count("OnPhotonPlayerDisconnected") == 2, Wait) && ((PhotonPlayer)g.Pun.Last("OnPhotonPlayerDisconnected").Args[0]).ID == 4,
+                "... and it leaves: OnPhotonPlayerDisconnected(actor 4)");
+            Console.WriteLine("HOST-KICKED");
 
             // We close the room.
             if (!g.Await("close", Command)) return;
@@ -817,6 +889,9 @@ namespace Propwash.PluginTest
             Check(Rpcs("1001 ") == "1001 Buffered(1) from 1 | 1001 Buffered(2) from 1 | 1001 Buffered(3) from 1 | 1001 Buffered(4) from 1 | 1001 Shortcut(s) from 1",
                 "... all five (AllBuffered, OthersBuffered, the RpcList shortcut), each once, in order: " + Rpcs("1001 "));
             Check(!Logged("Debug.LogWarning: Received RPC"), "... none before its view existed");
+            g.For(0.2);
+            Check(string.Join(" | ", Events.ToArray()) == "50 gone-later from 1 | 51 stays from 1", "the host's cached game events reached OnEventCall once each, in order: " + string.Join(" | ", Events.ToArray()));
+            PhotonNetwork.SetInterestGroups(null, new byte[] { 7 });
 
             // Our objects: a drone, and a box destroyed again (its cached instantiation and RPCs go with it).
             GameObject drone = PhotonNetwork.Instantiate("Drone", new Vector3(1f, 1f, 1f), Quaternion.identity, 0, new object[] { "join", 2 });
@@ -855,11 +930,24 @@ namespace Propwash.PluginTest
             Check(g.Until(() => Equals(PhotonNetwork.player.CustomProperties["lap"], 2), Wait), "... one that holds comes back from the server: lap = 2");
             Check(PlayerChanges(g, 2) == "ready=True (Boolean) | lap=1 (Int32) | lap=2 (Int32)", "OnPhotonPlayerPropertiesChanged for us: ready, lap 1, then lap 2 from the server: " + PlayerChanges(g, 2));
             PhotonNetwork.room.SetCustomProperties(Table("seen", 2));
+            PhotonPlayer.Find(1).SetCustomProperties(Table("greeted", true));
+            Check(Equals(host.CustomProperties["greeted"], true), "the host's property set by us applies here at once, as PUN does for any player");
+
+            // Game events, a large RPC and one via the server.
+            Check(PhotonNetwork.RaiseEvent(42, new[] { 1, 2, 3 }, true, new RaiseEventOptions { Receivers = ReceiverGroup.All })
+                && PhotonNetwork.RaiseEvent(43, "to-master", true, new RaiseEventOptions { Receivers = ReceiverGroup.MasterClient }),
+                "RaiseEvent 42 (int[]) to All and 43 to MasterClient are sent");
+            Check(g.Until(() => Events.Contains("42 [1 (Int32), 2 (Int32), 3 (Int32)] from 2"), Wait) && !Events.Contains("43 to-master from 2"),
+                "... 42 comes back to us from the server (Receivers All), 43 does not (the host is the master)");
+            view.RPC("Blob", PhotonTargets.Others, (object)BlobData());
+            view.RPC("Via", PhotonTargets.AllViaServer, "j-via");
+            Check(!HasRpcs("2001 Via(j-via) from 2") && g.Until(() => HasRpcs("2001 Via(j-via) from 2"), Wait), "our AllViaServer RPC runs here when the server sends it back");
 
             // The host's answers.
             Check(g.Until(() => HasRpcs("1001 Hello(h-all) from 1", "1001 Hello(h-others) from 1", "1001 Hello(h-player) from 1", "1001 Hello(h-done) from 1"), Command),
                 "the host's RPCs to All, Others and to us as a player arrived");
             Check(!HasRpcs("1001 Hello(h-master) from 1"), "... its RPC to MasterClient (itself) did not: " + Rpcs("1001 Hello"));
+            Check(g.Until(() => HasRpcs("1001 Via(h-via) from 1", "1001 Via(h-abvs) from 1"), Wait), "... and its AllViaServer and AllBufferedViaServer ones");
             Check(g.Until(() => Equals(PhotonNetwork.room.CustomProperties["round"], 1) && Equals(PhotonNetwork.room.CustomProperties["phase"], "race"), Wait),
                 "the host's room properties: round = 1, phase = race (its check-and-set that held)");
             Check(RoomChanges(g, 1) == "seen=2 (Int32) | round=1 (Int32) | phase=race (String)",
@@ -885,6 +973,11 @@ namespace Propwash.PluginTest
             if (!g.Await("late-in", Command)) return;
             Check(g.Until(() => g.Pun.Count("OnPhotonPlayerConnected") == 1 && PhotonView.Find(3001) != null, Wait)
                 && Args(g.Pun.Last("OnPhotonPlayerConnected"), PhotonPlayer.Find(3)), "OnPhotonPlayerConnected for the late joiner, and its drone 3001");
+            Check(!PhotonNetwork.room.CustomProperties.ContainsKey("seen") && Equals(PhotonNetwork.room.CustomProperties["laps"], 5)
+                && g.Pun.Last("OnPhotonCustomRoomPropertiesChanged").Shown == "{laps=5 (Int32), seen=null}",
+                "the host's seen = null removed it here too, laps = 5: " + g.Pun.Last("OnPhotonCustomRoomPropertiesChanged"));
+            Check(g.Until(() => Events.Contains("61 all from 1"), Wait) && Events.Contains("60 group-7 from 1"),
+                "the host's event to interest group 7 reached us (we subscribed with SetInterestGroups), and the one to the others");
             Console.WriteLine("JOIN-SAW-LATE");
 
             if (!g.Await("master", Command)) return;
@@ -950,15 +1043,17 @@ namespace Propwash.PluginTest
             Check(PhotonNetwork.playerList.Length == 3 && PhotonPlayer.Find(2) != null && PhotonPlayer.Find(2).NickName == "Plugin Joiner", "playerList 3: the host, the joiner, us");
             PhotonPlayer joiner = PhotonPlayer.Find(2);
             Check(joiner != null && Equals(joiner.CustomProperties["ready"], true) && Equals(joiner.CustomProperties["lap"], 2), "the joiner's properties as they are now: " + (joiner == null ? "" : Show(joiner.CustomProperties)));
-            Check(Show(PhotonNetwork.room.CustomProperties) == "{laps=3 (Int32), map=MP-Plugin (String), phase=race (String), round=1 (Int32), seen=2 (Int32), track=CMP-42 (String)}",
-                "the room's properties as they are now: " + Show(PhotonNetwork.room.CustomProperties));
+            Check(Show(PhotonNetwork.room.CustomProperties) == "{laps=5 (Int32), map=MP-Plugin (String), phase=race (String), round=1 (Int32), track=CMP-42 (String)}",
+                "the room's properties as they are now (seen removed, laps 5): " + Show(PhotonNetwork.room.CustomProperties));
+            Check(PhotonPlayer.Find(1) != null && Equals(PhotonPlayer.Find(1).CustomProperties["greeted"], true), "the host's properties, the one the joiner set included");
             Check(g.Until(() => PhotonView.Find(1001) != null && PhotonView.Find(1) != null && PhotonView.Find(2001) != null, Wait), "the room's objects: 1001, the crate 1 and 2001");
             g.For(0.5);
             Check(string.Join(" | ", DroneScript.Instantiated.ToArray()) == "1001 by 1 [host (String), 1 (Int32)] | 1 by 1 null | 2001 by 2 [join (String), 2 (Int32)]",
                 "... instantiated once each, in the order they were made; never the destroyed box 2002: " + string.Join(" | ", DroneScript.Instantiated.ToArray()));
             Check(PhotonView.Find(2001).owner == joiner && !PhotonView.Find(2001).isMine && PhotonView.Find(1001).ownerId == 1, "... owned by their makers");
-            Check(Rpcs("") == "1001 Buffered(1) from 1 | 1001 Buffered(2) from 1 | 1001 Buffered(3) from 1 | 1001 Buffered(4) from 1 | 1001 Shortcut(s) from 1 | 2001 Buffered(21) from 2",
+            Check(Rpcs("") == "1001 Buffered(1) from 1 | 1001 Buffered(2) from 1 | 1001 Buffered(3) from 1 | 1001 Buffered(4) from 1 | 1001 Shortcut(s) from 1 | 2001 Buffered(21) from 2 | 1001 Via(h-abvs) from 1",
                 "the buffered RPCs, each once, in order; none of the box's, none that was not buffered: " + Rpcs(""));
+            Check(string.Join(" | ", Events.ToArray()) == "51 stays from 1", "of the cached game events only 51: 50 was removed from the cache: " + string.Join(" | ", Events.ToArray()));
             Check(!Logged("Debug.LogWarning: Received RPC"), "... none before its view existed");
             Check(g.Until(() => PhotonView.Find(1).GetComponent<CrateScript>().Phase == 3, Wait), "the crate's state reached us (phase 3: the host sends all of it again to a new player)");
             GameObject drone = PhotonNetwork.Instantiate("Drone", Vector3.zero, Quaternion.identity, 0, new object[] { "late", 3 });
@@ -968,10 +1063,13 @@ namespace Propwash.PluginTest
             if (!g.Await("master", Command)) return;
             Check(g.Until(() => g.Pun.Count("OnMasterClientSwitched") == 1, Wait) && Args(g.Pun.Last("OnMasterClientSwitched"), joiner), "OnMasterClientSwitched(the joiner)");
             Check(PhotonNetwork.masterClient == joiner && PhotonView.Find(1).ownerId == 2 && !PhotonView.Find(1).isMine, "masterClient is the joiner, the crate its");
+            Check(Events.Contains("61 all from 1") && !Events.Contains("60 group-7 from 1"), "the host's event to interest group 7 never came (we did not subscribe), the next one did");
             Console.WriteLine("LATE-MASTER");
 
             if (!g.Await("late-objects-gone", Command)) return;
             Check(g.Until(() => PhotonView.Find(3001) == null, Wait) && drone == null, "the master's DestroyPlayerObjects(us) reached us too: our drone is gone (event 207)");
+            PhotonNetwork.playerName = "Plugin Late Again";
+            Check(PhotonNetwork.player.NickName == "Plugin Late Again", "PhotonNetwork.playerName in the room renames us (and sends it)");
             Console.WriteLine("LATE-GONE");
 
             if (!g.Await("join-left", Command)) return;
@@ -1012,7 +1110,7 @@ namespace Propwash.PluginTest
                 "[Network]", "Coordinator = " + Env("PROPWASH_TEST_COORDINATOR"),
                 "[Identity]", "Offline = true", "OfflineName = Plugin Stranger", "SyncPlayerState = false",
                 "[Player]", "NameOverride = Plugin Stranger",
-                "[Lobby]", "MapIdProperty = map", "TrackIdProperty = track", "LapsProperty = laps",
+                "[Lobby]", "MapIdProperty = map", "TrackIdProperty = track", "LapsProperty = laps", "RefreshSeconds = 2",
                 "[Rates]", "SendHz = 30");
             g.LoadPlugin();
             Loaded(g);
@@ -1044,6 +1142,12 @@ namespace Propwash.PluginTest
             // The door is closed: refused as closed.
             if (!g.Await("closed", Command)) return;
             g.Until(() => PhotonNetwork.connectedAndReady, Wait);
+            // The second list update from now was asked for after the door closed (the lobby asks every 2 s).
+            int lists = g.Pun.Count("OnReceivedRoomListUpdate");
+            Check(g.Until(() => g.Pun.Count("OnReceivedRoomListUpdate") >= lists + 2, LongWait), "the lobby's room list updates come (GameListUpdate, every RefreshSeconds)");
+            Check(Listed(RoomName) != null && Listed(RoomName).PlayerCount == 2, "... and show the room with 2 players now the joiner left: " + Show(Listed(RoomName)));
+            KnownBug("lobby-closed-room", Listed(RoomName) != null && !Listed(RoomName).IsOpen,
+                "... closed (Room.IsOpen = false), as Photon lists it: " + Show(Listed(RoomName)));
             joinFails = g.Pun.Count("OnPhotonJoinRoomFailed");
             Check(PhotonNetwork.JoinRoom(RoomName), "JoinRoom of the closed room is sent");
             Check(g.Until(() => g.Pun.Count("OnPhotonJoinRoomFailed") == joinFails + 1, LongWait) && CodeIs(g.Pun.Last("OnPhotonJoinRoomFailed"), 32764),
@@ -1051,10 +1155,11 @@ namespace Propwash.PluginTest
             g.Until(() => PhotonNetwork.insideLobby && PhotonNetwork.connectedAndReady, Wait);
             Console.WriteLine("STRANGER-CLOSED");
 
-            // Open again: we get in and find only what the room still holds.
+            // Open again: JoinOrCreateRoom joins the listed room, and finds only what it still holds.
             if (!g.Await("open", Command)) return;
-            Check(PhotonNetwork.JoinRoom(RoomName), "JoinRoom of the reopened room is sent");
+            Check(PhotonNetwork.JoinOrCreateRoom(RoomName, new RoomOptions { MaxPlayers = 3 }, null), "JoinOrCreateRoom of the reopened, listed room is sent");
             Check(g.Until(() => g.Pun.Count("OnJoinedRoom") == 1, LongWait), "... OnJoinedRoom");
+            Check(g.Pun.Count("OnCreatedRoom") == 0, "... joined, not created: no OnCreatedRoom");
             Check(PhotonNetwork.player.ID == 4 && PhotonNetwork.playerList.Length == 3 && PhotonPlayer.Find(1) != null && PhotonPlayer.Find(3) != null && PhotonPlayer.Find(2) == null,
                 "actor 4 with the host and the late joiner (actor 2 left): " + RoomState());
             Check(PhotonNetwork.masterClient == PhotonPlayer.Find(1), "the host is the master again");
@@ -1062,13 +1167,96 @@ namespace Propwash.PluginTest
             Check(string.Join(" | ", DroneScript.Instantiated.ToArray()) == "1001 by 1 [host (String), 1 (Int32)] | 1 by 1 null",
                 "only the host's drone and the crate were replayed: the leaver's went with it, the destroyed player's objects with DestroyPlayerObjects: "
                 + string.Join(" | ", DroneScript.Instantiated.ToArray()));
-            Check(Rpcs("") == "1001 Buffered(1) from 1 | 1001 Buffered(2) from 1 | 1001 Buffered(3) from 1 | 1001 Buffered(4) from 1 | 1001 Shortcut(s) from 1",
+            Check(Rpcs("") == "1001 Buffered(1) from 1 | 1001 Buffered(2) from 1 | 1001 Buffered(3) from 1 | 1001 Buffered(4) from 1 | 1001 Shortcut(s) from 1 | 1001 Via(h-abvs) from 1",
                 "only the host's buffered RPCs, each once, in order: " + Rpcs(""));
+            Check(string.Join(" | ", Events.ToArray()) == "51 stays from 1", "of the cached game events only 51: " + string.Join(" | ", Events.ToArray()));
             Check(Equals(PhotonNetwork.room.CustomProperties["phase"], "race") && PhotonNetwork.room.IsOpen, "the room's properties and its open door");
-            Check(PhotonNetwork.LeaveRoom() && g.Until(() => g.Pun.Count("OnLeftRoom") == 1 && g.Pun.Count("OnJoinedLobby") >= 3, Wait), "LeaveRoom: OnLeftRoom, back in the lobby");
+            Console.WriteLine("STRANGER-IN");
+
+            // The master closes our connection: PUN leaves the room.
+            if (!g.Await("kicked", Command)) return;
+            Check(g.Until(() => g.Pun.Count("OnLeftRoom") == 1, Wait) && PhotonNetwork.room == null, "the master's CloseConnection: OnLeftRoom");
+            Check(g.Until(() => PhotonNetwork.insideLobby && PhotonNetwork.connectedAndReady, Wait) && g.Pun.Count("OnConnectionFail") == 0, "... back in the lobby, no OnConnectionFail");
+            Console.WriteLine("STRANGER-KICKED");
+
+            // The host closed the room: the lobby drops it (GameListUpdate with the removed flag).
+            if (!g.Await("host-gone", Command)) return;
+            Check(g.Until(() => Listed(RoomName) == null, LongWait), "the room left the lobby's list: " + Show(PhotonNetwork.GetRoomList()));
             OnlyPatchedBodies("the whole game");
             NoErrorsButExpected("Operation failed: OperationResponse 226", "Operation failed: OperationResponse 225");
             Console.WriteLine("STRANGER-DONE");
+        }
+
+        // ---- victim and direct: a room without a lobby, a paused queue, a host gone silent ------
+
+        /// <summary>Hosts "Victim Room" without a coordinator and sends a Tick RPC every 0.25 s until the test kills it.</summary>
+        private static void Victim()
+        {
+            Game g = game = Game.Start(Env("PROPWASH_TEST_GAME"), ServerSettings.HostingOption.SelfHosted, false,
+                "[Network]", "Coordinator = ", "BindAddress = 127.0.0.1", "GamePort = " + Env("PROPWASH_TEST_PORT"),
+                "[Identity]", "Offline = true", "OfflineName = Plugin Victim", "SyncPlayerState = false");
+            g.LoadPlugin();
+            Loaded(g);
+            PhotonNetwork.playerName = "Plugin Victim";
+            Check(PhotonNetwork.ConnectUsingSettings("1.0") && g.Until(() => g.Pun.Count("OnConnectedToMaster") == 1, Wait), "connected: OnConnectedToMaster");
+            Check(PhotonNetwork.JoinOrCreateRoom("Victim Room", new RoomOptions { MaxPlayers = 2 }, null) && g.Until(() => g.Pun.Count("OnJoinedRoom") == 1, LongWait),
+                "JoinOrCreateRoom hosts \"Victim Room\"");
+            GameObject drone = PhotonNetwork.Instantiate("Drone", Vector3.zero, Quaternion.identity, 0);
+            PhotonView view = drone.GetComponent<PhotonView>();
+            view.RPC("Buffered", PhotonTargets.AllBuffered, 7);
+            Console.WriteLine("VICTIM-HOSTING");
+            Check(g.Until(() => g.Pun.Count("OnPhotonPlayerConnected") == 1, Command), "OnPhotonPlayerConnected for the direct joiner");
+            Console.WriteLine("VICTIM-SAW-DIRECT");
+            Stopwatch sw = Stopwatch.StartNew();
+            int n = 0;
+            while (sw.Elapsed.TotalSeconds < Command)
+            {
+                view.RPC("Tick", PhotonTargets.Others, ++n);
+                g.For(0.25);
+            }
+        }
+
+        /// <summary>Joins the victim's room by its address, pauses PUN's message queue for longer than the link's timeout, then outlives the victim.</summary>
+        private static void Direct()
+        {
+            string address = "127.0.0.1:" + Env("PROPWASH_TEST_PORT");
+            Game g = game = Game.Start(Env("PROPWASH_TEST_GAME"), ServerSettings.HostingOption.SelfHosted, false,
+                "[Network]", "Coordinator = ",
+                "[Identity]", "Offline = true", "OfflineName = Plugin Direct", "SyncPlayerState = false");
+            g.LoadPlugin();
+            Loaded(g);
+            PhotonNetwork.playerName = "Plugin Direct";
+            Check(PhotonNetwork.ConnectUsingSettings("1.0") && g.Until(() => g.Pun.Count("OnConnectedToMaster") == 1, Wait), "connected: OnConnectedToMaster");
+            Check(PhotonNetwork.JoinRoom(address), "JoinRoom(\"" + address + "\"): a room name that is the host's address");
+            Check(g.Until(() => g.Pun.Count("OnJoinedRoom") == 1, LongWait), "... OnJoinedRoom, with no lobby");
+            Check(PhotonNetwork.player.ID == 2 && PhotonPlayer.Find(1) != null && PhotonPlayer.Find(1).NickName == "Plugin Victim" && PhotonNetwork.masterClient == PhotonPlayer.Find(1),
+                "actor 2, with the host \"Plugin Victim\" as the master: " + RoomState());
+            KnownBug("direct-room-name", PhotonNetwork.room.Name == "Victim Room", "PhotonNetwork.room.Name is the host's room name, as Photon's answer names it: \"" + PhotonNetwork.room.Name + "\"");
+            Check(g.Until(() => HasRpcs("1001 Buffered(7) from 1") && DroneScript.Ticks.Count >= 2, Wait), "the host's drone, its buffered RPC and its Ticks arrive");
+
+            // A level load: PUN's queue paused for longer than the link's 5 s timeout.
+            PhotonNetwork.isMessageQueueRunning = false;
+            int rpcs = DroneScript.Rpcs.Count, calls = g.Pun.Calls.Count, ticks = DroneScript.Ticks.Count;
+            g.For(6.0);
+            Check(DroneScript.Rpcs.Count == rpcs && g.Pun.Calls.Count == calls, "with isMessageQueueRunning false nothing is dispatched for 6 s");
+            PhotonNetwork.isMessageQueueRunning = true;
+            Check(g.Until(() => DroneScript.Ticks.Count >= ticks + 20, Wait), "... resumed: the Ticks sent meanwhile arrive (" + (DroneScript.Ticks.Count - ticks) + " after the pause)");
+            bool contiguous = true;
+            for (int i = 1; i < DroneScript.Ticks.Count; i++) contiguous &= DroneScript.Ticks[i] == DroneScript.Ticks[i - 1] + 1;
+            Check(contiguous, "... every one, in order: " + string.Join(",", DroneScript.Ticks.ConvertAll(t => t.ToString(CultureInfo.InvariantCulture)).ToArray()));
+            Check(PhotonNetwork.inRoom && g.Pun.Count("OnConnectionFail") == 0 && g.Pun.Count("OnLeftRoom") == 0, "... and we are still in the room: the pause did not time the link out");
+            Console.WriteLine("DIRECT-PAUSED");
+
+            // The host's process is killed: the link times out.
+            if (!g.Await("victim-killed", Command)) return;
+            Check(g.Until(() => g.Pun.Count("OnDisconnectedFromPhoton") == 1, LongWait), "the host gone silent: OnDisconnectedFromPhoton");
+            Check(g.Pun.Count("OnConnectionFail") == 1 && Args(g.Pun.Last("OnConnectionFail"), DisconnectCause.DisconnectByClientTimeout),
+                "... after OnConnectionFail(DisconnectByClientTimeout): " + g.Pun.Last("OnConnectionFail"));
+            Check(g.Pun.IndexOf("OnConnectionFail") < g.Pun.IndexOf("OnLeftRoom") && g.Pun.IndexOf("OnLeftRoom") < g.Pun.IndexOf("OnDisconnectedFromPhoton"),
+                "... OnConnectionFail, OnLeftRoom, OnDisconnectedFromPhoton in PUN's order");
+            Check(!PhotonNetwork.connected && PhotonView.Find(1001) == null, "... not connected, the host's drone gone");
+            OnlyPatchedBodies("the whole game");
+            NoErrorsButExpected();
         }
 
         // ---- shared checks --------------------------------------------------------------------
@@ -1130,6 +1318,21 @@ namespace Propwash.PluginTest
         }
 
         // ---- helpers -----------------------------------------------------------------------------
+
+        /// <summary>12000 bytes of a fixed pattern, for the large RPC.</summary>
+        private static byte[] BlobData()
+        {
+            byte[] b = new byte[12000];
+            for (int i = 0; i < b.Length; i++) b[i] = (byte)(i * 7 + i / 256);
+            return b;
+        }
+
+        public static int Checksum(byte[] data)
+        {
+            int sum = 0;
+            foreach (byte x in data) sum = unchecked(sum * 31 + x);
+            return sum;
+        }
 
         private static RoomInfo Listed(string name)
         {
