@@ -58,6 +58,8 @@ use propwash::lobby::{CoordinatorConfig, ListQuery, SessionRecord};
 
 /// The game version every game runs (Application.version in the fake Unity).
 const GAME_VERSION: &str = "plugin-test 1.0";
+/// The game version of the victim's room and its direct joiner.
+const VICTIM_VERSION: &str = "plugin-test victim";
 /// The fake assemblies: (assembly, source in tests/plugin/, what it
 /// references), in build order.
 const FAKES: [(&str, &str, &[&str]); 5] = [
@@ -358,9 +360,13 @@ fn free_udp_port() -> u16 {
     s.local_addr().expect("probe address").port()
 }
 
-/// The rooms the coordinator lists now.
+/// The rooms of the main game version the coordinator lists now.
 fn listed(coordinator: &Service) -> Vec<SessionRecord> {
-    coordinator.with_core(|c| c.query(&ListQuery::default()).sessions)
+    let query = ListQuery {
+        game_version: Some(GAME_VERSION.to_string()),
+        ..ListQuery::default()
+    };
+    coordinator.with_core(|c| c.query(&query).sessions)
 }
 
 /// Waits up to `limit` for the listing to satisfy `ok`; returns the last look.
@@ -435,14 +441,20 @@ fn pun_classic_games_play_through_the_plugin_under_mono() {
 
     // A room without a lobby whose host goes silent, joined by its address.
     let victim_port = free_udp_port().to_string();
+    // Their game version of their own keeps the victim's room out of the
+    // other games' lobby.
     let mut victim = Running::spawn(
-        game("victim", &games.dir("victim")).env("PROPWASH_TEST_PORT", &victim_port),
+        game("victim", &games.dir("victim"))
+            .env("PROPWASH_TEST_PORT", &victim_port)
+            .env("PROPWASH_TEST_GAME_VERSION", VICTIM_VERSION),
         "victim",
     );
 
     victim.wait_for("VICTIM-HOSTING", STEP);
     let mut direct = Running::spawn(
-        game("direct", &games.dir("direct")).env("PROPWASH_TEST_PORT", &victim_port),
+        game("direct", &games.dir("direct"))
+            .env("PROPWASH_TEST_PORT", &victim_port)
+            .env("PROPWASH_TEST_GAME_VERSION", VICTIM_VERSION),
         "direct",
     );
 
