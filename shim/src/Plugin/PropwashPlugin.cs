@@ -56,6 +56,7 @@ namespace Propwash.Shim
             harmony = new Harmony(Guid);
             int patched = HookTable.Install(harmony, Logger);
             Logger.LogInfo(patched + " Photon methods patched (see [Hooks] in the config for the table)");
+            BackendRedirect.Install(Config, harmony, Logger, Path.GetDirectoryName(UnityEngine.Application.streamingAssetsPath), UnityEngine.Application.version);
         }
 
         /// <summary>
@@ -107,6 +108,7 @@ namespace Propwash.Shim
         {
             PhotonPatches.Room = null;
             if (harmony != null) harmony.UnpatchSelf();
+            BackendRedirect.Uninstall();
             if (Room != null) Room.Dispose();
             Room = null;
         }
