@@ -493,7 +493,11 @@ typedef struct PwJoinOptions {
   // there and, if missing and the host allows it, downloaded (checked
   // chunk by chunk and file by file) and installed in one step as
   // `<maps_dir>/<map-id>/custom/<track-id>`; see the TRACK_* event kinds.
-  // Empty: no track handling (the room's `track_hash`, `map_id`,
+  // When `maps_dir` is the game's `<game>/content/maps` and
+  // `<game>/storage/offline/maps` exists, a room's single-file track
+  // (`track_layout` `file`) is installed there as `<track-id>.cmp`,
+  // never over another file of that name; otherwise such a track fails
+  // with a message saying why. Empty: no track handling (the room's `track_hash`, `map_id`,
   // `track_id`, `track_size` and `allow_track_download` properties are
   // still there to read).
   struct PwStr maps_dir;
@@ -1286,6 +1290,12 @@ PwResult pw_session_stats(struct PwSession *session,
 // Host only: serves the custom track in folder `dir` (the host's own copy,
 // normally `<maps>/<map_id>/custom/<track_id>`) to the room, or with an
 // empty `dir` stops serving (`map_id` and `track_id` are then ignored).
+//
+// `dir` may instead be a single-file track, the game's own
+// `storage/offline/maps/<guid>.cmp`: the room then announces it as one
+// (`track_layout` `file`), its track id is the guid (`track_id` empty, or
+// equal to it), `map_id` empty gives `MapCustom`, and joiners install it
+// as `<guid>.cmp` in their own `storage/offline/maps`.
 //
 // Returns at once. Every file of the folder is hashed on a helper thread,
 // which takes as long as reading it all (about a second per few hundred
