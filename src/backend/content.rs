@@ -54,6 +54,10 @@ pub struct GameFolder {
     /// Track metadata of custom files by path, with the size and time they
     /// had when read, so a listing does not parse every file every time.
     custom_cache: Mutex<HashMap<PathBuf, Stamped>>,
+    /// The same for the official map files: their tracks' metadata (a map
+    /// file carries whole scenes, so lists do not parse it again while it
+    /// is unchanged).
+    official_cache: Mutex<HashMap<PathBuf, Stamped>>,
 }
 
 /// A custom track's metadata with the file's size and time when read.
@@ -70,6 +74,7 @@ impl GameFolder {
         Ok(GameFolder {
             data_dir,
             custom_cache: Mutex::new(HashMap::new()),
+            official_cache: Mutex::new(HashMap::new()),
         })
     }
 
@@ -183,14 +188,45 @@ impl GameFolder {
     /// files, then the custom `.cmp` files; metadata only.
     pub fn tracks(&self) -> Vec<TrackMeta> {
         let mut out = Vec::new();
-        self.official_tracks(&mut |t| {
-            let mut t = t.clone();
-            for k in HEAVY_KEYS {
-                t.remove(k);
+        let mut seen = Vec::new();
+        for f in self.official_files() {
+            let Ok(meta) = fs::metadata(&f) else { continue };
+            let stamp = (meta.len(), meta.modified().ok());
+            let cached = self.official_cache.lock().ok().and_then(|c| {
+                c.get(&f)
+                    .filter(|(l, m, _)| (*l, *m) == stamp)
+                    .map(|(_, _, v)| v.clone())
+            });
+            let list = match cached {
+                Some(v) => v,
+                None => {
+                    let mut list = Vec::new();
+                    file_tracks(&f, &mut |t| {
+                        let mut t = t.clone();
+                        for k in HEAVY_KEYS {
+                            t.remove(k);
+                        }
+                        list.push(Value::Object(t));
+                        false
+                    });
+                    let v = Value::Array(list);
+                    if let Ok(mut c) = self.official_cache.lock() {
+                        c.insert(f.clone(), (stamp.0, stamp.1, v.clone()));
+                    }
+                    v
+                }
+            };
+            seen.push(f);
+            if let Value::Array(items) = list {
+                out.extend(items.into_iter().filter_map(|t| match t {
+                    Value::Object(o) => Some(o),
+                    _ => None,
+                }));
             }
-            out.push(t);
-            false
-        });
+        }
+        if let Ok(mut c) = self.official_cache.lock() {
+            c.retain(|k, _| seen.contains(k));
+        }
         out.extend(self.custom_tracks());
         out
     }
@@ -220,6 +256,15 @@ impl GameFolder {
     /// Calls `each` with every track of every official map file until it
     /// returns true. Unreadable files are logged and skipped.
     fn official_tracks(&self, each: &mut dyn FnMut(&Map<String, Value>) -> bool) {
+        for f in self.official_files() {
+            if file_tracks(&f, each) {
+                return;
+            }
+        }
+    }
+
+    /// The official maps' JSON files, `<maps>/<map-folder>/*.json`, sorted.
+    fn official_files(&self) -> Vec<PathBuf> {
         let root = self.official_maps_dir();
         let mut files = Vec::new();
         for folder in sorted_entries(&root) {
@@ -238,27 +283,7 @@ impl GameFolder {
                 }
             }
         }
-        for f in files {
-            let tracks = match read_json(&f, MAX_MAP_FILE_BYTES) {
-                Ok(v) => v,
-                Err(why) => {
-                    tracing::warn!("backend: skipping map file {}: {why}", f.display());
-                    continue;
-                }
-            };
-            // `{"data":{"data":[track, ...]}}` (the shape the game ships).
-            let list = tracks
-                .get("data")
-                .and_then(|d| d.get("data"))
-                .and_then(Value::as_array);
-            for t in list.into_iter().flatten() {
-                if let Some(obj) = t.as_object().filter(|o| o.contains_key("guid")) {
-                    if each(obj) {
-                        return;
-                    }
-                }
-            }
-        }
+        files
     }
 
     /// The custom tracks' metadata, sorted by file name. Files whose name
@@ -343,6 +368,32 @@ impl GameFolder {
         }
         Some(t)
     }
+}
+
+/// Calls `each` with every track of one official map file,
+/// `{"data":{"data":[track, ...]}}` (the shape the game ships), until it
+/// returns true (then returns true). An unreadable file is logged and
+/// skipped.
+fn file_tracks(f: &Path, each: &mut dyn FnMut(&Map<String, Value>) -> bool) -> bool {
+    let tracks = match read_json(f, MAX_MAP_FILE_BYTES) {
+        Ok(v) => v,
+        Err(why) => {
+            tracing::warn!("backend: skipping map file {}: {why}", f.display());
+            return false;
+        }
+    };
+    let list = tracks
+        .get("data")
+        .and_then(|d| d.get("data"))
+        .and_then(Value::as_array);
+    for t in list.into_iter().flatten() {
+        if let Some(obj) = t.as_object().filter(|o| o.contains_key("guid")) {
+            if each(obj) {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// A folder's entries, sorted by name; none when it cannot be read.
@@ -510,6 +561,35 @@ mod tests {
         let now = g.player_state().unwrap();
         assert_eq!(now["profile-name"], "After");
         assert_eq!(now["unknown-key"], serde_json::json!({"x": [1, 2, 3]}));
+    }
+
+    #[test]
+    fn official_tracks_are_listed_without_scenes_and_read_again_when_changed() {
+        let dir = TestDir::new("backend-official");
+        let g = game(dir.path(), b"{}");
+        let folder = g.official_maps_dir().join("map-a");
+        fs::create_dir_all(&folder).unwrap();
+        let file = folder.join("a.json");
+        let write = |title: &str| {
+            let v = serde_json::json!({"data": {"data": [
+                {"guid": "MP-a", "map-title": title, "root": {"scene": [1, 2, 3]}},
+                {"no-guid": true}
+            ]}});
+            fs::write(&file, v.to_string()).unwrap();
+        };
+        write("First");
+        let list = g.tracks();
+        assert_eq!(list.len(), 1, "entries without a guid are not tracks");
+        assert_eq!(list[0]["map-title"], "First");
+        assert!(list[0].get("root").is_none());
+        assert_eq!(
+            g.track("MP-a").unwrap()["root"]["scene"],
+            serde_json::json!([1, 2, 3])
+        );
+        write("Second, longer");
+        assert_eq!(g.tracks()[0]["map-title"], "Second, longer");
+        fs::remove_file(&file).unwrap();
+        assert!(g.tracks().is_empty());
     }
 
     #[test]
