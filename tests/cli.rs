@@ -370,7 +370,7 @@ fn a_demo_with_a_cmp_track_installs_it_as_its_guid_on_every_joiner() {
     let out = propwash(&[
         "demo",
         "--seconds",
-        "2",
+        "1",
         "--pilots",
         "2",
         "--spectators",
