@@ -358,6 +358,11 @@ typedef uint32_t PwLogLevel;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// The running stand-in. Opaque: made by `pw_backend_start`, released with
+// `pw_backend_free`; a freed handle keeps a small shell so later calls
+// with it return `PW_RESULT_INVALID_HANDLE`.
+typedef struct PwBackend PwBackend;
+
 // A lobby browser: its own socket and thread asking a coordinator for
 // pages of rooms. Opaque: created by `pw_lobby_open`, released with
 // `pw_lobby_free`. Like a session, a freed handle keeps a small shell so
@@ -372,6 +377,35 @@ typedef struct PwLobby PwLobby;
 // handle returns `PW_RESULT_INVALID_HANDLE` instead of touching freed
 // memory. One shell per session ever created is leaked on purpose.
 typedef struct PwSession PwSession;
+
+// A borrowed UTF-8 string: a pointer and a length in bytes, no NUL needed.
+// `{NULL, 0}` is the empty string; `{NULL, n > 0}` is a NULL argument.
+// The bytes are only read during the call; the caller keeps ownership.
+typedef struct PwStr {
+  // The first byte, or NULL for the empty string.
+  const uint8_t *ptr;
+  // Length in bytes.
+  size_t len;
+} PwStr;
+
+// How to start the stand-in. Fill it with `pw_backend_options_default`
+// first, then set at least `game_dir`. The strings are borrowed only
+// during `pw_backend_start`.
+typedef struct PwBackendOptions {
+  // The game's install folder (holding `DRL Simulator_Data`) or its
+  // data folder; required.
+  struct PwStr game_dir;
+  // The game's version, answered to the game-state request (the
+  // plugin passes `Application.version`); may be empty.
+  struct PwStr game_version;
+  // The license answer when Steam cannot be asked (offline identity, no
+  // Steam plugin); default false (C# marshal as U1).
+  bool offline_licensed;
+  // Corrections to the routes table as JSON, keyed by route id:
+  // `{"license": {"paths": [...], "methods": [...], "encoding":
+  // "base64"|"raw"|"bare"|"none"}}`; empty: none.
+  struct PwStr routes_json;
+} PwBackendOptions;
 
 // The fixed part of an event; its data goes to the caller's buffer.
 // Fields that do not apply to a kind are 0 (`role`: `PW_ROLE_UNKNOWN`).
@@ -407,16 +441,6 @@ typedef struct PwEvent {
   // TRACK_PROGRESS: bytes in the whole track.
   uint64_t total;
 } PwEvent;
-
-// A borrowed UTF-8 string: a pointer and a length in bytes, no NUL needed.
-// `{NULL, 0}` is the empty string; `{NULL, n > 0}` is a NULL argument.
-// The bytes are only read during the call; the caller keeps ownership.
-typedef struct PwStr {
-  // The first byte, or NULL for the empty string.
-  const uint8_t *ptr;
-  // Length in bytes.
-  size_t len;
-} PwStr;
 
 // How to start identity. Fill it with `pw_identity_options_default` first,
 // then set at least `config_dir`. The strings are borrowed only during
@@ -523,7 +547,11 @@ typedef struct PwJoinOptions {
   // there and, if missing and the host allows it, downloaded (checked
   // chunk by chunk and file by file) and installed in one step as
   // `<maps_dir>/<map-id>/custom/<track-id>`; see the TRACK_* event kinds.
-  // Empty: no track handling (the room's `track_hash`, `map_id`,
+  // When `maps_dir` is the game's `<game>/content/maps` and
+  // `<game>/storage/offline/maps` exists, a room's single-file track
+  // (`track_layout` `file`) is installed there as `<track-id>.cmp`,
+  // never over another file of that name; otherwise such a track fails
+  // with a message saying why. Empty: no track handling (the room's `track_hash`, `map_id`,
   // `track_id`, `track_size` and `allow_track_download` properties are
   // still there to read).
   struct PwStr maps_dir;
@@ -684,6 +712,57 @@ extern "C" {
 // The library's version as a static NUL-terminated string (e.g. `0.1.0`).
 // The library owns it: do not free it. Any thread; never blocks.
 const char *pw_version(void);
+
+// Writes the default options into `*out`: empty strings (the caller must
+// still set `game_dir`), not licensed without Steam.
+//
+// `out` may be NULL (then nothing is written). The caller owns `*out`.
+// Any thread; never blocks.
+//
+// # Safety
+// `out` must be NULL or valid for writing one `PwBackendOptions`.
+void pw_backend_options_default(struct PwBackendOptions *out);
+
+// Starts the backend stand-in: checks the game folder and `routes_json`,
+// listens on `127.0.0.1` at a free port (read it with
+// `pw_backend_port`), and answers the game's backend requests from its
+// local files on a thread of its own (one request at a time, each
+// bounded in size and time). Every request is logged (`pw_log_read`):
+// its method, path and query, and the route that answered, or that none
+// did.
+//
+// On `PW_RESULT_OK` `*out` receives a handle the caller owns and must
+// release with `pw_backend_free`. Fails with `PW_RESULT_NULL_PARAMETER`
+// (`options` or `out` NULL), `PW_RESULT_INVALID_UTF8`,
+// `PW_RESULT_INVALID_ARGUMENT` (empty `game_dir`, a `routes_json` that
+// names an unknown route or field), `PW_RESULT_FILE_MISSING` (`game_dir`
+// is not a DRL Simulator folder), `PW_RESULT_BIND_FAILED` or
+// `PW_RESULT_THREAD_FAILED`; the reason is in `pw_last_error`. Any
+// thread; does not block (a few metadata calls, one socket, one thread).
+//
+// # Safety
+// `options` must be NULL or point to a readable `PwBackendOptions` whose
+// strings are valid as `PwStr` describes; `out` NULL or writable.
+PwResult pw_backend_start(const struct PwBackendOptions *options, struct PwBackend **out);
+
+// Writes the port the stand-in listens on (on `127.0.0.1`) into
+// `*out_port`. `PW_RESULT_INVALID_HANDLE` for a freed handle. Any thread;
+// never blocks.
+//
+// # Safety
+// `backend` must be NULL or a handle from `pw_backend_start`; `out_port`
+// NULL or writable.
+PwResult pw_backend_port(struct PwBackend *backend, uint16_t *out_port);
+
+// Stops the stand-in and releases the handle. NULL is fine (nothing
+// happens); a second free is detected and ignored (the last error says
+// so). Waits for a request being answered, a few seconds at most (up to
+// 8 s while the license answer waits for Steam to start): call it when
+// the game quits, not every frame. Any thread.
+//
+// # Safety
+// `backend` must be NULL or a handle from `pw_backend_start` (freed or not).
+void pw_backend_free(struct PwBackend *backend);
 
 // Raises a game event (like Photon's RaiseEvent): reliable, ordered,
 // delivered once to each receiver as `PW_EVENT_KIND_GAME_EVENT`.
@@ -1383,6 +1462,12 @@ PwResult pw_session_stats(struct PwSession *session,
 // Host only: serves the custom track in folder `dir` (the host's own copy,
 // normally `<maps>/<map_id>/custom/<track_id>`) to the room, or with an
 // empty `dir` stops serving (`map_id` and `track_id` are then ignored).
+//
+// `dir` may instead be a single-file track, the game's own
+// `storage/offline/maps/<guid>.cmp`: the room then announces it as one
+// (`track_layout` `file`), its track id is the guid (`track_id` empty, or
+// equal to it), `map_id` empty gives `MapCustom`, and joiners install it
+// as `<guid>.cmp` in their own `storage/offline/maps`.
 //
 // Returns at once. Every file of the folder is hashed on a helper thread,
 // which takes as long as reading it all (about a second per few hundred

@@ -4,6 +4,7 @@
 //! spectators join it directly over UDP. The game reaches all of this through
 //! the C ABI in [`ffi`]; the layers below it are usable from Rust as well.
 
+pub mod backend;
 pub mod demo;
 pub mod ffi;
 pub mod identity;

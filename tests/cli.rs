@@ -357,3 +357,68 @@ fn a_demo_with_a_track_installs_it_on_every_joiner() {
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+#[test]
+fn a_demo_with_a_cmp_track_installs_it_as_its_guid_on_every_joiner() {
+    let s = Scratch::new("demo-cmp");
+    let file = s.dir("host").join("CMP-5f2a91.cmp");
+    let bytes: Vec<u8> = (0..(1u32 << 20))
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let path = file.to_str().unwrap();
+    let out = propwash(&[
+        "demo",
+        "--seconds",
+        "1",
+        "--pilots",
+        "2",
+        "--spectators",
+        "1",
+        "--track",
+        path,
+        "--json",
+    ]);
+    let (v, last) = summary(&out);
+    assert_eq!(v["errors"], 0, "{}", v["error_messages"]);
+    assert_eq!(v["tracks_installed"], 2, "{last}");
+    assert_eq!(
+        v["track_installed_as"],
+        serde_json::json!(["CMP-5f2a91.cmp"]),
+        "{last}"
+    );
+    assert_eq!(v["track_bytes"], 1 << 20);
+    // Its hash is the single-file track's, as `track manifest` prints it.
+    let m = propwash(&["track", "manifest", path]);
+    assert_eq!(m.status.code(), Some(0), "{}", text(&m.stderr));
+    assert!(
+        text(&m.stdout).contains(v["track_hash"].as_str().unwrap()),
+        "{}",
+        text(&m.stdout)
+    );
+
+    // Hostile names and sizes are refused as for folder tracks, naming why.
+    for name in ["NUL.cmp", "CMP-1~x.cmp", "notes.txt"] {
+        let bad = s.dir("bad").join(name);
+        std::fs::write(&bad, b"x").unwrap();
+        let out = propwash(&["demo", "--seconds", "1", "--track", bad.to_str().unwrap()]);
+        assert_ne!(out.status.code(), Some(0), "{name} was served");
+        assert!(
+            text(&out.stderr).contains("cannot share the track"),
+            "{name}: {}",
+            text(&out.stderr)
+        );
+    }
+    let big = s.dir("big").join("CMP-big.cmp");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len((256 << 20) + 1)
+        .unwrap();
+    let out = propwash(&["demo", "--seconds", "1", "--track", big.to_str().unwrap()]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("more than the limit of 268435456"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -164,7 +164,10 @@ fn the_steam_plugin_without_steam_api_or_without_a_steam_client_falls_back_offli
     let found = unsafe { libloading::Library::new(steam_api_name) };
     assert!(
         found.is_err(),
-        "steam_api is on the library path; this check would prove nothing"
+        "steam_api is on the library path ({}); this check would prove nothing. \
+         `cargo nextest run --workspace` puts steamworks-sys's build folder there: \
+         run the root package's tests as .ci/run does",
+        std::env::var("LD_LIBRARY_PATH").unwrap_or_default()
     );
     // Cargo leaves the cdylib built for the tests in deps/ (and copies it
     // up to the profile folder only for some commands).

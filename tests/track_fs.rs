@@ -10,8 +10,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use propwash::track::{
     cli, find_installed, find_installed_manifest, generate_track, sweep_stale_temps, verify_dir,
-    verify_dir_against, FileEntry, InstallOutcome, Installer, Limits, MissingRange, PartialTrack,
-    PathRule, TrackError, TrackHash, TrackManifest, TrackStore,
+    verify_dir_against, verify_installed, FileEntry, InstallOutcome, Installer, Layout, Limits,
+    MissingRange, PartialTrack, PathRule, TrackError, TrackHash, TrackManifest, TrackStore,
 };
 use propwash::util::SplitMix64;
 
@@ -1097,4 +1097,189 @@ fn cli_prints_manifests_and_verifies_folders() {
     let (code, _, err) = run_cli(&["verify", s.path().join("nope").to_str().unwrap(), &hash]);
     assert_eq!(code, 1);
     assert!(err.contains("nope"), "{err}");
+}
+
+// ---- Single-file tracks: the game's own `storage/offline/maps/<guid>.cmp`.
+
+const GUID: &str = "CMP-5f2a91";
+
+/// `<scratch>/game/storage/offline/maps`, created, and the game's maps folder.
+fn game_custom(s: &Scratch) -> (PathBuf, PathBuf) {
+    let maps = game_maps(s);
+    let custom = s.path().join("game/storage/offline/maps");
+    fs::create_dir_all(&custom).unwrap();
+    (maps, custom)
+}
+
+/// A host's `<guid>.cmp` of `len` bytes of varied content.
+fn cmp_file(s: &Scratch, name: &str, len: usize) -> PathBuf {
+    let dir = s.dir("host");
+    let p = dir.join(name);
+    let mut rng = SplitMix64(len as u64 + 7);
+    let bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+    fs::write(&p, bytes).unwrap();
+    p
+}
+
+#[test]
+fn a_single_file_track_installs_as_its_guid_and_nowhere_else() {
+    let s = Scratch::new("cmp-install");
+    let (maps, custom) = game_custom(&s);
+    let src = cmp_file(&s, &format!("{GUID}.cmp"), 300_000);
+    let m = TrackManifest::from_file(&src, "MapCustom", &Limits::default()).unwrap();
+    assert_eq!((m.track_id(), m.layout()), (GUID, Layout::File));
+    assert_eq!(m.files().len(), 1);
+    assert_eq!(m.files()[0].path, format!("{GUID}.cmp"));
+    // The same bytes as a one-file folder track are another track.
+    let folder = TrackManifest::new(MAP, GUID, m.files().to_vec(), &Limits::default()).unwrap();
+    assert_ne!(folder.track_hash(), m.track_hash());
+    assert!(String::from_utf8(m.canonical_bytes())
+        .unwrap()
+        .starts_with("propwash-track-file-v1\n1\n"));
+    // Its JSON says so and reads back; a folder track's JSON has no layout.
+    let json = m.to_json();
+    assert!(json.contains(r#""layout":"file""#), "{json}");
+    assert_eq!(
+        TrackManifest::from_json(json.as_bytes(), &Limits::default()).unwrap(),
+        m
+    );
+    assert!(!folder.to_json().contains("layout"));
+
+    // Without a folder for such tracks it is refused, saying why.
+    let plain = Installer::new(&maps, Limits::default()).unwrap();
+    assert!(matches!(
+        plain.begin(&m),
+        Err(TrackError::NoFileTrackFolder { .. })
+    ));
+    let before_maps = snapshot(&maps);
+
+    let inst = Installer::new(&maps, Limits::default())
+        .unwrap()
+        .with_file_tracks(&custom)
+        .unwrap();
+    let mut chunks = all_chunks(&m, 16 * 1024);
+    shuffle(&mut chunks, 11);
+    let mut p = inst.begin(&m).unwrap();
+    assert!(
+        p.temp_dir().starts_with(inst.files_root().unwrap()),
+        "the temporary copy sits beside its destination"
+    );
+    feed(&mut p, src.parent().unwrap(), &chunks).unwrap();
+    assert!(
+        !custom.join(format!("{GUID}.cmp")).exists(),
+        "nothing visible before finish"
+    );
+    let done = p.finish().unwrap();
+    assert_eq!(done.outcome, InstallOutcome::Installed);
+    assert_eq!(
+        done.path,
+        inst.files_root().unwrap().join(format!("{GUID}.cmp"))
+    );
+    assert_eq!(fs::read(&done.path).unwrap(), fs::read(&src).unwrap());
+    assert_eq!(names(&custom), [format!("{GUID}.cmp")], "no temporary left");
+    assert_eq!(snapshot(&maps), before_maps, "the maps folder is untouched");
+    verify_installed(&done.path, &m.track_hash(), &Limits::default()).unwrap();
+    // The same file again: used as it is.
+    let again = inst.install_from_dir(&src, &m).unwrap();
+    assert_eq!(again.outcome, InstallOutcome::AlreadyPresent);
+}
+
+#[test]
+fn a_different_file_of_that_name_is_never_overwritten() {
+    let s = Scratch::new("cmp-taken");
+    let (maps, custom) = game_custom(&s);
+    let src = cmp_file(&s, &format!("{GUID}.cmp"), 50_000);
+    let m = TrackManifest::from_file(&src, "MapCustom", &Limits::default()).unwrap();
+    let theirs = custom.join(format!("{GUID}.cmp"));
+    fs::write(&theirs, b"the player's own, older version").unwrap();
+    let inst = Installer::new(&maps, Limits::default())
+        .unwrap()
+        .with_file_tracks(&custom)
+        .unwrap();
+    let err = inst.install_from_dir(&src, &m).unwrap_err();
+    assert!(matches!(err, TrackError::FileTaken { .. }), "{err}");
+    assert!(err.to_string().contains(&format!("{GUID}.cmp")), "{err}");
+    assert_eq!(
+        fs::read(&theirs).unwrap(),
+        b"the player's own, older version"
+    );
+    assert_eq!(
+        names(&custom),
+        [format!("{GUID}.cmp")],
+        "the failed install left nothing"
+    );
+}
+
+#[test]
+fn hostile_single_file_tracks_are_refused_as_folder_tracks_are() {
+    let s = Scratch::new("cmp-hostile");
+    let (maps, custom) = game_custom(&s);
+    let limits = Limits::default();
+    // Names: not .cmp, a Windows device, a trailing dot, a tilde.
+    for name in ["CMP-1.bin", "NUL.cmp", "CMP-1..cmp", "CMP-1~ab.cmp", ".cmp"] {
+        let p = cmp_file(&s, name, 10);
+        assert!(
+            TrackManifest::from_file(&p, "MapCustom", &limits).is_err(),
+            "{name}"
+        );
+    }
+    // A link, a folder.
+    let real = cmp_file(&s, "CMP-real.cmp", 10);
+    #[cfg(unix)]
+    {
+        let link = s.path().join("host/CMP-link.cmp");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(matches!(
+            TrackManifest::from_file(&link, "MapCustom", &limits),
+            Err(TrackError::Symlink { .. })
+        ));
+    }
+    fs::create_dir_all(s.path().join("host/CMP-dir.cmp")).unwrap();
+    assert!(
+        TrackManifest::from_file(&s.path().join("host/CMP-dir.cmp"), "MapCustom", &limits).is_err()
+    );
+    // Over the size cap.
+    let tight = Limits {
+        max_total_bytes: 1000,
+        ..Limits::default()
+    };
+    let big = cmp_file(&s, "CMP-big.cmp", 1001);
+    assert!(matches!(
+        TrackManifest::from_file(&big, "MapCustom", &tight),
+        Err(TrackError::TooLarge { .. })
+    ));
+    // A host's manifest that names another file, or two, for a file track.
+    let entry = |path: &str| FileEntry {
+        path: path.into(),
+        size: 3,
+        sha256: [1; 32],
+    };
+    for files in [
+        vec![entry("other.cmp")],
+        vec![entry("CMP-1.cmp"), entry("x")],
+        vec![entry("../CMP-1.cmp")],
+    ] {
+        let json = format!(
+            r#"{{"version":1,"map_id":"MapCustom","track_id":"CMP-1","layout":"file","files":[{}]}}"#,
+            files
+                .iter()
+                .map(|f| format!(
+                    r#"{{"path":"{}","size":3,"sha256":"{}"}}"#,
+                    f.path,
+                    "01".repeat(32)
+                ))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        assert!(
+            TrackManifest::from_json(json.as_bytes(), &limits).is_err(),
+            "{json}"
+        );
+    }
+    assert!(TrackManifest::new_file("MapCustom", "CMP-1", entry("CMP-1.cmp"), &limits).is_ok());
+    // Nothing was written into the game.
+    assert!(names(&custom).is_empty());
+    assert!(fs::read_dir(&maps)
+        .unwrap()
+        .all(|e| e.unwrap().file_name() == MAP));
 }

@@ -254,3 +254,72 @@ fn every_joiners_first_request_reaches_a_busy_host() {
         r.join().expect("a room's thread");
     }
 }
+
+#[test]
+fn a_cmp_track_served_by_its_file_is_installed_by_a_joiner_as_its_guid() {
+    let s = Scratch::new("cmp");
+    let guid = "CMP-5f2a91";
+    let file = s
+        .dir("host/storage/offline/maps")
+        .join(format!("{guid}.cmp"));
+    let bytes: Vec<u8> = (0..700_000u32).map(|i| (i % 253) as u8).collect();
+    fs::write(&file, &bytes).unwrap();
+    let mut host = Session::host(any(), HostConfig::new(GAME, "Host")).expect("host");
+    // The host serves the file as the game keeps it, hashed on a helper thread.
+    host.serve_track_folder(&file, "MapCustom", "", true, Limits::default())
+        .expect("serving starts");
+    let maps = s.dir("joiner/content/maps");
+    let custom = s.dir("joiner/storage/offline/maps");
+    let cfg = ClientConfig::new(host.local_addr(), GAME, "Joiner", Role::Pilot);
+    let target = MapsFolder::new(&maps, None, Limits::default())
+        .and_then(|m| m.with_file_tracks(&custom))
+        .expect("maps folders");
+    let mut joiner = Session::join_with_target(any(), cfg, Some(Box::new(target))).expect("join");
+    let end = Instant::now() + WAIT;
+    let mut host_ready = false;
+    let outcome = loop {
+        assert!(Instant::now() < end, "no outcome within {WAIT:?}");
+        while let Some(e) = host.poll_event() {
+            if let Event::TrackReady { path, .. } = e {
+                assert_eq!(path, file, "the host says what it serves");
+                host_ready = true;
+            }
+        }
+        match joiner.poll_event() {
+            Some(Event::TrackReady { path, downloaded }) => break Ok((path, downloaded)),
+            Some(Event::TrackFailed { reason }) => break Err(reason),
+            Some(Event::Closed { reason }) => panic!("closed: {reason:?}"),
+            Some(_) => {}
+            None => std::thread::sleep(Duration::from_millis(5)),
+        }
+    };
+    let (path, downloaded) = outcome.expect("the joiner got the track");
+    assert!(host_ready && downloaded);
+    assert_eq!(
+        path,
+        fs::canonicalize(&custom)
+            .unwrap()
+            .join(format!("{guid}.cmp"))
+    );
+    assert_eq!(fs::read(&path).unwrap(), bytes);
+    assert_eq!(
+        fs::read_dir(&custom).unwrap().count(),
+        1,
+        "no temporary left"
+    );
+    assert_eq!(
+        fs::read_dir(&maps).unwrap().count(),
+        0,
+        "nothing in content/maps"
+    );
+    let props = joiner.snapshot().room.clone();
+    let text = |k: &str| {
+        props
+            .get(k.as_bytes())
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    assert_eq!(text("track_layout").as_deref(), Some("file"));
+    assert_eq!(text("track_id").as_deref(), Some(guid));
+    joiner.leave();
+    host.leave();
+}

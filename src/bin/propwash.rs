@@ -57,7 +57,10 @@ Custom track:
   --track DIR      the host serves this track folder from the start; every other
                    peer downloads it into its own temporary maps folder (removed
                    afterwards) while the room flies, and the run lasts until all
-                   have it (at most {track_limit} s, or --seconds if longer)
+                   have it (at most {track_limit} s, or --seconds if longer).
+                   DIR may be a single-file track, the game's <guid>.cmp: every
+                   peer then installs it as <guid>.cmp in its own custom tracks'
+                   folder (storage/offline/maps)
   --generate-track MIB
                    the same with a generated track of MIB MiB (in a temporary folder)
   --map ID         the track's map id (default: from DIR's place in

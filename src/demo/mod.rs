@@ -53,7 +53,8 @@
 //! every joiner has it. Then:
 //! - `track_hash`, `track_bytes`: what was served.
 //! - `tracks_installed`: joiners whose installed copy verifies against the
-//!   hash after the run (every byte hashed again).
+//!   hash after the run (every byte hashed again); `track_installed_as`:
+//!   the names those copies have (a single-file track: `<guid>.cmp`).
 //! - `track_transfer_mb_s`: MiB installed by download over all joiners,
 //!   over the time from the first joiner's request (when the announcement
 //!   reached it) to the last joiner's ready.
@@ -1296,6 +1297,7 @@ fn build_report(
         track_hash: transfer.as_ref().map(|(h, _, _)| h.to_string()),
         track_bytes: transfer.as_ref().map(|(_, b, _)| *b),
         tracks_installed: transfer.as_ref().map(|(_, _, t)| t.installed),
+        track_installed_as: transfer.as_ref().map(|(_, _, t)| t.names.clone()),
         track_transfer_mb_s: transfer.as_ref().and_then(|(_, _, t)| t.mib_per_s),
         latency_ms_during_transfer: transfer.as_ref().map(|_| LatencySummary::of(&during)),
         bytes_per_pilot_frame: SNAPSHOT_ENTRY,

@@ -297,6 +297,9 @@ pub struct DemoReport {
     pub track_bytes: Option<u64>,
     /// Joiners whose installed copy verifies against the hash after the run.
     pub tracks_installed: Option<usize>,
+    /// The names the verified copies were installed under (a folder's, or
+    /// a single-file track's `<guid>.cmp`), each once.
+    pub track_installed_as: Option<Vec<String>>,
     /// MiB installed by download over all joiners, per second from the
     /// first request to the last joiner's ready.
     pub track_transfer_mb_s: Option<f64>,
@@ -547,6 +550,7 @@ mod tests {
             track_hash: None,
             track_bytes: None,
             tracks_installed: None,
+            track_installed_as: None,
             track_transfer_mb_s: None,
             latency_ms_during_transfer: None,
             bytes_per_pilot_frame: 32,

@@ -1,5 +1,6 @@
-//! The demo's custom track: the host's folder, served to the room when the
-//! pilots start; a temporary maps folder per joiner, removed afterwards; and
+//! The demo's custom track: the host's folder (or single `<guid>.cmp`
+//! file), served to the room when the pilots start; a temporary maps folder
+//! (and custom tracks' folder) per joiner, removed afterwards; and
 //! what the transfer came to (copies that verify, aggregate speed, and
 //! whether frames kept their latency while it ran).
 
@@ -8,7 +9,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use crate::track::transfer::{FolderSource, MapsFolder, TrackSource};
-use crate::track::{verify_dir, Limits, TrackError, TrackHash};
+use crate::track::{
+    file_track_id, verify_installed, Limits, TrackError, TrackHash, FILE_TRACK_MAP_ID,
+};
 
 /// Map id when the folder is not at `maps/<map-id>/custom/<track-id>`
 /// (the same as `propwash track generate`'s).
@@ -16,10 +19,11 @@ pub const DEFAULT_MAP_ID: &str = "MP-demo";
 /// Track id when the folder does not say.
 pub const DEFAULT_TRACK_ID: &str = "CMP-demo";
 
-/// A track folder for the demo's host to serve.
+/// A track folder, or a single-file track (`<guid>.cmp`), for the demo's
+/// host to serve.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DemoTrack {
-    /// The folder.
+    /// The folder, or the `.cmp` file.
     pub dir: PathBuf,
     /// Map id; by default the folder's place in `maps/<map-id>/custom/...`,
     /// else [`DEFAULT_MAP_ID`].
@@ -30,8 +34,27 @@ pub struct DemoTrack {
 }
 
 impl DemoTrack {
-    /// The ids to serve the track under.
+    /// Whether it is a single file (the game's own `.cmp` format).
+    pub fn is_file(&self) -> bool {
+        self.dir.is_file()
+    }
+
+    /// The ids to serve the track under. A single-file track's id is its
+    /// file's name without `.cmp`, its map id `MapCustom` unless given.
     pub fn ids(&self) -> (String, String) {
+        if self.is_file() {
+            let name = self
+                .dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            return (
+                self.map_id
+                    .clone()
+                    .unwrap_or_else(|| FILE_TRACK_MAP_ID.into()),
+                file_track_id(name).unwrap_or_else(|| name.to_string()),
+            );
+        }
         let real = std::fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone());
         let name = |p: Option<&Path>| {
             p.and_then(Path::file_name)
@@ -68,10 +91,24 @@ pub(crate) struct Served {
     pub(crate) bytes: u64,
 }
 
-/// Reads the folder's manifest (hashing every file once).
+/// Reads the track's manifest (hashing every file once). A single file
+/// must be named `<guid>.cmp`; a `--track-id` given for it must be that
+/// guid.
 pub(crate) fn prepare(track: &DemoTrack) -> Result<Served, TrackError> {
     let (map, id) = track.ids();
-    let source = FolderSource::new(&track.dir, &map, &id, &Limits::default())?;
+    let source = if track.is_file() {
+        let source = FolderSource::from_file(&track.dir, &map, &Limits::default())?;
+        let own = TrackSource::manifest(&source).track_id().to_string();
+        if let Some(asked) = track.track_id.as_ref().filter(|t| **t != own) {
+            return Err(TrackError::NotAFileTrack {
+                track_id: asked.clone(),
+                detail: format!("the file names the track {own}"),
+            });
+        }
+        source
+    } else {
+        FolderSource::new(&track.dir, &map, &id, &Limits::default())?
+    };
     let manifest = crate::track::transfer::TrackSource::manifest(&source);
     let (hash, bytes) = (manifest.track_hash(), manifest.total_size());
     Ok(Served {
@@ -98,11 +135,20 @@ impl MapsFolders {
         Ok(MapsFolders { root })
     }
 
-    /// A fresh maps folder for `peer`, as the joiner's track target.
+    /// A fresh maps folder for `peer` and a custom tracks' folder beside
+    /// it (as the game has `content/maps` and `storage/offline/maps`), as
+    /// the joiner's track target.
     pub(crate) fn target(&self, peer: &str) -> Result<MapsFolder, TrackError> {
-        let maps = self.root.join(peer).join("maps");
+        let maps = self.root.join(peer).join("content").join("maps");
+        let custom = self
+            .root
+            .join(peer)
+            .join("storage")
+            .join("offline")
+            .join("maps");
         create(&maps)?;
-        MapsFolder::new(&maps, None, Limits::default())
+        create(&custom)?;
+        MapsFolder::new(&maps, None, Limits::default())?.with_file_tracks(&custom)
     }
 }
 
@@ -176,6 +222,8 @@ pub(crate) struct JoinerTrack {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct TransferSummary {
     pub(crate) installed: usize,
+    /// The file or folder names of the verified copies, sorted, each once.
+    pub(crate) names: Vec<String>,
     /// MiB per second over all joiners together.
     pub(crate) mib_per_s: Option<f64>,
     pub(crate) errors: Vec<String>,
@@ -190,13 +238,20 @@ pub(crate) fn summarize(
     joiners: &[(&str, &JoinerTrack)],
 ) -> TransferSummary {
     let mut installed = 0;
+    let mut names: Vec<String> = Vec::new();
     let mut downloaded = 0u64;
     let mut errors = Vec::new();
     for (name, j) in joiners {
         match (&j.ready, &j.failed) {
-            (Some((path, fetched, _)), _) => match verify_dir(path, hash, &Limits::default()) {
+            (Some((path, fetched, _)), _) => match verify_installed(path, hash, &Limits::default())
+            {
                 Ok(_) => {
                     installed += 1;
+                    if let Some(n) = path.file_name().and_then(|n| n.to_str()) {
+                        if !names.iter().any(|m| m == n) {
+                            names.push(n.to_string());
+                        }
+                    }
                     downloaded += u64::from(*fetched);
                 }
                 Err(e) => errors.push(format!(
@@ -219,8 +274,10 @@ pub(crate) fn summarize(
         }
         _ => None,
     };
+    names.sort();
     TransferSummary {
         installed,
+        names,
         mib_per_s,
         errors,
     }

@@ -233,6 +233,13 @@ impl LocalIdentity {
         self.provider.cancel_ticket(t);
     }
 
+    /// Whether Steam says this account owns `app_id`, or why nobody can
+    /// say (offline, an older Steam plugin). Any thread; a quick local
+    /// Steam call.
+    pub(crate) fn owns_app(&self, app_id: u32) -> Result<bool, String> {
+        self.provider.owns_app(app_id)
+    }
+
     /// A verifier for a new room, or why this host cannot check tickets
     /// (offline, or Steam unavailable). Each room gets its own; they share
     /// the one Steam of the process. Cheap; never blocks.
@@ -256,6 +263,11 @@ static FAILED: OnceLock<String> = OnceLock::new();
 /// and while it is starting). Any thread; never blocks.
 pub(crate) fn local() -> Option<&'static LocalIdentity> {
     READY.get()
+}
+
+/// True from a successful `pw_identity_start` on (ready or still starting).
+pub(crate) fn started() -> bool {
+    STARTED.load(Ordering::Acquire)
 }
 
 /// The process identity, or the typed error saying why there is none yet.

@@ -21,6 +21,7 @@
 #[macro_use]
 mod boundary;
 mod arg;
+mod backend;
 mod event;
 mod identity;
 mod lobby;
@@ -33,6 +34,10 @@ mod session;
 mod track;
 
 pub use arg::PwStr;
+pub use backend::{
+    pw_backend_free, pw_backend_options_default, pw_backend_port, pw_backend_start, PwBackend,
+    PwBackendOptions,
+};
 pub use event::{
     pw_session_poll_event, pw_session_send_event, PwEvent, PwEventKind, PwEventTarget,
     PwRefuseReason, PW_MAX_EVENT_PAYLOAD,

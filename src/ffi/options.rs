@@ -127,7 +127,11 @@ pub struct PwJoinOptions {
     /// there and, if missing and the host allows it, downloaded (checked
     /// chunk by chunk and file by file) and installed in one step as
     /// `<maps_dir>/<map-id>/custom/<track-id>`; see the TRACK_* event kinds.
-    /// Empty: no track handling (the room's `track_hash`, `map_id`,
+    /// When `maps_dir` is the game's `<game>/content/maps` and
+    /// `<game>/storage/offline/maps` exists, a room's single-file track
+    /// (`track_layout` `file`) is installed there as `<track-id>.cmp`,
+    /// never over another file of that name; otherwise such a track fails
+    /// with a message saying why. Empty: no track handling (the room's `track_hash`, `map_id`,
     /// `track_id`, `track_size` and `allow_track_download` properties are
     /// still there to read).
     pub maps_dir: PwStr,
@@ -536,6 +540,14 @@ pub(crate) unsafe fn join_config(o: std::ptr::NonNull<PwJoinOptions>) -> Result<
     })
 }
 
+/// The game's folder for single-file tracks beside its maps folder:
+/// `<game>/content/maps` gives `<game>/storage/offline/maps`, when it exists.
+fn file_tracks_beside(maps: &std::path::Path) -> Option<std::path::PathBuf> {
+    let game = maps.parent()?.parent()?;
+    let dir = game.join("storage").join("offline").join("maps");
+    dir.is_dir().then_some(dir)
+}
+
 /// The maps folder (and cache) a joiner installs the room's track into.
 ///
 /// # Safety
@@ -559,7 +571,12 @@ unsafe fn track_target(
     }
     let cache_path = (!cache.is_empty()).then(|| std::path::Path::new(cache));
     // Both folders are named: the error may be about either.
-    let folder = MapsFolder::new(std::path::Path::new(maps), cache_path, Limits::default())
+    let maps_path = std::path::Path::new(maps);
+    let folder = MapsFolder::new(maps_path, cache_path, Limits::default())
+        .and_then(|f| match file_tracks_beside(maps_path) {
+            Some(dir) => f.with_file_tracks(&dir),
+            None => Ok(f),
+        })
         .map_err(|e| {
             let also = if cache.is_empty() {
                 String::new()

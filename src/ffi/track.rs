@@ -8,11 +8,17 @@ use super::arg::{self, PwStr};
 use super::result::{Error, PwResult};
 use super::session::{shell, PwSession};
 use crate::runtime::SessionState;
-use crate::track::{validate_id, IdKind, Limits};
+use crate::track::{file_track_id, validate_id, IdKind, Limits, FILE_TRACK_MAP_ID};
 
 /// Host only: serves the custom track in folder `dir` (the host's own copy,
 /// normally `<maps>/<map_id>/custom/<track_id>`) to the room, or with an
 /// empty `dir` stops serving (`map_id` and `track_id` are then ignored).
+///
+/// `dir` may instead be a single-file track, the game's own
+/// `storage/offline/maps/<guid>.cmp`: the room then announces it as one
+/// (`track_layout` `file`), its track id is the guid (`track_id` empty, or
+/// equal to it), `map_id` empty gives `MapCustom`, and joiners install it
+/// as `<guid>.cmp` in their own `storage/offline/maps`.
 ///
 /// Returns at once. Every file of the folder is hashed on a helper thread,
 /// which takes as long as reading it all (about a second per few hundred
@@ -68,25 +74,41 @@ pub unsafe extern "C" fn pw_session_serve_track(
                     .map_err(Error::from);
             }
             // SAFETY: as above.
-            let map_id = unsafe { arg::string(map_id, "map_id") }?;
+            let mut map_id = unsafe { arg::string(map_id, "map_id") }?;
             let track_id = unsafe { arg::string(track_id, "track_id") }?;
-            validate_id(IdKind::Map, map_id).map_err(|e| Error::invalid(e.to_string()))?;
-            validate_id(IdKind::Track, track_id).map_err(|e| Error::invalid(e.to_string()))?;
+            let invalid = |e: crate::track::TrackError| Error::invalid(e.to_string());
             // One metadata call: cheap, and the commonest mistake (a wrong
             // path) is answered here rather than by a later event.
-            match std::fs::metadata(dir) {
-                Ok(m) if m.is_dir() => {}
-                Ok(_) => {
-                    return Err(Error::invalid(format!(
-                        "track folder {dir:?} is a file, not a folder"
-                    )))
-                }
+            let is_file = match std::fs::metadata(dir) {
+                Ok(m) => !m.is_dir(),
                 Err(e) => {
                     return Err(Error::invalid(format!(
                         "track folder {dir:?} cannot be opened: {e}"
                     )))
                 }
+            };
+            if is_file {
+                // A single-file track: its name is its track id.
+                let name = Path::new(dir).file_name().and_then(|n| n.to_str());
+                let Some(guid) = name.and_then(file_track_id) else {
+                    return Err(Error::invalid(format!(
+                        "track folder {dir:?} is a file, not a folder nor a single-file \
+                         track (<guid>.cmp)"
+                    )));
+                };
+                validate_id(IdKind::Track, &guid).map_err(invalid)?;
+                if !track_id.is_empty() && track_id != guid {
+                    return Err(Error::invalid(format!(
+                        "track_id {track_id:?} is not the file's own, {guid:?}"
+                    )));
+                }
+                if map_id.is_empty() {
+                    map_id = FILE_TRACK_MAP_ID;
+                }
+            } else {
+                validate_id(IdKind::Track, track_id).map_err(invalid)?;
             }
+            validate_id(IdKind::Map, map_id).map_err(invalid)?;
             live.session
                 .serve_track_folder(
                     Path::new(dir),

@@ -11,7 +11,7 @@
 //! Nothing here is for the game thread: loading Steam, fetching the avatar
 //! and rewriting `player-state.json` can each take a moment.
 
-mod atomic;
+pub(crate) mod atomic;
 pub mod avatar;
 pub mod cli;
 mod offline;
@@ -114,6 +114,12 @@ pub trait IdentityProvider: Send + Sync {
     fn auth_ticket(&self, for_host: Option<u64>) -> Option<AuthTicket>;
     /// Cancels a ticket once we left the room it was for.
     fn cancel_ticket(&self, ticket: &AuthTicket);
+    /// Whether Steam says this account owns `app_id` (a license), or why
+    /// nobody can say: without Steam there is no one to ask.
+    fn owns_app(&self, app_id: u32) -> Result<bool, String> {
+        let _ = app_id;
+        Err("there is no Steam to ask (offline identity)".into())
+    }
 }
 
 /// What the caller (the shim's config, or the command line) tells us.

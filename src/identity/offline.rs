@@ -137,6 +137,13 @@ impl IdentityProvider for OfflineProvider {
     }
 
     fn cancel_ticket(&self, _ticket: &AuthTicket) {}
+
+    fn owns_app(&self, _app_id: u32) -> Result<bool, String> {
+        Err(match &self.note {
+            Some(why) => format!("no Steam to ask (offline identity: {why})"),
+            None => "no Steam to ask (offline identity)".into(),
+        })
+    }
 }
 
 fn is_player_id(s: &str) -> bool {

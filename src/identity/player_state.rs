@@ -39,6 +39,10 @@ pub const PROFILE_PHOTO_URL: &str = "profile-photo-url";
 /// Keys we set only when missing (absent, null or empty).
 pub const ID_KEYS: [&str; 2] = ["_id", "player-id"];
 
+/// Held while `player-state.json` is read and rewritten, so the identity
+/// sync and the backend stand-in never interleave their rewrites.
+pub(crate) static WRITE_LOCK: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+
 /// What a sync did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyncReport {
@@ -105,6 +109,7 @@ pub(crate) fn sync_with_hook(
     hook: &mut dyn FnMut(Stage) -> std::io::Result<()>,
 ) -> Result<SyncReport, IdentityError> {
     let path = player_state_path(game_dir)?;
+    let _guard = WRITE_LOCK.lock();
     let old = std::fs::read(&path).map_err(|e| IdentityError::Read {
         path: path.clone(),
         error: e.to_string(),
@@ -171,7 +176,6 @@ pub fn update_player_state(
     };
     let members: Members<'_> = serde_json::from_str(body).map_err(|e| e.to_string())?;
     let members = members.0;
-    let offset = |raw: &RawValue| raw.get().as_ptr() as usize - body.as_ptr() as usize;
     let find = |key: &str| members.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
     let parsed = |raw: &RawValue| serde_json::from_str::<Value>(raw.get()).unwrap_or(Value::Null);
 
@@ -211,11 +215,45 @@ pub fn update_player_state(
         }
     }
 
+    set_members_parsed(bom, body, &members, &wanted)
+}
+
+/// Sets top-level members of the JSON object `old` to `wanted`, in place:
+/// a member that exists gets its new value where it stands (a number stays
+/// a number when the new value is a string of digits), a missing one is
+/// appended in the file's style, and every other byte (unknown keys, their
+/// order, formatting, a byte-order mark) stays as it was. Returns the new
+/// content and the keys that changed; `old` unchanged and no keys when
+/// nothing differs. Fails, saying why, when `old` is not a JSON object.
+/// Pure: the file system is the caller's.
+pub(crate) fn set_members(
+    old: &[u8],
+    wanted: &[(&str, Value)],
+) -> Result<(Vec<u8>, Vec<String>), String> {
+    const BOM: &str = "\u{feff}";
+    let text = std::str::from_utf8(old).map_err(|e| format!("not UTF-8 text: {e}"))?;
+    let (bom, body) = match text.strip_prefix(BOM) {
+        Some(rest) => (BOM, rest),
+        None => ("", text),
+    };
+    let members: Members<'_> = serde_json::from_str(body).map_err(|e| e.to_string())?;
+    set_members_parsed(bom, body, &members.0, wanted)
+}
+
+/// [`set_members`] on text already split from its BOM and parsed.
+fn set_members_parsed(
+    bom: &str,
+    body: &str,
+    members: &[(String, &RawValue)],
+    wanted: &[(&str, Value)],
+) -> Result<(Vec<u8>, Vec<String>), String> {
+    let offset = |raw: &RawValue| raw.get().as_ptr() as usize - body.as_ptr() as usize;
+    let parsed = |raw: &RawValue| serde_json::from_str::<Value>(raw.get()).unwrap_or(Value::Null);
     // Replace changed values where they stand; remember what to append.
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
     let mut changed: Vec<String> = Vec::new();
     let mut appended: Vec<(&str, String)> = Vec::new();
-    for (key, value) in &wanted {
+    for (key, value) in wanted {
         let occurrences: Vec<&RawValue> = members
             .iter()
             .filter(|(k, _)| k == key)
@@ -247,7 +285,7 @@ pub fn update_player_state(
         }
     }
     if changed.is_empty() {
-        return Ok((old.to_vec(), changed));
+        return Ok((format!("{bom}{body}").into_bytes(), changed));
     }
 
     if !appended.is_empty() {
@@ -256,7 +294,7 @@ pub fn update_player_state(
             // `{}`: before the closing brace.
             None => body.rfind('}').unwrap_or(body.len()),
         };
-        edits.push((at, at, appended_text(body, &members, &appended, offset)));
+        edits.push((at, at, appended_text(body, members, &appended, offset)));
     }
     edits.sort_by_key(|e| e.0);
     let mut out = String::with_capacity(body.len() + 256);

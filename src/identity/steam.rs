@@ -229,6 +229,7 @@ type TextFn = unsafe extern "C" fn(*mut u8, usize, *mut usize) -> i32;
 type TicketFn = unsafe extern "C" fn(u64, *mut u8, usize, *mut usize, *mut u32) -> i32;
 type BeginFn = unsafe extern "C" fn(u64, *const u8, usize, *mut u8, usize, *mut usize) -> i32;
 type PollFn = unsafe extern "C" fn(u64, *mut u8, usize, *mut usize) -> i32;
+type OwnsFn = unsafe extern "C" fn(u32, *mut u8) -> i32;
 
 /// The plugin's functions; plain pointers into a library never unloaded.
 #[derive(Clone, Copy)]
@@ -242,6 +243,8 @@ struct Fns {
     poll_auth: PollFn,
     end_auth: unsafe extern "C" fn(u64) -> i32,
     shutdown: unsafe extern "C" fn() -> i32,
+    /// Added to ABI 1 later: absent in older plugins.
+    is_subscribed_app: Option<OwnsFn>,
 }
 
 /// A loaded Steam plugin. Cheap to copy; every call returns at once except
@@ -296,6 +299,10 @@ impl SteamPlugin {
                 poll_auth: *lib.get(b"pws_poll_auth\0").map_err(load_err)?,
                 end_auth: *lib.get(b"pws_end_auth\0").map_err(load_err)?,
                 shutdown: *lib.get(b"pws_shutdown\0").map_err(load_err)?,
+                is_subscribed_app: lib
+                    .get::<OwnsFn>(b"pws_is_subscribed_app\0")
+                    .ok()
+                    .map(|f| *f),
             };
             Ok(SteamPlugin { path, f })
         }
@@ -443,6 +450,25 @@ impl SteamPlugin {
         unsafe { (self.f.end_auth)(steam_id) };
     }
 
+    /// Whether the logged-in account owns `app_id` (Steam's
+    /// `BIsSubscribedApp`), or why that cannot be asked: Steam not started,
+    /// or a plugin older than this call.
+    pub fn owns_app(&self, app_id: u32) -> Result<bool, String> {
+        let Some(f) = self.f.is_subscribed_app else {
+            return Err(format!(
+                "the Steam plugin {} is older than this propwash and cannot tell \
+                 whether the account owns the game; install matching versions",
+                self.path.display()
+            ));
+        };
+        let mut owned = 0u8;
+        // SAFETY: `owned` is valid for one byte.
+        match unsafe { f(app_id, &mut owned) } {
+            PWS_OK => Ok(owned != 0),
+            code => Err(format!("Steam could not say (plugin error {code})")),
+        }
+    }
+
     /// Cancels all tickets, ends all sessions and releases Steam.
     pub fn shutdown(&self) {
         // SAFETY: no arguments.
@@ -529,6 +555,10 @@ impl IdentityProvider for SteamProvider {
 
     fn cancel_ticket(&self, ticket: &AuthTicket) {
         self.plugin.cancel_ticket(ticket.handle);
+    }
+
+    fn owns_app(&self, app_id: u32) -> Result<bool, String> {
+        self.plugin.owns_app(app_id)
     }
 }
 

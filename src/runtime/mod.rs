@@ -610,7 +610,9 @@ impl Session {
         })
     }
 
-    /// Host only: serves the track in folder `dir` with these ids. Returns
+    /// Host only: serves the track in folder `dir` with these ids (or, when
+    /// `dir` is a file, the single-file track `<track-id>.cmp` it is, with
+    /// `map_id`; `track_id` is then its name's). Returns
     /// at once: the folder is hashed on a helper thread (as long as reading
     /// every byte takes: about a second per few hundred MiB), then the room
     /// announces it and [`Event::TrackReady`] (with `dir`, `downloaded`
@@ -639,7 +641,13 @@ impl Session {
         std::thread::Builder::new()
             .name("propwash-track-hash".into())
             .spawn(move || {
-                let cmd = match FolderSource::new(&dir, &map_id, &track_id, &limits) {
+                // A single-file track (`<track-id>.cmp`) names itself.
+                let source = if dir.is_file() {
+                    FolderSource::from_file(&dir, &map_id, &limits)
+                } else {
+                    FolderSource::new(&dir, &map_id, &track_id, &limits)
+                };
+                let cmd = match source {
                     Ok(source) => Command::ServeTrack {
                         source: Some(Box::new(source)),
                         allow_download,

@@ -5,7 +5,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::generate::generate_track;
-use super::manifest::{verify_dir, Limits, TrackHash, TrackManifest};
+use super::manifest::{
+    verify_dir, verify_file, Limits, TrackHash, TrackManifest, FILE_TRACK_MAP_ID,
+};
 
 /// Exit status: the command did what was asked.
 pub const EXIT_OK: i32 = 0;
@@ -21,9 +23,12 @@ Commands:
   manifest <dir> [--map ID] [--track ID] [--max-bytes N] [--max-files N]
       Print the manifest of a track folder as JSON, then a line
       'track_hash <hex>'. The ids default to the folder's place in
-      maps/<map-id>/custom/<track-id>.
+      maps/<map-id>/custom/<track-id>. <dir> may be a single-file track,
+      the game's <guid>.cmp (its track id is the guid; --map defaults to
+      MapCustom).
   verify <dir> <hash> [--max-bytes N] [--max-files N]
-      Check that the folder holds exactly the track with this hash.
+      Check that the folder (or .cmp file) holds exactly the track with
+      this hash.
       Exit status 0 when it does, 1 (with the reason) when it does not.
   generate <dir> --bytes N --files N [--seed N] [--map ID] [--track ID]
       Write a synthetic track with deterministic content into <dir>
@@ -62,6 +67,13 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         }
         (Some("manifest"), [dir]) => {
             let dir = Path::new(dir);
+            if dir.is_file() {
+                let map = opts.map.clone().unwrap_or_else(|| FILE_TRACK_MAP_ID.into());
+                return match TrackManifest::from_file(dir, &map, &opts.limits) {
+                    Ok(m) => print_manifest(out, &m),
+                    Err(e) => fail(err, &e),
+                };
+            }
             let (map, track) = match opts.ids(dir) {
                 Ok(ids) => ids,
                 Err(msg) => return usage(err, &msg),
@@ -76,7 +88,13 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                 Ok(h) => h,
                 Err(e) => return usage(err, &e.to_string()),
             };
-            match verify_dir(Path::new(dir), &hash, &opts.limits) {
+            let path = Path::new(dir);
+            let checked = if path.is_file() {
+                verify_file(path, &hash, &opts.limits).map(|f| vec![f])
+            } else {
+                verify_dir(path, &hash, &opts.limits)
+            };
+            match checked {
                 Ok(files) => {
                     let bytes: u64 = files.iter().map(|f| f.size).sum();
                     let _ = writeln!(out, "ok {hash} ({} files, {bytes} bytes)", files.len());

@@ -337,6 +337,25 @@ pub enum TrackError {
         /// The destination we wanted.
         path: PathBuf,
     },
+    /// A single-file track's file is not named `<track-id>.cmp`, or the
+    /// track has more than that one file.
+    NotAFileTrack {
+        /// What the track is called.
+        track_id: String,
+        /// What was found instead.
+        detail: String,
+    },
+    /// A single-file track's place holds another file of that name, which
+    /// is never overwritten.
+    FileTaken {
+        /// The file in the way.
+        path: PathBuf,
+    },
+    /// A single-file track came, and no folder for such tracks was given.
+    NoFileTrackFolder {
+        /// The track.
+        track_id: String,
+    },
     /// The partial track was already finished or aborted.
     Closed {
         /// Its temporary folder.
@@ -484,6 +503,25 @@ impl fmt::Display for TrackError {
                 f,
                 "{}: this name and the names beside it hold other tracks",
                 path.display()
+            ),
+            NotAFileTrack { track_id, detail } => write!(
+                f,
+                "single-file track {}: it must be one file named {}.{}; {detail}",
+                shown(track_id),
+                shown(track_id),
+                super::manifest::FILE_TRACK_EXTENSION
+            ),
+            FileTaken { path } => write!(
+                f,
+                "{}: another track of that name is already there and is left as it is \
+                 (move it away to get the room's)",
+                path.display()
+            ),
+            NoFileTrackFolder { track_id } => write!(
+                f,
+                "{} is a single-file track and this game has no folder for those \
+                 (storage/offline/maps)",
+                shown(track_id)
             ),
             Closed { path } => write!(
                 f,

@@ -15,6 +15,15 @@
 //! be taken too), and [`InstalledTrack::occupied`] says so. We chose this over
 //! refusing because the player keeps their own track and still gets the
 //! room's; the caller decides how to tell the game which folder to load.
+//!
+//! A single-file track ([`Layout::File`], the game's own `<guid>.cmp`) goes
+//! the same way into the custom tracks' folder
+//! ([`Installer::with_file_tracks`]): written and hashed in a temporary
+//! folder there, then linked into place as `<track-id>.cmp` in one step
+//! that fails if a file of that name appeared meanwhile. A different file
+//! already of that name is never overwritten, and not installed beside
+//! either (the game finds a custom track by its file name only): the
+//! install fails with [`TrackError::FileTaken`], naming it.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
@@ -29,7 +38,8 @@ use sha2::{Digest, Sha256};
 
 use super::error::{io_err, TrackError};
 use super::manifest::{
-    compare_listing, list_dir, verify_dir_against, Limits, Listed, TrackHash, TrackManifest,
+    compare_listing, file_track_name, list_dir, list_file, verify_dir_against, verify_file, Layout,
+    Limits, Listed, TrackHash, TrackManifest,
 };
 
 /// Name prefix of our temporary folders in the maps folder.
@@ -56,6 +66,8 @@ const COPY_CHUNK: usize = 1 << 20;
 #[derive(Clone, Debug)]
 pub struct Installer {
     maps_root: PathBuf,
+    /// Where single-file tracks go (`storage/offline/maps`), when known.
+    files_root: Option<PathBuf>,
     limits: Limits,
 }
 
@@ -173,7 +185,42 @@ impl Installer {
         if !maps_root.is_dir() {
             return Err(TrackError::NotADirectory { path: maps_root });
         }
-        Ok(Installer { maps_root, limits })
+        Ok(Installer {
+            maps_root,
+            files_root: None,
+            limits,
+        })
+    }
+
+    /// Also installs single-file tracks, into `dir` (the game's
+    /// `storage/offline/maps`, which must exist; links in its own path are
+    /// resolved once here).
+    pub fn with_file_tracks(mut self, dir: &Path) -> Result<Installer, TrackError> {
+        let dir = fs::canonicalize(dir).map_err(io_err("opening", dir))?;
+        if !dir.is_dir() {
+            return Err(TrackError::NotADirectory { path: dir });
+        }
+        self.files_root = Some(dir);
+        Ok(self)
+    }
+
+    /// The folder single-file tracks go into (canonical), when set.
+    pub fn files_root(&self) -> Option<&Path> {
+        self.files_root.as_deref()
+    }
+
+    /// The folder a track's temporary copy and its destination live in.
+    fn root_for(&self, manifest: &TrackManifest) -> Result<&Path, TrackError> {
+        match manifest.layout() {
+            Layout::Folder => Ok(&self.maps_root),
+            Layout::File => {
+                self.files_root
+                    .as_deref()
+                    .ok_or_else(|| TrackError::NoFileTrackFolder {
+                        track_id: manifest.track_id().to_string(),
+                    })
+            }
+        }
     }
 
     /// The maps folder (canonical).
@@ -186,12 +233,22 @@ impl Installer {
         &self.limits
     }
 
-    /// Where a track belongs: `maps/<map-id>/custom/<track-id>`.
-    pub fn destination(&self, manifest: &TrackManifest) -> PathBuf {
-        self.maps_root
-            .join(manifest.map_id())
-            .join("custom")
-            .join(manifest.track_id())
+    /// Where a track belongs: `maps/<map-id>/custom/<track-id>`, or for a
+    /// single-file track `<file tracks>/<track-id>.cmp` (`None` when that
+    /// folder was not given).
+    pub fn destination(&self, manifest: &TrackManifest) -> Option<PathBuf> {
+        match manifest.layout() {
+            Layout::Folder => Some(
+                self.maps_root
+                    .join(manifest.map_id())
+                    .join("custom")
+                    .join(manifest.track_id()),
+            ),
+            Layout::File => self
+                .files_root
+                .as_ref()
+                .map(|r| r.join(file_track_name(manifest.track_id()))),
+        }
     }
 
     /// Starts a fresh install: creates the temporary folder with every file
@@ -200,11 +257,12 @@ impl Installer {
     /// ([`TrackManifest::check_announced`]).
     pub fn begin(&self, manifest: &TrackManifest) -> Result<PartialTrack, TrackError> {
         manifest.validate(&self.limits)?;
-        let temp_dir = self.create_temp_dir(&manifest.track_hash())?;
+        let root = self.root_for(manifest)?.to_path_buf();
+        let temp_dir = create_temp_dir(&root, &manifest.track_hash())?;
         let mut partial = PartialTrack {
             manifest: manifest.clone(),
             limits: self.limits,
-            maps_root: self.maps_root.clone(),
+            maps_root: root,
             files_dir: temp_dir.join(FILES_DIR),
             temp_dir,
             files: vec![FileProgress::default(); manifest.files().len()],
@@ -232,11 +290,12 @@ impl Installer {
     /// leftovers are skipped (and later swept).
     pub fn resume(&self, manifest: &TrackManifest) -> Result<Option<PartialTrack>, TrackError> {
         manifest.validate(&self.limits)?;
+        let root = self.root_for(manifest)?;
         let prefix = format!("{TEMP_PREFIX}{}-", &manifest.track_hash().to_string()[..16]);
         let mut best: Option<PartialTrack> = None;
-        let entries = fs::read_dir(&self.maps_root).map_err(io_err("listing", &self.maps_root))?;
+        let entries = fs::read_dir(root).map_err(io_err("listing", root))?;
         for entry in entries {
-            let entry = entry.map_err(io_err("listing", &self.maps_root))?;
+            let entry = entry.map_err(io_err("listing", root))?;
             let is_ours = entry
                 .file_name()
                 .to_str()
@@ -245,7 +304,7 @@ impl Installer {
             if !is_ours || !is_dir {
                 continue;
             }
-            match self.load_partial(&entry.path(), manifest) {
+            match self.load_partial(root, &entry.path(), manifest) {
                 Ok(p) => {
                     if best
                         .as_ref()
@@ -281,7 +340,7 @@ impl Installer {
         src: &Path,
         manifest: &TrackManifest,
     ) -> Result<InstalledTrack, TrackError> {
-        let listing = list_dir(src, &self.limits)?;
+        let listing = list_source(src, manifest, &self.limits)?;
         compare_listing(manifest.files(), &listing)?;
         let mut partial = self.begin(manifest)?;
         let result = copy_into(&mut partial, &listing).and_then(|()| partial.finish());
@@ -291,38 +350,13 @@ impl Installer {
         result
     }
 
-    /// Makes `maps/.propwash-tmp-<hash16>-<random>` and checks it is inside
-    /// the maps folder.
-    fn create_temp_dir(&self, hash: &TrackHash) -> Result<PathBuf, TrackError> {
-        let hash_hex = hash.to_string();
-        let mut tries = 0;
-        let dir = loop {
-            let dir = self.maps_root.join(format!(
-                "{TEMP_PREFIX}{}-{:016x}",
-                &hash_hex[..16],
-                unique_u64()
-            ));
-            match fs::create_dir(&dir) {
-                Ok(()) => break dir,
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < 8 => tries += 1,
-                Err(e) => return Err(io_err("creating", dir)(e)),
-            }
-        };
-        match inside(&self.maps_root, &dir) {
-            Ok(canonical) => Ok(canonical),
-            Err(e) => {
-                let _ = fs::remove_dir(&dir);
-                Err(e)
-            }
-        }
-    }
-
     fn load_partial(
         &self,
+        root: &Path,
         temp_dir: &Path,
         manifest: &TrackManifest,
     ) -> Result<PartialTrack, TrackError> {
-        let temp_dir = inside(&self.maps_root, temp_dir)?;
+        let temp_dir = inside(root, temp_dir)?;
         let corrupt = |path: &Path, detail: String| TrackError::StateCorrupt {
             path: path.to_path_buf(),
             detail,
@@ -366,7 +400,7 @@ impl Installer {
         Ok(PartialTrack {
             manifest: manifest.clone(),
             limits: self.limits,
-            maps_root: self.maps_root.clone(),
+            maps_root: root.to_path_buf(),
             temp_dir,
             files_dir,
             files,
@@ -376,6 +410,50 @@ impl Installer {
             scratch: Vec::new(),
             closed: false,
         })
+    }
+}
+
+/// Makes `<root>/.propwash-tmp-<hash16>-<random>` and checks it is inside
+/// `root` (canonical).
+fn create_temp_dir(root: &Path, hash: &TrackHash) -> Result<PathBuf, TrackError> {
+    let hash_hex = hash.to_string();
+    let mut tries = 0;
+    let dir = loop {
+        let dir = root.join(format!(
+            "{TEMP_PREFIX}{}-{:016x}",
+            &hash_hex[..16],
+            unique_u64()
+        ));
+        match fs::create_dir(&dir) {
+            Ok(()) => break dir,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < 8 => tries += 1,
+            Err(e) => return Err(io_err("creating", dir)(e)),
+        }
+    };
+    match inside(root, &dir) {
+        Ok(canonical) => Ok(canonical),
+        Err(e) => {
+            let _ = fs::remove_dir(&dir);
+            Err(e)
+        }
+    }
+}
+
+/// The files of a track on this machine: a folder's, or for a single-file
+/// track its one file given by itself (or a folder holding it).
+pub(crate) fn list_source(
+    src: &Path,
+    manifest: &TrackManifest,
+    limits: &Limits,
+) -> Result<Vec<Listed>, TrackError> {
+    let is_file = fs::symlink_metadata(src).is_ok_and(|m| m.is_file());
+    if manifest.layout() == Layout::File && is_file {
+        let mut one = list_file(src, limits)?;
+        // Compared by the name it will have.
+        one.rel = file_track_name(manifest.track_id());
+        Ok(vec![one])
+    } else {
+        list_dir(src, limits)
     }
 }
 
@@ -586,6 +664,9 @@ impl PartialTrack {
         // names and sizes, plain files only.
         let listing = list_dir(&self.files_dir, &self.limits)?;
         compare_listing(self.manifest.files(), &listing)?;
+        if self.manifest.layout() == Layout::File {
+            return self.finish_file();
+        }
 
         let map_dir = ensure_dir_inside(
             &self.maps_root,
@@ -633,6 +714,46 @@ impl PartialTrack {
         }
         Err(TrackError::Occupied {
             path: candidates[0].clone(),
+        })
+    }
+
+    /// A verified single-file track into place: linked as
+    /// `<root>/<track-id>.cmp` only if no file has that name (checked by the
+    /// link itself, so one that appears meanwhile is not overwritten
+    /// either); a file already there with this content is used as is.
+    fn finish_file(&mut self) -> Result<InstalledTrack, TrackError> {
+        let name = file_track_name(self.manifest.track_id());
+        let dest = self.maps_root.join(&name);
+        let ours = self.files_dir.join(&name);
+        let hash = self.manifest.track_hash();
+        // The bytes on disk before the name the game reads appears.
+        File::open(&ours)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err("flushing", &ours))?;
+        let outcome = match place_new(&ours, &dest) {
+            Ok(()) => {
+                sync_dir(&self.maps_root);
+                InstallOutcome::Installed
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let same = fs::symlink_metadata(&dest).is_ok_and(|m| m.is_file())
+                    && verify_file(&dest, &hash, &self.limits).is_ok();
+                if !same {
+                    return Err(TrackError::FileTaken { path: dest });
+                }
+                InstallOutcome::AlreadyPresent
+            }
+            Err(e) => return Err(io_err("moving into place", &dest)(e)),
+        };
+        self.closed = true;
+        if let Err(e) = fs::remove_dir_all(&self.temp_dir) {
+            tracing::warn!("left {}: {e}", self.temp_dir.display());
+        }
+        Ok(InstalledTrack {
+            path: dest,
+            hash,
+            outcome,
+            occupied: None,
         })
     }
 
@@ -875,6 +996,37 @@ pub(crate) fn sweep_prefixed(
         }
     }
     Ok(removed)
+}
+
+/// Puts `src` at `dst` only if nothing is at `dst` (`AlreadyExists` if
+/// something is): a hard link fails atomically when the name is taken; on a
+/// file system without links, the name is checked and `src` renamed.
+fn place_new(src: &Path, dst: &Path) -> io::Result<()> {
+    match fs::hard_link(src, dst) {
+        Ok(()) => {
+            // The temporary name goes with its folder.
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+        Err(link_error) => match fs::symlink_metadata(dst) {
+            Ok(_) => Err(io::Error::new(io::ErrorKind::AlreadyExists, "taken")),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                tracing::debug!("no hard link ({link_error}); renaming into place");
+                fs::rename(src, dst)
+            }
+            Err(e) => Err(e),
+        },
+    }
+}
+
+/// Makes a new name in `dir` durable where the platform allows it.
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
 }
 
 /// Creates the missing parent folders of track path `rel` under `base`

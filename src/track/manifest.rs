@@ -20,6 +20,11 @@
 //! `verify <dir> <hash>` needs nothing but the folder. The JSON form
 //! ([`TrackManifest::to_json`]) carries the ids beside the files.
 //!
+//! A single-file track (the game's own `<guid>.cmp`, [`Layout::File`]) is
+//! encoded the same way under the first line `propwash-track-file-v1`, with
+//! its one file named `<track-id>.cmp`; it is another track than a folder
+//! holding that file, because it installs elsewhere.
+//!
 //! Empty folders carry no content and are not part of a track. `.DS_Store`,
 //! `Thumbs.db` and `desktop.ini` (any case) are skipped while reading a folder,
 //! because macOS and Windows drop them into folders on their own and the hash
@@ -54,6 +59,37 @@ pub const MANIFEST_VERSION: u32 = 1;
 
 /// First line of the canonical encoding.
 const CANONICAL_HEADER: &str = "propwash-track-v1\n";
+/// First line of a single-file track's canonical encoding: the same file as
+/// a one-file folder track is another track (it installs elsewhere).
+const CANONICAL_FILE_HEADER: &str = "propwash-track-file-v1\n";
+/// The extension of a single-file track: the game's custom tracks are
+/// `storage/offline/maps/<guid>.cmp`.
+pub const FILE_TRACK_EXTENSION: &str = "cmp";
+/// The map id a single-file track is announced with when nothing better is
+/// known (the game's category of custom tracks).
+pub const FILE_TRACK_MAP_ID: &str = "MapCustom";
+
+/// How a track sits on disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    /// A folder of files: `content/maps/<map-id>/custom/<track-id>/`.
+    #[default]
+    Folder,
+    /// One file, the game's own format: `storage/offline/maps/<track-id>.cmp`.
+    File,
+}
+
+impl Layout {
+    fn is_folder(&self) -> bool {
+        *self == Layout::Folder
+    }
+}
+
+/// The file name of single-file track `track_id`: `<track-id>.cmp`.
+pub fn file_track_name(track_id: &str) -> String {
+    format!("{track_id}.{FILE_TRACK_EXTENSION}")
+}
 /// Read buffer for hashing files.
 const HASH_BUF: usize = 256 << 10;
 
@@ -163,6 +199,7 @@ pub struct FileEntry {
 pub struct TrackManifest {
     map_id: String,
     track_id: String,
+    layout: Layout,
     files: Vec<FileEntry>,
     total_size: u64,
     hash: TrackHash,
@@ -174,6 +211,9 @@ struct ManifestJson {
     version: u32,
     map_id: String,
     track_id: String,
+    /// Absent for folder tracks, so their JSON is what it always was.
+    #[serde(default, skip_serializing_if = "Layout::is_folder")]
+    layout: Layout,
     files: Vec<FileJson>,
 }
 
@@ -195,7 +235,49 @@ impl TrackManifest {
         limits: &Limits,
     ) -> Result<TrackManifest, TrackError> {
         files.sort_by(|a, b| a.path.cmp(&b.path));
-        TrackManifest::checked(map_id.to_owned(), track_id.to_owned(), files, limits)
+        TrackManifest::checked(
+            map_id.to_owned(),
+            track_id.to_owned(),
+            Layout::Folder,
+            files,
+            limits,
+        )
+    }
+
+    /// A single-file track from its one file (named `<track-id>.cmp`).
+    pub fn new_file(
+        map_id: &str,
+        track_id: &str,
+        file: FileEntry,
+        limits: &Limits,
+    ) -> Result<TrackManifest, TrackError> {
+        TrackManifest::checked(
+            map_id.to_owned(),
+            track_id.to_owned(),
+            Layout::File,
+            vec![file],
+            limits,
+        )
+    }
+
+    /// Reads a single-file track: `path` must be a plain file (not a link)
+    /// named `<track-id>.cmp` with a safe track id, within `limits`; it is
+    /// hashed once. `map_id` is announced beside it ([`FILE_TRACK_MAP_ID`]
+    /// when the caller knows no better).
+    pub fn from_file(
+        path: &Path,
+        map_id: &str,
+        limits: &Limits,
+    ) -> Result<TrackManifest, TrackError> {
+        let listed = list_file(path, limits)?;
+        let track_id = file_track_id(&listed.rel).ok_or_else(|| TrackError::NotAFileTrack {
+            track_id: listed.rel.clone(),
+            detail: format!("{} does not end in .{FILE_TRACK_EXTENSION}", listed.rel),
+        })?;
+        validate_id(IdKind::Map, map_id)?;
+        validate_id(IdKind::Track, &track_id)?;
+        let files = hash_listing(vec![listed])?;
+        TrackManifest::checked(map_id.to_owned(), track_id, Layout::File, files, limits)
     }
 
     /// Reads a track folder: walks it without following links, hashes every
@@ -212,7 +294,13 @@ impl TrackManifest {
         validate_id(IdKind::Map, map_id)?;
         validate_id(IdKind::Track, track_id)?;
         let files = hash_listing(list_dir(dir, limits)?)?;
-        TrackManifest::checked(map_id.to_owned(), track_id.to_owned(), files, limits)
+        TrackManifest::checked(
+            map_id.to_owned(),
+            track_id.to_owned(),
+            Layout::Folder,
+            files,
+            limits,
+        )
     }
 
     /// Parses and checks a manifest from a peer. Refuses: input longer than
@@ -256,7 +344,7 @@ impl TrackManifest {
                 sha256,
             });
         }
-        TrackManifest::checked(raw.map_id, raw.track_id, files, limits)
+        TrackManifest::checked(raw.map_id, raw.track_id, raw.layout, files, limits)
     }
 
     /// The manifest as compact JSON:
@@ -276,6 +364,7 @@ impl TrackManifest {
             version: MANIFEST_VERSION,
             map_id: self.map_id.clone(),
             track_id: self.track_id.clone(),
+            layout: self.layout,
             files: self
                 .files
                 .iter()
@@ -291,7 +380,7 @@ impl TrackManifest {
     /// The canonical encoding (see the module docs); its SHA-256 is
     /// [`TrackManifest::track_hash`].
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        canonical_bytes(&self.files)
+        canonical_bytes(self.layout, &self.files)
     }
 
     /// SHA-256 of the canonical encoding.
@@ -314,6 +403,11 @@ impl TrackManifest {
         &self.track_id
     }
 
+    /// A folder of files, or one file.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
     /// The files in canonical order; a chunk's file index is an index here.
     pub fn files(&self) -> &[FileEntry] {
         &self.files
@@ -323,6 +417,23 @@ impl TrackManifest {
     /// built with.
     pub fn validate(&self, limits: &Limits) -> Result<(), TrackError> {
         check_files(&self.files, limits).map(|_| ())
+    }
+
+    /// Checks that this is the track announced with `layout` (the hash
+    /// already tells them apart; this names the difference).
+    pub fn check_layout(&self, layout: Layout) -> Result<(), TrackError> {
+        if self.layout == layout {
+            return Ok(());
+        }
+        let name = |l: Layout| match l {
+            Layout::Folder => "a folder".to_string(),
+            Layout::File => "a single file".to_string(),
+        };
+        Err(TrackError::AnnouncementMismatch {
+            field: "layout",
+            announced: name(layout),
+            manifest: name(self.layout),
+        })
     }
 
     /// Checks that this manifest is the track a room announced.
@@ -368,16 +479,36 @@ impl TrackManifest {
     fn checked(
         map_id: String,
         track_id: String,
+        layout: Layout,
         files: Vec<FileEntry>,
         limits: &Limits,
     ) -> Result<TrackManifest, TrackError> {
         validate_id(IdKind::Map, &map_id)?;
         validate_id(IdKind::Track, &track_id)?;
         let total_size = check_files(&files, limits)?;
-        let hash = hash_files(&files);
+        if layout == Layout::File {
+            let want = file_track_name(&track_id);
+            match files.as_slice() {
+                [one] if one.path == want => {}
+                [one] => {
+                    return Err(TrackError::NotAFileTrack {
+                        track_id,
+                        detail: format!("its file is {}", one.path),
+                    })
+                }
+                more => {
+                    return Err(TrackError::NotAFileTrack {
+                        track_id,
+                        detail: format!("it lists {} files", more.len()),
+                    })
+                }
+            }
+        }
+        let hash = hash_layout(layout, &files);
         Ok(TrackManifest {
             map_id,
             track_id,
+            layout,
             files,
             total_size,
             hash,
@@ -851,9 +982,12 @@ fn compare_by(
 }
 
 /// The canonical encoding of a sorted file list (see the module docs).
-fn canonical_bytes(files: &[FileEntry]) -> Vec<u8> {
+fn canonical_bytes(layout: Layout, files: &[FileEntry]) -> Vec<u8> {
     let mut out = String::with_capacity(32 + files.len() * 100);
-    out.push_str(CANONICAL_HEADER);
+    out.push_str(match layout {
+        Layout::Folder => CANONICAL_HEADER,
+        Layout::File => CANONICAL_FILE_HEADER,
+    });
     out.push_str(&format!("{}\n", files.len()));
     for f in files {
         out.push_str(&hex(&f.sha256));
@@ -864,9 +998,95 @@ fn canonical_bytes(files: &[FileEntry]) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// The track hash of a sorted file list.
+/// The track hash of a sorted file list (a folder track's).
 pub(crate) fn hash_files(files: &[FileEntry]) -> TrackHash {
-    TrackHash(Sha256::digest(canonical_bytes(files)).into())
+    hash_layout(Layout::Folder, files)
+}
+
+/// The track hash of a sorted file list laid out as `layout`.
+pub(crate) fn hash_layout(layout: Layout, files: &[FileEntry]) -> TrackHash {
+    TrackHash(Sha256::digest(canonical_bytes(layout, files)).into())
+}
+
+/// The track id a single-file track's file name gives (`CMP-1.cmp` gives
+/// `CMP-1`); `None` without the extension.
+pub fn file_track_id(name: &str) -> Option<String> {
+    let (stem, ext) = name.rsplit_once('.')?;
+    (ext.eq_ignore_ascii_case(FILE_TRACK_EXTENSION) && !stem.is_empty()).then(|| stem.to_string())
+}
+
+/// One plain file, checked as a single-file track's: not a link, not a
+/// folder or device, a name obeying the path rules, within `limits`.
+pub(crate) fn list_file(path: &Path, limits: &Limits) -> Result<Listed, TrackError> {
+    let meta = fs::symlink_metadata(path).map_err(io_err("reading", path))?;
+    if meta.file_type().is_symlink() {
+        return Err(TrackError::Symlink {
+            path: path.to_path_buf(),
+        });
+    }
+    if !meta.is_file() {
+        return Err(TrackError::SpecialFile {
+            path: path.to_path_buf(),
+        });
+    }
+    let rel = path
+        .file_name()
+        .unwrap_or_default()
+        .to_str()
+        .ok_or_else(|| TrackError::NonUtf8Name {
+            path: path.to_path_buf(),
+        })?
+        .to_string();
+    validate_relative_path(&rel, limits)?;
+    if meta.len() > limits.max_total_bytes {
+        return Err(TrackError::TooLarge {
+            path: rel,
+            bytes: meta.len(),
+            max: limits.max_total_bytes,
+        });
+    }
+    Ok(Listed {
+        rel,
+        abs: path.to_path_buf(),
+        size: meta.len(),
+    })
+}
+
+/// Checks that the file at `path` is exactly the single-file track `hash`,
+/// hashing it. Returns its entry.
+pub fn verify_file(
+    path: &Path,
+    expected: &TrackHash,
+    limits: &Limits,
+) -> Result<FileEntry, TrackError> {
+    let files = hash_listing(vec![list_file(path, limits)?])?;
+    let actual = hash_layout(Layout::File, &files);
+    if actual != *expected {
+        return Err(TrackError::TrackHashMismatch {
+            path: path.to_path_buf(),
+            expected: *expected,
+            actual,
+        });
+    }
+    files
+        .into_iter()
+        .next()
+        .ok_or_else(|| TrackError::EmptyTrack {
+            path: path.display().to_string(),
+        })
+}
+
+/// [`verify_dir`] for a folder, [`verify_file`] for a single-file track.
+pub fn verify_installed(
+    path: &Path,
+    expected: &TrackHash,
+    limits: &Limits,
+) -> Result<(), TrackError> {
+    if fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+        verify_file(path, expected, limits).map(drop)
+    } else {
+        verify_dir(path, expected, limits).map(drop)
+    }
 }
 
 /// Lowercase hex.

@@ -21,7 +21,8 @@ pub use install::{
     PartialTrack,
 };
 pub use manifest::{
-    validate_id, validate_relative_path, verify_dir, verify_dir_against, FileEntry, Limits,
-    TrackHash, TrackManifest,
+    file_track_id, file_track_name, validate_id, validate_relative_path, verify_dir,
+    verify_dir_against, verify_file, verify_installed, FileEntry, Layout, Limits, TrackHash,
+    TrackManifest, FILE_TRACK_EXTENSION, FILE_TRACK_MAP_ID,
 };
 pub use store::{find_installed, find_installed_cached, find_installed_manifest, TrackStore};

@@ -105,7 +105,7 @@ impl TrackStore {
         if let Some(found) = self.lookup(&hash) {
             return Ok(found);
         }
-        let listing = list_dir(src, &self.limits)?;
+        let listing = super::install::list_source(src, manifest, &self.limits)?;
         compare_listing(manifest.files(), &listing)?;
 
         let tmp = self

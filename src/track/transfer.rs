@@ -29,7 +29,8 @@ use std::io;
 use std::path::PathBuf;
 
 use super::{
-    ChunkOutcome, InstalledTrack, Limits, MissingRange, TrackError, TrackHash, TrackManifest,
+    ChunkOutcome, InstalledTrack, Layout, Limits, MissingRange, TrackError, TrackHash,
+    TrackManifest,
 };
 use crate::proto::wire::{Reader, WireError};
 
@@ -56,6 +57,9 @@ pub mod props {
     pub const SIZE: &str = "track_size";
     /// "true" when joiners may download it from the host.
     pub const DOWNLOAD: &str = "allow_track_download";
+    /// "file" for a single-file track (`<track-id>.cmp`); absent for a
+    /// folder track.
+    pub const LAYOUT: &str = "track_layout";
 }
 
 /// Where the host reads a track it serves.
@@ -183,6 +187,8 @@ pub struct Announcement {
     pub size: u64,
     /// Whether the host lets joiners download it.
     pub download: bool,
+    /// A folder, or one `.cmp` file.
+    pub layout: Layout,
 }
 
 impl Announcement {
@@ -196,6 +202,11 @@ impl Announcement {
             track_id: text(props::TRACK)?.to_string(),
             size: text(props::SIZE)?.parse().ok()?,
             download: text(props::DOWNLOAD) == Some("true"),
+            layout: match room.get(props::LAYOUT.as_bytes()).map(Vec::as_slice) {
+                None | Some(b"folder") => Layout::Folder,
+                Some(b"file") => Layout::File,
+                Some(_) => return None,
+            },
         })
     }
 
@@ -207,6 +218,7 @@ impl Announcement {
             props::TRACK,
             props::SIZE,
             props::DOWNLOAD,
+            props::LAYOUT,
         ]
         .into_iter()
         .map(|k| (k.as_bytes().to_vec(), None))
@@ -215,7 +227,7 @@ impl Announcement {
 
     /// The room properties announcing `manifest`.
     pub fn props_for(manifest: &TrackManifest, download: bool) -> crate::proto::room::PropChanges {
-        [
+        let mut m: crate::proto::room::PropChanges = [
             (props::HASH, manifest.track_hash().to_string()),
             (props::MAP, manifest.map_id().to_string()),
             (props::TRACK, manifest.track_id().to_string()),
@@ -224,7 +236,14 @@ impl Announcement {
         ]
         .into_iter()
         .map(|(k, v)| (k.as_bytes().to_vec(), Some(v.into_bytes())))
-        .collect()
+        .collect();
+        // Folder tracks are announced as they always were; a file track
+        // says so, and clears what a folder track before it left.
+        m.insert(
+            props::LAYOUT.as_bytes().to_vec(),
+            (manifest.layout() == Layout::File).then(|| b"file".to_vec()),
+        );
+        m
     }
 }
 
@@ -817,7 +836,10 @@ impl Download {
             return self.fail(DownloadError::WrongManifest, true, target);
         }
         let a = &self.announced;
-        if let Err(e) = manifest.check_announced(&a.map_id, &a.track_id, &a.hash, a.size) {
+        if let Err(e) = manifest
+            .check_announced(&a.map_id, &a.track_id, &a.hash, a.size)
+            .and_then(|()| manifest.check_layout(a.layout))
+        {
             return self.fail(DownloadError::Track(e), true, target);
         }
         self.retries = vec![0; manifest.files().len()];
@@ -1117,6 +1139,40 @@ impl FolderSource {
             open: None,
         })
     }
+
+    /// Serves the single-file track at `file` (`<track-id>.cmp`, hashed
+    /// once), announced with `map_id`.
+    pub fn from_file(
+        file: &std::path::Path,
+        map_id: &str,
+        limits: &Limits,
+    ) -> Result<FolderSource, TrackError> {
+        let manifest = TrackManifest::from_file(file, map_id, limits)?;
+        Ok(FolderSource {
+            dir: file
+                .parent()
+                .unwrap_or_else(|| std::path::Path::new("."))
+                .to_path_buf(),
+            manifest,
+            open: None,
+        })
+    }
+
+    /// Serves the custom track `guid` of a game's `storage/offline/maps`
+    /// folder (`<custom_maps>/<guid>.cmp`), announced with `map_id`.
+    pub fn custom_track(
+        custom_maps: &std::path::Path,
+        guid: &str,
+        map_id: &str,
+        limits: &Limits,
+    ) -> Result<FolderSource, TrackError> {
+        super::validate_id(super::IdKind::Track, guid)?;
+        FolderSource::from_file(
+            &custom_maps.join(super::file_track_name(guid)),
+            map_id,
+            limits,
+        )
+    }
 }
 
 impl TrackSource for FolderSource {
@@ -1216,6 +1272,20 @@ impl MapsFolder {
             pending: 0,
             lost: VecDeque::new(),
         })
+    }
+
+    /// Also takes single-file tracks (the game's `<guid>.cmp`), into `dir`
+    /// (the game's `storage/offline/maps`, which must exist). Without it a
+    /// room's single-file track fails with a message saying so.
+    pub fn with_file_tracks(mut self, dir: &std::path::Path) -> Result<MapsFolder, TrackError> {
+        let work = match &mut self.run {
+            Run::Inline { work, .. } => Some(work),
+            Run::Thread { work, .. } => work.as_mut(),
+        };
+        if let Some(w) = work {
+            w.installer = w.installer.clone().with_file_tracks(dir)?;
+        }
+        Ok(self)
     }
 }
 
@@ -1388,7 +1458,16 @@ impl FolderWork {
     /// from there through the same checked path as a download.
     fn find(&mut self, a: &Announcement) -> Option<PathBuf> {
         let limits = *self.installer.limits();
-        if let Some(p) = super::find_installed_cached(
+        if a.layout == Layout::File {
+            // The one place the game looks: `<guid>.cmp`, hashed (a custom
+            // track is one file of a few MiB).
+            let root = self.installer.files_root()?;
+            super::validate_id(super::IdKind::Track, &a.track_id).ok()?;
+            let path = root.join(super::file_track_name(&a.track_id));
+            if super::verify_file(&path, &a.hash, &limits).is_ok() {
+                return Some(path);
+            }
+        } else if let Some(p) = super::find_installed_cached(
             self.installer.maps_root(),
             &a.map_id,
             &a.track_id,
@@ -1575,6 +1654,103 @@ mod tests {
     }
 
     #[test]
+    fn a_single_file_track_travels_by_its_guid_and_is_found_afterwards() {
+        let t = TestDir::new("transfer-cmp");
+        let host = t.path().join("host");
+        fs_create(&host);
+        let file = host.join("CMP-77bd03.cmp");
+        let bytes: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&file, &bytes).unwrap();
+        let limits = Limits::default();
+        let source = FolderSource::custom_track(&host, "CMP-77bd03", "MapCustom", &limits).unwrap();
+        let m = source.manifest().clone();
+        // The room announces it as a file track, and reads back the same.
+        let props: crate::proto::room::Props = Announcement::props_for(&m, true)
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+        let layout = props::LAYOUT.as_bytes();
+        assert_eq!(props.get(layout).map(Vec::as_slice), Some(&b"file"[..]));
+        let announced = Announcement::from_props(&props).expect("an announcement");
+        assert_eq!(announced.layout, Layout::File);
+        assert_eq!(announced.track_id, "CMP-77bd03");
+        let mut folder_props = props.clone();
+        folder_props.remove(layout);
+        assert_eq!(
+            Announcement::from_props(&folder_props).unwrap().layout,
+            Layout::Folder
+        );
+        folder_props.insert(layout.to_vec(), b"zip".to_vec());
+        assert!(
+            Announcement::from_props(&folder_props).is_none(),
+            "an unknown layout is no announcement"
+        );
+
+        let maps = t.path().join("game/content/maps");
+        let custom = t.path().join("game/storage/offline/maps");
+        fs_create(&maps);
+        fs_create(&custom);
+        let target = Held {
+            inner: MapsFolder::inline(&maps, None, limits)
+                .unwrap()
+                .with_file_tracks(&custom)
+                .unwrap(),
+            held: VecDeque::new(),
+            hold: false,
+        };
+        let mut target = target;
+        let download = Download::start(1, announced.clone(), &mut target);
+        let mut pair = Pair {
+            source,
+            upload: None,
+            download,
+            target,
+            to_host: VecDeque::new(),
+            ready: None,
+        };
+        for _ in 0..100 {
+            if pair.ready.is_some() {
+                break;
+            }
+            pair.round();
+        }
+        let path = pair.ready.expect("installed");
+        assert_eq!(
+            path,
+            std::fs::canonicalize(&custom)
+                .unwrap()
+                .join("CMP-77bd03.cmp")
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        let left: Vec<_> = std::fs::read_dir(&custom).unwrap().collect();
+        assert_eq!(left.len(), 1, "only the track, no temporary");
+        assert_eq!(
+            std::fs::read_dir(&maps).unwrap().count(),
+            0,
+            "nothing in content/maps"
+        );
+        // A later room with the same track finds it without a download.
+        let mut again = MapsFolder::inline(&maps, None, limits)
+            .unwrap()
+            .with_file_tracks(&custom)
+            .unwrap();
+        again.submit(2, TargetJob::Find(announced));
+        match again.poll() {
+            Some((2, TargetDone::Found(Some(p)))) => assert_eq!(p, path),
+            other => panic!("not found: {other:?}"),
+        }
+        // A joiner without a folder for file tracks fails, saying why.
+        let mut bare = MapsFolder::inline(&maps, None, limits).unwrap();
+        bare.submit(3, TargetJob::Open(m));
+        match bare.poll() {
+            Some((3, TargetDone::Opened(Err(e)))) => {
+                assert!(e.to_string().contains("no folder for those"), "{e}")
+            }
+            other => panic!("opened: {other:?}"),
+        }
+    }
+
+    #[test]
     fn chunks_waiting_for_a_stuck_disk_stay_within_the_credit_window() {
         let t = TestDir::new("transfer-window");
         let src = t.path().join("src");
@@ -1593,6 +1769,7 @@ mod tests {
             track_id: TRACK.into(),
             size: m.total_size(),
             download: true,
+            layout: Layout::Folder,
         };
         let download = Download::start(1, announced, &mut target);
         let mut pair = Pair {
@@ -1651,6 +1828,7 @@ mod tests {
             track_id: TRACK.into(),
             size: m.total_size(),
             download: true,
+            layout: Layout::Folder,
         };
         let mut d = Download::start(7, announced, &mut target);
         let drain = |d: &mut Download, target: &mut Held| {
@@ -1728,6 +1906,7 @@ mod tests {
             track_id: TRACK.into(),
             size: m.total_size(),
             download: true,
+            layout: Layout::Folder,
         };
         target.submit(1, TargetJob::Find(a.clone()));
         a.hash = TrackHash([3; 32]);

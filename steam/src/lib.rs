@@ -382,6 +382,31 @@ pub extern "C" fn pws_end_auth(steam_id: u64) -> i32 {
     })
 }
 
+/// Whether the logged-in Steam account owns (is subscribed to) `app_id`
+/// (`ISteamApps::BIsSubscribedApp`): writes 1 or 0 into `*owned`. A quick
+/// local call into the Steam client.
+///
+/// Added after ABI version 1 without changing it: a loader that finds no
+/// `pws_is_subscribed_app` in an older plugin treats ownership as unknown.
+///
+/// # Safety
+/// `owned` must be NULL or valid for writing one byte.
+#[no_mangle]
+pub unsafe extern "C" fn pws_is_subscribed_app(app_id: u32, owned: *mut u8) -> i32 {
+    boundary(|| {
+        if owned.is_null() {
+            return PWS_ERR_NULL;
+        }
+        let guard = state();
+        let Some(s) = guard.as_ref() else {
+            return PWS_ERR_NOT_INITIALIZED;
+        };
+        let yes = s.client.apps().is_subscribed_app(steamworks::AppId(app_id));
+        *owned = u8::from(yes);
+        PWS_OK
+    })
+}
+
 /// Cancels every ticket, ends every session and releases Steam
 /// (`SteamAPI_Shutdown`). Harmless when not initialised.
 #[no_mangle]
@@ -423,6 +448,16 @@ mod tests {
             );
         }
         assert_eq!(pws_end_auth(7), PWS_ERR_NOT_INITIALIZED);
+        let mut owned = 7u8;
+        assert_eq!(
+            unsafe { pws_is_subscribed_app(641_780, &mut owned) },
+            PWS_ERR_NOT_INITIALIZED
+        );
+        assert_eq!(owned, 7, "nothing written before init");
+        assert_eq!(
+            unsafe { pws_is_subscribed_app(641_780, std::ptr::null_mut()) },
+            PWS_ERR_NULL
+        );
         assert_eq!(pws_shutdown(), PWS_OK);
     }
 

@@ -14,7 +14,8 @@ pub(crate) mod scratch;
 use std::path::PathBuf;
 
 use propwash::ffi::{
-    PwEvent, PwHostOptions, PwIdentityOptions, PwJoinOptions, PwPeerStats, PwSessionInfo, PwStr,
+    PwBackendOptions, PwEvent, PwHostOptions, PwIdentityOptions, PwJoinOptions, PwPeerStats,
+    PwSessionInfo, PwStr,
 };
 use propwash::proto::{PilotFrame, PilotInput};
 use propwash::runtime::PilotState;
@@ -36,6 +37,7 @@ pub(crate) fn check_struct_sizes(sizes: &str, measure: &str) {
             "PwIdentityOptions",
             std::mem::size_of::<PwIdentityOptions>(),
         ),
+        ("PwBackendOptions", std::mem::size_of::<PwBackendOptions>()),
     ];
     for (name, size) in expected {
         assert!(

@@ -36,7 +36,7 @@ namespace Propwash.Tests
                 Size<PwStr>("PwStr"), Size<PilotInput>("PwPilotInput"), Size<PilotFrame>("PwPilotFrame"),
                 Size<PilotState>("PwPilotState"), Size<PwEvent>("PwEvent"), Size<SessionInfo>("PwSessionInfo"),
                 Size<PeerStats>("PwPeerStats"), Size<PwHostOptions>("PwHostOptions"), Size<PwJoinOptions>("PwJoinOptions"),
-                Size<PwIdentityOptions>("PwIdentityOptions"),
+                Size<PwIdentityOptions>("PwIdentityOptions"), Size<PwBackendOptions>("PwBackendOptions"),
             }));
             try
             {

@@ -875,8 +875,8 @@ namespace Propwash.PluginTest
             // JoinRandomRoom: a miss, then the host's room by its map and laps.
             Check(PhotonNetwork.JoinRandomRoom(Table("map", "MP-Nowhere"), 0), "JoinRandomRoom(map = MP-Nowhere) is sent");
             Check(g.Until(() => g.Pun.Count("OnPhotonRandomJoinFailed") == 1, LongWait)
-                && CodeAndMsg(g.Pun.Last("OnPhotonRandomJoinFailed"), 32760, "propwash: no open rooms for " + GameVersion),
-                "... OnPhotonRandomJoinFailed(object[] { (short)32760, \"propwash: no open rooms for ...\" }): " + g.Pun.Last("OnPhotonRandomJoinFailed"));
+                && CodeAndMsg(g.Pun.Last("OnPhotonRandomJoinFailed"), 32760, "propwash: 1 room(s) listed for " + GameVersion + ", none with a free seat matching the expected map=MP-Nowhere"),
+                "... OnPhotonRandomJoinFailed(object[] { (short)32760, \"propwash: 1 room(s) listed ...\" }): " + g.Pun.Last("OnPhotonRandomJoinFailed"));
             Check(PhotonNetwork.insideLobby && PhotonNetwork.Server == ServerConnection.MasterServer, "... still in the lobby on the master");
             Check(PhotonNetwork.JoinRandomRoom(Table("map", "MP-Plugin", "laps", 3), 0), "JoinRandomRoom(map = MP-Plugin, laps = 3) is sent");
             Check(g.Until(() => g.Pun.Count("OnJoinedRoom") == 1, LongWait), "... and joins the host's room: OnJoinedRoom");

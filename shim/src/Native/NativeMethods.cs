@@ -105,6 +105,17 @@ namespace Propwash
         public ulong Total;
     }
 
+    /// <summary><c>PwBackendOptions</c>.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct PwBackendOptions
+    {
+        public PwStr GameDir;
+        public PwStr GameVersion;
+        [MarshalAs(UnmanagedType.U1)]
+        public bool OfflineLicensed;
+        public PwStr RoutesJson;
+    }
+
     [SuppressUnmanagedCodeSecurity]
     internal static class NativeMethods
     {
@@ -265,5 +276,17 @@ namespace Propwash
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_session_update_listing")]
         internal static extern ResultCode pw_session_update_listing(PropwashSessionHandle session, PwStr listingJson);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_backend_options_default")]
+        internal static extern void pw_backend_options_default(out PwBackendOptions options);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_backend_start")]
+        internal static extern ResultCode pw_backend_start(ref PwBackendOptions options, out PropwashBackendHandle backend);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_backend_port")]
+        internal static extern ResultCode pw_backend_port(PropwashBackendHandle backend, out ushort port);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_backend_free")]
+        internal static extern void pw_backend_free(IntPtr backend);
     }
 }

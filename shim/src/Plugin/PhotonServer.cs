@@ -63,6 +63,8 @@ namespace Propwash.Shim
         private readonly SortedDictionary<uint, bool> actors = new SortedDictionary<uint, bool>();
         private RoomListing listing;
         private uint nextRequest;
+        /// <summary>Check-and-set requests in flight: what each expected, in the game's words, for a refusal's message.</summary>
+        private readonly Dictionary<uint, string> expectations = new Dictionary<uint, string>();
 
         /// <summary>The drone's pilot-frame fast path, when configured (Sync.LocalDroneObject).</summary>
         private readonly DroneSync drones;
@@ -142,7 +144,8 @@ namespace Propwash.Shim
                 connected = false;
                 return true;
             }
-            log.LogInfo("photon: connected to " + (OnGameServer ? "the room (" + address + ")" : address == MasterAddress ? "the master" : "the name server " + address) + ", answered by propwash");
+            // The first address is the name server's, or (SelfHosted, ConnectToMaster) a master of the game's own.
+            log.LogInfo("photon: connected to " + (OnGameServer ? "the room (" + address + ")" : address == MasterAddress ? "the master" : address) + ", answered by propwash");
             Status(StatusCode.Connect);
             return true;
         }
@@ -592,6 +595,7 @@ namespace Propwash.Shim
             me = 0;
             joinOp = 0;
             actors.Clear();
+            expectations.Clear();
             drones.Reset();
         }
 
@@ -676,6 +680,17 @@ namespace Propwash.Shim
                 exp = PhotonValues.Props(expected);
             }
             uint request = ++nextRequest;
+            if (expected != null && expected.Count > 0)
+            {
+                // Only a refusal is answered: an expectation 64 requests old is taken as accepted.
+                if (expectations.Count >= 64)
+                {
+                    List<uint> old = new List<uint>();
+                    foreach (uint r in expectations.Keys) if (request - r >= 64) old.Add(r);
+                    foreach (uint r in old) expectations.Remove(r);
+                }
+                expectations[request] = (target == 0 ? "the room" : "player " + target) + " to have " + ExpectedKeys(expected);
+            }
             try
             {
                 session.SetProperties(request, target, RoomCodec.Props(changes), s, exp.Count > 0 ? RoomCodec.Props(exp) : null, es);
@@ -790,8 +805,11 @@ namespace Propwash.Shim
                     Push(changed);
                     break;
                 case EventKind.PropertiesRefused:
-                    log.LogWarning("photon: a property change was refused: " + ev.Text());
-                    Respond(Op.SetProperties, ErrorCode.InvalidOperation, ev.Text(), null);
+                    string wanted;
+                    string why = expectations.TryGetValue(ev.Request, out wanted) ? ev.Text() + " (expected " + wanted + ")" : ev.Text();
+                    expectations.Remove(ev.Request);
+                    log.LogWarning("photon: a property change was refused: " + why);
+                    Respond(Op.SetProperties, ErrorCode.InvalidOperation, why, null);
                     break;
                 case EventKind.RequestFailed:
                     log.LogWarning("photon: " + ev.Text());
@@ -1017,7 +1035,9 @@ namespace Propwash.Shim
                 });
                 return;
             }
-            Respond(Op.JoinRandomGame, ErrorCode.NoRandomMatchFound, "propwash: no open rooms for " + GameVersion(), null);
+            Respond(Op.JoinRandomGame, ErrorCode.NoRandomMatchFound, named.Count == 0
+                ? "propwash: no open rooms for " + GameVersion()
+                : "propwash: " + named.Count + " room(s) listed for " + GameVersion() + ", none with a free seat matching the expected " + ExpectedKeys(s.Expected), null);
         }
 
         private bool HasSeat(ListedRoom r)
@@ -1140,6 +1160,16 @@ namespace Propwash.Shim
         private static EventData NewEvent(byte code)
         {
             return new EventData { Code = code, Parameters = new Dictionary<byte, object>() };
+        }
+
+        /// <summary>"map=MP-0c6, laps=3" for a log line or an error message.</summary>
+        private static string ExpectedKeys(Hashtable expected)
+        {
+            if (expected == null || expected.Count == 0) return "(nothing)";
+            List<string> parts = new List<string>();
+            foreach (KeyValuePair<object, object> e in expected) parts.Add(e.Key + "=" + e.Value);
+            parts.Sort(StringComparer.Ordinal);
+            return string.Join(", ", parts.ToArray());
         }
 
         private static string Str(Dictionary<byte, object> p, byte key)

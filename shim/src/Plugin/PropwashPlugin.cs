@@ -21,6 +21,9 @@ namespace Propwash.Shim
         private const int LogLinesPerFrame = 200;
 
         private Harmony harmony;
+        private Harmony backendHarmony;
+        /// <summary>PhotonPeer is patched: the Photon side ticks (never touched in a game without Photon3Unity3D).</summary>
+        private static bool photon;
         private ShimSettings settings;
         private IdentityWatch identity;
 
@@ -30,14 +33,7 @@ namespace Propwash.Shim
         /// <summary>For other mods: the room's session while the game is in a room, else null.</summary>
         public static PropwashSession CurrentSession
         {
-            get
-            {
-                foreach (PhotonServer s in PeerPatches.All)
-                {
-                    if (s.Session != null) return s.Session;
-                }
-                return null;
-            }
+            get { return photon ? PhotonSide.CurrentSession() : null; }
         }
 
         private void Awake()
@@ -63,28 +59,24 @@ namespace Propwash.Shim
             }
             settings.LogLevel.SettingChanged += (s, e) => Propwash.Log.SetLevel(settings.LogLevel.Value);
             StartIdentity();
+            // The dead backend is answered first and under its own Harmony id: the game needs it
+            // for its menus even when Photon cannot be patched (which takes every PhotonPeer patch out again).
+            backendHarmony = new Harmony(Guid + ".backend");
+            BackendRedirect.Install(Config, backendHarmony, Logger, Path.GetDirectoryName(UnityEngine.Application.streamingAssetsPath), UnityEngine.Application.version);
             harmony = new Harmony(Guid);
-            int patched;
             try
             {
-                patched = PeerPatches.Install(harmony, Logger, NewServer);
+                int patched = PhotonSide.Install(harmony, Logger, settings, identity);
+                photon = patched > 0;
+                if (photon) Logger.LogInfo(patched + " PhotonPeer methods patched: the game's PUN now talks to propwash");
             }
             catch (Exception e)
             {
-                // A game without Photon3Unity3D (TypeLoadException) or one whose PhotonPeer cannot be read.
+                // A game without Photon3Unity3D (FileNotFoundException, TypeLoadException) or whose PhotonPeer cannot be read;
+                // identity and the backend stand-in go on.
                 Logger.LogError("Photon's client library could not be patched, multiplayer stays as it was: " + e.GetBaseException().Message);
                 harmony.UnpatchSelf();
-                enabled = false;
-                return;
             }
-            Logger.LogInfo(patched + " PhotonPeer methods patched: the game's PUN now talks to propwash");
-        }
-
-        private PhotonServer NewServer(ExitGames.Client.Photon.PhotonPeer peer)
-        {
-            PhotonServer s = new PhotonServer(peer, settings, Logger, identity);
-            s.Drones.InputSource = () => DroneInput == null ? default(PilotInput) : DroneInput();
-            return s;
         }
 
         /// <summary>
@@ -109,14 +101,14 @@ namespace Propwash.Shim
 
         private void FixedUpdate()
         {
-            foreach (PhotonServer s in PeerPatches.All) s.FixedTick();
+            if (photon) PhotonSide.FixedTick();
         }
 
         private void Update()
         {
             float now = UnityEngine.Time.realtimeSinceStartup;
             if (identity != null) identity.Tick(now);
-            foreach (PhotonServer s in PeerPatches.All) s.Tick(now);
+            if (photon) PhotonSide.Tick(now);
             string line;
             for (int i = 0; i < LogLinesPerFrame && Propwash.Log.TryRead(out line); i++)
             {
@@ -136,7 +128,10 @@ namespace Propwash.Shim
         private void OnDestroy()
         {
             if (harmony != null) harmony.UnpatchSelf();
-            PeerPatches.Shutdown();
+            if (photon) PhotonSide.Shutdown();
+            photon = false;
+            if (backendHarmony != null) backendHarmony.UnpatchSelf();
+            BackendRedirect.Uninstall();
         }
     }
 }
