@@ -446,6 +446,26 @@ internal class LoadBalancingPeer : PhotonPeer
         SendOptions send = new SendOptions { Reliability = sendReliable, Channel = options.SequenceChannel, Encrypt = options.Encrypt };
         return SendOperation(OperationCode.RaiseEvent, raiseParameters, send);
     }
+
+    /// <summary>The same with Photon's SendOptions for reliability and channel (PUN warns when they differ from the options').</summary>
+    public virtual bool OpRaiseEvent(byte eventCode, object customEventContent, RaiseEventOptions options, SendOptions sendOptions)
+    {
+        raiseParameters.Clear();
+        raiseParameters[ParameterCode.Code] = eventCode;
+        if (customEventContent != null) raiseParameters[ParameterCode.Data] = customEventContent;
+        if (options != null)
+        {
+            if (sendOptions.Channel != options.SequenceChannel || sendOptions.Encrypt != options.Encrypt)
+            {
+                Listener.DebugReturn(DebugLevel.WARNING, "You are using RaiseEventOptions and SendOptions with conflicting settings. Please check channel and encryption value.");
+            }
+            if (options.CachingOption != EventCaching.DoNotCache) raiseParameters[ParameterCode.Cache] = (byte)options.CachingOption;
+            if (options.Receivers != ReceiverGroup.Others) raiseParameters[ParameterCode.ReceiverGroup] = (byte)options.Receivers;
+            if (options.InterestGroup != 0) raiseParameters[ParameterCode.Group] = options.InterestGroup;
+            if (options.TargetActors != null) raiseParameters[ParameterCode.ActorList] = options.TargetActors;
+        }
+        return SendOperation(OperationCode.RaiseEvent, raiseParameters, sendOptions);
+    }
 }
 
 // ==== PUN's enums ===============================================================
@@ -3505,6 +3525,16 @@ public static class PhotonNetwork
             return false;
         }
         return networkingPeer.OpRaiseEvent(eventCode, eventContent, sendReliable, options);
+    }
+
+    public static bool RaiseEvent(byte eventCode, object eventContent, RaiseEventOptions raiseEventOptions, SendOptions sendOptions)
+    {
+        if (!inRoom || eventCode >= 200)
+        {
+            Debug.LogWarning("RaiseEvent() failed. Your event is not being sent! Check if your are in a Room and the eventCode must be less than 200 (0..199).");
+            return false;
+        }
+        return networkingPeer.OpRaiseEvent(eventCode, eventContent, raiseEventOptions, sendOptions);
     }
 
     internal static bool CallEvent(byte eventCode, object content, int senderId)
