@@ -364,12 +364,6 @@ namespace Propwash.PluginTest
 
             Game g = new Game();
             g.Pun = new GameObject("Game").AddComponent<PunCallbacks>();
-            PhotonNetwork.OnEventCall += (code, content, sender) =>
-            {
-                string line = code + " " + Program.Show(content) + " from " + sender;
-                Program.Events.Add(line);
-                Console.WriteLine("event " + line);
-            };
             return g;
         }
 
@@ -383,12 +377,26 @@ namespace Propwash.PluginTest
             Resources.Add(name, p);
         }
 
-        /// <summary>Adds the plugin as BepInEx does (Awake at once).</summary>
+        /// <summary>
+        /// Adds the plugin as BepInEx does (Awake at once), then takes PhotonNetwork.OnEventCall
+        /// (the first use of PUN in most games: BepInEx loads plugins before the game's scene
+        /// scripts run).
+        /// </summary>
         public void LoadPlugin()
         {
             pluginObject = new GameObject("BepInEx_Manager");
             Plugin = pluginObject.AddComponent<PropwashPlugin>();
+            if (listening) return;
+            listening = true;
+            PhotonNetwork.OnEventCall += (code, content, sender) =>
+            {
+                string line = code + " " + Program.Show(content) + " from " + sender;
+                Program.Events.Add(line);
+                Console.WriteLine("event " + line);
+            };
         }
+
+        private bool listening;
 
         public void Unload()
         {
@@ -1314,9 +1322,14 @@ namespace Propwash.PluginTest
 
         // ---- shared checks --------------------------------------------------------------------
 
-        /// <summary>Awake went through: the library loaded and every PhotonPeer member is patched, as the log says.</summary>
+        /// <summary>
+        /// Awake went through: the library loaded and every PhotonPeer member is patched, as the
+        /// log says. PhotonPeer's counts of its own bodies start again here: PUN's fallback thread
+        /// may have called one before the patches were in (a peer made before the plugin loaded).
+        /// </summary>
         private static void Loaded(Game g)
         {
+            PhotonPeer.ResetOriginalCalls();
             Check(g.Plugin != null && g.Plugin.enabled, "Awake: the plugin is enabled");
             Check(Logged("Info propwash native library "), "Awake: the native library loaded");
             int patched = HarmonyLib.Harmony.PatchedMethods().Count;
