@@ -58,6 +58,9 @@
 //                      every property the game listed with CustomRoomPropertiesForLobby
 //   ping               PhotonNetwork.GetPing() reads the unconnected PhotonPeer's RoundTripTime
 //                      (not patched), not the room link's
+//   join-clock         a joiner's PhotonNetwork.ServerTimestamp / time in OnJoinedRoom (and so
+//                      what it sends then: RPC, instantiation and event timestamps) is its own
+//                      session's clock, not yet the room's: off by about the room's age
 //   direct-room-name   a room joined by its ip:port is named after the address in PUN
 //                      (PhotonNetwork.room.Name), not after the room the host created
 using System;
@@ -146,9 +149,13 @@ namespace Propwash.PluginTest
         /// <summary>A level load's way: the queue paused in OnJoinedRoom, so what follows the join waits for the scene.</summary>
         public static bool PauseQueueOnJoin;
 
+        /// <summary>What the game does in OnJoinedRoom, if anything.</summary>
+        public static Action OnJoined;
+
         public override void OnJoinedRoom()
         {
             Record("OnJoinedRoom");
+            if (OnJoined != null) OnJoined();
             if (PauseQueueOnJoin) PhotonNetwork.isMessageQueueRunning = false;
         }
         public override void OnLeftRoom() { Record("OnLeftRoom"); }
@@ -390,6 +397,8 @@ namespace Propwash.PluginTest
             listening = true;
             PhotonNetwork.OnEventCall += (code, content, sender) =>
             {
+                // Event 46 carries its sender's PhotonNetwork.ServerTimestamp: how far it is from ours now.
+                if (code == 46 && content is int) Program.ClockSkews[sender] = unchecked(PhotonNetwork.ServerTimestamp - (int)content);
                 string line = code + " " + Program.Show(content) + " from " + sender;
                 Program.Events.Add(line);
                 Console.WriteLine("event " + line);
@@ -492,6 +501,14 @@ namespace Propwash.PluginTest
         private static int passed, failed, known;
         /// <summary>The game events (codes below 200) PUN handed to PhotonNetwork.OnEventCall: "code content from sender".</summary>
         public static readonly List<string> Events = new List<string>();
+        /// <summary>By sender: our ServerTimestamp when its event 46 came, minus the one it sent (ms).</summary>
+        public static readonly Dictionary<int, int> ClockSkews = new Dictionary<int, int>();
+
+        /// <summary>A joiner's first words: event 46 with its PhotonNetwork.ServerTimestamp, raised in OnJoinedRoom.</summary>
+        private static void TellClockOnJoin()
+        {
+            PunCallbacks.OnJoined = () => PhotonNetwork.RaiseEvent(46, PhotonNetwork.ServerTimestamp, true, null);
+        }
         private static Game game;
 
         private static int Main(string[] args)
@@ -611,7 +628,8 @@ namespace Propwash.PluginTest
                 "PhotonNetwork.room: \"Solo Room\", MaxPlayers 4, mode = solo, open, visible: " + room);
             Check(PhotonNetwork.inRoom && PhotonNetwork.isMasterClient && PhotonNetwork.player.ID == 1 && PhotonNetwork.playerList.Length == 1 && PhotonNetwork.otherPlayers.Length == 0,
                 "inRoom, isMasterClient, actor 1, alone");
-            Check(g.Until(() => PhotonNetwork.ServerTimestamp != 0, Wait), "PhotonNetwork.ServerTimestamp is the room's clock");
+            Check(PhotonNetwork.ServerTimestamp >= 0 && PhotonNetwork.ServerTimestamp < 60000,
+                "PhotonNetwork.ServerTimestamp is the room's clock, which starts with the room (not the machine's uptime): " + PhotonNetwork.ServerTimestamp + " ms");
 
             // Alone in a room PUN serializes nothing.
             GameObject drone = PhotonNetwork.Instantiate("Drone", new Vector3(1f, 2f, 3f), Quaternion.identity, 0);
@@ -743,6 +761,7 @@ namespace Propwash.PluginTest
             Check(Rpcs("2001 Buffered") == "2001 Buffered(21) from 2" && Rpcs("2002 ") == "2002 Buffered(22) from 2",
                 "... and its AllBuffered ones, each once: " + Rpcs("2001 Buffered") + " / " + Rpcs("2002 "));
             Check(DroneScript.WorstRpcClock < 2.0, "RPC timestamps are the room's clock: within 2 s of PhotonNetwork.time (worst " + DroneScript.WorstRpcClock.ToString("F3", CultureInfo.InvariantCulture) + " s)");
+            Check(ClockSkews.ContainsKey(2), "the joiner's event 46, raised in its OnJoinedRoom, came");
             Check(g.Until(() => Equals(joiner.CustomProperties["ready"], true) && Equals(joiner.CustomProperties["lap"], 2) && Equals(PhotonNetwork.room.CustomProperties["seen"], 2), LongWait),
                 "the joiner's properties reached us: ready = true, lap = 2 (its check-and-set), and the room's seen = 2 it set: " + Show(joiner.CustomProperties));
             Check(PlayerChanges(g, 2) == "ready=True (Boolean) | lap=1 (Int32) | lap=2 (Int32)",
@@ -804,6 +823,11 @@ namespace Propwash.PluginTest
             Check(g.Until(() => g.Pun.Count("OnPhotonPlayerConnected") == 2 && PhotonView.Find(3001) != null, Wait),
                 "OnPhotonPlayerConnected for the late joiner (actor 3), and its drone 3001");
             Check(Args(g.Pun.Last("OnPhotonPlayerConnected"), PhotonPlayer.Find(3)) && PhotonNetwork.playerList.Length == 3, "... playerList 3");
+            Check(g.Until(() => ClockSkews.ContainsKey(3), Wait), "the late joiner's event 46, raised in its OnJoinedRoom, came");
+            // The room is seconds old by now: a joiner's clock that is not the room's yet is off by about that much.
+            KnownBug("join-clock", ClockSkews.ContainsKey(3) && Math.Abs(ClockSkews[3]) < 1000,
+                "the late joiner's PhotonNetwork.ServerTimestamp in its OnJoinedRoom was the room's clock (within 1 s of ours when its event came): "
+                + (ClockSkews.ContainsKey(3) ? ClockSkews[3] + " ms" : "no event 46"));
             Check(Equals(PhotonPlayer.Find(3).CustomProperties["car"], "red") && PhotonPlayer.Find(3).NickName == "Plugin Late",
                 "... who came with its name and the car = red it set before joining: " + Show(PhotonPlayer.Find(3).CustomProperties));
             Check(PhotonNetwork.RaiseEvent(60, "group-7", true, new RaiseEventOptions { InterestGroup = 7 }) && PhotonNetwork.RaiseEvent(61, "all", true, null),
@@ -903,6 +927,7 @@ namespace Propwash.PluginTest
                 && CodeAndMsg(g.Pun.Last("OnPhotonRandomJoinFailed"), 32760, "propwash: 1 room(s) listed for " + GameVersion + ", none with a free seat matching the expected map=MP-Nowhere"),
                 "... OnPhotonRandomJoinFailed(object[] { (short)32760, \"propwash: 1 room(s) listed ...\" }): " + g.Pun.Last("OnPhotonRandomJoinFailed"));
             Check(PhotonNetwork.insideLobby && PhotonNetwork.Server == ServerConnection.MasterServer, "... still in the lobby on the master");
+            TellClockOnJoin();
             Check(PhotonNetwork.JoinRandomRoom(Table("map", "MP-Plugin", "laps", 3), 0), "JoinRandomRoom(map = MP-Plugin, laps = 3) is sent");
             Check(g.Until(() => g.Pun.Count("OnJoinedRoom") == 1, LongWait), "... and joins the host's room: OnJoinedRoom");
             Check(g.Pun.Count("OnCreatedRoom") == 0 && g.Pun.Count("OnPhotonRandomJoinFailed") == 1 && g.Pun.Count("OnLeftLobby") == 1, "... no OnCreatedRoom, no second failure; OnLeftLobby on the way");
@@ -1074,6 +1099,7 @@ namespace Propwash.PluginTest
             PhotonNetwork.SetPlayerCustomProperties(Table("car", "red"));
             Check(Equals(PhotonNetwork.player.CustomProperties["car"], "red"), "SetPlayerCustomProperties outside a room keeps car = red for the join");
             PunCallbacks.PauseQueueOnJoin = true;
+            TellClockOnJoin();
             Check(PhotonNetwork.JoinRoom(RoomName), "JoinRoom(\"" + RoomName + "\") by the listed name is sent");
             Check(g.Until(() => g.Pun.Count("OnJoinedRoom") == 1, LongWait), "... OnJoinedRoom");
             PunCallbacks.PauseQueueOnJoin = false;
