@@ -226,6 +226,7 @@ namespace Propwash.PluginTest
         [PunRPC]
         private void Hello(string what, PhotonMessageInfo info)
         {
+            Program.SeenAt[what] = Program.Properties();
             double skew = Math.Abs(PhotonNetwork.time - info.timestamp);
             if (info.sender != null && !info.sender.IsLocal && skew > WorstRpcClock) WorstRpcClock = skew;
             Note("Hello(" + what + ")", info);
@@ -244,6 +245,7 @@ namespace Propwash.PluginTest
         [PunRPC]
         private void Via(string what, PhotonMessageInfo info)
         {
+            Program.SeenAt[what] = Program.Properties();
             Note("Via(" + what + ")", info);
         }
 
@@ -501,6 +503,20 @@ namespace Propwash.PluginTest
         private static int passed, failed, known;
         /// <summary>The game events (codes below 200) PUN handed to PhotonNetwork.OnEventCall: "code content from sender".</summary>
         public static readonly List<string> Events = new List<string>();
+        /// <summary>By the argument of a Hello or Via RPC: the room's and the players' properties when it ran (Properties()).</summary>
+        public static readonly Dictionary<string, string> SeenAt = new Dictionary<string, string>();
+
+        /// <summary>"room {..} #1 {..} #2 {..}": every custom property known here now.</summary>
+        public static string Properties()
+        {
+            if (PhotonNetwork.room == null) return "no room";
+            List<string> parts = new List<string> { "room " + Show(PhotonNetwork.room.CustomProperties) };
+            List<PhotonPlayer> players = new List<PhotonPlayer>(PhotonNetwork.playerList);
+            players.Sort((a, b) => a.ID.CompareTo(b.ID));
+            foreach (PhotonPlayer p in players) parts.Add("#" + p.ID + " " + Show(p.CustomProperties));
+            return string.Join(" ", parts.ToArray());
+        }
+
         /// <summary>By sender: our ServerTimestamp when its event 46 came, minus the one it sent (ms).</summary>
         public static readonly Dictionary<int, int> ClockSkews = new Dictionary<int, int>();
 
@@ -773,6 +789,9 @@ namespace Propwash.PluginTest
             Check(Events.FindAll(e => e.StartsWith("44 ", StringComparison.Ordinal)).Count == 5 && Events.Contains("45 send-options from 2"),
                 "its five unreliable events 44 all came (nothing replaces game events; loopback loses none), and 45 sent with SendOptions");
             Check(g.Until(() => HasRpcs("2001 Via(j-via) from 2"), Wait), "the joiner's AllViaServer RPC arrived");
+            string atVia = SeenAt.ContainsKey("j-via") ? SeenAt["j-via"] : "";
+            Check(atVia.Contains("seen=2 (Int32)") && atVia.Contains("#2 {lap=2 (Int32), ready=True (Boolean)}"),
+                "... after the property changes the joiner made before it (its player's, its check-and-set's, the room's), as Photon keeps one sender's operations in order: " + atVia);
             Check(g.Until(() => Equals(PhotonNetwork.player.CustomProperties["greeted"], true), Wait) && PlayerChanges(g, 1) == "greeted=True (Boolean)",
                 "the joiner set one of OUR properties (greeted = true): applied here, with OnPhotonPlayerPropertiesChanged for us: " + PlayerChanges(g, 1));
 
@@ -1006,6 +1025,9 @@ namespace Propwash.PluginTest
             Check(g.Until(() => HasRpcs("1001 Hello(h-all) from 1", "1001 Hello(h-others) from 1", "1001 Hello(h-player) from 1", "1001 Hello(h-done) from 1"), Command),
                 "the host's RPCs to All, Others and to us as a player arrived");
             Check(!HasRpcs("1001 Hello(h-master) from 1"), "... its RPC to MasterClient (itself) did not: " + Rpcs("1001 Hello"));
+            string atDone = SeenAt.ContainsKey("h-done") ? SeenAt["h-done"] : "";
+            Check(atDone.Contains("round=1 (Int32)") && atDone.Contains("phase=race (String)"),
+                "... and h-done ran after the room changes the host made before it (round = 1, its check-and-set phase = race): " + atDone);
             Check(g.Until(() => HasRpcs("1001 Via(h-via) from 1", "1001 Via(h-abvs) from 1"), Wait), "... and its AllViaServer and AllBufferedViaServer ones");
             Check(g.Until(() => Equals(PhotonNetwork.room.CustomProperties["round"], 1) && Equals(PhotonNetwork.room.CustomProperties["phase"], "race"), Wait),
                 "the host's room properties: round = 1, phase = race (its check-and-set that held)");
