@@ -46,14 +46,6 @@
 // Known bugs: checks of what PUN Classic does on Photon that propwash does not do yet, run with
 // KnownBug instead of Check. Each prints "KNOWN-BUG id - ..." while it still fails, and fails the
 // run once it passes (then it becomes a plain Check):
-//   lobby-max-players  a listed room shows propwash's pilot seats as RoomInfo.MaxPlayers, not the
-//                      MaxPlayers the game created it with
-//   random-full-room   JoinRandomRoom matches a room that is full by its own MaxPlayers; Photon's
-//                      matchmaking skips it (OnPhotonRandomJoinFailed 32760), here the game
-//                      server refuses it (OnPhotonJoinRoomFailed 32765)
-//   lobby-closed-room  a room whose Room.IsOpen was set false is still listed as open
-//   random-max-players JoinRandomRoom's expected MaxPlayers (key 255) is not matched: a room of
-//                      another size is joined
 //   lobby-listed-properties  a listed room carries only the [Lobby] map, track and laps keys, not
 //                      every property the game listed with CustomRoomPropertiesForLobby
 //   ping               PhotonNetwork.GetPing() reads the unconnected PhotonPeer's RoundTripTime
@@ -937,7 +929,7 @@ namespace Propwash.PluginTest
                 Check(Equals(listed.CustomProperties["map"], "MP-Plugin") && Equals(listed.CustomProperties["laps"], 3), "... with the properties listed for the lobby: " + Show(listed.CustomProperties));
                 KnownBug("lobby-listed-properties", Equals(listed.CustomProperties["mode"], "race"),
                     "... every one the game listed with CustomRoomPropertiesForLobby (map, laps and mode): " + Show(listed.CustomProperties));
-                KnownBug("lobby-max-players", listed.MaxPlayers == 3, "... MaxPlayers 3, the room's own (as Photon lists it): " + listed.MaxPlayers);
+                Check(listed.MaxPlayers == 3, "... MaxPlayers 3, the room's own (as Photon lists it): " + listed.MaxPlayers);
             }
 
             // JoinRandomRoom: a miss, then the host's room by its map and laps.
@@ -1217,7 +1209,7 @@ namespace Propwash.PluginTest
             Check(g.Until(() => g.Pun.Count("OnJoinedLobby") == 2, Wait) && PhotonNetwork.Server == ServerConnection.MasterServer && PhotonNetwork.room == null,
                 "... and PUN is back on the master, in the lobby");
             Check(g.Pun.Count("OnJoinedRoom") == 0, "... never in the room");
-            KnownBug("random-full-room", PhotonNetwork.JoinRandomRoom() && g.Until(() => g.Pun.Count("OnPhotonRandomJoinFailed") == 1 || g.Pun.Count("OnPhotonJoinRoomFailed") == 2, LongWait)
+            Check(PhotonNetwork.JoinRandomRoom() && g.Until(() => g.Pun.Count("OnPhotonRandomJoinFailed") == 1 || g.Pun.Count("OnPhotonJoinRoomFailed") == 2, LongWait)
                 && CodeIs(g.Pun.Last("OnPhotonRandomJoinFailed"), 32760),
                 "JoinRandomRoom while the only room is full by its MaxPlayers: no match, OnPhotonRandomJoinFailed((short)32760), as Photon's matchmaking: "
                 + g.Pun.Last("OnPhotonRandomJoinFailed") + " / " + g.Pun.Last("OnPhotonJoinRoomFailed"));
@@ -1239,7 +1231,7 @@ namespace Propwash.PluginTest
             int lists = g.Pun.Count("OnReceivedRoomListUpdate");
             Check(g.Until(() => g.Pun.Count("OnReceivedRoomListUpdate") >= lists + 2, LongWait), "the lobby's room list updates come (GameListUpdate, every RefreshSeconds)");
             Check(Listed(RoomName) != null && Listed(RoomName).PlayerCount == 2, "... and show the room with 2 players now the joiner left: " + Show(Listed(RoomName)));
-            KnownBug("lobby-closed-room", Listed(RoomName) != null && !Listed(RoomName).IsOpen,
+            Check(Listed(RoomName) != null && !Listed(RoomName).IsOpen,
                 "... closed (Room.IsOpen = false), as Photon lists it: " + Show(Listed(RoomName)));
             joinFails = g.Pun.Count("OnPhotonJoinRoomFailed");
             Check(PhotonNetwork.JoinRoom(RoomName), "JoinRoom of the closed room is sent");
@@ -1326,20 +1318,12 @@ namespace Propwash.PluginTest
             // The only room of this game version has MaxPlayers 2: asking for 3 matches nothing on Photon.
             Check(PhotonNetwork.JoinRandomRoom(null, 3), "JoinRandomRoom(expectedMaxPlayers 3) is sent");
             g.Until(() => g.Pun.Count("OnPhotonRandomJoinFailed") == 1 || g.Pun.Count("OnJoinedRoom") == 1, LongWait);
-            KnownBug("random-max-players", g.Pun.Count("OnPhotonRandomJoinFailed") == 1 && CodeIs(g.Pun.Last("OnPhotonRandomJoinFailed"), 32760),
+            Check(g.Pun.Count("OnPhotonRandomJoinFailed") == 1 && CodeIs(g.Pun.Last("OnPhotonRandomJoinFailed"), 32760) && g.Pun.Count("OnJoinedRoom") == 0,
                 "... no room has MaxPlayers 3 (key 255 of the expected properties): OnPhotonRandomJoinFailed((short)32760): " + g.Pun.Last("OnPhotonRandomJoinFailed") + " / " + RoomState());
-            if (g.Pun.Count("OnJoinedRoom") == 1)
-            {
-                // Matched anyway: out again, and forget what that visit brought.
-                Check(PhotonNetwork.LeaveRoom() && g.Until(() => g.Pun.Count("OnConnectedToMaster") == 2, Wait), "... (left the room it matched)");
-                DroneScript.Rpcs.Clear();
-                DroneScript.Ticks.Clear();
-            }
-            int joins = g.Pun.Count("OnJoinedRoom");
             Check(PhotonNetwork.JoinRoom(address), "JoinRoom(\"" + address + "\"): a room name that is the host's address");
-            Check(g.Until(() => g.Pun.Count("OnJoinedRoom") == joins + 1, LongWait), "... OnJoinedRoom");
-            Check(PhotonNetwork.player.ID >= 2 && PhotonPlayer.Find(1) != null && PhotonPlayer.Find(1).NickName == "Plugin Victim" && PhotonNetwork.masterClient == PhotonPlayer.Find(1),
-                "a joiner, with the host \"Plugin Victim\" as the master: " + RoomState());
+            Check(g.Until(() => g.Pun.Count("OnJoinedRoom") == 1, LongWait), "... OnJoinedRoom");
+            Check(PhotonNetwork.player.ID == 2 && PhotonPlayer.Find(1) != null && PhotonPlayer.Find(1).NickName == "Plugin Victim" && PhotonNetwork.masterClient == PhotonPlayer.Find(1),
+                "actor 2, with the host \"Plugin Victim\" as the master: " + RoomState());
             KnownBug("direct-room-name", PhotonNetwork.room.Name == "Victim Room", "PhotonNetwork.room.Name is the host's room name, as Photon's answer names it: \"" + PhotonNetwork.room.Name + "\"");
             Check(g.Until(() => HasRpcs("1001 Buffered(7) from 1") && DroneScript.Ticks.Count >= 2, Wait), "the host's drone, its buffered RPC and its Ticks arrive");
 
