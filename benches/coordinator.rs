@@ -98,6 +98,7 @@ fn listing(rng: &mut SplitMix64, i: usize) -> Listing {
             laps: 3,
             physics: "drl".into(),
             allow_track_download: true,
+            ..Default::default()
         },
         game_version: versions[i % versions.len()].into(),
         protocol_version: PROTOCOL,

@@ -46,6 +46,7 @@ fn listing(name: &str, game: &str) -> Listing {
             laps: 3,
             physics: "drl".into(),
             allow_track_download: true,
+            ..Default::default()
         },
         game_version: game.into(),
         protocol_version: propwash::proto::PROTOCOL_VERSION,

@@ -62,6 +62,7 @@ fn listing(name: &str) -> Listing {
             laps: 3,
             physics: "drl".into(),
             allow_track_download: false,
+            ..Default::default()
         },
         game_version: GAME.into(),
         protocol_version: propwash::proto::PROTOCOL_VERSION,

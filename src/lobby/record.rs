@@ -133,8 +133,8 @@ impl Capacity {
     }
 }
 
-/// How the room races.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// How the room races, and who the game lets in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoomSettings {
     /// Laps per race.
@@ -143,6 +143,34 @@ pub struct RoomSettings {
     pub physics: String,
     /// Whether joiners may download a custom track from the host.
     pub allow_track_download: bool,
+    /// The game's own limit on players in the room, spectators included
+    /// (Photon's `MaxPlayers`); 0: none but the seats.
+    #[serde(default)]
+    pub max_players: u8,
+    /// False when the game closed the room to joiners (Photon's `IsOpen`).
+    #[serde(default = "yes")]
+    pub open: bool,
+    /// False when the game wants the room out of the lobby's list, though
+    /// still joined by its name (Photon's `IsVisible`).
+    #[serde(default = "yes")]
+    pub visible: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for RoomSettings {
+    fn default() -> Self {
+        RoomSettings {
+            laps: 0,
+            physics: String::new(),
+            allow_track_download: false,
+            max_players: 0,
+            open: true,
+            visible: true,
+        }
+    }
 }
 
 /// A room's advertisement, as its host registers and updates it. Unknown
@@ -409,6 +437,7 @@ pub(crate) fn sample_listing() -> Listing {
             laps: 3,
             physics: "drl".into(),
             allow_track_download: true,
+            ..Default::default()
         },
         game_version: "4.1.2".into(),
         protocol_version: 1,

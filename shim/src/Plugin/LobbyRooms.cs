@@ -124,6 +124,9 @@ namespace Propwash.Shim
         public string MapId = "";
         public string TrackId = "";
         public int Laps;
+        /// <summary>The game's MaxPlayers (0: none), IsOpen and IsVisible, as Photon's lobby lists them.</summary>
+        public int MaxPlayers;
+        public bool Open = true, Visible = true;
 
         /// <summary>The Photon room name, or "&lt;player&gt;'s room" when the game gave none (Photon would make up a GUID).</summary>
         public RoomListing(string roomName, string playerName)
@@ -154,6 +157,28 @@ namespace Propwash.Shim
             return changed;
         }
 
+        /// <summary>Takes the room settings the game changed; true when one of them changed.</summary>
+        public bool Absorb(SettingsChange s)
+        {
+            bool changed = false;
+            if ((s.Mask & SettingsChange.MaxPlayersBit) != 0 && s.MaxPlayers != MaxPlayers)
+            {
+                MaxPlayers = s.MaxPlayers;
+                changed = true;
+            }
+            if ((s.Mask & SettingsChange.OpenBit) != 0 && s.Open != Open)
+            {
+                Open = s.Open;
+                changed = true;
+            }
+            if ((s.Mask & SettingsChange.VisibleBit) != 0 && s.Visible != Visible)
+            {
+                Visible = s.Visible;
+                changed = true;
+            }
+            return changed;
+        }
+
         private static bool Set(ref string field, string value)
         {
             if (field == value) return false;
@@ -175,7 +200,10 @@ namespace Propwash.Shim
                 + ",\"is_custom_track\":" + (TrackId.StartsWith("CMP-", StringComparison.OrdinalIgnoreCase) ? "true" : "false")
                 + ",\"mode\":" + LobbyText.Quote(m)
                 + "},\"settings\":{\"laps\":" + Laps.ToString(CultureInfo.InvariantCulture)
-                + ",\"physics\":\"\",\"allow_track_download\":false}}";
+                + ",\"physics\":\"\",\"allow_track_download\":false"
+                + ",\"max_players\":" + MaxPlayers.ToString(CultureInfo.InvariantCulture)
+                + ",\"open\":" + (Open ? "true" : "false")
+                + ",\"visible\":" + (Visible ? "true" : "false") + "}}";
         }
     }
 
@@ -194,7 +222,12 @@ namespace Propwash.Shim
         public int CurrentPilots;
         public int CurrentSpectators;
         public bool HasPassword;
+        /// <summary>The game's own settings for the room (MaxPlayers 0: none but the seats).</summary>
+        public int MaxPlayers;
+        public bool Open, Visible;
 
+        /// <summary>Everyone in the room, as Photon counts players.</summary>
+        public int Players { get { return CurrentPilots + CurrentSpectators; } }
         public int FreePilots { get { return Math.Max(0, Pilots - CurrentPilots); } }
         public int FreeSpectators { get { return Math.Max(0, Spectators - CurrentSpectators); } }
 
@@ -219,6 +252,10 @@ namespace Propwash.Shim
                 CurrentPilots = LobbyText.Int(seats, "current_pilots"),
                 CurrentSpectators = LobbyText.Int(seats, "current_spectators"),
                 HasPassword = LobbyText.Flag(o, "has_password"),
+                MaxPlayers = LobbyText.Int(rules, "max_players"),
+                // A host from before these settings were listed lets everyone in.
+                Open = rules == null || !rules.ContainsKey("open") || LobbyText.Flag(rules, "open"),
+                Visible = rules == null || !rules.ContainsKey("visible") || LobbyText.Flag(rules, "visible"),
             };
         }
     }

@@ -477,6 +477,7 @@ namespace Propwash.Shim
             {
                 listing = new RoomListing(plan.Name, PlayerName());
                 listing.Absorb(game, settings);
+                listing.Absorb(s);
             }
             HostOptions o = new HostOptions
             {
@@ -701,16 +702,24 @@ namespace Propwash.Shim
                 Respond(Op.SetProperties, ErrorCode.InvalidOperation, "propwash: " + e.Message, null);
                 return;
             }
-            if (isHost && target == 0 && listing != null && listing.Absorb(props, settings))
+            // A change with expectations is listed once the room accepted it (its PropertiesChanged).
+            if (target == 0 && exp.Count == 0 && es.IsEmpty) Relist(props, s);
+        }
+
+        /// <summary>The host's lobby listing follows the room's listed properties and settings, whoever changed them.</summary>
+        private void Relist(IDictionary props, SettingsChange s)
+        {
+            if (!isHost || listing == null) return;
+            bool changed = listing.Absorb(props, settings);
+            changed |= listing.Absorb(s);
+            if (!changed) return;
+            try
             {
-                try
-                {
-                    session.UpdateListing(listing.ToJson(settings.LobbyMode.Value));
-                }
-                catch (PropwashException e)
-                {
-                    log.LogWarning("photon: the listing was not updated: " + e.Message);
-                }
+                session.UpdateListing(listing.ToJson(settings.LobbyMode.Value));
+            }
+            catch (PropwashException e)
+            {
+                log.LogWarning("photon: the listing was not updated: " + e.Message);
             }
         }
 
@@ -797,7 +806,11 @@ namespace Propwash.Shim
                     if (ev.Actor == me && !ev.Cas) break;
                     PropsChange c = RoomCodec.Changed(ev.Data);
                     Hashtable t = PhotonValues.Table(c.Changes, Skipped);
-                    if (ev.Target == 0) PhotonValues.AddSettings(t, c.Settings);
+                    if (ev.Target == 0)
+                    {
+                        PhotonValues.AddSettings(t, c.Settings);
+                        Relist(t, c.Settings);
+                    }
                     EventData changed = NewEvent(Ev.PropertiesChanged);
                     changed.Parameters[Param.TargetActorNr] = (int)ev.Target;
                     changed.Parameters[Param.Properties] = t;
@@ -1026,7 +1039,8 @@ namespace Propwash.Shim
             foreach (KeyValuePair<string, ListedRoom> kv in named)
             {
                 ListedRoom r = kv.Value;
-                if (!HasSeat(r) || !Matches(r, s.Expected)) continue;
+                // Photon's random matchmaking never picks a hidden room.
+                if (!r.Visible || !HasSeat(r) || !Matches(r, s.Expected)) continue;
                 shown[kv.Key] = r;
                 Respond(Op.JoinRandomGame, ErrorCode.Ok, null, new Dictionary<byte, object>
                 {
@@ -1042,17 +1056,23 @@ namespace Propwash.Shim
 
         private bool HasSeat(ListedRoom r)
         {
+            if (!r.Open || (r.MaxPlayers > 0 && r.Players >= r.MaxPlayers)) return false;
             if (r.HasPassword && string.IsNullOrEmpty(settings.RoomPassword.Value)) return false;
             if (settings.JoinAsSpectator.Value) return r.FreeSpectators > 0;
             return r.FreePilots > 0 || (settings.SpectateIfFull.Value && r.FreeSpectators > 0);
         }
 
-        /// <summary>The expected properties a listing can tell: map, track and laps (the [Lobby] keys).</summary>
+        /// <summary>The expected properties a listing can tell: MaxPlayers (JoinRandomRoom's expectedMaxPlayers), map, track and laps (the [Lobby] keys).</summary>
         private bool Matches(ListedRoom r, Hashtable expected)
         {
             if (expected == null) return true;
             foreach (DictionaryEntry e in (IDictionary)expected)
             {
+                if (e.Key is byte && (byte)e.Key == RoomKey.MaxPlayers)
+                {
+                    if (Convert.ToInt32(e.Value, CultureInfo.InvariantCulture) != r.MaxPlayers) return false;
+                    continue;
+                }
                 string key = e.Key as string;
                 if (key == null) continue;
                 string want = LobbyText.Text(e.Value);
@@ -1085,9 +1105,11 @@ namespace Propwash.Shim
             if (!inLobby) return;
             Dictionary<string, ListedRoom> named = Named(rooms);
             List<string> gone = new List<string>();
-            foreach (string name in shown.Keys)
+            foreach (KeyValuePair<string, ListedRoom> kv in shown)
             {
-                if (!named.ContainsKey(name)) gone.Add(name);
+                // Gone from the list: closed down, or hidden by its game since.
+                ListedRoom now;
+                if (kv.Value.Visible && (!named.TryGetValue(kv.Key, out now) || !now.Visible)) gone.Add(kv.Key);
             }
             EventData e = NewEvent(listShown ? Ev.GameListUpdate : Ev.GameList);
             e.Parameters[Param.GameList] = GameList(new List<ListedRoom>(named.Values), listShown ? gone : null, named);
@@ -1108,9 +1130,12 @@ namespace Propwash.Shim
             foreach (KeyValuePair<string, ListedRoom> kv in named)
             {
                 ListedRoom r = kv.Value;
+                // A hidden room is joined by its name only.
+                if (!r.Visible) continue;
                 Hashtable info = new Hashtable();
-                info[RoomKey.MaxPlayers] = (byte)Math.Min(255, r.Pilots);
-                info[RoomKey.PlayerCount] = (byte)Math.Min(255, r.CurrentPilots);
+                // As Photon lists a room: the game's own MaxPlayers (0: no limit), everyone in it, open when we could join.
+                info[RoomKey.MaxPlayers] = (byte)Math.Min(255, r.MaxPlayers);
+                info[RoomKey.PlayerCount] = (byte)Math.Min(255, r.Players);
                 info[RoomKey.IsOpen] = HasSeat(r);
                 info[RoomKey.IsVisible] = true;
                 if (!string.IsNullOrEmpty(settings.MapIdProperty.Value)) info[settings.MapIdProperty.Value] = r.MapId;
@@ -1167,7 +1192,7 @@ namespace Propwash.Shim
         {
             if (expected == null || expected.Count == 0) return "(nothing)";
             List<string> parts = new List<string>();
-            foreach (KeyValuePair<object, object> e in expected) parts.Add(e.Key + "=" + e.Value);
+            foreach (KeyValuePair<object, object> e in expected) parts.Add((e.Key is byte && (byte)e.Key == RoomKey.MaxPlayers ? "MaxPlayers" : e.Key) + "=" + e.Value);
             parts.Sort(StringComparer.Ordinal);
             return string.Join(", ", parts.ToArray());
         }
