@@ -31,6 +31,8 @@ namespace Propwash.Shim
         private const int RoomsPerPage = 50;
         /// <summary>A lobby answer is given up on after this long.</summary>
         private const float LobbyAnswerSeconds = 20f;
+        /// <summary>How long a seated joiner's welcome may wait for the host's clock.</summary>
+        private const double ClockWaitSeconds = 1.0;
 
         private readonly ShimSettings settings;
         private readonly ManualLogSource log;
@@ -59,6 +61,7 @@ namespace Propwash.Shim
         private bool isHost, leaving, closedUnexpectedly;
         private uint me;
         private byte joinOp;
+        private System.Diagnostics.Stopwatch clockWait;
         private Hashtable myProps;
         private readonly SortedDictionary<uint, bool> actors = new SortedDictionary<uint, bool>();
         private RoomListing listing;
@@ -595,6 +598,7 @@ namespace Propwash.Shim
             isHost = leaving = closedUnexpectedly = false;
             me = 0;
             joinOp = 0;
+            clockWait = null;
             actors.Clear();
             expectations.Clear();
             drones.Reset();
@@ -736,7 +740,7 @@ namespace Propwash.Shim
         /// <summary>Takes what the room's session reported into the inbox.</summary>
         private void Pump()
         {
-            if (session == null) return;
+            if (session == null || HoldForClock()) return;
             SessionEvent ev;
             for (int i = 0; i < SessionEventsPerPump && session != null && session.TryPollEvent(out ev); i++)
             {
@@ -755,6 +759,26 @@ namespace Propwash.Shim
             {
                 log.LogInfo("photon: lobby: " + report);
             }
+        }
+
+        /// <summary>
+        /// A joiner that is seated waits for its first estimate of the host's clock (a few round trips,
+        /// <see cref="ClockWaitSeconds"/> at most) before the welcome reaches PUN: OnJoinedRoom and what the
+        /// game does in it (PhotonNetwork.time, ServerTimestamp) then see the room's clock, not this machine's.
+        /// </summary>
+        private bool HoldForClock()
+        {
+            if (joinOp == 0 || isHost) return false;
+            SessionInfo info = session.Info();
+            if (info.State != SessionState.Connected || info.ClockSynced)
+            {
+                clockWait = null;
+                return false;
+            }
+            if (clockWait == null) clockWait = System.Diagnostics.Stopwatch.StartNew();
+            if (clockWait.Elapsed.TotalSeconds < ClockWaitSeconds) return true;
+            Warn("clock-wait", "photon: the host's clock was not known " + ClockWaitSeconds + " s after the join; the room starts with this machine's");
+            return false;
         }
 
         private void OnSessionEvent(SessionEvent ev)
