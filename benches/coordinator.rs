@@ -87,6 +87,7 @@ fn listing(rng: &mut SplitMix64, i: usize) -> Listing {
             track_id: format!("CMP-{:06}", i),
             is_custom_track: i % 2 == 0,
             mode: modes[i % modes.len()].into(),
+            props: Default::default(),
         },
         capacity: Capacity {
             pilots: 6,
@@ -98,6 +99,7 @@ fn listing(rng: &mut SplitMix64, i: usize) -> Listing {
             laps: 3,
             physics: "drl".into(),
             allow_track_download: true,
+            ..Default::default()
         },
         game_version: versions[i % versions.len()].into(),
         protocol_version: PROTOCOL,

@@ -35,6 +35,7 @@ fn listing(name: &str, game: &str) -> Listing {
             track_id: "CMP-1".into(),
             is_custom_track: false,
             mode: "race".into(),
+            props: Default::default(),
         },
         capacity: Capacity {
             pilots: 6,

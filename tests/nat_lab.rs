@@ -51,6 +51,7 @@ fn listing(name: &str) -> Listing {
             track_id: String::new(),
             is_custom_track: false,
             mode: "race".into(),
+            props: Default::default(),
         },
         capacity: Capacity {
             pilots: 6,

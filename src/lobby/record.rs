@@ -3,6 +3,7 @@
 //! ([`SessionRecord`]), and the filters a lobby query may use ([`ListQuery`]).
 //! Passwords never appear here: a host advertises only `has_password`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -106,6 +107,98 @@ pub struct RoomInfo {
     pub is_custom_track: bool,
     /// Game mode (e.g. `race`, `freestyle`).
     pub mode: String,
+    /// The room properties the game lists in the lobby (Photon's
+    /// `CustomRoomPropertiesForLobby`), typed as the game set them, so a
+    /// lobby list and random matchmaking see them as Photon's did; at most
+    /// [`MAX_LOBBY_PROPS`], [`MAX_LOBBY_PROPS_JSON`] bytes in all.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub props: BTreeMap<String, LobbyProp>,
+}
+
+/// Most room properties a listing carries for the lobby.
+pub const MAX_LOBBY_PROPS: usize = 8;
+/// Longest lobby property name, in bytes.
+pub const MAX_LOBBY_PROP_KEY: usize = 32;
+/// Most bytes the lobby properties may take in the listing's JSON, so one
+/// record still fits in a list datagram ([`MAX_RECORD_JSON`]).
+pub const MAX_LOBBY_PROPS_JSON: usize = 320;
+
+/// One lobby-listed room property with the type the game gave it (a game
+/// reads them back with casts such as `(byte)room.CustomProperties["x"]`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    content = "value",
+    rename_all = "lowercase",
+    deny_unknown_fields
+)]
+pub enum LobbyProp {
+    /// A `bool`.
+    Bool(bool),
+    /// A `byte`.
+    Byte(u8),
+    /// A `short`.
+    Short(i16),
+    /// An `int`.
+    Int(i32),
+    /// A `long`.
+    Long(i64),
+    /// A `float` (finite).
+    Float(f32),
+    /// A `double` (finite).
+    Double(f64),
+    /// A `string` of at most [`MAX_TEXT_BYTES`].
+    String(String),
+}
+
+impl PartialEq for LobbyProp {
+    /// Floats compare by their bits, so equality stays reflexive.
+    fn eq(&self, other: &Self) -> bool {
+        use LobbyProp::*;
+        match (self, other) {
+            (Bool(a), Bool(b)) => a == b,
+            (Byte(a), Byte(b)) => a == b,
+            (Short(a), Short(b)) => a == b,
+            (Int(a), Int(b)) => a == b,
+            (Long(a), Long(b)) => a == b,
+            (Float(a), Float(b)) => a.to_bits() == b.to_bits(),
+            (Double(a), Double(b)) => a.to_bits() == b.to_bits(),
+            (String(a), String(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for LobbyProp {}
+
+/// Checks the lobby properties' count, names, values and size.
+fn check_lobby_props(props: &BTreeMap<String, LobbyProp>) -> Result<(), String> {
+    if props.len() > MAX_LOBBY_PROPS {
+        return Err(format!(
+            "room.props has {} properties, at most {MAX_LOBBY_PROPS} allowed",
+            props.len()
+        ));
+    }
+    for (k, v) in props {
+        text("room.props name", k, MAX_LOBBY_PROP_KEY, false)?;
+        match v {
+            LobbyProp::String(t) => text(&format!("room.props[{k:?}]"), t, MAX_TEXT_BYTES, true)?,
+            LobbyProp::Float(f) if !f.is_finite() => {
+                return Err(format!("room.props[{k:?}] must be a finite number"))
+            }
+            LobbyProp::Double(f) if !f.is_finite() => {
+                return Err(format!("room.props[{k:?}] must be a finite number"))
+            }
+            _ => {}
+        }
+    }
+    let bytes = serde_json::to_string(props).map_or(usize::MAX, |j| j.len());
+    if bytes > MAX_LOBBY_PROPS_JSON {
+        return Err(format!(
+            "room.props take {bytes} bytes, at most {MAX_LOBBY_PROPS_JSON} allowed"
+        ));
+    }
+    Ok(())
 }
 
 /// Seats and how many are taken.
@@ -227,6 +320,7 @@ impl Listing {
         text("room.map_id", &self.room.map_id, MAX_ID_BYTES, true)?;
         text("room.track_id", &self.room.track_id, MAX_ID_BYTES, true)?;
         text("room.mode", &self.room.mode, MAX_ID_BYTES, false)?;
+        check_lobby_props(&self.room.props)?;
         text(
             "settings.physics",
             &self.settings.physics,
@@ -426,6 +520,7 @@ pub(crate) fn sample_listing() -> Listing {
             track_id: "CMP-1234".into(),
             is_custom_track: true,
             mode: "race".into(),
+            props: Default::default(),
         },
         capacity: Capacity {
             pilots: 6,
@@ -451,6 +546,61 @@ mod tests {
 
     fn listing() -> Listing {
         sample_listing()
+    }
+
+    #[test]
+    fn lobby_props_keep_their_types_and_are_bounded() {
+        let mut l = listing();
+        l.room.props.insert("laps".into(), LobbyProp::Byte(3));
+        l.room
+            .props
+            .insert("map".into(), LobbyProp::String("MP-0c6".into()));
+        l.room
+            .props
+            .insert("gravity".into(), LobbyProp::Float(9.81));
+        l.validate().unwrap();
+        let j = serde_json::to_string(&l).unwrap();
+        assert!(j.contains(r#""laps":{"type":"byte","value":3}"#), "{j}");
+        let back: Listing = serde_json::from_str(&j).unwrap();
+        assert_eq!(back, l);
+        // An older host's listing has none.
+        let mut old: serde_json::Value = serde_json::to_value(listing()).unwrap();
+        old["room"].as_object_mut().unwrap().remove("props");
+        let old: Listing = serde_json::from_value(old).unwrap();
+        assert!(old.room.props.is_empty());
+
+        let refused = |edit: &dyn Fn(&mut Listing)| {
+            let mut l = listing();
+            edit(&mut l);
+            l.validate().unwrap_err()
+        };
+        let e = refused(&|l| {
+            for i in 0..=MAX_LOBBY_PROPS {
+                l.room.props.insert(format!("k{i}"), LobbyProp::Bool(true));
+            }
+        });
+        assert!(e.contains("at most 8"), "{e}");
+        let e = refused(&|l| {
+            l.room
+                .props
+                .insert("x".repeat(MAX_LOBBY_PROP_KEY + 1), LobbyProp::Int(1));
+        });
+        assert!(e.contains("room.props name"), "{e}");
+        let e = refused(&|l| {
+            l.room.props.insert("g".into(), LobbyProp::Double(f64::NAN));
+        });
+        assert!(e.contains("finite"), "{e}");
+        let e = refused(&|l| {
+            for i in 0..6 {
+                l.room
+                    .props
+                    .insert(format!("key{i}"), LobbyProp::String("v".repeat(60)));
+            }
+        });
+        assert!(e.contains("at most 320"), "{e}");
+        // A type the lobby does not know is refused at parsing.
+        let bad = j.replace(r#""type":"byte""#, r#""type":"vector3""#);
+        assert!(serde_json::from_str::<Listing>(&bad).is_err());
     }
 
     #[test]

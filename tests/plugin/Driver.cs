@@ -50,8 +50,6 @@
 // run once it passes (then it becomes a plain Check):
 //   lobby-full-room-open  a room full by its MaxPlayers is listed with IsOpen false; Photon lists
 //                      the room's own IsOpen (a full room shows PlayerCount == MaxPlayers)
-//   lobby-listed-properties  a listed room carries only the [Lobby] map, track and laps keys, not
-//                      every property the game listed with CustomRoomPropertiesForLobby
 //   ping               PhotonNetwork.GetPing() reads the unconnected PhotonPeer's RoundTripTime
 //                      (not patched), not the room link's
 //   direct-room-name   a room joined by its ip:port is named after the address in PUN
@@ -932,7 +930,7 @@ namespace Propwash.PluginTest
             {
                 Check(listed.PlayerCount == 1 && listed.IsOpen && listed.IsVisible && !listed.removedFromList, "... 1 player, open, visible: " + listed);
                 Check(Equals(listed.CustomProperties["map"], "MP-Plugin") && Equals(listed.CustomProperties["laps"], 3), "... with the properties listed for the lobby: " + Show(listed.CustomProperties));
-                KnownBug("lobby-listed-properties", Equals(listed.CustomProperties["mode"], "race"),
+                Check(Equals(listed.CustomProperties["mode"], "race"),
                     "... every one the game listed with CustomRoomPropertiesForLobby (map, laps and mode): " + Show(listed.CustomProperties));
                 Check(listed.MaxPlayers == 3, "... MaxPlayers 3, the room's own (as Photon lists it): " + listed.MaxPlayers);
             }

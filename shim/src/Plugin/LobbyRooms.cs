@@ -88,6 +88,46 @@ namespace Propwash.Shim
             return "";
         }
 
+        /// <summary>The library's caps on lobby properties (lobby::record's MAX_LOBBY_PROPS*).</summary>
+        public const int MaxLobbyProps = 8, MaxLobbyPropKey = 32, MaxLobbyPropsJson = 320;
+
+        /// <summary>A lobby property as the listing's JSON ({"type":"int","value":3}); null for a type the lobby cannot carry.</summary>
+        public static string LobbyProp(object v)
+        {
+            string type, value;
+            if (v is bool) { type = "bool"; value = (bool)v ? "true" : "false"; }
+            else if (v is byte) { type = "byte"; value = ((byte)v).ToString(CultureInfo.InvariantCulture); }
+            else if (v is short) { type = "short"; value = ((short)v).ToString(CultureInfo.InvariantCulture); }
+            else if (v is int) { type = "int"; value = ((int)v).ToString(CultureInfo.InvariantCulture); }
+            else if (v is long) { type = "long"; value = ((long)v).ToString(CultureInfo.InvariantCulture); }
+            else if (v is float && !float.IsNaN((float)v) && !float.IsInfinity((float)v)) { type = "float"; value = ((float)v).ToString("R", CultureInfo.InvariantCulture); }
+            else if (v is double && !double.IsNaN((double)v) && !double.IsInfinity((double)v)) { type = "double"; value = ((double)v).ToString("R", CultureInfo.InvariantCulture); }
+            else if (v is string && Clip((string)v) == (string)v) { type = "string"; value = Quote((string)v); }
+            else return null;
+            return "{\"type\":\"" + type + "\",\"value\":" + value + "}";
+        }
+
+        /// <summary>A lobby property read back with the type its game gave it (null: not one the lobby carries).</summary>
+        public static object LobbyValue(object json)
+        {
+            Dictionary<string, object> o = json as Dictionary<string, object>;
+            object v;
+            if (o == null || !o.TryGetValue("value", out v) || v == null) return null;
+            double d = v is double ? (double)v : 0;
+            switch (Str(o, "type"))
+            {
+                case "bool": return v is bool ? v : null;
+                case "byte": return v is double ? (object)(byte)d : null;
+                case "short": return v is double ? (object)(short)d : null;
+                case "int": return v is double ? (object)(int)d : null;
+                case "long": return v is double ? (object)(long)d : null;
+                case "float": return v is double ? (object)(float)d : null;
+                case "double": return v is double ? (object)d : null;
+                case "string": return v as string;
+                default: return null;
+            }
+        }
+
         public static string Str(Dictionary<string, object> o, string key)
         {
             object v;
@@ -127,6 +167,11 @@ namespace Propwash.Shim
         /// <summary>The game's MaxPlayers (0: none), IsOpen and IsVisible, as Photon's lobby lists them.</summary>
         public int MaxPlayers;
         public bool Open = true, Visible = true;
+        /// <summary>The room properties the game lists in the lobby (CustomRoomPropertiesForLobby, Photon's key 250) and their values.</summary>
+        private readonly List<string> lobbyKeys = new List<string>();
+        private readonly SortedDictionary<string, object> lobbyProps = new SortedDictionary<string, object>(StringComparer.Ordinal);
+        /// <summary>What the last <see cref="ToJson"/> had to leave out of the listing, for the log ("" when nothing).</summary>
+        public string LeftOut = "";
 
         /// <summary>The Photon room name, or "&lt;player&gt;'s room" when the game gave none (Photon would make up a GUID).</summary>
         public RoomListing(string roomName, string playerName)
@@ -141,6 +186,30 @@ namespace Propwash.Shim
         {
             if (properties == null) return false;
             bool changed = false;
+            object listed = properties.Contains(RoomKey.PropsListedInLobby) ? properties[RoomKey.PropsListedInLobby] : null;
+            if (listed is IEnumerable && !(listed is string))
+            {
+                lobbyKeys.Clear();
+                foreach (object k in (IEnumerable)listed)
+                {
+                    if (k is string && !lobbyKeys.Contains((string)k)) lobbyKeys.Add((string)k);
+                }
+                foreach (string k in new List<string>(lobbyProps.Keys))
+                {
+                    if (!lobbyKeys.Contains(k)) changed |= lobbyProps.Remove(k);
+                }
+            }
+            foreach (string k in lobbyKeys)
+            {
+                if (!properties.Contains(k)) continue;
+                object v = properties[k], old;
+                if (v == null) changed |= lobbyProps.Remove(k);
+                else if (!lobbyProps.TryGetValue(k, out old) || !v.Equals(old))
+                {
+                    lobbyProps[k] = v;
+                    changed = true;
+                }
+            }
             string key = (settings.MapIdProperty.Value ?? "").Trim();
             if (key.Length > 0 && properties.Contains(key)) changed |= Set(ref MapId, LobbyText.Text(properties[key]));
             key = (settings.TrackIdProperty.Value ?? "").Trim();
@@ -179,6 +248,29 @@ namespace Propwash.Shim
             return changed;
         }
 
+        /// <summary>",\"props\":{...}" with the lobby properties that fit the library's caps, in name order; the rest named in <see cref="LeftOut"/>.</summary>
+        private string PropsJson()
+        {
+            StringBuilder b = new StringBuilder();
+            List<string> left = new List<string>();
+            int n = 0;
+            foreach (KeyValuePair<string, object> kv in lobbyProps)
+            {
+                string v = LobbyText.LobbyProp(kv.Value);
+                string entry = LobbyText.Quote(kv.Key) + ":" + v;
+                if (v == null || kv.Key.Length == 0 || LobbyText.Clip(kv.Key) != kv.Key || Encoding.UTF8.GetByteCount(kv.Key) > LobbyText.MaxLobbyPropKey
+                    || n == LobbyText.MaxLobbyProps || Encoding.UTF8.GetByteCount(entry) + b.Length + 3 > LobbyText.MaxLobbyPropsJson)
+                {
+                    left.Add(kv.Key + " (" + (kv.Value == null ? "null" : kv.Value.GetType().Name) + ")");
+                    continue;
+                }
+                if (n++ > 0) b.Append(',');
+                b.Append(entry);
+            }
+            LeftOut = string.Join(", ", left.ToArray());
+            return n == 0 ? "" : ",\"props\":{" + b + "}";
+        }
+
         private static bool Set(ref string field, string value)
         {
             if (field == value) return false;
@@ -199,6 +291,7 @@ namespace Propwash.Shim
                 + ",\"track_id\":" + LobbyText.Quote(TrackId)
                 + ",\"is_custom_track\":" + (TrackId.StartsWith("CMP-", StringComparison.OrdinalIgnoreCase) ? "true" : "false")
                 + ",\"mode\":" + LobbyText.Quote(m)
+                + PropsJson()
                 + "},\"settings\":{\"laps\":" + Laps.ToString(CultureInfo.InvariantCulture)
                 + ",\"physics\":\"\",\"allow_track_download\":false"
                 + ",\"max_players\":" + MaxPlayers.ToString(CultureInfo.InvariantCulture)
@@ -225,6 +318,8 @@ namespace Propwash.Shim
         /// <summary>The game's own settings for the room (MaxPlayers 0: none but the seats).</summary>
         public int MaxPlayers;
         public bool Open, Visible;
+        /// <summary>The room properties its game lists in the lobby, typed as the game set them.</summary>
+        public Dictionary<string, object> Props = new Dictionary<string, object>();
 
         /// <summary>Everyone in the room, as Photon counts players.</summary>
         public int Players { get { return CurrentPilots + CurrentSpectators; } }
@@ -238,8 +333,19 @@ namespace Propwash.Shim
             Dictionary<string, object> room = LobbyText.Obj(o, "room");
             Dictionary<string, object> seats = LobbyText.Obj(o, "capacity");
             Dictionary<string, object> rules = LobbyText.Obj(o, "settings");
+            Dictionary<string, object> props = new Dictionary<string, object>();
+            Dictionary<string, object> listed = LobbyText.Obj(room, "props");
+            if (listed != null)
+            {
+                foreach (KeyValuePair<string, object> kv in listed)
+                {
+                    object v = LobbyText.LobbyValue(kv.Value);
+                    if (v != null) props[kv.Key] = v;
+                }
+            }
             return new ListedRoom
             {
+                Props = props,
                 SessionId = LobbyText.Str(o, "session_id") ?? "",
                 Name = LobbyText.Str(room, "name") ?? "",
                 MapId = LobbyText.Str(room, "map_id") ?? "",

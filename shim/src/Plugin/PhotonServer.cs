@@ -495,7 +495,7 @@ namespace Propwash.Shim
                 Password = settings.RoomPassword.Value ?? "",
                 RequireVerified = settings.RequireVerified.Value,
                 CoordinatorAddress = coordinator ?? "",
-                ListingJson = listing == null ? "" : listing.ToJson(settings.LobbyMode.Value),
+                ListingJson = listing == null ? "" : ListingJson(),
                 MaxPlayers = (s.Mask & SettingsChange.MaxPlayersBit) != 0 ? s.MaxPlayers : 0,
                 Open = (s.Mask & SettingsChange.OpenBit) == 0 || s.Open,
                 Visible = (s.Mask & SettingsChange.VisibleBit) == 0 || s.Visible,
@@ -595,6 +595,7 @@ namespace Propwash.Shim
             session = null;
             room = null;
             listing = null;
+            leftOut = "";
             isHost = leaving = closedUnexpectedly = false;
             me = 0;
             joinOp = 0;
@@ -710,6 +711,24 @@ namespace Propwash.Shim
             if (target == 0 && exp.Count == 0 && es.IsEmpty) Relist(props, s);
         }
 
+        private string leftOut = "";
+
+        /// <summary>The listing's JSON; what did not fit is logged when it changes.</summary>
+        private string ListingJson()
+        {
+            string json = listing.ToJson(settings.LobbyMode.Value);
+            if (listing.LeftOut != leftOut)
+            {
+                leftOut = listing.LeftOut;
+                if (leftOut.Length > 0)
+                {
+                    log.LogWarning("photon: lobby-listed room properties left out of the listing (at most " + LobbyText.MaxLobbyProps + ", " + LobbyText.MaxLobbyPropsJson
+                        + " bytes in all; names of 1 to " + LobbyText.MaxLobbyPropKey + " bytes; bool, numbers and short text only): " + leftOut);
+                }
+            }
+            return json;
+        }
+
         /// <summary>The host's lobby listing follows the room's listed properties and settings, whoever changed them.</summary>
         private void Relist(IDictionary props, SettingsChange s)
         {
@@ -719,7 +738,7 @@ namespace Propwash.Shim
             if (!changed) return;
             try
             {
-                session.UpdateListing(listing.ToJson(settings.LobbyMode.Value));
+                session.UpdateListing(ListingJson());
             }
             catch (PropwashException e)
             {
@@ -1099,6 +1118,15 @@ namespace Propwash.Shim
                 }
                 string key = e.Key as string;
                 if (key == null) continue;
+                object listed;
+                if (r.Props.TryGetValue(key, out listed))
+                {
+                    if (!SameValue(listed, e.Value)) return false;
+                    continue;
+                }
+                // Photon matches only on what a room lists: a room that does not list an expected key is no match,
+                // unless [Lobby] names it (hosts that list map, track and laps only).
+                if (key != settings.MapIdProperty.Value && key != settings.TrackIdProperty.Value && key != settings.LapsProperty.Value) return false;
                 string want = LobbyText.Text(e.Value);
                 if (key == settings.MapIdProperty.Value && r.MapId != want) return false;
                 if (key == settings.TrackIdProperty.Value && r.TrackId != want) return false;
@@ -1143,6 +1171,11 @@ namespace Propwash.Shim
             foreach (KeyValuePair<string, ListedRoom> kv in named) shown[kv.Key] = kv.Value;
         }
 
+        private static void SetIfAbsent(Hashtable info, string key, object value)
+        {
+            if (!string.IsNullOrEmpty(key) && !info.ContainsKey(key)) info[key] = value;
+        }
+
         private Hashtable GameList(List<ListedRoom> rooms, List<string> gone)
         {
             return GameList(rooms, gone, Named(rooms));
@@ -1162,9 +1195,11 @@ namespace Propwash.Shim
                 info[RoomKey.PlayerCount] = (byte)Math.Min(255, r.Players);
                 info[RoomKey.IsOpen] = HasSeat(r);
                 info[RoomKey.IsVisible] = true;
-                if (!string.IsNullOrEmpty(settings.MapIdProperty.Value)) info[settings.MapIdProperty.Value] = r.MapId;
-                if (!string.IsNullOrEmpty(settings.TrackIdProperty.Value)) info[settings.TrackIdProperty.Value] = r.TrackId;
-                if (!string.IsNullOrEmpty(settings.LapsProperty.Value)) info[settings.LapsProperty.Value] = r.Laps;
+                // The game's lobby-listed properties as it set them; the [Lobby] keys for hosts that list only those.
+                foreach (KeyValuePair<string, object> p in r.Props) info[p.Key] = p.Value;
+                SetIfAbsent(info, settings.MapIdProperty.Value, r.MapId);
+                SetIfAbsent(info, settings.TrackIdProperty.Value, r.TrackId);
+                SetIfAbsent(info, settings.LapsProperty.Value, r.Laps);
                 games[kv.Key] = info;
             }
             if (gone != null)
@@ -1209,6 +1244,21 @@ namespace Propwash.Shim
         private static EventData NewEvent(byte code)
         {
             return new EventData { Code = code, Parameters = new Dictionary<byte, object>() };
+        }
+
+        /// <summary>Equal values; numbers of different types compare by value (a listing's int and the game's byte 3 match).</summary>
+        private static bool SameValue(object listed, object wanted)
+        {
+            if (Equals(listed, wanted)) return true;
+            if (listed == null || wanted == null || listed is string || wanted is string || listed is bool || wanted is bool) return false;
+            try
+            {
+                return Convert.ToDouble(listed, CultureInfo.InvariantCulture) == Convert.ToDouble(wanted, CultureInfo.InvariantCulture);
+            }
+            catch (Exception)
+            {
+                return false;
+            }
         }
 
         /// <summary>"map=MP-0c6, laps=3" for a log line or an error message.</summary>
