@@ -942,7 +942,7 @@ namespace Propwash.PluginTest
                 "... OnPhotonRandomJoinFailed(object[] { (short)32760, \"propwash: 1 room(s) listed ...\" }): " + g.Pun.Last("OnPhotonRandomJoinFailed"));
             Check(PhotonNetwork.insideLobby && PhotonNetwork.Server == ServerConnection.MasterServer, "... still in the lobby on the master");
             TellClockOnJoin();
-            Check(PhotonNetwork.JoinRandomRoom(Table("map", "MP-Plugin", "laps", 3), 0), "JoinRandomRoom(map = MP-Plugin, laps = 3) is sent");
+            Check(PhotonNetwork.JoinRandomRoom(Table("map", "MP-Plugin", "laps", 3, "mode", "race"), 3), "JoinRandomRoom(map = MP-Plugin, laps = 3, mode = race; MaxPlayers 3) is sent");
             Check(g.Until(() => g.Pun.Count("OnJoinedRoom") == 1, LongWait), "... and joins the host's room: OnJoinedRoom");
             Check(g.Pun.Count("OnCreatedRoom") == 0 && g.Pun.Count("OnPhotonRandomJoinFailed") == 1 && g.Pun.Count("OnLeftLobby") == 1, "... no OnCreatedRoom, no second failure; OnLeftLobby on the way");
             InRoomAsJoiner(g, 2);
@@ -1113,6 +1113,8 @@ namespace Propwash.PluginTest
             PhotonNetwork.playerName = "Plugin Late";
             Check(PhotonNetwork.ConnectUsingSettings("1.0") && g.Until(() => g.Pun.Count("OnJoinedLobby") == 1 && Listed(RoomName) != null, LongWait),
                 "connected, in the lobby, the room listed");
+            Check(Show(Listed(RoomName).CustomProperties) == "{laps=5 (Int32), map=MP-Plugin (String), mode=race (String)}",
+                "... with exactly the properties the host listed for the lobby, with their types (no [Lobby] keys set here): " + Show(Listed(RoomName)));
             PhotonNetwork.SetPlayerCustomProperties(Table("car", "red"));
             Check(Equals(PhotonNetwork.player.CustomProperties["car"], "red"), "SetPlayerCustomProperties outside a room keeps car = red for the join");
             PunCallbacks.PauseQueueOnJoin = true;
