@@ -29,18 +29,19 @@
 //             argument), game events, properties with check-and-set (its own, the room's, the
 //             host's), interest groups, view updates both ways, a Destroy, the master client
 //             handed over and back, DestroyPlayerObjects as the master, LeaveRoom
-//   late      JoinRoom by name into a room with a history: the cache replayed once and in order
-//             (instantiations, buffered RPCs, events, minus what was removed), the room's state, a
-//             rename, others leaving, the host closing (OnConnectionFail(DisconnectByServerLogic))
+//   late      JoinRoom by name into a room with a history, with properties set before joining and
+//             PUN's queue paused in OnJoinedRoom (a level load): the cache replayed once and in order
+//             (instantiations, buffered RPCs, events, minus what was removed), the room's state and
+//             clock from OnJoinedRoom on, a rename, others leaving, the host closing
+//             (OnConnectionFail(DisconnectByServerLogic))
 //   stranger  refusals with Photon's codes (full, no such room, no random match, closed), the lobby's
 //             updates (full, closed, hidden, shown again, gone), then JoinOrCreateRoom of the hidden
 //             room by its name that joins and sees only what the room still holds, CloseConnection
 //   victim    a room of its own game version ("Victim Room", MaxPlayers 2) sending an RPC every 0.25 s
 //             until it is killed
 //   direct    JoinRandomRoom with an expected MaxPlayers no room has, JoinRoom by the victim's
-//             ip:port, PUN's queue paused 6 s (longer than the link's
-//             timeout) without losing anything, then the victim gone silent:
-//             OnConnectionFail(DisconnectByClientTimeout)
+//             ip:port, PUN's queue paused 6 s (longer than the link's timeout) without losing
+//             anything, then the victim gone silent: OnConnectionFail(DisconnectByClientTimeout)
 // The games meet in one room; tests/plugin.rs sequences them with lines on stdin (commands) and
 // stdout (markers). Every wait is bounded. Prints "plugin ROLE: N passed, M failed, K known bugs"
 // last and exits non-zero when a check failed.
