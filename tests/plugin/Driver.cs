@@ -39,9 +39,10 @@
 //             room by its name that joins and sees only what the room still holds, CloseConnection
 //   victim    a room of its own game version ("Victim Room", MaxPlayers 2) sending an RPC every 0.25 s
 //             until it is killed
-//   direct    JoinRandomRoom with an expected MaxPlayers no room has, JoinRoom by the victim's
-//             ip:port, PUN's queue paused 6 s (longer than the link's timeout) without losing
-//             anything, then the victim gone silent: OnConnectionFail(DisconnectByClientTimeout)
+//   direct    JoinRandomRoom with an expected MaxPlayers no room has; without a coordinator,
+//             JoinRandomRoom to Network.JoinAddress; JoinRoom by the victim's ip:port, PUN's queue
+//             paused 6 s (longer than the link's timeout) without losing anything, then the victim
+//             gone silent: OnConnectionFail(DisconnectByClientTimeout)
 // The games meet in one room; tests/plugin.rs sequences them with lines on stdin (commands) and
 // stdout (markers). Every wait is bounded. Prints "plugin ROLE: N passed, M failed, K known bugs"
 // last and exits non-zero when a check failed.
@@ -53,8 +54,8 @@
 //                      the room's own IsOpen (a full room shows PlayerCount == MaxPlayers)
 //   ping               PhotonNetwork.GetPing() reads the unconnected PhotonPeer's RoundTripTime
 //                      (not patched), not the room link's
-//   direct-room-name   a room joined by its ip:port is named after the address in PUN
-//                      (PhotonNetwork.room.Name), not after the room the host created
+//   random-room-name   JoinRandomRoom through Network.JoinAddress answers with the address as the
+//                      room's name, so PhotonNetwork.room.Name is not the name the host created it with
 using System;
 using System.Collections;
 using System.Collections.Generic;
@@ -404,6 +405,12 @@ namespace Propwash.PluginTest
         public void Unload()
         {
             UnityEngine.Object.Destroy(pluginObject);
+        }
+
+        /// <summary>A config value as the player would edit it in game (BepInEx's ConfigurationManager).</summary>
+        public void Set(string section, string key, string value)
+        {
+            Plugin.Config.Bind(section, key, "", "").Value = value;
         }
 
         /// <summary>One Unity frame (FixedUpdate, Update: PUN's PhotonHandler and the plugin), then a short sleep.</summary>
@@ -1333,11 +1340,24 @@ namespace Propwash.PluginTest
             g.Until(() => g.Pun.Count("OnPhotonRandomJoinFailed") == 1 || g.Pun.Count("OnJoinedRoom") == 1, LongWait);
             Check(g.Pun.Count("OnPhotonRandomJoinFailed") == 1 && CodeIs(g.Pun.Last("OnPhotonRandomJoinFailed"), 32760) && g.Pun.Count("OnJoinedRoom") == 0,
                 "... no room has MaxPlayers 3 (key 255 of the expected properties): OnPhotonRandomJoinFailed((short)32760): " + g.Pun.Last("OnPhotonRandomJoinFailed") + " / " + RoomState());
+            // Without a lobby, JoinRandomRoom goes to Network.JoinAddress; Photon's answer names the room it found.
+            g.Set("Network", "Coordinator", "");
+            g.Set("Network", "JoinAddress", address);
+            Check(PhotonNetwork.JoinRandomRoom() && g.Until(() => g.Pun.Count("OnJoinedRoom") == 1, LongWait),
+                "with no coordinator, JoinRandomRoom joins the room at Network.JoinAddress: OnJoinedRoom");
+            KnownBug("random-room-name", PhotonNetwork.room != null && PhotonNetwork.room.Name == "Victim Room",
+                "... and PhotonNetwork.room.Name is the host's room name, as the master's JoinRandomGame answer names it on Photon: \""
+                + (PhotonNetwork.room == null ? "no room" : PhotonNetwork.room.Name) + "\"");
+            Check(PhotonNetwork.LeaveRoom() && g.Until(() => g.Pun.Count("OnConnectedToMaster") == 2, Wait), "LeaveRoom: back on the master");
+            DroneScript.Rpcs.Clear();
+            DroneScript.Ticks.Clear();
+            g.Set("Network", "JoinAddress", "");
+
             Check(PhotonNetwork.JoinRoom(address), "JoinRoom(\"" + address + "\"): a room name that is the host's address");
-            Check(g.Until(() => g.Pun.Count("OnJoinedRoom") == 1, LongWait), "... OnJoinedRoom");
-            Check(PhotonNetwork.player.ID == 2 && PhotonPlayer.Find(1) != null && PhotonPlayer.Find(1).NickName == "Plugin Victim" && PhotonNetwork.masterClient == PhotonPlayer.Find(1),
-                "actor 2, with the host \"Plugin Victim\" as the master: " + RoomState());
-            KnownBug("direct-room-name", PhotonNetwork.room.Name == "Victim Room", "PhotonNetwork.room.Name is the host's room name, as Photon's answer names it: \"" + PhotonNetwork.room.Name + "\"");
+            Check(g.Until(() => g.Pun.Count("OnJoinedRoom") == 2, LongWait), "... OnJoinedRoom");
+            Check(PhotonNetwork.player.ID == 3 && PhotonPlayer.Find(1) != null && PhotonPlayer.Find(1).NickName == "Plugin Victim" && PhotonNetwork.masterClient == PhotonPlayer.Find(1),
+                "actor 3 (2 was our first visit), with the host \"Plugin Victim\" as the master: " + RoomState());
+            Check(PhotonNetwork.room.Name == address, "PhotonNetwork.room.Name is the name we joined by, as on Photon: \"" + PhotonNetwork.room.Name + "\"");
             Check(g.Until(() => HasRpcs("1001 Buffered(7) from 1") && DroneScript.Ticks.Count >= 2, Wait), "the host's drone, its buffered RPC and its Ticks arrive");
 
             // A level load: PUN's queue paused for longer than the link's 5 s timeout.
