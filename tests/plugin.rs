@@ -16,8 +16,9 @@
 //! coordinator: the lobby-less failures with Photon's codes, a CreateRoom
 //! whose port is taken, JoinOrCreateRoom hosting, Disconnect, PUN on its
 //! own peer after the plugin unloads), `victim` and `direct` (a room joined
-//! by its ip:port, PUN's queue paused past the link's timeout, then the host
-//! killed: OnConnectionFail(DisconnectByClientTimeout)), and four in one
+//! through Network.JoinAddress and by its ip:port, PUN's queue paused past
+//! the link's timeout, then the host killed:
+//! OnConnectionFail(DisconnectByClientTimeout)), and four in one
 //! room: `host` (name server, master and game server; the room "Plugin
 //! Race" with MaxPlayers 3, a drone, a scene crate, buffered RPCs and cached
 //! events), `join` (the room list, JoinRandomRoom by expected properties,
@@ -27,9 +28,10 @@
 //! `late` (JoinRoom by name: the room's cache replayed once and in order,
 //! the master client moving and coming back, the host closing the room:
 //! OnConnectionFail(DisconnectByServerLogic)) and `stranger` (GameFull,
-//! GameDoesNotExist, NoRandomMatchFound, GameClosed, the lobby's updates,
-//! then a JoinOrCreateRoom that joins and sees only what the room still
-//! holds, CloseConnection). Each game checks itself against PUN
+//! GameDoesNotExist, NoRandomMatchFound, GameClosed, the lobby's updates
+//! of a full, closed and hidden room, then a JoinOrCreateRoom of the hidden
+//! room that joins and sees only what the room still holds,
+//! CloseConnection). Each game checks itself against PUN
 //! Classic's behaviour on Photon and prints `ok` / `FAIL` lines, `KNOWN-BUG`
 //! lines for checks that wait for a fix on main, and a verdict last; this
 //! test checks the verdicts and, from outside, the coordinator's listing and
