@@ -89,5 +89,6 @@ namespace ExitGames.Client.Photon
         public IPhotonPeerListener Listener { get { throw null; } }
         public PeerStateValue PeerState { get { throw null; } }
         public int ServerTimeInMilliSeconds { get { throw null; } }
+        public int RoundTripTime { get { throw null; } }
     }
 }

@@ -52,6 +52,7 @@ namespace Propwash.Shim
             new Target { What = "FetchServerTimestamp()", Find = t => Method(t, "FetchServerTimestamp"), Prefix = "SkipPrefix" },
             new Target { What = "PeerState", Find = t => Getter(t, "PeerState"), Prefix = "PeerStatePrefix", Required = true },
             new Target { What = "ServerTimeInMilliSeconds", Find = t => Getter(t, "ServerTimeInMilliSeconds"), Prefix = "ServerTimePrefix" },
+            new Target { What = "RoundTripTime", Find = t => Getter(t, "RoundTripTime"), Prefix = "RoundTripPrefix" },
         };
 
         /// <summary>Patches PhotonPeer; returns how many targets were patched (0: none stayed).</summary>
@@ -267,6 +268,14 @@ namespace Propwash.Shim
             PhotonServer s = ServerOf(__instance);
             if (s == null) return true;
             __result = s.Connected ? PeerStateValue.Connected : PeerStateValue.Disconnected;
+            return false;
+        }
+
+        private static bool RoundTripPrefix(object __instance, ref int __result)
+        {
+            PhotonServer s = ServerOf(__instance);
+            if (s == null) return true;
+            __result = s.RoundTripMs();
             return false;
         }
 

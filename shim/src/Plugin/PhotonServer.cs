@@ -251,6 +251,23 @@ namespace Propwash.Shim
             return Environment.TickCount;
         }
 
+        /// <summary>PhotonNetwork.GetPing(): the round trip to the room's host in milliseconds (0 for the host itself, and outside a room).</summary>
+        public int RoundTripMs()
+        {
+            if (session == null || isHost || session.IsDisposed) return 0;
+            try
+            {
+                return session.Stats(rtt) > 0 ? (int)Math.Round(rtt[0].RttMs) : 0;
+            }
+            catch (Exception e)
+            {
+                Warn("rtt", "photon: the link's round trip could not be read: " + e.Message);
+                return 0;
+            }
+        }
+
+        private readonly PeerStats[] rtt = new PeerStats[1];
+
         // ---- Unity's frames ------------------------------------------------------
 
         /// <summary>Update: the lobby's list and searches.</summary>
