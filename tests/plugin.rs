@@ -289,6 +289,14 @@ impl Drop for Running {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+        // A failure elsewhere: what this game printed may tell why.
+        if std::thread::panicking() {
+            for r in self.readers.drain(..) {
+                let _ = r.join();
+            }
+            let t = self.transcript();
+            println!("---- {} (when the test failed) ----\n{t}", self.what);
+        }
     }
 }
 
