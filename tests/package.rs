@@ -68,13 +68,12 @@ fn wrong_inputs_are_named_and_nothing_is_written() {
         stderr(&r)
     );
 
-    // This machine's own library is no Windows DLL.
-    let lib = common::lib_dir().join(format!(
-        "{}propwash{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    ));
-    std::fs::copy(&lib, native.join("propwash.dll")).unwrap();
+    // A Linux library under a DLL's name is refused.
+    std::fs::write(
+        native.join("propwash.dll"),
+        b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0",
+    )
+    .unwrap();
     let r = package(&["--native", n, "--shim", s, "--out", o]);
     assert_eq!(r.status.code(), Some(1));
     assert!(
