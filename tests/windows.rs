@@ -12,7 +12,10 @@
 //!   under Wine.
 //! - A Windows host (under Wine) and a Linux pilot fly together for 10 s,
 //!   and the other way round: each side must read >= 99 % of the other's
-//!   frames and every game event exactly once, in order.
+//!   frames and every game event exactly once, in order. A flight in which
+//!   a peer's own loop paused for over 250 ms (the machine busy elsewhere:
+//!   seen once in a run beside other builds, 2 s) measured the machine,
+//!   not the network: it is reported and flown again, up to three times.
 //! - Windows behaviour: a custom track downloads into a maps folder on the
 //!   `C:` drive whose folders differ in case from the track's ids (found
 //!   case-insensitively; the different track already there is kept and
@@ -22,7 +25,9 @@
 //!   was; the Steam plugin loads and, with no Steam, gives way to the
 //!   offline identity; a second room on a taken port fails with words
 //!   saying so; rooms are listed at, found through and joined by way of a
-//!   coordinator (low-TTL NAT openers included) in both directions.
+//!   coordinator in both directions, the Windows side's NAT openers leaving
+//!   with IP TTL 2 and its later datagrams with the usual TTL again (read
+//!   on the wire with a packet socket on `lo`, as root).
 //!
 //! The Windows programs are built per test from tests/windows/*.c and
 //! tests/c/smoke.c; `bcryptprimitives.dll` is a stand-in Wine 8 lacks (see
@@ -486,14 +491,56 @@ fn assert_delivered(receiver: &str, r: &serde_json::Value, sender: &serde_json::
     }
 }
 
+/// A pause of the peers' own loops longer than this means the machine,
+/// not the network, was being measured (the flights' frames come every
+/// 33 ms; each has several send slots).
+const STALL_MS: f64 = 250.0;
+/// Flights tried before giving up on a machine too busy to measure.
+const FLIGHT_TRIES: usize = 3;
+
+/// The longest pause of a peer's own loop during its flight.
+fn gap(r: &serde_json::Value) -> f64 {
+    r["max_gap_ms"].as_f64().unwrap_or(f64::MAX)
+}
+
+/// [`fly`] until a flight in which neither peer's own loop stalled, then
+/// checks delivery both ways. A stalled flight is reported and flown
+/// again; a flight that was not stalled must meet the bar.
+fn fly_and_check(rig: &Rig, windows_hosts: bool) {
+    let (host, pilot) = if windows_hosts {
+        ("the Windows host", "the Linux pilot")
+    } else {
+        ("the Linux host", "the Windows pilot")
+    };
+    for attempt in 1..=FLIGHT_TRIES {
+        let (h, p) = fly(rig, windows_hosts);
+        eprintln!(
+            "flight {attempt}: the loops' longest pauses: {host} {} ms, {pilot} {} ms",
+            gap(&h),
+            gap(&p)
+        );
+        if gap(&h) > STALL_MS || gap(&p) > STALL_MS {
+            eprintln!(
+                "flight {attempt}: {host}'s loop paused {} ms, {pilot}'s {} ms: \
+                 the machine was measured, not the network; flying again",
+                gap(&h),
+                gap(&p)
+            );
+            continue;
+        }
+        assert_delivered(host, &h, &p);
+        assert_delivered(pilot, &p, &h);
+        return;
+    }
+    panic!("in each of {FLIGHT_TRIES} flights a peer's own loop paused over {STALL_MS} ms");
+}
+
 #[test]
 fn a_windows_host_and_a_linux_pilot_fly_together() {
     let Some(rig) = rig("windows host") else {
         return;
     };
-    let (h, p) = fly(&rig, true);
-    assert_delivered("the Windows host", &h, &p);
-    assert_delivered("the Linux pilot", &p, &h);
+    fly_and_check(&rig, true);
 }
 
 #[test]
@@ -501,9 +548,7 @@ fn a_linux_host_and_a_windows_pilot_fly_together() {
     let Some(rig) = rig("windows pilot") else {
         return;
     };
-    let (h, p) = fly(&rig, false);
-    assert_delivered("the Linux host", &h, &p);
-    assert_delivered("the Windows pilot", &p, &h);
+    fly_and_check(&rig, false);
 }
 
 #[test]
@@ -779,9 +824,22 @@ fn assert_ttl_untroubled(p: &Proc) {
     }
 }
 
+/// [`lobby_room`] until a flight in which neither peer's loop stalled (see
+/// [`STALL_MS`]).
+fn lobby_room_undisturbed(rig: &Rig, windows_hosts: bool) {
+    for attempt in 1..=FLIGHT_TRIES {
+        if lobby_room(rig, windows_hosts) {
+            return;
+        }
+        eprintln!("lobby flight {attempt}: a peer's own loop stalled; flying again");
+    }
+    panic!("in each of {FLIGHT_TRIES} lobby flights a peer's own loop paused over {STALL_MS} ms");
+}
+
 /// A listed room on one system, found in the lobby and joined by id from
-/// the other, through a coordinator on this machine; flies 4 s.
-fn lobby_room(rig: &Rig, windows_hosts: bool) {
+/// the other, through a coordinator on this machine; flies 4 s. False
+/// when a peer's own loop stalled, so that frames say nothing.
+fn lobby_room(rig: &Rig, windows_hosts: bool) -> bool {
     let coordinator =
         propwash::lobby::service::Service::start(propwash::lobby::service::ServiceConfig {
             udp: "127.0.0.1:0".parse().unwrap(),
@@ -790,6 +848,16 @@ fn lobby_room(rig: &Rig, windows_hosts: bool) {
         })
         .expect("a coordinator on loopback");
     let coord = coordinator.udp_addr().to_string();
+    let sniffer = match win::Sniffer::start() {
+        Ok(s) => Some(s),
+        Err(why) if std::env::var("PROPWASH_WINE_REQUIRED").as_deref() == Ok("1") => {
+            panic!("the TTL on the wire cannot be read: {why}")
+        }
+        Err(why) => {
+            eprintln!("SKIPPED the TTL on the wire: {why}");
+            None
+        }
+    };
     let name = if windows_hosts {
         "Wine room"
     } else {
@@ -850,13 +918,48 @@ fn lobby_room(rig: &Rig, windows_hosts: bool) {
         "{connected:?}\n{}",
         pilot.transcript()
     );
+    let seen = sniffer.map(win::Sniffer::stop);
+    if gap(&h) > STALL_MS || gap(&p) > STALL_MS {
+        return false;
+    }
     for (who, r, other) in [("host", &h, &p), ("pilot", &p, &h)] {
         let (got, expected, _) = delivered(r, other);
         eprintln!("through the lobby, the {who} read {got} of {expected} frames");
         assert!(got as f64 >= 0.99 * expected as f64, "{who}: {r}\n{other}");
         assert_eq!(r["events_got"], other["events_sent"], "{who}: {r}");
     }
-    assert_ttl_untroubled(if windows_hosts { &host } else { &pilot });
+    let windows = if windows_hosts { &host } else { &pilot };
+    assert_ttl_untroubled(windows);
+    if let Some(seen) = seen {
+        let port: u16 = windows.lines_starting("port ")[0].parse().unwrap();
+        assert_openers_then_full_ttl(&seen, port);
+    }
+    true
+}
+
+/// The Windows side's datagrams (from `port`) on the wire: NAT openers with
+/// the lobby's TTL of 2 first, and afterwards every datagram with the
+/// socket's usual TTL again.
+#[track_caller]
+fn assert_openers_then_full_ttl(seen: &[win::Seen], port: u16) {
+    let ttls: Vec<u8> = seen
+        .iter()
+        .filter(|d| d.src_port == port)
+        .map(|d| d.ttl)
+        .collect();
+    let openers = ttls.iter().filter(|&&t| t == 2).count();
+    let last_opener = ttls.iter().rposition(|&t| t == 2);
+    let after = &ttls[last_opener.map_or(0, |i| i + 1)..];
+    eprintln!(
+        "from the Windows side's port {port}: {} datagrams, {openers} with TTL 2, then TTL {:?}",
+        ttls.len(),
+        after.iter().collect::<BTreeSet<_>>()
+    );
+    assert!(openers > 0, "no low-TTL openers from port {port}: {ttls:?}");
+    assert!(
+        after.len() > 50 && after.iter().all(|&t| t == after[0] && t >= 32),
+        "the TTL came back after the openers: {after:?}"
+    );
 }
 
 #[test]
@@ -864,7 +967,7 @@ fn a_windows_host_is_listed_found_and_joined_through_a_coordinator() {
     let Some(rig) = rig("lobby windows host") else {
         return;
     };
-    lobby_room(&rig, true);
+    lobby_room_undisturbed(&rig, true);
 }
 
 #[test]
@@ -872,5 +975,5 @@ fn a_windows_pilot_finds_and_joins_a_listed_room_through_a_coordinator() {
     let Some(rig) = rig("lobby windows pilot") else {
         return;
     };
-    lobby_room(&rig, false);
+    lobby_room_undisturbed(&rig, false);
 }

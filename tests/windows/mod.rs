@@ -453,3 +453,107 @@ impl Drop for Proc {
 pub(crate) fn scratch(tag: &str) -> Scratch {
     Scratch::new(tag)
 }
+
+/// One UDP datagram seen on the loopback interface.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Seen {
+    pub(crate) src_port: u16,
+    pub(crate) ttl: u8,
+}
+
+/// Watches UDP over IPv4 on `lo` with a packet socket (root only), to read
+/// the IP TTL a Windows program under Wine put on its datagrams. Bounded:
+/// at most 200 000 datagrams, until [`Sniffer::stop`].
+pub(crate) struct Sniffer {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    handle: std::thread::JoinHandle<Vec<Seen>>,
+}
+
+impl Sniffer {
+    /// `Err` says why there is none (not root, no packet sockets).
+    pub(crate) fn start() -> Result<Sniffer, String> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let proto = (libc::ETH_P_IP as u16).to_be() as libc::c_int;
+        // SAFETY: plain socket calls on a descriptor this function owns.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM, proto) };
+        if fd < 0 {
+            return Err(format!(
+                "no packet socket ({}; root is needed)",
+                std::io::Error::last_os_error()
+            ));
+        }
+        let close = |why: String| {
+            // SAFETY: fd is ours and open.
+            unsafe { libc::close(fd) };
+            Err(why)
+        };
+        // SAFETY: a NUL-terminated name.
+        let lo = unsafe { libc::if_nametoindex(c"lo".as_ptr()) };
+        if lo == 0 {
+            return close("no loopback interface".into());
+        }
+        // SAFETY: sockaddr_ll is plain data; zero is a valid start.
+        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        addr.sll_family = libc::AF_PACKET as u16;
+        addr.sll_protocol = proto as u16;
+        addr.sll_ifindex = lo as i32;
+        let tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 100_000,
+        };
+        // SAFETY: valid pointers and lengths for these option and address types.
+        let ok = unsafe {
+            libc::bind(
+                fd,
+                &addr as *const libc::sockaddr_ll as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            ) == 0
+                && libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVTIMEO,
+                    &tv as *const libc::timeval as *const libc::c_void,
+                    std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+                ) == 0
+        };
+        if !ok {
+            return close(format!(
+                "cannot watch lo: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 2048];
+            while !stopping.load(Ordering::Relaxed) && seen.len() < 200_000 {
+                // SAFETY: buf is writable for its length.
+                let n =
+                    unsafe { libc::recv(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
+                if n < 28 {
+                    continue;
+                }
+                let ip = &buf[..n as usize];
+                let header = usize::from(ip[0] & 0x0f) * 4;
+                if ip[0] >> 4 != 4 || ip[9] != 17 || ip.len() < header + 8 {
+                    continue;
+                }
+                seen.push(Seen {
+                    ttl: ip[8],
+                    src_port: u16::from_be_bytes([ip[header], ip[header + 1]]),
+                });
+            }
+            // SAFETY: fd is ours; nothing uses it after this.
+            unsafe { libc::close(fd) };
+            seen
+        });
+        Ok(Sniffer { stop, handle })
+    }
+
+    /// Stops watching; what was seen, in order.
+    pub(crate) fn stop(self) -> Vec<Seen> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.handle.join().expect("the sniffer thread")
+    }
+}

@@ -17,8 +17,9 @@
  * Then it keeps reading for 1 s. Its result lists the remote ticks it never
  * read (`missing`) and its own ticks that were pushed in one burst with the
  * next one after a late wake-up (`superseded`: the library sends the newest
- * frame, so these are not expected to arrive). It prints what happened as
- * lines:
+ * frame, so these are not expected to arrive), and the longest pause
+ * between two turns of its loop from the start on (`max_gap_ms`: the
+ * machine's hiccups, not the network's). It prints what happened as lines:
  * `port N`, `session ID`, `seated ...`, `track-ready ...`, `log ...`,
  * `error ...`, and last `result {json}`; it exits 1 if it counted errors.
  * Every wait is bounded. */
@@ -155,6 +156,7 @@ typedef struct {
     uint32_t events_order;
     uint32_t events_bad;
     uint32_t next_seq; /* the next sequence number expected */
+    double max_gap_ms; /* the longest pause between two turns of the flight's loop */
     uint32_t pilots_joined;
     uint32_t pilots_left;
     int closed;
@@ -340,8 +342,13 @@ static void fly(PwSession *s, Flight *f) {
         pump(s, f);
         sleep_ms(2);
     }
+    double last_turn = f->start;
     while (pushed < f->ticks && !f->closed) {
         double now = wall_ms();
+        if (now - last_turn > f->max_gap_ms) {
+            f->max_gap_ms = now - last_turn;
+        }
+        last_turn = now;
         /* Every tick whose time has come: after a late wake-up several go
          * in one burst, as a game's physics catches up, and the library
          * sends the newest of them (by design: the last frame wins). */
@@ -373,6 +380,11 @@ static void fly(PwSession *s, Flight *f) {
     }
     free(payload);
     while (wall_ms() < end + LINGER_MS && !f->closed) {
+        double now = wall_ms();
+        if (now - last_turn > f->max_gap_ms) {
+            f->max_gap_ms = now - last_turn;
+        }
+        last_turn = now;
         pump(s, f);
         sleep_ms(2);
     }
@@ -405,11 +417,12 @@ static void print_result(const char *role, const Flight *f) {
     }
     say("result {\"role\":\"%s\",\"ticks\":%u,\"frames_got\":%u,\"missing\":[%s],"
         "\"superseded\":[%s],\"frames_bad\":%u,\"events_sent\":%u,\"events_got\":%u,"
-        "\"events_dup\":%u,\"events_order\":%u,\"events_bad\":%u,\"errors\":%d}",
+        "\"events_dup\":%u,\"events_order\":%u,\"events_bad\":%u,\"max_gap_ms\":%.0f,"
+        "\"errors\":%d}",
         role, (unsigned)f->ticks, (unsigned)got, missing ? missing : "",
         superseded ? superseded : "", (unsigned)f->frames_bad, (unsigned)f->events_sent,
         (unsigned)f->events_got, (unsigned)f->events_dup, (unsigned)f->events_order,
-        (unsigned)f->events_bad, errors);
+        (unsigned)f->events_bad, f->max_gap_ms, errors);
     free(missing);
     free(superseded);
 }
