@@ -19,7 +19,8 @@
  * next one after a late wake-up (`superseded`: the library sends the newest
  * frame, so these are not expected to arrive), and the longest pause
  * between two turns of its loop from the start on (`max_gap_ms`: the
- * machine's hiccups, not the network's). It prints what happened as lines:
+ * machine's hiccups, not the network's), and its link's packet counts to
+ * the other peer when the flight ends. It prints what happened as lines:
  * `port N`, `session ID`, `seated ...`, `track-ready ...`, `log ...`,
  * `error ...`, and last `result {json}`; it exits 1 if it counted errors.
  * Every wait is bounded. */
@@ -157,6 +158,7 @@ typedef struct {
     uint32_t events_bad;
     uint32_t next_seq; /* the next sequence number expected */
     double max_gap_ms; /* the longest pause between two turns of the flight's loop */
+    PwPeerStats link; /* the link to the other peer, read when the flight ends */
     uint32_t pilots_joined;
     uint32_t pilots_left;
     int closed;
@@ -388,6 +390,20 @@ static void fly(PwSession *s, Flight *f) {
         pump(s, f);
         sleep_ms(2);
     }
+    {
+        PwPeerStats st[PW_MAX_PEERS];
+        PwSessionInfo info;
+        size_t n = 0;
+        size_t i;
+        if (pw_session_stats(s, st, PW_MAX_PEERS, &n) == PW_RESULT_OK &&
+            pw_session_info(s, &info) == PW_RESULT_OK) {
+            for (i = 0; i < n; i++) {
+                if (st[i].actor != info.actor) {
+                    f->link = st[i];
+                }
+            }
+        }
+    }
 }
 
 /* Appends the ticks k in 1..ticks with flags[k] == want as "a,b,c". */
@@ -418,11 +434,14 @@ static void print_result(const char *role, const Flight *f) {
     say("result {\"role\":\"%s\",\"ticks\":%u,\"frames_got\":%u,\"missing\":[%s],"
         "\"superseded\":[%s],\"frames_bad\":%u,\"events_sent\":%u,\"events_got\":%u,"
         "\"events_dup\":%u,\"events_order\":%u,\"events_bad\":%u,\"max_gap_ms\":%.0f,"
+        "\"packets_sent\":%llu,\"packets_received\":%llu,\"packets_lost\":%llu,"
         "\"errors\":%d}",
         role, (unsigned)f->ticks, (unsigned)got, missing ? missing : "",
         superseded ? superseded : "", (unsigned)f->frames_bad, (unsigned)f->events_sent,
         (unsigned)f->events_got, (unsigned)f->events_dup, (unsigned)f->events_order,
-        (unsigned)f->events_bad, f->max_gap_ms, errors);
+        (unsigned)f->events_bad, f->max_gap_ms, (unsigned long long)f->link.packets_sent,
+        (unsigned long long)f->link.packets_received, (unsigned long long)f->link.packets_lost,
+        errors);
     free(missing);
     free(superseded);
 }
