@@ -272,7 +272,7 @@ fn the_plugin_assembly_loads_under_mono_with_the_stubs() {
     let work = win::scratch("mono");
     let game = env.unpack_into_game(work.path());
     let plugin = game.join(PLUGIN_DIR);
-    // The stub BepInEx, 0Harmony and UnityEngine the plugin was built against.
+    // The stub assemblies the plugin was built against.
     let built = work.dir("shim");
     let out = Command::new("bash")
         .arg(win::root().join("shim/build.sh"))
@@ -289,9 +289,16 @@ fn the_plugin_assembly_loads_under_mono_with_the_stubs() {
     for dll in ["Propwash.Native.dll", "Propwash.Shim.dll"] {
         std::fs::copy(plugin.join(dll), run.join(dll)).unwrap();
     }
-    for stub in ["BepInEx.dll", "0Harmony.dll", "UnityEngine.dll"] {
-        std::fs::copy(built.join("stubs").join(stub), run.join(stub)).unwrap();
+    // Every stub shim/build.sh made, whichever the plugin now references.
+    let mut stubs = 0;
+    for e in std::fs::read_dir(built.join("stubs")).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_some_and(|x| x == "dll") {
+            std::fs::copy(&path, run.join(path.file_name().unwrap())).unwrap();
+            stubs += 1;
+        }
     }
+    assert!(stubs >= 3, "shim/build.sh made {stubs} stub assemblies");
     let exe = run.join("LoadPlugin.exe");
     let o = Command::new("mcs")
         .args(["-nologo", "-warnaserror"])

@@ -1,5 +1,6 @@
-// Loads the packaged plugin under mono, next to the stub BepInEx, 0Harmony
-// and UnityEngine that shim/build.sh compiled it against: every type of
+// Loads the packaged plugin under mono, next to the stub assemblies
+// (BepInEx, 0Harmony, UnityEngine, ...) that shim/build.sh compiled it
+// against: every type of
 // Propwash.Shim.dll and Propwash.Native.dll must resolve, with the members'
 // signatures. Prints the BepInEx plugin attribute and every P/Invoke, for
 // tests/windows.rs to compare with propwash.dll's exports.
