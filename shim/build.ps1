@@ -4,12 +4,11 @@
 
 .DESCRIPTION
     1. Builds the Rust library and its Steam plugin:
-       cargo build --release --lib --target x86_64-pc-windows-msvc
-       -> target\x86_64-pc-windows-msvc\release\propwash.dll
-       cargo build --release -p propwash-steam --target x86_64-pc-windows-msvc
-       -> target\x86_64-pc-windows-msvc\release\propwash_steam.dll
-       (propwash loads the plugin at run time; without it, or without the
-       game's steam_api64.dll, players are offline and unverified)
+       cargo build --release --workspace --lib --target x86_64-pc-windows-msvc
+       -> target\x86_64-pc-windows-msvc\release\propwash.dll, propwash_steam.dll
+       (their symbols are the .pdb files beside them; propwash loads the
+       Steam plugin at run time; without it, or without the game's
+       steam_api64.dll, players are offline and unverified)
     2. Compiles Propwash.Native.dll (shim\src\Native) and Propwash.Shim.dll
        (shim\src\Plugin) against the GAME's own assemblies: mscorlib/System
        and UnityEngine*.dll from "DRL Simulator_Data\Managed", BepInEx.dll and
@@ -17,6 +16,11 @@
        assemblies instead and only proves the plugin type-checks.)
     3. Copies propwash.dll, propwash_steam.dll, Propwash.Native.dll and
        Propwash.Shim.dll into <GamePath>\BepInEx\plugins\propwash\.
+    4. With -Package, also makes the racers' zip from these files with
+       `propwash package` (target\package\propwash-<version>-windows-x64.zip
+       and its .sha256). The zips of releases are made by CI instead, with
+       the plugin compiled against the stub assemblies (README.md,
+       "Building for Windows").
 
     Needs: BepInEx 5.4.x (x64, Unity Mono) installed in the game and run once;
     Rust with the x86_64-pc-windows-msvc target (rustup default on Windows) and
@@ -38,6 +42,9 @@
 .PARAMETER NoInstall
     Build into shim\bin\windows only.
 
+.PARAMETER Package
+    Also make the zip (step 4), from the DLLs built here.
+
 .EXAMPLE
     .\shim\build.ps1 -GamePath "C:\Program Files (x86)\Steam\steamapps\common\DRL Simulator"
 #>
@@ -45,7 +52,8 @@ param(
     [Parameter(Mandatory = $true)][string]$GamePath,
     [switch]$SkipRust,
     [string]$NativeDll = "",
-    [switch]$NoInstall
+    [switch]$NoInstall,
+    [switch]$Package
 )
 
 $ErrorActionPreference = "Stop"
@@ -74,10 +82,8 @@ if ($NativeDll -ne "") {
         Write-Host "== cargo build --release --target x86_64-pc-windows-msvc"
         Push-Location $root
         try {
-            & cargo build --release --lib --target x86_64-pc-windows-msvc
-            if ($LASTEXITCODE -ne 0) { throw "cargo build failed" }
-            & cargo build --release -p propwash-steam --target x86_64-pc-windows-msvc
-            if ($LASTEXITCODE -ne 0) { throw "cargo build of the Steam plugin failed" }
+            & cargo build --release --workspace --lib --target x86_64-pc-windows-msvc
+            if ($LASTEXITCODE -ne 0) { throw "cargo build of the DLLs failed" }
         } finally { Pop-Location }
     }
     Require-File $dll "build it with cargo (drop -SkipRust)"
@@ -122,10 +128,13 @@ $nativeOut = Join-Path $out "Propwash.Native.dll"
 & $compile ($common + @("-out:$nativeOut") + (Sources "src\Native"))
 if ($LASTEXITCODE -ne 0) { throw "compiling Propwash.Native.dll failed" }
 
-Write-Host "== Propwash.Shim.dll (against the game's BepInEx, Harmony and Unity)"
+Write-Host "== Propwash.Shim.dll (against the game's BepInEx, Harmony, Unity and Photon3Unity3D)"
 $unity = @("UnityEngine.dll", "UnityEngine.CoreModule.dll", "UnityEngine.PhysicsModule.dll") |
     ForEach-Object { Join-Path $managed $_ } | Where-Object { Test-Path $_ }
-$refs = @($nativeOut, (Join-Path $bepinexCore "BepInEx.dll"), (Join-Path $bepinexCore "0Harmony.dll")) + @($unity) |
+# The plugin patches the game's own Photon client library (PhotonPeer in Photon3Unity3D.dll).
+$photon = Join-Path $managed "Photon3Unity3D.dll"
+if (-not (Test-Path $photon)) { throw "no Photon3Unity3D.dll in $managed: is this DRL Simulator's Managed folder?" }
+$refs = @($nativeOut, (Join-Path $bepinexCore "BepInEx.dll"), (Join-Path $bepinexCore "0Harmony.dll"), $photon) + @($unity) |
     Where-Object { $_ }
 $shimOut = Join-Path $out "Propwash.Shim.dll"
 & $compile ($common + @("-out:$shimOut") + ($refs | ForEach-Object { "-r:$_" }) + (Sources "src\Plugin"))
@@ -152,4 +161,14 @@ if (-not $NoInstall) {
     Write-Host "   start the game once, then edit BepInEx\config\propwash.cfg (see shim\README.md)"
 } else {
     Write-Host "== built into $out"
+}
+
+# ---- 4. the racers' zip --------------------------------------------------------
+if ($Package) {
+    Write-Host "== propwash package"
+    Push-Location $root
+    try {
+        & cargo run --release -- package --native $out --shim $out --out (Join-Path $root "target\package")
+        if ($LASTEXITCODE -ne 0) { throw "propwash package failed" }
+    } finally { Pop-Location }
 }

@@ -1,6 +1,14 @@
 //! The propwash command line. Thin on purpose: it parses arguments, calls
 //! the library and prints. Each subcommand is one arm of the `match` in
-//! `main`; `track` and `identity` are the library's own command lines.
+//! `main`; `track` and `identity` are the library's own command lines,
+//! `package` (the racers' zip) lives beside this file.
+
+#[path = "propwash/package.rs"]
+mod package;
+#[path = "propwash/pe.rs"]
+mod pe;
+#[path = "propwash/zip.rs"]
+mod zip;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -25,6 +33,7 @@ Commands:
   demo      run a whole room over loopback UDP (host, bot pilots, spectators) and measure it
   track     print, check or generate a custom track folder (manifest, verify, generate)
   identity  show the player identity propwash would use, or write it into the game (show, sync)
+  package   make the zip racers unzip into the game folder (Windows DLLs, plugin, README, config)
   help      show this help (also -h, --help)
   version   show the version (also -V, --version)
 
@@ -139,6 +148,10 @@ fn main() -> ExitCode {
             }
             Some("track") => status(propwash::track::cli::cli_main(&["help".to_string()])),
             Some("identity") => status(propwash::identity::cli::cli_main(&["help".to_string()])),
+            Some("package") => {
+                out(package::USAGE);
+                0
+            }
             _ => {
                 out(&usage());
                 0
@@ -151,6 +164,7 @@ fn main() -> ExitCode {
         Some("demo") => run_demo(&args[1..]),
         Some("track") => status(propwash::track::cli::cli_main(&args[1..])),
         Some("identity") => status(propwash::identity::cli::cli_main(&args[1..])),
+        Some("package") => package::cli_main(&args[1..]),
         Some(other) => bad_usage(&format!("unknown command '{other}'"), Some(usage())),
     };
     ExitCode::from(code)

@@ -145,6 +145,15 @@ unsafe fn start(
         cancel_ticket(ticket.take());
         if e.kind() == std::io::ErrorKind::InvalidInput {
             Error::invalid(format!("the room's lobby listing is not valid: {e}"))
+        } else if e.kind() == std::io::ErrorKind::AddrInUse {
+            // Said in words: under Wine (Proton) the OS text is missing.
+            Error::new(
+                PwResult::BindFailed,
+                format!(
+                    "could not open a UDP socket on {bind}: the port is already in use \
+                     (another room or program has it; {e})"
+                ),
+            )
         } else {
             Error::new(
                 PwResult::BindFailed,

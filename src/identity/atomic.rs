@@ -2,7 +2,7 @@
 //! the new content: write a temporary file beside it, flush it to disk, keep
 //! one backup of the old file, then rename the temporary over the original.
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -75,8 +75,10 @@ fn write_temp(
 fn copy_backup(path: &Path) -> io::Result<()> {
     let bak = sibling(path, ".bak");
     let bak_tmp = sibling(path, ".bak.tmp");
+    // Opened for writing: Windows refuses to flush a read-only handle
+    // (FlushFileBuffers answers "access denied"), which failed every sync.
     let copied = fs::copy(path, &bak_tmp)
-        .and_then(|_| File::open(&bak_tmp)?.sync_all())
+        .and_then(|_| OpenOptions::new().write(true).open(&bak_tmp)?.sync_all())
         .and_then(|()| fs::rename(&bak_tmp, &bak));
     if copied.is_err() {
         let _ = fs::remove_file(&bak_tmp);
