@@ -50,8 +50,6 @@
 // Known bugs: checks of what PUN Classic does on Photon that propwash does not do yet, run with
 // KnownBug instead of Check. Each prints "KNOWN-BUG id - ..." while it still fails, and fails the
 // run once it passes (then it becomes a plain Check):
-//   lobby-full-room-open  a room full by its MaxPlayers is listed with IsOpen false; Photon lists
-//                      the room's own IsOpen (a full room shows PlayerCount == MaxPlayers)
 //   random-room-name   JoinRandomRoom through Network.JoinAddress answers with the address as the
 //                      room's name, so PhotonNetwork.room.Name is not the name the host created it with
 using System;
@@ -1246,7 +1244,7 @@ namespace Propwash.PluginTest
             // The room is full (MaxPlayers 3): listed so, refused on the game server, back to the master.
             RoomInfo full = Listed(RoomName);
             Check(full != null && full.PlayerCount == 3 && full.MaxPlayers == 3, "the lobby lists the room full: 3 of 3 players: " + Show(full));
-            KnownBug("lobby-full-room-open", full != null && full.IsOpen,
+            Check(full != null && full.IsOpen,
                 "... with its own IsOpen (true: the door is open, the room is only full), as Photon lists it: " + Show(full));
             Check(PhotonNetwork.JoinRoom(RoomName), "JoinRoom of the full room is sent");
             Check(g.Until(() => g.Pun.Count("OnPhotonJoinRoomFailed") == 1, LongWait) && CodeIs(g.Pun.Last("OnPhotonJoinRoomFailed"), 32765),

@@ -1207,10 +1207,11 @@ namespace Propwash.Shim
                 // A hidden room is joined by its name only.
                 if (!r.Visible) continue;
                 Hashtable info = new Hashtable();
-                // As Photon lists a room: the game's own MaxPlayers (0: no limit), everyone in it, open when we could join.
+                // As Photon lists a room: the game's own MaxPlayers (0: no limit), everyone in it, its own IsOpen
+                // (a full room is open, and shows PlayerCount == MaxPlayers).
                 info[RoomKey.MaxPlayers] = (byte)Math.Min(255, r.MaxPlayers);
                 info[RoomKey.PlayerCount] = (byte)Math.Min(255, r.Players);
-                info[RoomKey.IsOpen] = HasSeat(r);
+                info[RoomKey.IsOpen] = r.Open;
                 info[RoomKey.IsVisible] = true;
                 // The game's lobby-listed properties as it set them; the [Lobby] keys for hosts that list only those.
                 foreach (KeyValuePair<string, object> p in r.Props) info[p.Key] = p.Value;
