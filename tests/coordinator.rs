@@ -1379,3 +1379,141 @@ fn the_punch_schedule_is_openers_then_a_pause_then_full_ttl_punches_then_the_rel
         .map(|l| l.0);
     assert_eq!(relay_at, Some(Duration::from_millis(3500)));
 }
+
+// ---------------------------------------------------------------------------
+// Sealed host traffic, random request ids, per-room budgets.
+// ---------------------------------------------------------------------------
+
+/// A host listed from 192.0.2.50 in a fresh world; returns its room.
+fn listed_host() -> (World, SessionId) {
+    let mut w = World::new(coordinator_cfg());
+    let cfg = w.lobby_cfg();
+    w.add_peer("192.0.2.50:5056", None, 10, cfg);
+    let now = w.now;
+    w.peers[0].core.host(now, listing("Shared NAT", GAME));
+    assert!(w.run_until(Duration::from_secs(5), |w| w.registered(0).is_some()));
+    let sid = w.registered(0).unwrap();
+    (w, sid)
+}
+
+#[test]
+fn a_flood_from_the_hosts_own_address_leaves_its_room_listed_under_its_id() {
+    let (mut w, sid) = listed_host();
+    // Another machine behind the host's NAT: ten times the per-address rate.
+    let flooder = addr("192.0.2.50:40000");
+    let list = Packet::new(7, Message::List(ListQuery::default()))
+        .encode()
+        .unwrap();
+    let checks = 126;
+    let mut unlisted = 0;
+    for _ in 0..checks {
+        for _ in 0..20 {
+            let t = w.now;
+            for _ in 0..10 {
+                let _ = w.coord.handle_datagram(t, flooder, &list);
+            }
+            w.run_for(Duration::from_millis(50));
+        }
+        let page = w.coord.query(&ListQuery::default());
+        if !page.sessions.iter().any(|s| s.session_id == sid) {
+            unlisted += 1;
+        }
+    }
+    assert_eq!(unlisted, 0, "unlisted in {unlisted} of {checks} checks");
+    assert_eq!(w.peers[0].core.hosted_session(), Some(sid));
+    assert_eq!(w.coord.session_count(), 1);
+    assert!(
+        w.coord.metrics().rate_limited > 10_000,
+        "the flood was limited"
+    );
+    assert!(w.coord.metrics().heartbeats >= 12, "heartbeats got through");
+}
+
+#[test]
+fn host_messages_are_sealed_and_a_replayed_or_unsealed_heartbeat_is_refused() {
+    let (mut w, sid) = listed_host();
+    w.run_for(Duration::from_secs(11));
+    let beats = w.coord.metrics().heartbeats;
+    assert!(beats >= 1);
+    // Every heartbeat on the wire is sealed (kind byte with 0x40 set).
+    let sealed: Vec<Vec<u8>> = w
+        .wire
+        .iter()
+        .filter(|d| family(d).is_some() && d.len() > 5 && d[5] == 0x42)
+        .cloned()
+        .collect();
+    assert!(!sealed.is_empty());
+    assert!(!w.wire.iter().any(|d| d.len() > 5 && d[5] == 0x02));
+    let host = addr("192.0.2.50:5056");
+    let t = w.now;
+    let replayed = w.coord.handle_datagram(t, host, &sealed[0]);
+    assert!(replayed.is_err(), "{replayed:?}");
+    // The token alone (seen by anyone on the path) no longer speaks for the room.
+    let mut forged = sealed[0].clone();
+    forged[5] = 0x02;
+    forged.truncate(forged.len() - 24);
+    let _ = w.coord.handle_datagram(t, host, &forged);
+    let mut tampered = sealed[0].clone();
+    tampered[34] ^= 1; // current pilots
+    let _ = w.coord.handle_datagram(t, host, &tampered);
+    assert_eq!(w.coord.metrics().heartbeats, beats);
+    assert_eq!(w.coord.session_count(), 1);
+    let _ = sid;
+}
+
+#[test]
+fn a_forged_relay_ready_does_not_reroute_and_guessed_request_ids_fail() {
+    let (mut w, sid) = listed_host();
+    let now = w.now;
+    let victim = addr("198.51.100.20:5056");
+    let relay_ready = |id: u32| {
+        Packet::new(
+            id,
+            Message::RelayReady(propwash::lobby::wire::RelayReadyBody {
+                session_id: sid,
+                nonce: 1,
+                token: 2,
+                peer: victim,
+                bytes_per_sec: 32_000,
+            }),
+        )
+        .encode()
+        .unwrap()
+    };
+    let core = &mut w.peers[0].core;
+    // From a stranger, and spoofed from the coordinator's address (unsealed).
+    let stranger = addr("203.0.113.66:7400");
+    assert!(core
+        .handle_datagram(now, stranger, &relay_ready(0))
+        .is_err());
+    let coord = addr("192.0.2.1:7400");
+    assert!(core.handle_datagram(now, coord, &relay_ready(0)).is_err());
+    // A forged "forgotten room" error with guessed request ids.
+    let mut rng = SplitMix64(5);
+    for _ in 0..1_000 {
+        let e = Packet::new(
+            rng.next_u64() as u32,
+            Message::Error(propwash::lobby::wire::ErrorBody {
+                code: ErrorCode::UnknownSession,
+                message: "forged".into(),
+            }),
+        )
+        .encode()
+        .unwrap();
+        let _ = core.handle_datagram(now, coord, &e);
+        let _ = core.handle_datagram(now, coord, &relay_ready(rng.next_u64() as u32));
+    }
+    assert!(!core.is_relayed(victim));
+    assert_eq!(core.hosted_session(), Some(sid));
+    // Request ids are not sequential.
+    let ids: Vec<u32> = (0..8)
+        .map(|_| core.list(now, ListQuery::default()))
+        .collect();
+    assert!(
+        ids.windows(2).any(|p| p[1] != p[0].wrapping_add(1)),
+        "{ids:?}"
+    );
+    w.run_for(Duration::from_secs(31));
+    assert_eq!(w.peers[0].core.hosted_session(), Some(sid));
+    assert_eq!(w.coord.session_count(), 1);
+}

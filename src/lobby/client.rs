@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 
 use super::record::{ListPage, ListQuery, Listing, SessionId, MAX_PAGE};
 use super::wire::{
-    decode_relay, encode_relay, family, ErrorBody, ErrorCode, Family, JoinBody, JoinOutcome,
-    Message, Packet, PageAssembly, PeerRole, Punch, PunchKind, RegisterBody, UpdateBody,
-    RELAY_HEADER,
+    decode_relay, encode_relay, family, key_from_hex, open_seal, seal, ErrorBody, ErrorCode,
+    Family, JoinBody, JoinOutcome, Message, Packet, PageAssembly, PeerRole, Punch, PunchKind,
+    RegisterBody, ReplayWindow, SealKey, UpdateBody, RELAY_HEADER,
 };
 use super::{LobbyError, Transmit};
 use crate::proto::wire::PROTOCOL_VERSION;
@@ -240,13 +240,45 @@ struct Outbox {
     coordinator: SocketAddr,
     cookie: u64,
     retry: Duration,
-    next_id: u32,
+    /// Our listed room's key: seals what we send about it, opens what
+    /// the coordinator sends us about it.
+    host_key: Option<SealKey>,
+    sent: u64,
+    replay: ReplayWindow,
+    /// Fallback id source should the OS's random numbers fail.
+    fallback_id: u64,
 }
 
 impl Outbox {
+    /// A fresh request id, random so that nobody off the path can answer
+    /// a request of ours (0 is kept for notices).
     fn id(&mut self) -> u32 {
-        self.next_id = self.next_id.wrapping_add(1).max(1);
-        self.next_id
+        let mut b = [0u8; 4];
+        let id = if getrandom::getrandom(&mut b).is_ok() {
+            u32::from_be_bytes(b)
+        } else {
+            self.fallback_id = self
+                .fallback_id
+                .wrapping_add(0x9e37_79b9_7f4a_7c15)
+                .rotate_left(17);
+            self.fallback_id as u32
+        };
+        id.max(1)
+    }
+
+    /// Starts sealing with a new room's key (`None`: no room).
+    fn set_host_key(&mut self, key: Option<SealKey>) {
+        self.host_key = key;
+        self.sent = 0;
+        self.replay = ReplayWindow::default();
+    }
+
+    /// Whether `d` is sealed with our room's key and fresh.
+    fn opens(&mut self, d: &[u8]) -> bool {
+        let Some(key) = self.host_key else {
+            return false;
+        };
+        open_seal(d, &key).is_some_and(|c| self.replay.accept(c))
     }
 
     fn request(&mut self, now: Instant, message: Message) -> Request {
@@ -274,13 +306,27 @@ impl Outbox {
             cookie: self.cookie,
             message,
         };
-        if let Ok(bytes) = p.encode() {
-            self.out.push_back(Transmit {
-                to: self.coordinator,
-                bytes,
-                ttl: None,
-            });
+        let host_message = matches!(
+            p.message,
+            Message::Heartbeat { .. } | Message::Update(_) | Message::Unregister { .. }
+        );
+        let Ok(mut bytes) = p.encode() else {
+            return;
+        };
+        if host_message {
+            let Some(key) = self.host_key else {
+                return;
+            };
+            self.sent += 1;
+            if seal(&mut bytes, &key, self.sent).is_err() {
+                return;
+            }
         }
+        self.out.push_back(Transmit {
+            to: self.coordinator,
+            bytes,
+            ttl: None,
+        });
     }
 
     fn punch(&mut self, to: SocketAddr, p: Punch, ttl: Option<u32>) {
@@ -355,6 +401,8 @@ struct Peer {
     nonce: u64,
     addr: SocketAddr,
     next_keepalive: Instant,
+    /// The last punch or keep-alive heard from it.
+    heard: Instant,
 }
 
 /// A peer reached through the relay.
@@ -365,6 +413,8 @@ struct Route {
     token: u64,
     /// The relay's cap, bytes per second each way.
     bytes_per_sec: u64,
+    /// When the route was made or last carried a frame to us.
+    heard: Instant,
 }
 
 /// Introductions punched at once at most (a host with many joiners).
@@ -373,6 +423,12 @@ const MAX_PUNCHING: usize = 32;
 const PUNCH_LINGER: Duration = Duration::from_secs(30);
 /// Heartbeats sent for occupancy changes are at least this far apart.
 const OCCUPANCY_MIN_GAP: Duration = Duration::from_secs(1);
+/// Peers and relay routes kept at most (the oldest goes first).
+const MAX_PEERS: usize = 64;
+const MAX_ROUTES: usize = 64;
+/// A peer or route silent this long is forgotten (keep-alives come every
+/// few seconds; the coordinator closes an idle relay after 30 s).
+const PATH_SILENCE: Duration = Duration::from_secs(60);
 /// Heartbeats unanswered before [`LobbyEvent::CoordinatorUnreachable`].
 const HEARTBEATS_UNANSWERED: u32 = 3;
 
@@ -400,7 +456,10 @@ impl LobbyClient {
                 coordinator: cfg.coordinator,
                 cookie: 0,
                 retry: cfg.retry_interval,
-                next_id: 0,
+                host_key: None,
+                sent: 0,
+                replay: ReplayWindow::default(),
+                fallback_id: 0,
             },
             cfg,
             hosting: None,
@@ -513,6 +572,7 @@ impl LobbyClient {
             self.outbox
                 .send(id, Message::Unregister { session_id, token });
         }
+        self.outbox.set_host_key(None);
     }
 
     /// Our room's id while it is listed.
@@ -642,9 +702,10 @@ impl LobbyClient {
                 let (token, inner) = decode_relay(data)?;
                 let route = self
                     .routes
-                    .iter()
+                    .iter_mut()
                     .find(|r| r.token == token)
                     .ok_or(LobbyError::Unexpected("relay frame with an unknown token"))?;
+                route.heard = now;
                 Ok(Received::Relayed {
                     peer: route.peer,
                     inner,
@@ -657,7 +718,8 @@ impl LobbyClient {
                     ));
                 }
                 let p = Packet::decode(data)?;
-                self.on_coordinator(now, p)?;
+                let sealed = self.outbox.opens(data);
+                self.on_coordinator(now, p, sealed)?;
                 self.drive(now);
                 Ok(Received::Consumed)
             }
@@ -721,13 +783,28 @@ impl LobbyClient {
         for p in &self.peers {
             at(p.next_keepalive);
         }
+        for r in &self.routes {
+            at(r.heard + PATH_SILENCE);
+        }
         t
     }
 
     // ---- internals ----
 
-    fn on_coordinator(&mut self, now: Instant, p: Packet) -> Result<(), LobbyError> {
+    /// `sealed`: the datagram is sealed with our room's key (and fresh);
+    /// notices about our room are believed only then.
+    fn on_coordinator(&mut self, now: Instant, p: Packet, sealed: bool) -> Result<(), LobbyError> {
         let id = p.request_id;
+        let about_our_room = matches!(
+            &p.message,
+            Message::HeartbeatAck { .. } | Message::UpdateAck { .. }
+        ) || matches!(&p.message, Message::Introduce(b) if b.role == PeerRole::Host)
+            || matches!(&p.message, Message::RelayReady(_) if id == 0);
+        if about_our_room && !sealed {
+            return Err(LobbyError::Unexpected(
+                "notice about our room not sealed with its key",
+            ));
+        }
         match p.message {
             Message::Challenge => {
                 self.outbox.cookie = p.cookie;
@@ -741,6 +818,15 @@ impl LobbyClient {
                     HostStage::Registering(r) if r.id == id => {}
                     _ => return Err(LobbyError::Unexpected("stale registration answer")),
                 }
+                let Some(key) = key_from_hex(&b.key) else {
+                    h.stage = HostStage::Failed;
+                    self.events.push_back(LobbyEvent::HostingFailed {
+                        code: ErrorCode::Malformed,
+                        message: "the coordinator gave no sealing key (too old?)".into(),
+                    });
+                    return Err(LobbyError::Unexpected("registration without a sealing key"));
+                };
+                self.outbox.set_host_key(Some(key));
                 h.stage = HostStage::Listed {
                     session_id: b.session_id,
                     token: b.token.0,
@@ -802,7 +888,7 @@ impl LobbyClient {
                 Ok(())
             }
             Message::Introduce(b) => self.on_introduce(now, id, b),
-            Message::RelayReady(b) => self.on_relay_ready(id, b),
+            Message::RelayReady(b) => self.on_relay_ready(now, id, b),
             Message::Error(e) => self.on_error(now, id, e),
             _ => Err(LobbyError::Unexpected("a request sent to a game")),
         }
@@ -901,6 +987,7 @@ impl LobbyClient {
 
     fn on_relay_ready(
         &mut self,
+        now: Instant,
         id: u32,
         b: super::wire::RelayReadyBody,
     ) -> Result<(), LobbyError> {
@@ -918,11 +1005,15 @@ impl LobbyClient {
         if self.routes.iter().any(|r| r.nonce == b.nonce) {
             return Ok(());
         }
+        if self.routes.len() >= MAX_ROUTES {
+            self.routes.remove(0);
+        }
         self.routes.push(Route {
             nonce: b.nonce,
             peer: b.peer,
             token: b.token,
             bytes_per_sec: b.bytes_per_sec,
+            heard: now,
         });
         if role == PeerRole::Joiner {
             self.joining = None;
@@ -972,6 +1063,7 @@ impl LobbyClient {
                         let msg = Message::Register(RegisterBody {
                             listing: h.listing.clone(),
                         });
+                        self.outbox.set_host_key(None);
                         h.stage = HostStage::Registering(self.outbox.request(now, msg));
                         return Err(LobbyError::Refused(code));
                     }
@@ -1046,6 +1138,9 @@ impl LobbyClient {
             };
             self.outbox.punch(from, ack, None);
         }
+        for q in self.peers.iter_mut().filter(|q| q.nonce == p.nonce) {
+            q.heard = now;
+        }
         if p.kind == PunchKind::Keepalive {
             return Ok(());
         }
@@ -1053,11 +1148,15 @@ impl LobbyClient {
             return Ok(());
         };
         let done = self.punching.swap_remove(i);
+        if self.peers.len() >= MAX_PEERS {
+            self.peers.remove(0);
+        }
         self.peers.push(Peer {
             session_id: done.session_id,
             nonce: done.nonce,
             addr: from,
             next_keepalive: now + self.cfg.keepalive_interval,
+            heard: now,
         });
         if done.role == PeerRole::Joiner {
             if let Some(j) = &self.joining {
@@ -1111,6 +1210,10 @@ impl LobbyClient {
         }
         self.drive_punching(now);
         self.drive_joining(now);
+        self.peers
+            .retain(|p| now.saturating_duration_since(p.heard) < PATH_SILENCE);
+        self.routes
+            .retain(|r| now.saturating_duration_since(r.heard) < PATH_SILENCE);
         for p in &mut self.peers {
             if now >= p.next_keepalive {
                 p.next_keepalive = now + self.cfg.keepalive_interval;

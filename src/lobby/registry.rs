@@ -85,6 +85,16 @@ pub(crate) struct Entry {
     pub(crate) register_request: u32,
     pub(crate) intro_window: Instant,
     pub(crate) intro_count: u32,
+    /// Seals the room's messages both ways.
+    pub(crate) key: super::wire::SealKey,
+    /// Counters of the host's sealed messages seen.
+    pub(crate) replay: super::wire::ReplayWindow,
+    /// Counter of the last sealed message we sent the host.
+    pub(crate) sent: u64,
+    /// The room's own request budget (its sealed messages skip the
+    /// address's, which a shared NAT may spend).
+    pub(crate) tokens: f64,
+    pub(crate) refilled: Instant,
 }
 
 /// All listed rooms plus their indexes.

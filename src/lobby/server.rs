@@ -14,8 +14,9 @@ use sha2::{Digest, Sha256};
 use super::record::{check_occupancy, ListPage, ListQuery, SessionId, MAX_PAGE, MAX_RECORD_JSON};
 use super::registry::{Entry, Registry};
 use super::wire::{
-    decode_relay, encode_list_page, family, ErrorBody, ErrorCode, Family, IntroduceBody, JoinBody,
-    JoinOutcome, Message, Packet, PeerRole, RegisteredBody, RelayReadyBody, UpdateBody,
+    decode_relay, encode_list_page, family, is_sealed, key_to_hex, open_seal, seal, ErrorBody,
+    ErrorCode, Family, IntroduceBody, JoinBody, JoinOutcome, Message, Packet, PeerRole,
+    RegisteredBody, RelayReadyBody, ReplayWindow, SealKey, UpdateBody,
 };
 use super::{Listing, LobbyError, Transmit};
 
@@ -32,7 +33,7 @@ pub struct CoordinatorConfig {
     pub session_timeout: Duration,
     /// Rooms listed at most, in all.
     pub max_sessions: usize,
-    /// Rooms one IP address may list at once.
+    /// Rooms one IPv4 address, or one IPv6 /48, may list at once.
     pub max_sessions_per_ip: usize,
     /// Requests one IP address may make per second (relay frames aside).
     pub requests_per_sec_per_ip: f64,
@@ -65,6 +66,11 @@ const COOKIE_PERIOD: Duration = Duration::from_secs(10);
 const INTRO_LIFETIME: Duration = Duration::from_secs(60);
 /// Housekeeping period: relays, introductions, rate-limit table.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
+/// Introductions remembered at most (each lives [`INTRO_LIFETIME`]).
+const MAX_INTROS: usize = 65_536;
+/// A listed room's own budget for its sealed messages: per second, burst.
+const ROOM_RATE: f64 = 5.0;
+const ROOM_BURST: f64 = 20.0;
 
 impl Default for CoordinatorConfig {
     fn default() -> Self {
@@ -139,7 +145,6 @@ enum Admit {
 struct IpState {
     tokens: f64,
     refilled: Instant,
-    sessions: usize,
     warned: Option<Instant>,
 }
 
@@ -170,6 +175,8 @@ pub struct Coordinator {
     expiry: VecDeque<(Instant, SessionId)>,
     ips: HashMap<IpAddr, IpState>,
     overflow_ip: IpState,
+    /// Rooms listed per IPv4 address or IPv6 /48 (only keys with rooms).
+    listed_per_net: HashMap<IpAddr, usize>,
     intros: HashMap<u64, Intro>,
     relays: HashMap<u64, Relay>,
     out: VecDeque<Transmit>,
@@ -194,9 +201,9 @@ impl Coordinator {
             overflow_ip: IpState {
                 tokens: burst,
                 refilled: now,
-                sessions: 0,
                 warned: None,
             },
+            listed_per_net: HashMap::new(),
             intros: HashMap::new(),
             relays: HashMap::new(),
             out: VecDeque::new(),
@@ -230,11 +237,47 @@ impl Coordinator {
             }
             None => return Err(LobbyError::NotLobby),
         }
-        match self.admit(now, from.ip()) {
-            Admit::Yes => {}
-            Admit::No => {
+        // A listed room's own messages, proven by its key, draw on the
+        // room's budget, not on its address's: a shared NAT (or a flood
+        // from it) must not cost the host its listing.
+        let verified = if is_sealed(data) {
+            self.open_host_message(now, from, data)
+        } else {
+            None
+        };
+        match verified {
+            Some(Ok(_)) => {}
+            Some(Err(())) => {
                 self.metrics.rate_limited += 1;
                 return Err(LobbyError::RateLimited);
+            }
+            None => self.admit_or_warn(now, from, data)?,
+        }
+        let verified = verified.and_then(Result::ok);
+        self.metrics.requests += 1;
+        let packet = match Packet::decode(data) {
+            Ok(p) => p,
+            Err(e) => {
+                self.metrics.malformed += 1;
+                self.answer_error(now, from, 0, ErrorCode::Malformed, e.to_string());
+                return Err(e.into());
+            }
+        };
+        self.dispatch(now, from, packet, verified)
+    }
+
+    /// The per-address budget for everything not sealed by a room.
+    fn admit_or_warn(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        data: &[u8],
+    ) -> Result<(), LobbyError> {
+        match self.admit(now, from.ip()) {
+            Admit::Yes => Ok(()),
+            Admit::No => {
+                self.metrics.rate_limited += 1;
+                Err(LobbyError::RateLimited)
             }
             Admit::NoButSay => {
                 // Once a second per address, say why we went quiet.
@@ -245,18 +288,53 @@ impl Coordinator {
                     self.cfg.requests_per_sec_per_ip
                 );
                 self.answer_error(now, from, id, ErrorCode::RateLimited, msg);
-                return Err(LobbyError::RateLimited);
+                Err(LobbyError::RateLimited)
             }
         }
-        self.metrics.requests += 1;
-        let packet = match Packet::decode(data) {
-            Ok(p) => p,
-            Err(e) => {
-                self.metrics.malformed += 1;
-                self.answer_error(now, from, 0, ErrorCode::Malformed, e.to_string());
-                return Err(e.into());
+    }
+
+    /// A sealed host message: `Some(Ok(room))` when it is the room's,
+    /// from the room's address, fresh, and within the room's budget;
+    /// `Some(Err(()))` when it is all that but over budget; `None` when it
+    /// is not proven (it is then treated as any stranger's datagram).
+    fn open_host_message(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        data: &[u8],
+    ) -> Option<Result<SessionId, ()>> {
+        let session_id = match Packet::decode(data).ok()?.message {
+            Message::Heartbeat { session_id, .. } | Message::Unregister { session_id, .. } => {
+                session_id
             }
+            Message::Update(b) => b.session_id,
+            _ => return None,
         };
+        let e = self.registry.get_mut(session_id)?;
+        if e.addr != from {
+            return None;
+        }
+        let counter = open_seal(data, &e.key)?;
+        if !e.replay.accept(counter) {
+            return None;
+        }
+        let elapsed = now.saturating_duration_since(e.refilled).as_secs_f64();
+        e.refilled = now;
+        e.tokens = (e.tokens + elapsed * ROOM_RATE).min(ROOM_BURST);
+        if e.tokens < 1.0 {
+            return Some(Err(()));
+        }
+        e.tokens -= 1.0;
+        Some(Ok(session_id))
+    }
+
+    fn dispatch(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        packet: Packet,
+        verified: Option<SessionId>,
+    ) -> Result<(), LobbyError> {
         let id = packet.request_id;
         let proven = packet.cookie != 0 && self.cookie_valid(now, from, packet.cookie);
         match packet.message {
@@ -273,14 +351,14 @@ impl Coordinator {
                 now,
                 from,
                 id,
-                session_id,
+                (session_id, verified),
                 token,
                 current_pilots,
                 current_spectators,
             ),
-            Message::Update(b) => self.on_update(now, from, id, b),
+            Message::Update(b) => self.on_update(now, from, id, b, verified),
             Message::Unregister { session_id, token } => {
-                let addr = self.authorise(now, from, id, session_id, token)?;
+                let addr = self.authorise(now, from, id, session_id, token, verified)?;
                 self.remove_session(session_id, addr);
                 self.metrics.unregistrations += 1;
                 Ok(())
@@ -355,8 +433,7 @@ impl Coordinator {
                 self.cfg.request_burst_per_ip,
             );
             self.ips.retain(|_, s| {
-                s.sessions > 0
-                    || s.tokens + now.duration_since(s.refilled).as_secs_f64() * rate < burst
+                s.tokens + now.duration_since(s.refilled).as_secs_f64() * rate < burst
             });
         }
     }
@@ -588,18 +665,22 @@ impl Coordinator {
                     e.register_request == id
                         && e.record == listing.to_record(e.record.session_id, from)
                 })
-                .map(|e| (e.token, e.record.session_id));
-            if let Some((token, session_id)) = repeat {
-                self.send_registered(from, id, session_id, token);
+                .map(|e| (e.token, e.record.session_id, e.key));
+            if let Some((token, session_id, key)) = repeat {
+                self.send_registered(from, id, session_id, token, &key);
                 return Ok(());
             }
             // The same game socket registers anew: its old room is gone.
             self.remove_session(existing, from);
         }
-        let per_ip = self.ip_state(from.ip()).sessions;
-        if per_ip >= self.cfg.max_sessions_per_ip {
+        let per_net = self
+            .listed_per_net
+            .get(&registration_key(from.ip()))
+            .copied()
+            .unwrap_or(0);
+        if per_net >= self.cfg.max_sessions_per_ip {
             let msg = format!(
-                "this address already lists {per_ip} rooms (at most {} allowed)",
+                "this address (IPv6: its /48) already lists {per_net} rooms (at most {} allowed)",
                 self.cfg.max_sessions_per_ip
             );
             return self.refuse(now, from, id, ErrorCode::TooManySessions, msg);
@@ -610,6 +691,7 @@ impl Coordinator {
         }
         let session_id = SessionId(self.random_u64(b"session"));
         let token = self.random_u64(b"token");
+        let key = self.random_key();
         let record = listing.to_record(session_id, from);
         let json = match serde_json::to_string(&record) {
             Ok(j) if j.len() <= MAX_RECORD_JSON => j,
@@ -632,24 +714,56 @@ impl Coordinator {
             register_request: id,
             intro_window: now,
             intro_count: 0,
+            key,
+            replay: ReplayWindow::default(),
+            sent: 0,
+            tokens: ROOM_BURST,
+            refilled: now,
         });
         self.expiry.push_back((deadline, session_id));
-        if let Some(s) = self.ip_state_mut(now, from.ip()) {
-            s.sessions += 1;
-        }
+        *self
+            .listed_per_net
+            .entry(registration_key(from.ip()))
+            .or_insert(0) += 1;
         self.metrics.registrations += 1;
-        self.send_registered(from, id, session_id, token);
+        self.send_registered(from, id, session_id, token, &key);
         Ok(())
     }
 
-    fn send_registered(&mut self, to: SocketAddr, id: u32, session_id: SessionId, token: u64) {
+    fn send_registered(
+        &mut self,
+        to: SocketAddr,
+        id: u32,
+        session_id: SessionId,
+        token: u64,
+        key: &SealKey,
+    ) {
         let body = RegisteredBody {
             session_id,
             token: SessionId(token),
             heartbeat_secs: self.cfg.heartbeat_interval.as_secs().max(1) as u32,
             public_addr: to,
+            key: key_to_hex(key),
         };
         self.send(to, Packet::new(id, Message::Registered(body)));
+    }
+
+    /// Sends a message about a room to its host, sealed with the room's key.
+    fn send_to_host(&mut self, session_id: SessionId, p: Packet) {
+        let Some(e) = self.registry.get_mut(session_id) else {
+            return;
+        };
+        let Ok(mut bytes) = p.encode() else {
+            return;
+        };
+        e.sent += 1;
+        if seal(&mut bytes, &e.key, e.sent).is_ok() {
+            self.out.push_back(Transmit {
+                to: e.addr,
+                bytes,
+                ttl: None,
+            });
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -658,12 +772,12 @@ impl Coordinator {
         now: Instant,
         from: SocketAddr,
         id: u32,
-        session_id: SessionId,
+        (session_id, verified): (SessionId, Option<SessionId>),
         token: u64,
         pilots: u8,
         spectators: u8,
     ) -> Result<(), LobbyError> {
-        self.authorise(now, from, id, session_id, token)?;
+        self.authorise(now, from, id, session_id, token, verified)?;
         let deadline = now + self.cfg.session_timeout;
         let mut changed = None;
         if let Some(e) = self.registry.get_mut(session_id) {
@@ -685,7 +799,10 @@ impl Coordinator {
             }
         }
         self.metrics.heartbeats += 1;
-        self.send(from, Packet::new(id, Message::HeartbeatAck { session_id }));
+        self.send_to_host(
+            session_id,
+            Packet::new(id, Message::HeartbeatAck { session_id }),
+        );
         Ok(())
     }
 
@@ -695,8 +812,9 @@ impl Coordinator {
         from: SocketAddr,
         id: u32,
         b: UpdateBody,
+        verified: Option<SessionId>,
     ) -> Result<(), LobbyError> {
-        self.authorise(now, from, id, b.session_id, b.token.0)?;
+        self.authorise(now, from, id, b.session_id, b.token.0, verified)?;
         if let Err(msg) = b.listing.validate() {
             return self.refuse(now, from, id, ErrorCode::InvalidListing, msg);
         }
@@ -718,7 +836,7 @@ impl Coordinator {
         let ack = Message::UpdateAck {
             session_id: b.session_id,
         };
-        self.send(from, Packet::new(id, ack));
+        self.send_to_host(b.session_id, Packet::new(id, ack));
         Ok(())
     }
 
@@ -762,6 +880,10 @@ impl Coordinator {
         }
         let host = e.addr;
         let nonce = self.nonce_for(b.session_id, from, host);
+        if !self.intros.contains_key(&nonce) && self.intros.len() >= MAX_INTROS {
+            let msg = "the coordinator is introducing as many joiners as it can; retry shortly";
+            return self.refuse(now, from, id, ErrorCode::Busy, msg.into());
+        }
         if !self.intros.contains_key(&nonce) {
             let max = self.cfg.max_intros_per_session;
             let busy = match self.registry.get_mut(b.session_id) {
@@ -805,7 +927,7 @@ impl Coordinator {
             peer: from,
             role: PeerRole::Host,
         };
-        self.send(host, Packet::new(0, Message::Introduce(to_host)));
+        self.send_to_host(b.session_id, Packet::new(0, Message::Introduce(to_host)));
         self.send(from, Packet::new(id, Message::Introduce(to_joiner)));
         Ok(())
     }
@@ -886,7 +1008,7 @@ impl Coordinator {
             bytes_per_sec: self.cfg.relay_bytes_per_sec,
         };
         let (to_host, to_joiner) = (body(from), body(host));
-        self.send(host, Packet::new(0, Message::RelayReady(to_host)));
+        self.send_to_host(session_id, Packet::new(0, Message::RelayReady(to_host)));
         self.send(from, Packet::new(id, Message::RelayReady(to_joiner)));
         Ok(())
     }
@@ -936,6 +1058,7 @@ impl Coordinator {
         id: u32,
         session_id: SessionId,
         token: u64,
+        verified: Option<SessionId>,
     ) -> Result<SocketAddr, LobbyError> {
         let (code, msg) = match self.registry.get(session_id) {
             None => (
@@ -950,6 +1073,10 @@ impl Coordinator {
                 ErrorCode::AddressChanged,
                 format!("room {session_id} was listed from another address; register again"),
             ),
+            Some(_) if verified != Some(session_id) => (
+                ErrorCode::BadToken,
+                format!("message for room {session_id} not sealed with its key (or replayed)"),
+            ),
             Some(e) => return Ok(e.addr),
         };
         self.refuse(now, from, id, code, msg)?;
@@ -958,10 +1085,12 @@ impl Coordinator {
 
     fn remove_session(&mut self, id: SessionId, addr: SocketAddr) {
         if self.registry.remove(id).is_some() {
-            if let Some(s) = self.ips.get_mut(&limit_key(addr.ip())) {
-                s.sessions = s.sessions.saturating_sub(1);
-            } else {
-                self.overflow_ip.sessions = self.overflow_ip.sessions.saturating_sub(1);
+            let key = registration_key(addr.ip());
+            if let Some(n) = self.listed_per_net.get_mut(&key) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.listed_per_net.remove(&key);
+                }
             }
         }
     }
@@ -1075,10 +1204,6 @@ impl Coordinator {
         }
     }
 
-    fn ip_state(&self, ip: IpAddr) -> &IpState {
-        self.ips.get(&limit_key(ip)).unwrap_or(&self.overflow_ip)
-    }
-
     fn ip_state_mut(&mut self, now: Instant, ip: IpAddr) -> Option<&mut IpState> {
         let ip = limit_key(ip);
         if !self.ips.contains_key(&ip) {
@@ -1090,7 +1215,6 @@ impl Coordinator {
                 IpState {
                     tokens: self.cfg.request_burst_per_ip,
                     refilled: now,
-                    sessions: 0,
                     warned: None,
                 },
             );
@@ -1126,6 +1250,19 @@ impl Coordinator {
         first_u64(&h.finalize())
     }
 
+    /// A room's sealing key: from the OS, or (should the OS fail us)
+    /// derived from the coordinator's secret.
+    fn random_key(&mut self) -> SealKey {
+        let mut k = [0u8; 32];
+        if getrandom::getrandom(&mut k).is_err() {
+            for (i, c) in k.chunks_mut(8).enumerate() {
+                let label = [b'k', b'e', b'y', i as u8];
+                c.copy_from_slice(&self.random_u64(&label).to_be_bytes());
+            }
+        }
+        k
+    }
+
     fn random_u64(&mut self, label: &[u8]) -> u64 {
         self.counter += 1;
         let mut h = Sha256::new();
@@ -1144,6 +1281,19 @@ fn limit_key(ip: IpAddr) -> IpAddr {
         IpAddr::V6(v6) => {
             let mut o = v6.octets();
             o[8..].fill(0);
+            IpAddr::from(o)
+        }
+    }
+}
+
+/// What the registration cap counts by: an IPv4 address, or an IPv6 /48
+/// (a site's prefix: one subscriber may hold many /64s).
+fn registration_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let mut o = v6.octets();
+            o[6..].fill(0);
             IpAddr::from(o)
         }
     }
@@ -1217,11 +1367,12 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_hosts_are_capped_per_slash_64() {
+    fn ipv6_hosts_are_capped_per_slash_48() {
         let now = Instant::now();
         let mut c = Coordinator::new(CoordinatorConfig::default(), now);
         for i in 0..6u16 {
-            let from = SocketAddr::new(format!("2001:db8:1:2::{:x}", i + 1).parse().unwrap(), 5056);
+            // Each from its own /64 of one /48.
+            let from = SocketAddr::new(format!("2001:db8:1:{:x}::1", i + 1).parse().unwrap(), 5056);
             let m = register(&mut c, now, from, 1, sample_listing());
             match (i, m) {
                 (0..=3, Message::Registered(_)) => {}
@@ -1229,7 +1380,7 @@ mod tests {
                 (i, m) => panic!("registration {i}: {m:?}"),
             }
         }
-        let other: SocketAddr = "[2001:db8:1:3::1]:5056".parse().unwrap();
+        let other: SocketAddr = "[2001:db8:2::1]:5056".parse().unwrap();
         assert!(matches!(
             register(&mut c, now, other, 1, sample_listing()),
             Message::Registered(_)

@@ -11,11 +11,19 @@
 //!   exactly as the game socket would have sent it directly.
 //!
 //! All integers are big-endian. Anything malformed is a [`LobbyWireError`].
+//!
+//! Once a room is listed, the messages between its host and the coordinator
+//! are sealed: the kind byte carries [`SEALED_FLAG`] and the datagram ends
+//! with a counter (u64) and the first 16 bytes of an HMAC-SHA256 over
+//! everything before the tag, under the key the coordinator handed out in
+//! [`RegisteredBody::key`]. A [`ReplayWindow`] refuses counters seen before.
 
 use std::fmt;
 use std::net::SocketAddr;
 
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 
 use super::record::{ListPage, ListQuery, Listing, SessionId, SessionRecord};
 
@@ -37,6 +45,110 @@ pub const PUNCH_LEN: usize = 4 + 1 + 8 + 8;
 pub const RELAY_HEADER: usize = 4 + 8;
 /// Largest inner datagram a relay frame carries.
 pub const MAX_RELAY_INNER: usize = 1452;
+
+/// Set on the kind byte of a sealed coordinator message.
+pub const SEALED_FLAG: u8 = 0x40;
+/// Bytes a seal adds: counter (8) and truncated HMAC-SHA256 tag (16).
+pub const SEAL_LEN: usize = 8 + 16;
+const TAG_LEN: usize = 16;
+
+/// A room's key for sealing host↔coordinator messages.
+pub type SealKey = [u8; 32];
+
+/// Seals an encoded coordinator datagram in place under `key` with
+/// `counter` (which must grow with every message sent under the key).
+pub fn seal(bytes: &mut Vec<u8>, key: &SealKey, counter: u64) -> Result<(), LobbyWireError> {
+    if bytes.len() < HEADER_LEN || bytes[..4] != COORDINATOR_MAGIC {
+        return Err(LobbyWireError::Truncated("header"));
+    }
+    bytes[5] |= SEALED_FLAG;
+    bytes.extend_from_slice(&counter.to_be_bytes());
+    let tag = mac(key, bytes);
+    bytes.extend_from_slice(&tag);
+    if bytes.len() > MAX_DATAGRAM {
+        return Err(LobbyWireError::TooLarge(bytes.len()));
+    }
+    Ok(())
+}
+
+/// Whether a datagram claims to be a sealed coordinator message.
+pub fn is_sealed(d: &[u8]) -> bool {
+    d.len() >= HEADER_LEN + SEAL_LEN && d[..4] == COORDINATOR_MAGIC && d[5] & SEALED_FLAG != 0
+}
+
+/// Checks a sealed datagram's tag under `key`; returns its counter when
+/// the tag is right (the caller checks the counter against its
+/// [`ReplayWindow`]). `None` for unsealed datagrams and wrong tags.
+pub fn open_seal(d: &[u8], key: &SealKey) -> Option<u64> {
+    if !is_sealed(d) {
+        return None;
+    }
+    let (signed, tag) = d.split_at(d.len() - TAG_LEN);
+    let mut m = <HmacSha256 as Mac>::new_from_slice(key).ok()?;
+    m.update(signed);
+    m.verify_truncated_left(tag).ok()?;
+    let mut c = [0u8; 8];
+    c.copy_from_slice(&signed[signed.len() - 8..]);
+    Some(u64::from_be_bytes(c))
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn mac(key: &SealKey, data: &[u8]) -> [u8; TAG_LEN] {
+    let mut out = [0u8; TAG_LEN];
+    if let Ok(mut m) = <HmacSha256 as Mac>::new_from_slice(key) {
+        m.update(data);
+        out.copy_from_slice(&m.finalize().into_bytes()[..TAG_LEN]);
+    }
+    out
+}
+
+/// Which counters of one sender have been seen: anything at or below the
+/// newest minus 64, or seen already, is a replay. Counter 0 is never valid.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplayWindow {
+    newest: u64,
+    seen: u64,
+}
+
+impl ReplayWindow {
+    /// Records `counter`; `false` when it is a replay (or 0).
+    pub fn accept(&mut self, counter: u64) -> bool {
+        if counter == 0 {
+            return false;
+        }
+        if counter > self.newest {
+            let shift = counter - self.newest;
+            self.seen = if shift >= 64 { 0 } else { self.seen << shift };
+            self.seen |= 1;
+            self.newest = counter;
+            return true;
+        }
+        let back = self.newest - counter;
+        if back >= 64 || self.seen & (1 << back) != 0 {
+            return false;
+        }
+        self.seen |= 1 << back;
+        true
+    }
+}
+
+/// A key as 64 hex digits (its form in [`RegisteredBody::key`]).
+pub fn key_to_hex(key: &SealKey) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads a key written by [`key_to_hex`].
+pub fn key_from_hex(s: &str) -> Option<SealKey> {
+    if s.len() != 64 || !s.is_ascii() {
+        return None;
+    }
+    let mut k = [0u8; 32];
+    for (i, b) in k.iter_mut().enumerate() {
+        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(k)
+}
 
 /// Which lobby family a datagram belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -257,6 +369,11 @@ pub struct RegisteredBody {
     pub heartbeat_secs: u32,
     /// The host's public game endpoint, as the coordinator sees it.
     pub public_addr: SocketAddr,
+    /// The room's sealing key, 64 hex digits (see the module docs): the
+    /// host seals its heartbeats, updates and withdrawal with it, and
+    /// accepts notices about the room only when sealed with it.
+    #[serde(default)]
+    pub key: String,
 }
 
 /// The JSON body of [`Message::Introduce`].
@@ -491,9 +608,22 @@ impl Packet {
         if version != LOBBY_VERSION {
             return Err(LobbyWireError::UnsupportedVersion(version));
         }
-        let kind = Kind::from_u8(r.u8("kind")?)?;
+        let raw_kind = r.u8("kind")?;
+        let kind = Kind::from_u8(raw_kind & !SEALED_FLAG)
+            .map_err(|_| LobbyWireError::UnknownKind(raw_kind))?;
         let request_id = r.u32("request id")?;
         let cookie = r.u64("cookie")?;
+        // A seal's counter and tag are checked by whoever holds the key.
+        let end = if raw_kind & SEALED_FLAG != 0 {
+            d.len()
+                .checked_sub(SEAL_LEN)
+                .filter(|&e| e >= HEADER_LEN)
+                .ok_or(LobbyWireError::Truncated("seal"))?
+        } else {
+            d.len()
+        };
+        let d = &d[..end];
+        let mut r = Bytes { d, pos: r.pos };
         let body = &d[r.pos..];
         let message = match kind {
             Kind::Register => Message::Register(from_json(body)?),
@@ -875,6 +1005,7 @@ mod tests {
                     token: SessionId(1),
                     heartbeat_secs: 10,
                     public_addr: addr,
+                    key: key_to_hex(&[0xa5; 32]),
                 }),
             ),
             Packet::new(11, Message::HeartbeatAck { session_id: sid }),
@@ -929,6 +1060,39 @@ mod tests {
             assert_eq!(family(&bytes), Some(Family::Coordinator));
             assert_eq!(Packet::decode(&bytes).unwrap(), p);
         }
+    }
+
+    #[test]
+    fn sealed_messages_verify_only_under_their_key_and_once() {
+        let key = [3u8; 32];
+        let p = Packet::new(
+            7,
+            Message::Heartbeat {
+                session_id: SessionId(1),
+                token: 2,
+                current_pilots: 1,
+                current_spectators: 0,
+            },
+        );
+        let mut b = p.encode().unwrap();
+        seal(&mut b, &key, 5).unwrap();
+        assert!(is_sealed(&b));
+        assert_eq!(Packet::decode(&b).unwrap(), p);
+        assert_eq!(open_seal(&b, &key), Some(5));
+        assert_eq!(open_seal(&b, &[4u8; 32]), None);
+        let mut forged = b.clone();
+        forged[HEADER_LEN] ^= 1;
+        assert_eq!(open_seal(&forged, &key), None);
+        assert_eq!(open_seal(&p.encode().unwrap(), &key), None);
+        let mut w = ReplayWindow::default();
+        assert!(w.accept(5));
+        assert!(!w.accept(5));
+        assert!(w.accept(3));
+        assert!(w.accept(100));
+        assert!(!w.accept(3));
+        assert!(!w.accept(0));
+        assert_eq!(key_from_hex(&key_to_hex(&key)), Some(key));
+        assert_eq!(key_from_hex("zz"), None);
     }
 
     #[test]
