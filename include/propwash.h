@@ -36,6 +36,13 @@
 // The port a room listens on when `bind_addr` is empty (Photon's game port).
 #define PW_DEFAULT_PORT 5056
 
+// A display name is cut to this many bytes (at a character boundary).
+#define PW_NAME_BYTES 64
+
+// Longer display names than this are refused rather than cut (no game
+// sends one; it is a caller's bug).
+#define PW_MAX_NAME_INPUT_BYTES 65536
+
 // Longest property value, in bytes.
 #define PW_MAX_PROPERTY_BYTES 4096
 
@@ -474,7 +481,10 @@ typedef struct PwHostOptions {
   struct PwStr bind_addr;
   // The game build; joiners must send exactly the same string.
   struct PwStr game_version;
-  // The hosting racer's display name (cut to 64 bytes).
+  // The hosting racer's display name, cut to `PW_NAME_BYTES` (64) bytes
+  // at a character boundary; over `PW_MAX_NAME_INPUT_BYTES` is refused
+  // with `PW_RESULT_INVALID_ARGUMENT`. The other text options
+  // (`game_version`, `player_id`, `password`) may be 1024 bytes at most.
   struct PwStr player_name;
   // The hosting racer's player id (`player-id` in player-state.json), may be empty.
   struct PwStr player_id;
@@ -531,7 +541,10 @@ typedef struct PwJoinOptions {
   struct PwStr bind_addr;
   // The game build; must equal the host's or the join is refused.
   struct PwStr game_version;
-  // Display name (cut to 64 bytes by the host).
+  // Display name, cut to `PW_NAME_BYTES` (64) bytes at a character
+  // boundary (by us and by the host); over `PW_MAX_NAME_INPUT_BYTES` is
+  // refused with `PW_RESULT_INVALID_ARGUMENT`. The other text options
+  // may be 1024 bytes at most.
   struct PwStr player_name;
   // The game's player id, may be empty.
   struct PwStr player_id;
@@ -920,8 +933,9 @@ PwResult pw_identity_sync_player_state(struct PwStr game_dir,
 //
 // On `PW_RESULT_OK` `*out` receives a handle the caller owns and must
 // release with `pw_lobby_free`. Fails with `PW_RESULT_ADDRESS_INVALID`,
-// `PW_RESULT_INVALID_ARGUMENT` (empty `game_version`), or
-// `PW_RESULT_BIND_FAILED`. Any thread; does not block (binds a socket and
+// `PW_RESULT_INVALID_ARGUMENT` (empty `game_version`),
+// `PW_RESULT_BIND_FAILED`, or `PW_RESULT_THREAD_FAILED` (the browser's
+// thread could not be started). Any thread; does not block (binds a socket and
 // starts a thread).
 //
 // # Safety
@@ -959,10 +973,12 @@ PwResult pw_lobby_list(struct PwLobby *lobby, struct PwStr query_json, uint32_t 
 // for `cap` bytes; `out_len` NULL or writable.
 PwResult pw_lobby_poll(struct PwLobby *lobby, uint8_t *buf, size_t cap, size_t *out_len);
 
-// Closes the browser (its thread ends within about 5 ms, on its own) and
-// releases the handle. NULL is fine (nothing happens). Freeing a handle
-// twice is detected and ignored (the last error says so); later calls
-// with it return `PW_RESULT_INVALID_HANDLE`. Any thread; never blocks.
+// Closes the browser (its thread and socket end within about 5 ms, on
+// their own) and releases the handle. NULL is fine (nothing happens).
+// Freeing a handle twice is detected and ignored (the last error says
+// so); later calls with it return `PW_RESULT_INVALID_HANDLE`. Any thread;
+// if another thread is inside a call on the handle at that moment, it
+// waits for that call (which never blocks) to return, then frees.
 //
 // # Safety
 // `lobby` must be NULL or a handle from `pw_lobby_open` (freed or not).
@@ -991,8 +1007,10 @@ PwResult pw_session_poll_lobby_event(struct PwSession *session,
 // (`listing_json` as in `PwHostOptions`). Seats, occupancy and versions
 // stay the room's. Fails with `PW_RESULT_NOT_HOST`,
 // `PW_RESULT_INVALID_ARGUMENT` (the message names the field); a room
-// that is not listed is reported by `pw_session_poll_request_failure`, a
-// refusal by the coordinator as an `update_refused` lobby report. Game
+// that is not listed is reported later by `pw_session_poll_event` (an
+// event of kind `PW_EVENT_KIND_REQUEST_FAILED` with the reason), a
+// refusal by the coordinator as an `update_refused` lobby report (see
+// `pw_session_poll_lobby_event`). Game
 // thread (on a change, not every frame); never blocks.
 //
 // # Safety

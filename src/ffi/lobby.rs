@@ -16,7 +16,7 @@ use super::arg::{self, out_slice, PwStr};
 use super::options::parse_addr;
 use super::result::{Error, PwResult};
 use super::session::{shell, PwSession};
-use crate::lobby::record::{ListPage, SessionRecord};
+use crate::lobby::record::{ListPage, SessionRecord, MAX_PAGE};
 use crate::lobby::wire::PeerRole;
 use crate::lobby::{
     HostProfile, JoinFailure, ListQuery, Listing, LobbyConfig, LobbyEvent, Path, RoomInfo,
@@ -75,8 +75,29 @@ pub(crate) fn parse_listing(text: &str, fallback: HostProfile) -> Result<Listing
 /// version filters, if any, are replaced by the browser's own.
 fn parse_query(text: &str) -> Result<ListQuery, Error> {
     let text = if text.trim().is_empty() { "{}" } else { text };
-    serde_json::from_str(text)
-        .map_err(|e| Error::invalid(format!("`query_json` is not a valid query: {e}")))
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| Error::invalid(format!("`query_json` is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(Error::invalid(
+            "`query_json` must be empty or a JSON object",
+        ));
+    }
+    let q: ListQuery = serde_json::from_value(value)
+        .map_err(|e| Error::invalid(format!("`query_json` is not a valid query: {e}")))?;
+    if !(1..=MAX_PAGE).contains(&q.limit) {
+        return Err(Error::invalid(format!(
+            "`query_json`: `limit` is {}; it must be 1 to {MAX_PAGE}",
+            q.limit
+        )));
+    }
+    if usize::from(q.min_free_pilots) > crate::session::MAX_PILOTS {
+        return Err(Error::invalid(format!(
+            "`query_json`: `min_free_pilots` is {}; it must be 0 to {}",
+            q.min_free_pilots,
+            crate::session::MAX_PILOTS
+        )));
+    }
+    Ok(q)
 }
 
 fn records(sessions: &[SessionRecord]) -> serde_json::Value {
@@ -207,8 +228,9 @@ unsafe fn hand_out(
 ///
 /// On `PW_RESULT_OK` `*out` receives a handle the caller owns and must
 /// release with `pw_lobby_free`. Fails with `PW_RESULT_ADDRESS_INVALID`,
-/// `PW_RESULT_INVALID_ARGUMENT` (empty `game_version`), or
-/// `PW_RESULT_BIND_FAILED`. Any thread; does not block (binds a socket and
+/// `PW_RESULT_INVALID_ARGUMENT` (empty `game_version`),
+/// `PW_RESULT_BIND_FAILED`, or `PW_RESULT_THREAD_FAILED` (the browser's
+/// thread could not be started). Any thread; does not block (binds a socket and
 /// starts a thread).
 ///
 /// # Safety
@@ -235,10 +257,14 @@ pub unsafe extern "C" fn pw_lobby_open(
         };
         let browser =
             LobbyBrowser::open(bind, LobbyConfig::new(coordinator, game)).map_err(|e| {
-                Error::new(
-                    PwResult::BindFailed,
-                    format!("could not open a UDP socket: {e}"),
-                )
+                if crate::runtime::is_thread_failure(&e) {
+                    Error::new(PwResult::ThreadFailed, e.to_string())
+                } else {
+                    Error::new(
+                        PwResult::BindFailed,
+                        format!("could not open a UDP socket: {e}"),
+                    )
+                }
             })?;
         let handle = Box::into_raw(Box::new(PwLobby {
             magic: AtomicU64::new(LIVE),
@@ -363,10 +389,12 @@ pub unsafe extern "C" fn pw_lobby_poll(
     })
 }
 
-/// Closes the browser (its thread ends within about 5 ms, on its own) and
-/// releases the handle. NULL is fine (nothing happens). Freeing a handle
-/// twice is detected and ignored (the last error says so); later calls
-/// with it return `PW_RESULT_INVALID_HANDLE`. Any thread; never blocks.
+/// Closes the browser (its thread and socket end within about 5 ms, on
+/// their own) and releases the handle. NULL is fine (nothing happens).
+/// Freeing a handle twice is detected and ignored (the last error says
+/// so); later calls with it return `PW_RESULT_INVALID_HANDLE`. Any thread;
+/// if another thread is inside a call on the handle at that moment, it
+/// waits for that call (which never blocks) to return, then frees.
 ///
 /// # Safety
 /// `lobby` must be NULL or a handle from `pw_lobby_open` (freed or not).
@@ -376,20 +404,25 @@ pub unsafe extern "C" fn pw_lobby_free(lobby: *mut PwLobby) {
         if lobby.is_null() {
             return Ok(());
         }
-        // SAFETY: `lobby` is ours (caller); this checks its magic.
-        unsafe { with_lobby(lobby, |_| Ok(())) }?;
-        // SAFETY: checked live above; shells are never deallocated.
-        let shell = unsafe { &*lobby };
-        if shell
-            .magic
-            .compare_exchange(LIVE, DEAD, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
+        let shell = arg::input(lobby.cast_const(), "lobby")?;
+        // SAFETY: shells are never deallocated (caller passes one of ours).
+        let shell = unsafe { shell.as_ref() };
+        if let Err(e) =
+            shell
+                .magic
+                .compare_exchange(LIVE, DEAD, Ordering::AcqRel, Ordering::Acquire)
         {
             return Err(Error::new(
                 PwResult::InvalidHandle,
-                "pw_lobby_free: the handle was already freed",
+                if e == DEAD {
+                    "pw_lobby_free: the handle was already freed"
+                } else {
+                    "pw_lobby_free: not a lobby handle (wrong magic number)"
+                },
             ));
         }
+        // Only a call already past its magic check can hold the lock, and
+        // calls never block: this waits microseconds at most.
         drop(shell.inner.lock().take());
         Ok(())
     });
@@ -439,8 +472,10 @@ pub unsafe extern "C" fn pw_session_poll_lobby_event(
 /// (`listing_json` as in `PwHostOptions`). Seats, occupancy and versions
 /// stay the room's. Fails with `PW_RESULT_NOT_HOST`,
 /// `PW_RESULT_INVALID_ARGUMENT` (the message names the field); a room
-/// that is not listed is reported by `pw_session_poll_request_failure`, a
-/// refusal by the coordinator as an `update_refused` lobby report. Game
+/// that is not listed is reported later by `pw_session_poll_event` (an
+/// event of kind `PW_EVENT_KIND_REQUEST_FAILED` with the reason), a
+/// refusal by the coordinator as an `update_refused` lobby report (see
+/// `pw_session_poll_lobby_event`). Game
 /// thread (on a change, not every frame); never blocks.
 ///
 /// # Safety
@@ -498,6 +533,17 @@ mod tests {
             (Some("race"), 2, 5)
         );
         assert!(parse_query(r#"{"password":"x"}"#).is_err());
+        for bad in [
+            r#"{"limit":0}"#,
+            r#"{"limit":51}"#,
+            r#"{"limit":4000000000}"#,
+            r#"{"min_free_pilots":7}"#,
+            "[]",
+        ] {
+            let e = parse_query(bad).unwrap_err();
+            assert_eq!(e.code(), PwResult::InvalidArgument, "{bad}");
+        }
+        assert_eq!(parse_query(r#"{"limit":50}"#).unwrap().limit, 50);
         assert!(parse_query(r#"{"limit":"many"}"#).is_err());
     }
 

@@ -53,7 +53,7 @@ pub use lobby::{
 pub use log::{pw_log_read, pw_log_set_level, PwLogLevel, PW_LOG_QUEUE_LINES};
 pub use options::{
     pw_host_options_default, pw_join_options_default, PwHostOptions, PwJoinOptions, PwRole,
-    PW_DEFAULT_PORT,
+    PW_DEFAULT_PORT, PW_MAX_NAME_INPUT_BYTES, PW_NAME_BYTES,
 };
 pub use props::{
     pw_session_get_player_property, pw_session_get_room_property, pw_session_players_json,

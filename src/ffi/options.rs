@@ -18,8 +18,13 @@ use crate::track::Limits;
 /// The port a room listens on when `bind_addr` is empty (Photon's game port).
 pub const PW_DEFAULT_PORT: u16 = 5056;
 
-/// Longest text option (version, name, id, password), in bytes.
+/// Longest text option other than a name (version, id, password), in bytes.
 const MAX_TEXT_BYTES: usize = 1024;
+/// A display name is cut to this many bytes (at a character boundary).
+pub const PW_NAME_BYTES: usize = 64;
+/// Longer display names than this are refused rather than cut (no game
+/// sends one; it is a caller's bug).
+pub const PW_MAX_NAME_INPUT_BYTES: usize = 65_536;
 
 /// What a peer does in the room.
 #[repr(u32)]
@@ -52,7 +57,10 @@ pub struct PwHostOptions {
     pub bind_addr: PwStr,
     /// The game build; joiners must send exactly the same string.
     pub game_version: PwStr,
-    /// The hosting racer's display name (cut to 64 bytes).
+    /// The hosting racer's display name, cut to `PW_NAME_BYTES` (64) bytes
+    /// at a character boundary; over `PW_MAX_NAME_INPUT_BYTES` is refused
+    /// with `PW_RESULT_INVALID_ARGUMENT`. The other text options
+    /// (`game_version`, `player_id`, `password`) may be 1024 bytes at most.
     pub player_name: PwStr,
     /// The hosting racer's player id (`player-id` in player-state.json), may be empty.
     pub player_id: PwStr,
@@ -111,7 +119,10 @@ pub struct PwJoinOptions {
     pub bind_addr: PwStr,
     /// The game build; must equal the host's or the join is refused.
     pub game_version: PwStr,
-    /// Display name (cut to 64 bytes by the host).
+    /// Display name, cut to `PW_NAME_BYTES` (64) bytes at a character
+    /// boundary (by us and by the host); over `PW_MAX_NAME_INPUT_BYTES` is
+    /// refused with `PW_RESULT_INVALID_ARGUMENT`. The other text options
+    /// may be 1024 bytes at most.
     pub player_name: PwStr,
     /// The game's player id, may be empty.
     pub player_id: PwStr,
@@ -259,7 +270,15 @@ pub(crate) fn parse_addr(name: &str, s: &str) -> Result<SocketAddr, Error> {
             format!("`{name}` is empty; expected ip:port such as 192.168.1.20:5056"),
         ));
     }
-    s.trim().parse().map_err(|_| {
+    if s.trim() != s {
+        return Err(Error::new(
+            PwResult::AddressInvalid,
+            format!(
+                "`{name}` {s:?} has spaces around it; expected ip:port such as 192.168.1.20:5056"
+            ),
+        ));
+    }
+    s.parse().map_err(|_| {
         Error::new(
             PwResult::AddressInvalid,
             format!("`{name}` {s:?} is not an address of the form ip:port (e.g. 192.168.1.20:5056 or [::1]:5056)"),
@@ -281,6 +300,37 @@ unsafe fn text(s: PwStr, name: &str) -> Result<String, Error> {
         )));
     }
     Ok(t.to_owned())
+}
+
+/// Reads a display name: cut to [`PW_NAME_BYTES`] at a character
+/// boundary; absurd lengths refused.
+///
+/// # Safety
+/// As for [`arg::string`].
+unsafe fn name(s: PwStr, field: &str) -> Result<String, Error> {
+    // SAFETY: forwarded to the caller.
+    let t = unsafe { arg::string(s, field) }?;
+    if t.len() > PW_MAX_NAME_INPUT_BYTES {
+        return Err(Error::invalid(format!(
+            "`{field}` is {} bytes; names are cut to {PW_NAME_BYTES} bytes, but more than \
+             {PW_MAX_NAME_INPUT_BYTES} is refused as a mistake",
+            t.len()
+        )));
+    }
+    Ok(cut_at_char(t, PW_NAME_BYTES).to_owned())
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a
+/// character boundary.
+pub(crate) fn cut_at_char(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// What `pw_session_host` needs: where to bind, the room, and where to
@@ -374,7 +424,7 @@ pub(crate) unsafe fn host_config(o: std::ptr::NonNull<PwHostOptions>) -> Result<
     // SAFETY (all four): forwarded to the caller.
     let bind = unsafe { arg::string(o.bind_addr, "options.bind_addr") }?;
     let game_version = unsafe { text(o.game_version, "options.game_version") }?;
-    let name = unsafe { text(o.player_name, "options.player_name") }?;
+    let name = unsafe { name(o.player_name, "options.player_name") }?;
     let player_id = unsafe { text(o.player_id, "options.player_id") }?;
     let bind = if bind.is_empty() {
         SocketAddr::from(([0, 0, 0, 0], PW_DEFAULT_PORT))
@@ -478,7 +528,7 @@ pub(crate) unsafe fn join_config(o: std::ptr::NonNull<PwJoinOptions>) -> Result<
     let host_addr = unsafe { arg::string(host_addr, "options.host_addr") }?;
     let bind_addr = unsafe { arg::string(bind_addr, "options.bind_addr") }?;
     let game_version = unsafe { text(game_version, "options.game_version") }?;
-    let name = unsafe { text(player_name, "options.player_name") }?;
+    let name = unsafe { name(player_name, "options.player_name") }?;
     let player_id = unsafe { text(player_id, "options.player_id") }?;
     // SAFETY (both): forwarded to the caller.
     let coordinator = unsafe { arg::string(coordinator, "options.coordinator_addr") }?;

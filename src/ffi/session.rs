@@ -143,7 +143,9 @@ unsafe fn start(
 ) -> Result<(), Error> {
     let session = open().map_err(|e| {
         cancel_ticket(ticket.take());
-        if e.kind() == std::io::ErrorKind::InvalidInput {
+        if crate::runtime::is_thread_failure(&e) {
+            Error::new(PwResult::ThreadFailed, e.to_string())
+        } else if e.kind() == std::io::ErrorKind::InvalidInput {
             Error::invalid(format!("the room's lobby listing is not valid: {e}"))
         } else if e.kind() == std::io::ErrorKind::AddrInUse {
             // Said in words: under Wine (Proton) the OS text is missing.

@@ -52,7 +52,8 @@ impl LobbyBrowser {
                 if outcome.is_err() {
                     tracing::error!("the lobby browser thread failed");
                 }
-            })?;
+            })
+            .map_err(super::thread_failed)?;
         Ok(LobbyBrowser {
             queries,
             answers,

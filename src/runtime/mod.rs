@@ -93,6 +93,31 @@ pub enum RuntimeError {
     Thread(String),
 }
 
+/// Marks an [`io::Error`] from starting a session or browser as a thread
+/// that could not be started (not a socket problem); see
+/// [`is_thread_failure`].
+#[derive(Debug)]
+pub struct ThreadStartFailed(pub io::Error);
+
+impl fmt::Display for ThreadStartFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "could not start a helper thread: {}", self.0)
+    }
+}
+
+impl std::error::Error for ThreadStartFailed {}
+
+pub(crate) fn thread_failed(e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), ThreadStartFailed(e))
+}
+
+/// Whether an error from opening a session or browser means a thread
+/// could not be started.
+pub fn is_thread_failure(e: &io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|r| r.downcast_ref::<ThreadStartFailed>().is_some())
+}
+
 impl fmt::Display for RuntimeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -351,6 +376,18 @@ impl Session {
             settings: RoomSettings::default(),
             master: 0,
         };
+        // A new host is in its room from the first read (it counts itself),
+        // not from the network thread's first publish.
+        let initial = match &core {
+            Core::Host(h) => RoomSnapshot {
+                players: h.players(),
+                room: h.room_props().clone(),
+                settings: h.room().settings,
+                master: h.room().master(),
+                ..initial
+            },
+            _ => initial,
+        };
         let cached = Arc::new(initial);
         let shared = Arc::new(Shared {
             snapshot: Mutex::new(cached.clone()),
@@ -402,7 +439,8 @@ impl Session {
                 }
                 // Lets the reader thread end.
                 stop_on_panic.store(true, Ordering::Relaxed);
-            })?;
+            })
+            .map_err(thread_failed)?;
         Ok(Session {
             epoch,
             local_addr,
@@ -810,4 +848,20 @@ fn random_secret() -> [u8; 32] {
     }
     h.update(format!("{:?}{}", Instant::now(), std::process::id()).as_bytes());
     h.finalize().into()
+}
+
+#[cfg(test)]
+mod thread_failure_tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_that_cannot_start_is_told_apart_from_a_socket_error() {
+        let e = thread_failed(io::Error::new(io::ErrorKind::WouldBlock, "no threads left"));
+        assert!(is_thread_failure(&e));
+        assert!(e.to_string().contains("thread"), "{e}");
+        assert!(!is_thread_failure(&io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "port taken"
+        )));
+    }
 }

@@ -129,7 +129,8 @@ pub(crate) fn spawn_reader(
                     Err(TrySendError::Disconnected(_)) => break,
                 }
             }
-        })?;
+        })
+        .map_err(super::thread_failed)?;
     Ok(ReaderThread { handle })
 }
 
