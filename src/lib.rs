@@ -7,6 +7,8 @@
 pub mod backend;
 pub mod demo;
 pub mod ffi;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
 pub mod lab;
 pub mod lobby;

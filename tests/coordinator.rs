@@ -898,12 +898,27 @@ fn malformed_datagrams_get_errors_not_crashes() {
     let now = Instant::now();
     let mut c = Coordinator::new(coordinator_cfg(), now);
     let from = addr("203.0.113.5:5056");
-    // A readable error for a coordinator datagram that does not parse.
-    let r = c.handle_datagram(now, from, b"PWCO\x01\x01\0\0\0\x01\0\0\0\0\0\0\0\0{oops");
+    // A short datagram that does not parse gets no answer bigger than
+    // itself (its source is unproven): none at all.
+    let short = b"PWCO\x01\x01\0\0\0\x01\0\0\0\0\0\0\0\0{oops";
+    let r = c.handle_datagram(now, from, short);
+    assert!(matches!(r, Err(LobbyError::Wire(_))));
+    assert!(
+        c.poll_transmit().is_none(),
+        "an answer bigger than the request"
+    );
+    // A longer one gets a readable error, no bigger than the request.
+    let mut long = short.to_vec();
+    long.extend_from_slice(&[b' '; 200]);
+    let r = c.handle_datagram(now, from, &long);
     assert!(matches!(r, Err(LobbyError::Wire(_))));
     let t = c.poll_transmit().expect("an error answer");
+    assert!(t.bytes.len() <= long.len());
     match Packet::decode(&t.bytes).unwrap().message {
-        Message::Error(e) => assert_eq!(e.code, ErrorCode::Malformed),
+        Message::Error(e) => {
+            assert_eq!(e.code, ErrorCode::Malformed);
+            assert!(!e.message.is_empty());
+        }
         other => panic!("{other:?}"),
     }
     // Not ours: no answer at all.

@@ -185,6 +185,11 @@ pub struct Coordinator {
     answer_refilled: Instant,
     next_sweep: Instant,
     metrics: Metrics,
+    /// The datagram being handled: its size, and whether its source is
+    /// proven (a valid cookie, or sealed by its room). Answers to an
+    /// unproven source never exceed what it sent (no amplification).
+    request_len: usize,
+    request_proven: bool,
 }
 
 impl Coordinator {
@@ -212,6 +217,8 @@ impl Coordinator {
             answer_refilled: now,
             next_sweep: now + SWEEP_EVERY,
             metrics: Metrics::default(),
+            request_len: 0,
+            request_proven: false,
         }
     }
 
@@ -229,6 +236,8 @@ impl Coordinator {
         from: SocketAddr,
         data: &[u8],
     ) -> Result<(), LobbyError> {
+        self.request_len = data.len();
+        self.request_proven = false;
         match family(data) {
             Some(Family::Coordinator) => {}
             Some(Family::Relay) => return self.on_relay(now, from, data),
@@ -337,6 +346,7 @@ impl Coordinator {
     ) -> Result<(), LobbyError> {
         let id = packet.request_id;
         let proven = packet.cookie != 0 && self.cookie_valid(now, from, packet.cookie);
+        self.request_proven = proven || verified.is_some();
         match packet.message {
             Message::Register(b) => {
                 self.challenge_unless(now, from, id, proven)?;
@@ -1145,6 +1155,29 @@ impl Coordinator {
             return;
         }
         message.truncate(512);
+        if !self.request_proven {
+            // No bigger than the request: cut the words, or say nothing.
+            let bare = Packet::new(
+                id,
+                Message::Error(ErrorBody {
+                    code,
+                    message: String::new(),
+                }),
+            );
+            let room = self
+                .request_len
+                .saturating_sub(bare.encode().map_or(usize::MAX, |b| b.len()));
+            if bare.encode().map_or(usize::MAX, |b| b.len()) > self.request_len {
+                self.metrics.answers_suppressed += 1;
+                return;
+            }
+            // JSON escapes can grow a character to six bytes.
+            let mut cut = room / 6;
+            while !message.is_char_boundary(cut.min(message.len())) {
+                cut -= 1;
+            }
+            message.truncate(cut.min(message.len()));
+        }
         self.send(
             to,
             Packet::new(id, Message::Error(ErrorBody { code, message })),
