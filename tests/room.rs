@@ -620,3 +620,94 @@ fn spectator_that_sends_no_reliable_data_stays_connected_through_many_events() {
         .collect();
     assert_eq!(got, (0..2000).collect::<Vec<_>>());
 }
+
+/// What the victim of a flood saw of the host's frames.
+struct FloodRun {
+    frames: usize,
+    longest_gap: Duration,
+    victim_seated: bool,
+    flooder_seated: bool,
+    flooders_dropped: u64,
+}
+
+/// Five seconds of a pilot flying at 60 Hz watched by a victim pilot,
+/// while (or not) a third pilot raises twenty 16 KiB events at the victim
+/// every tick, far beyond what either link can carry.
+fn flood_run(flood: bool) -> FloodRun {
+    let mut room = SimRoom::new(HostConfig::new(GAME, "Host"), clean(), 5);
+    let victim = join(&mut room, "Victim", Role::Pilot);
+    let flooder = join(&mut room, "Flooder", Role::Pilot);
+    room.run_for(Duration::from_secs(2));
+    let victim_actor = room.clients[victim].1.actor();
+    let flooder_actor = room.clients[flooder].1.actor();
+    let start = room.client_events[victim].len();
+    let (mut frames, mut gap, mut longest) = (0, Duration::ZERO, Duration::ZERO);
+    let mut seen = start;
+    for tick in 1..=300u32 {
+        let now = room.now;
+        room.host.push_local_frame(now, frame_for(HOST_ACTOR, tick));
+        room.clients[victim]
+            .1
+            .push_local_frame(frame_for(victim_actor, tick));
+        if flood {
+            for _ in 0..20 {
+                // The flooder's own queue fills too; what it refuses is moot.
+                let _ = room.clients[flooder].1.raise(ev(
+                    3,
+                    EventTarget::Actor(victim_actor),
+                    &[0xAA; 16 * 1024],
+                ));
+            }
+        }
+        room.run_for(TICK);
+        let new = room.client_events[victim][seen..]
+            .iter()
+            .filter(|e| matches!(e, Event::Frame { actor, .. } if *actor == HOST_ACTOR))
+            .count();
+        seen = room.client_events[victim].len();
+        frames += new;
+        if new == 0 {
+            gap += TICK;
+            longest = longest.max(gap);
+        } else {
+            gap = Duration::ZERO;
+        }
+    }
+    let players = room.host.players();
+    FloodRun {
+        frames,
+        longest_gap: longest,
+        victim_seated: players.iter().any(|p| p.actor == victim_actor)
+            && room.clients[victim].1.state() == ClientState::Connected,
+        flooder_seated: players.iter().any(|p| p.actor == flooder_actor),
+        flooders_dropped: room.host.flooders_dropped,
+    }
+}
+
+#[test]
+fn a_peer_flooding_another_with_events_is_dropped_and_the_victim_keeps_flying() {
+    let calm = flood_run(false);
+    let flooded = flood_run(true);
+    println!(
+        "flood-free: {} frames, longest gap {:?}; flooded: {} frames, longest gap {:?}",
+        calm.frames, calm.longest_gap, flooded.frames, flooded.longest_gap
+    );
+    assert!(calm.victim_seated && calm.flooder_seated);
+    assert_eq!(calm.flooders_dropped, 0);
+    assert!(flooded.victim_seated, "the victim was dropped");
+    assert!(!flooded.flooder_seated, "the flooder is still seated");
+    assert_eq!(flooded.flooders_dropped, 1);
+    // The victim's view of the host stays within the flood-free figures.
+    assert!(
+        flooded.frames * 100 >= calm.frames * 98,
+        "{} frames against {} without the flood",
+        flooded.frames,
+        calm.frames
+    );
+    assert!(
+        flooded.longest_gap <= calm.longest_gap + 2 * TICK,
+        "longest gap {:?} against {:?} without the flood",
+        flooded.longest_gap,
+        calm.longest_gap
+    );
+}

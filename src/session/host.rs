@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+use super::budget::{SenderBudget, Verdict, RECEIVER_HIGH_WATER};
 use super::clock::Pinger;
 use super::link::{Lane, Link};
 use super::room::{RoomError, RoomState};
@@ -346,6 +347,8 @@ struct Peer {
     seated_at: Instant,
     /// Per-tick-lane events waiting for the next packet to this peer.
     unreliable: Outbox,
+    /// What this peer may make the room carry.
+    budget: SenderBudget,
 }
 
 impl Peer {
@@ -393,6 +396,10 @@ pub struct Host {
     last_now: Instant,
     /// Datagrams dropped as malformed, from strangers, or over budget.
     pub rejected_datagrams: u64,
+    /// Events and property changes of peers refused over their budget.
+    pub flood_refused: u64,
+    /// Peers dropped for flooding the room.
+    pub flooders_dropped: u64,
 }
 
 impl Host {
@@ -445,6 +452,8 @@ impl Host {
             verifying: HashMap::new(),
             last_now: now,
             rejected_datagrams: 0,
+            flood_refused: 0,
+            flooders_dropped: 0,
         }
     }
 
@@ -628,12 +637,22 @@ impl Host {
         });
         let key = unreliable::key(from, ev.slot);
         let mut broken = Vec::new();
+        let mut swamped = 0;
         for (i, p) in self.peers.iter_mut().enumerate() {
             if !p.seated() || !receivers.contains(&p.info.actor) {
                 continue;
             }
             match (&section, &reliable) {
                 (Some(s), _) => p.unreliable.push(key, s.clone()),
+                // A peer's events never push another peer's queue toward
+                // the size that breaks its link: the sender pays instead.
+                (None, Some(bytes))
+                    if from != HOST_ACTOR
+                        && p.link.queued_bytes(Lane::Control) + bytes.len()
+                            > RECEIVER_HIGH_WATER =>
+                {
+                    swamped += 1;
+                }
                 (None, Some(bytes)) => {
                     if p.link.send_message(bytes).is_err() {
                         broken.push(i);
@@ -643,6 +662,18 @@ impl Host {
             }
         }
         self.drop_backlogged(broken);
+        if swamped > 0 {
+            let now = self.last_now;
+            if let Some(i) = self
+                .peers
+                .iter()
+                .position(|p| p.seated() && p.info.actor == from)
+            {
+                self.flood_refused += 1;
+                let verdict = self.peers[i].budget.swamped(now);
+                self.judge(now, i, verdict);
+            }
+        }
         if receivers.contains(&HOST_ACTOR) {
             self.events.push_back(Event::GameEvent(GameEvent {
                 from,
@@ -1147,6 +1178,7 @@ impl Host {
             announced: false,
             seated_at: now,
             unreliable: Outbox::default(),
+            budget: SenderBudget::new(now),
         });
         tracing::info!(actor, name = %info.name, ?role, %from, verified = info.verified, "player seated");
     }
@@ -1281,21 +1313,43 @@ impl Host {
                 self.on_message(now, i, other);
             }
             Message::Raise(ev) => {
+                let verdict = self.peers[i].budget.event(now, ev.payload.len());
+                if !self.judge(now, i, verdict) {
+                    return;
+                }
                 if let Err(e) = self.raise_from(actor, ev) {
                     tracing::debug!(actor, "event refused: {e}");
                 }
             }
-            Message::SetProps(req) => match self.state.set_props(actor, &req) {
-                Ok(changed) => self.tell_props(changed),
-                Err(e) => {
-                    tracing::debug!(actor, "properties refused: {e}");
+            Message::SetProps(req) => {
+                let bytes = req
+                    .changes
+                    .iter()
+                    .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len))
+                    .sum();
+                let verdict = self.peers[i].budget.props(now, bytes);
+                if verdict == Verdict::Refuse {
                     let refusal = Message::PropsRefused {
                         request: req.request,
-                        message: e.to_string(),
+                        message: "too many property changes at once; try again shortly".into(),
                     };
                     let _ = self.peers[i].link.send_message(&refusal.encode());
                 }
-            },
+                if !self.judge(now, i, verdict) {
+                    return;
+                }
+                match self.state.set_props(actor, &req) {
+                    Ok(changed) => self.tell_props(changed),
+                    Err(e) => {
+                        tracing::debug!(actor, "properties refused: {e}");
+                        let refusal = Message::PropsRefused {
+                            request: req.request,
+                            message: e.to_string(),
+                        };
+                        let _ = self.peers[i].link.send_message(&refusal.encode());
+                    }
+                }
+            }
             Message::Groups(g) => {
                 self.state
                     .change_groups(actor, g.remove.as_deref(), g.add.as_deref());
@@ -1374,6 +1428,25 @@ impl Host {
             }
         }
         self.drop_backlogged(broken);
+    }
+
+    /// Applies a budget's verdict on peer `i`'s message: true when the
+    /// message may go on; a flooder is dropped, with the reason logged.
+    fn judge(&mut self, now: Instant, i: usize, verdict: Verdict) -> bool {
+        match verdict {
+            Verdict::Pass => true,
+            Verdict::Refuse => {
+                self.flood_refused += 1;
+                false
+            }
+            Verdict::Drop(why) => {
+                self.flood_refused += 1;
+                self.flooders_dropped += 1;
+                tracing::warn!(actor = self.peers[i].info.actor, "dropping a player: {why}");
+                self.remove(now, i, LeaveReason::TimedOut);
+                false
+            }
+        }
     }
 
     /// Peers that stopped acknowledging megabytes of messages are gone in all

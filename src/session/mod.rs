@@ -11,6 +11,7 @@
 //! - `poll_event()` until it returns `None`;
 //! - `poll_timeout()` for the next instant something is due.
 
+mod budget;
 mod client;
 mod clock;
 mod host;
