@@ -24,6 +24,10 @@ const CLOCK_SAMPLES: usize = 64;
 /// Host stamps beyond this are not a clock (about 146 000 years in
 /// microseconds): the sample is refused rather than overflowing the sums.
 const MAX_REMOTE_US: u64 = 1 << 62;
+/// Pings remembered until answered: a pong counts only when it answers one
+/// of these, once (at 40 ms between the first pings, a round trip of up to
+/// 640 ms still finds its ping).
+const PINGS_IN_FLIGHT: usize = 16;
 /// Bytes of a ping section.
 pub(crate) const PING_BYTES: usize = 1 + 2 + 8;
 /// Bytes of a pong section.
@@ -47,6 +51,10 @@ pub(crate) struct Pinger {
     next_ping_at: Instant,
     next_id: u16,
     owed_pong: Option<(u16, u64)>,
+    /// Pings sent and not yet answered: id and send time.
+    in_flight: VecDeque<(u16, u64)>,
+    /// Pongs that answered no ping of ours in flight.
+    pub(crate) ignored_pongs: u64,
     rtt: Option<Duration>,
     /// Per answer: the offset's lower and upper bounds, microseconds.
     samples: VecDeque<(i64, i64)>,
@@ -61,6 +69,8 @@ impl Pinger {
             next_ping_at: now,
             next_id: 0,
             owed_pong: None,
+            in_flight: VecDeque::with_capacity(PINGS_IN_FLIGHT),
+            ignored_pongs: 0,
             rtt: None,
             samples: VecDeque::with_capacity(CLOCK_SAMPLES),
             estimate: ClockEstimate::default(),
@@ -98,8 +108,13 @@ impl Pinger {
         }
         if now >= self.next_ping_at && w.space() >= PING_BYTES {
             w.u8(SectionKind::Ping as u8);
+            let sent = self.local_us(now);
             w.u16(self.next_id);
-            w.u64(self.local_us(now));
+            w.u64(sent);
+            if self.in_flight.len() == PINGS_IN_FLIGHT {
+                self.in_flight.pop_front();
+            }
+            self.in_flight.push_back((self.next_id, sent));
             let gap = if self.next_id < FAST_PINGS {
                 FAST_PING_INTERVAL
             } else {
@@ -118,12 +133,24 @@ impl Pinger {
         Ok(())
     }
 
-    /// Reads a pong section (tag consumed): a round trip and a clock sample.
+    /// Reads a pong section (tag consumed): a round trip and a clock sample,
+    /// when it answers a ping of ours still unanswered. Any other pong (a
+    /// replay, a second answer, a forgery naming a time we never sent) is
+    /// read and ignored: it would only drag the round trip and the clock.
     pub(crate) fn on_pong(&mut self, now: Instant, r: &mut Reader<'_>) -> Result<(), WireError> {
-        let _id = r.u16("pong id")?;
+        let id = r.u16("pong id")?;
         let echo = r.u64("pong echo")?;
         let remote = r.u64("pong time")?;
         let local = self.local_us(now);
+        let Some(k) = self
+            .in_flight
+            .iter()
+            .position(|&(i, sent)| i == id && sent == echo)
+        else {
+            self.ignored_pongs += 1;
+            return Ok(());
+        };
+        self.in_flight.remove(k);
         if echo > local {
             return Err(WireError::Invalid("pong from the future"));
         }
@@ -187,14 +214,38 @@ mod tests {
     /// One pong: our ping left at local `t1_us`, the host stamped
     /// `host_us`, the pong came back at local `t2_us`.
     fn answer(p: &mut Pinger, epoch: Instant, t1_us: u64, host_us: u64, t2_us: u64) {
+        let id = ping(p, epoch, t1_us);
+        pong(p, epoch, id, t1_us, host_us, t2_us).expect("a pong");
+    }
+
+    /// Sends a ping at local `t1_us` (it must be due); returns its id.
+    fn ping(p: &mut Pinger, epoch: Instant, t1_us: u64) -> u16 {
         let mut buf = [0u8; 32];
         let mut w = Writer::new(&mut buf);
-        w.u16(0);
+        p.write(epoch + Duration::from_micros(t1_us), &mut w);
+        let &(id, sent) = p.in_flight.back().expect("a ping went out");
+        assert_eq!(sent, t1_us);
+        id
+    }
+
+    /// A pong for ping `id` sent at `t1_us`, stamped `host_us` by the host,
+    /// arriving at local `t2_us`.
+    fn pong(
+        p: &mut Pinger,
+        epoch: Instant,
+        id: u16,
+        t1_us: u64,
+        host_us: u64,
+        t2_us: u64,
+    ) -> Result<(), WireError> {
+        let mut buf = [0u8; 32];
+        let mut w = Writer::new(&mut buf);
+        w.u16(id);
         w.u64(t1_us);
         w.u64(host_us);
         let n = w.len();
         let now = epoch + Duration::from_micros(t2_us);
-        p.on_pong(now, &mut Reader::new(&buf[..n])).expect("a pong");
+        p.on_pong(now, &mut Reader::new(&buf[..n]))
     }
 
     #[test]
@@ -232,14 +283,54 @@ mod tests {
         // the new one and go.
         answer(&mut p, epoch, 2_000_000, 2_010_000 + 2_001_000, 2_020_000);
         assert_eq!(p.estimate().offset_us, 2_001_000);
-        let mut buf = [0u8; 32];
-        let mut w = Writer::new(&mut buf);
-        w.u16(0);
-        w.u64(0);
-        w.u64(0x8000_0000_0000_0000);
-        let n = w.len();
-        let now = epoch + Duration::from_secs(3);
-        assert!(p.on_pong(now, &mut Reader::new(&buf[..n])).is_err());
+        // A pong of absurd time for a ping in flight is refused...
+        let id = ping(&mut p, epoch, 2_500_000);
+        assert!(pong(
+            &mut p,
+            epoch,
+            id,
+            2_500_000,
+            0x8000_0000_0000_0000,
+            2_520_000
+        )
+        .is_err());
         assert_eq!(p.estimate().offset_us, 2_001_000, "the estimate stays");
+        // ... and one for no ping of ours (a forgery echoing time 0) is
+        // ignored.
+        pong(&mut p, epoch, 7, 0, 0x8000_0000_0000_0000, 3_000_000).expect("ignored");
+        assert_eq!(p.estimate().offset_us, 2_001_000, "the estimate stays");
+        assert_eq!(p.ignored_pongs, 1);
+    }
+
+    #[test]
+    fn a_replayed_or_forged_pong_moves_neither_the_round_trip_nor_the_clock() {
+        let epoch = Instant::now();
+        let mut p = Pinger::new(epoch, epoch);
+        let mut last = (0, 0, 0, 0);
+        for k in 1..=20u64 {
+            let t1 = k * 300_000;
+            let id = ping(&mut p, epoch, t1);
+            pong(&mut p, epoch, id, t1, t1 + 1_000 + 500_000, t1 + 2_000).expect("a pong");
+            last = (id, t1, t1 + 1_000 + 500_000, t1 + 2_000);
+        }
+        let (rtt, estimate) = (p.rtt(), p.estimate());
+        assert_eq!(estimate.offset_us, 500_000);
+        // The last pong again, much later: it answers a ping already
+        // answered, so a replay cannot stretch the round trip to seconds.
+        let (id, t1, host, _) = last;
+        pong(&mut p, epoch, id, t1, host, 30_000_000).expect("ignored");
+        // A pong echoing a time we never sent, with a host time 13 s off.
+        pong(
+            &mut p,
+            epoch,
+            id.wrapping_add(1),
+            0,
+            host + 13_000_000,
+            31_000_000,
+        )
+        .expect("ignored");
+        assert_eq!(p.ignored_pongs, 2);
+        assert_eq!(p.rtt(), rtt);
+        assert_eq!(p.estimate(), estimate);
     }
 }
