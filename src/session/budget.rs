@@ -33,17 +33,18 @@ pub(crate) const FLOOD_WINDOW: Duration = Duration::from_secs(1);
 /// would break the receiver's link.
 pub(crate) const RECEIVER_HIGH_WATER: usize = super::link::MAX_QUEUED_BYTES / 4;
 
-/// One token bucket.
+/// One token bucket: `rate` tokens a second, at most `burst` saved.
 #[derive(Clone, Copy, Debug)]
-struct Tokens {
-    tokens: f64,
+pub(crate) struct Tokens {
+    /// Tokens there now (may go below zero when a take overdraws).
+    pub(crate) tokens: f64,
     at: Instant,
     rate: f64,
     burst: f64,
 }
 
 impl Tokens {
-    fn new(now: Instant, rate: f64, burst: f64) -> Self {
+    pub(crate) fn new(now: Instant, rate: f64, burst: f64) -> Self {
         Tokens {
             tokens: burst,
             at: now,
@@ -52,10 +53,23 @@ impl Tokens {
         }
     }
 
-    fn refill(&mut self, now: Instant) {
+    pub(crate) fn refill(&mut self, now: Instant) {
         let dt = now.saturating_duration_since(self.at).as_secs_f64();
         self.tokens = (self.tokens + dt * self.rate).min(self.burst);
         self.at = self.at.max(now);
+    }
+
+    /// When `amount` tokens will be there (at the last refill if they are).
+    /// Rounded up to whole microseconds, so a wakeup at that instant always
+    /// finds them: float rounding must never make it wake for nothing.
+    pub(crate) fn ready_at(&self, amount: f64) -> Instant {
+        let need = amount - self.tokens;
+        if need <= 0.0 {
+            self.at
+        } else {
+            let micros = (need / self.rate * 1e6).ceil().max(1.0);
+            self.at + Duration::from_micros(micros as u64)
+        }
     }
 }
 

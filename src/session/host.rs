@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use super::budget::{SenderBudget, Verdict, RECEIVER_HIGH_WATER};
+use super::budget::{SenderBudget, Tokens, Verdict, RECEIVER_HIGH_WATER};
 use super::clock::Pinger;
 use super::link::{Lane, Link};
 use super::room::{RoomError, RoomState};
@@ -148,47 +148,18 @@ const MAX_BULK_LIMITS: usize = 64;
 /// Bulk bytes queued in a link ahead of what is on the wire.
 const BULK_QUEUE: usize = 128 * 1024;
 
-/// A token bucket pacing bulk bytes.
-#[derive(Clone, Copy, Debug)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-    rate: f64,
-    burst: f64,
+/// A bucket pacing bulk bytes, saving up at most a quarter second of
+/// `rate` (between two fragments and [`BULK_BURST`]): a slow path gets no
+/// burst it cannot carry.
+fn bulk_bucket(now: Instant, rate: u64) -> Tokens {
+    let rate = rate.max(1) as f64;
+    let burst = (rate / 4.0).clamp(2.0 * crate::session::link::FRAGMENT_DATA as f64, BULK_BURST);
+    Tokens::new(now, rate, burst)
 }
 
-impl Bucket {
-    /// A bucket saving up at most a quarter second of `rate` (between two
-    /// fragments and [`BULK_BURST`]): a slow path gets no burst it cannot
-    /// carry.
-    fn new(now: Instant, rate: u64) -> Self {
-        let rate = rate.max(1) as f64;
-        let burst =
-            (rate / 4.0).clamp(2.0 * crate::session::link::FRAGMENT_DATA as f64, BULK_BURST);
-        Bucket {
-            tokens: burst,
-            at: now,
-            rate,
-            burst,
-        }
-    }
-    fn refill(&mut self, now: Instant) {
-        let dt = now.saturating_duration_since(self.at).as_secs_f64();
-        self.tokens = (self.tokens + dt * self.rate).min(self.burst);
-        self.at = now;
-    }
-    /// When a whole fragment's worth will be there. Rounded up to whole
-    /// microseconds with a byte to spare, so a wakeup at that instant always
-    /// finds the tokens (float rounding must never make it wake for nothing).
-    fn ready_at(&self) -> Instant {
-        let need = crate::session::link::FRAGMENT_DATA as f64 + 1.0 - self.tokens;
-        if need <= 0.0 {
-            self.at
-        } else {
-            let micros = (need / self.rate * 1e6).ceil().max(1.0);
-            self.at + Duration::from_micros(micros as u64)
-        }
-    }
+/// When a bulk bucket holds a whole fragment's worth (with a byte to spare).
+fn fragment_ready_at(bucket: &Tokens) -> Instant {
+    bucket.ready_at(crate::session::link::FRAGMENT_DATA as f64 + 1.0)
 }
 
 /// Silence after which a verified player's seat makes way for the same
@@ -337,7 +308,7 @@ struct Peer {
     sent_at: [Option<Instant>; MAX_PILOTS],
     departing_until: Option<Instant>,
     upload: Option<Upload>,
-    bulk: Bucket,
+    bulk: Tokens,
     /// The Steam id the host verified for this peer, whose Steam session
     /// ends when they leave.
     steam_id: Option<u64>,
@@ -382,7 +353,7 @@ pub struct Host {
     membership_version: u64,
     track: Option<Box<dyn TrackSource>>,
     track_download: bool,
-    room_bulk: Bucket,
+    room_bulk: Tokens,
     /// Wrong password proofs per source IP: guessing is slowed to a few
     /// tries a minute per address.
     guesses: GuessLimiter,
@@ -445,7 +416,7 @@ impl Host {
             membership_version: 0,
             track: None,
             track_download: false,
-            room_bulk: Bucket::new(now, cfg_rate_room),
+            room_bulk: bulk_bucket(now, cfg_rate_room),
             bulk_limits: Vec::new(),
             guesses: GuessLimiter::default(),
             gate,
@@ -755,7 +726,7 @@ impl Host {
         self.bulk_limits.push((addr, bytes_per_sec));
         let rate = self.bulk_rate_for(addr);
         if let Some(p) = self.peers.iter_mut().find(|p| p.addr == addr) {
-            p.bulk = Bucket::new(now, rate);
+            p.bulk = bulk_bucket(now, rate);
         }
     }
 
@@ -1173,7 +1144,7 @@ impl Host {
             sent_at: [None; MAX_PILOTS],
             departing_until: None,
             upload: None,
-            bulk: Bucket::new(now, self.bulk_rate_for(from)),
+            bulk: bulk_bucket(now, self.bulk_rate_for(from)),
             steam_id,
             announced: false,
             seated_at: now,
@@ -1600,7 +1571,10 @@ impl Host {
                 p.link.bulk_due_at(p.link.last_sent)
             };
             if let Some(t) = due {
-                consider(t.max(p.bulk.ready_at()).max(self.room_bulk.ready_at()));
+                consider(
+                    t.max(fragment_ready_at(&p.bulk))
+                        .max(fragment_ready_at(&self.room_bulk)),
+                );
             }
             if self.has_new_frames(p, true) {
                 consider(p.next_full_at);
