@@ -462,13 +462,23 @@ impl Upload {
                 });
             }
         } else {
-            for s in spans {
-                // Clamp to the real file; drop ranges for files that do not exist.
-                if let Some(f) = files.get(s.file as usize) {
-                    let end = s.end.min(f.size);
-                    if s.start < end {
-                        queue.push_back(Span { end, ..*s });
+            let mut asked: Vec<Span> = spans
+                .iter()
+                .filter_map(|s| {
+                    // Clamp to the real file; drop ranges for files that do not exist.
+                    let end = s.end.min(files.get(s.file as usize)?.size);
+                    (s.start < end).then_some(Span { end, ..*s })
+                })
+                .collect();
+            // Overlapping or repeated ranges are sent once: a request can
+            // never make the host send more than the track's size.
+            asked.sort_unstable_by_key(|s| (s.file, s.start));
+            for s in asked {
+                match queue.back_mut() {
+                    Some(last) if last.file == s.file && s.start <= last.end => {
+                        last.end = last.end.max(s.end);
                     }
+                    _ => queue.push_back(s),
                 }
             }
         }
@@ -1807,6 +1817,52 @@ mod tests {
         let path = pair.ready.expect("installed");
         verify_dir(&path, &m.track_hash(), &limits).expect("verifies");
         assert!(pair.download.is_over());
+    }
+
+    #[test]
+    fn overlapping_and_repeated_spans_are_sent_once() {
+        let t = TestDir::new("transfer-spans");
+        let src = t.path().join("src");
+        generate_track(&src, MAP, TRACK, 1 << 20, 3, 5).expect("track");
+        let limits = Limits::default();
+        let mut source = FolderSource::new(&src, MAP, TRACK, &limits).unwrap();
+        let sizes: Vec<u64> = source.manifest().files().iter().map(|f| f.size).collect();
+        let whole: u64 = sizes.iter().sum();
+        // 1024 requests for everything, shifted and overlapping, plus ranges
+        // past the end and for a file that does not exist.
+        let mut spans = Vec::new();
+        for k in 0..1024u64 {
+            for (i, size) in sizes.iter().enumerate() {
+                spans.push(Span {
+                    file: i as u32,
+                    start: (k * 37) % size,
+                    end: size + k,
+                });
+                spans.push(Span {
+                    file: i as u32,
+                    start: 0,
+                    end: (k * 91) % size + 1,
+                });
+            }
+            spans.push(Span {
+                file: 9,
+                start: 0,
+                end: 1 << 40,
+            });
+        }
+        let mut up = Upload::new(&source, false, &spans);
+        let mut sent = 0u64;
+        for _ in 0..10_000 {
+            match up.next(&mut source) {
+                Some(Ok(TrackMsg::Chunk { data, .. })) => {
+                    sent += data.len() as u64;
+                    up.on_credit(u64::MAX);
+                }
+                Some(Ok(TrackMsg::Done)) | None => break,
+                Some(other) => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(sent, whole, "the host sends each byte once");
     }
 
     #[test]
