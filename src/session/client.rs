@@ -15,7 +15,7 @@ use super::FRAME_REFRESH;
 use super::{
     interval_for, loss_fraction, next_slot, packet, CloseReason, Event, PeerStats, RoomWelcome,
     SessionError, Transmit, DEFAULT_PILOT_HZ, DEFAULT_TIMEOUT, HOST_ACTOR, MAX_PILOTS,
-    REDUNDANT_INPUTS,
+    MAX_SPECTATORS, REDUNDANT_INPUTS,
 };
 use crate::identity::verify::ticket_to_hex;
 use crate::proto::control::{password_proof, MAX_EVENT_PAYLOAD};
@@ -31,6 +31,9 @@ use crate::proto::{
 use crate::track::transfer::{Announcement, Download, DownloadOutput, TrackMsg, TrackTarget};
 use crate::track::TrackHash;
 
+/// Players a room can hold: the pilots (the host among them) and the
+/// spectators. A host announcing more is ignored beyond this.
+const MAX_PLAYERS: usize = MAX_PILOTS + MAX_SPECTATORS;
 const HELLO_RETRY: Duration = Duration::from_millis(250);
 const LEAVE_LINGER: Duration = Duration::from_millis(500);
 const INPUT_RING: usize = 16;
@@ -181,6 +184,9 @@ pub struct Client {
     snapshot_hz: Option<u32>,
     /// Datagrams dropped as malformed or from the wrong address.
     pub rejected_datagrams: u64,
+    /// Things the host sent beyond what a room holds (players past the
+    /// room's seats, property changes past the room's limits), ignored.
+    pub refused_from_host: u64,
 }
 
 impl Client {
@@ -220,6 +226,7 @@ impl Client {
             verified_steam_id: None,
             snapshot_hz: None,
             rejected_datagrams: 0,
+            refused_from_host: 0,
         }
     }
 
@@ -641,7 +648,11 @@ impl Client {
     fn on_message(&mut self, m: Message) {
         match m {
             Message::Control(Control::PlayerJoined(p)) if self.state == ClientState::Connecting => {
-                self.arriving.push(p);
+                if self.arriving.len() < MAX_PLAYERS {
+                    self.arriving.push(p);
+                } else {
+                    self.refused_from_host += 1;
+                }
             }
             Message::Control(Control::Welcome {
                 actor,
@@ -731,7 +742,11 @@ impl Client {
                 }
             }
             Message::PropsChanged(ch) => {
-                self.room.apply(&ch);
+                if let Err(e) = self.room.apply_mirrored(&ch) {
+                    self.refused_from_host += 1;
+                    tracing::warn!("ignored a property change from the host: {e}");
+                    return;
+                }
                 self.check_track();
                 self.events.push_back(Event::PropsChanged(ch));
             }
@@ -781,6 +796,14 @@ impl Client {
     }
 
     fn add_player(&mut self, p: PlayerInfo) {
+        if !self.players.contains_key(&p.actor) && self.players.len() >= MAX_PLAYERS {
+            self.refused_from_host += 1;
+            tracing::warn!(
+                actor = p.actor,
+                "ignored a player the host announced: the room already has {MAX_PLAYERS}"
+            );
+            return;
+        }
         self.note_seat(&p);
         if let Err(e) = self.room.insert(p.actor, p.props.clone()) {
             tracing::debug!(actor = p.actor, "a player's properties were refused: {e}");
@@ -1000,5 +1023,82 @@ fn write_pilot(w: &mut Writer<'_>, frame: &PilotFrame, inputs: &VecDeque<(u32, P
         let mut b = [0u8; INPUT_BYTES];
         input.encode(&mut b);
         w.bytes(&b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::room::{
+        PropsChanged, RoomSettings, SettingsChange, MAX_ROOM_PROP_BYTES, MAX_VALUE_BYTES,
+    };
+
+    fn player(actor: ActorNr) -> PlayerInfo {
+        PlayerInfo {
+            actor,
+            role: Role::Spectator,
+            seat: None,
+            name: format!("p{actor}"),
+            player_id: String::new(),
+            props: Props::new(),
+            steam_id: None,
+            verified: false,
+        }
+    }
+
+    fn welcomed() -> Client {
+        let host = "127.0.0.1:5056".parse().unwrap();
+        let mut c = Client::new(
+            ClientConfig::new(host, "1.0", "Me", Role::Spectator),
+            Instant::now(),
+        );
+        c.on_message(Message::Control(Control::Welcome {
+            actor: 2,
+            role: Role::Spectator,
+            settings: RoomSettings::default(),
+            master: HOST_ACTOR,
+            room: Props::new(),
+            snapshot_hz: 30,
+            steam_id: None,
+            verified: false,
+        }));
+        assert_eq!(c.state(), ClientState::Connected);
+        c
+    }
+
+    #[test]
+    fn a_hostile_host_cannot_grow_the_players_or_the_properties_without_end() {
+        let mut c = welcomed();
+        for actor in 3..10_000 {
+            c.on_message(Message::Control(Control::PlayerJoined(player(actor))));
+        }
+        assert_eq!(c.players.len(), MAX_PLAYERS);
+        assert_eq!(c.room.len(), MAX_PLAYERS);
+        // Room properties of the largest value each, far past the room's
+        // limit: the mirror holds at most what the host itself allows.
+        for k in 0..1000u32 {
+            let mut changes = crate::proto::room::PropChanges::new();
+            changes.insert(k.to_be_bytes().to_vec(), Some(vec![7; MAX_VALUE_BYTES]));
+            c.on_message(Message::PropsChanged(PropsChanged {
+                target: 0,
+                by: HOST_ACTOR,
+                cas: false,
+                settings: SettingsChange::default(),
+                changes,
+            }));
+        }
+        let held: usize = c.room.props.iter().map(|(k, v)| k.len() + v.len()).sum();
+        assert!(
+            held <= MAX_ROOM_PROP_BYTES,
+            "{held} bytes of room properties"
+        );
+        // 9 997 players announced, 20 seated beside us; 1000 changes, 3 fit.
+        assert_eq!(c.refused_from_host, (9_997 - 20) + (1000 - 3));
+        let changes = c
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::PropsChanged(_)))
+            .count();
+        assert_eq!(changes, 3, "only the changes that fit reach the game");
     }
 }

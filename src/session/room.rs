@@ -392,7 +392,24 @@ impl RoomState {
         Ok(changed)
     }
 
-    /// Applies a change the host made (a mirror), or one just checked.
+    /// Applies a change the host made, on a mirror, within the limits the
+    /// host itself keeps: a change that would take a scope past them (only
+    /// a hostile or broken host sends one) is refused whole, and the mirror
+    /// stays as it was.
+    pub fn apply_mirrored(&mut self, ch: &PropsChanged) -> Result<(), RoomError> {
+        let (current, limit) = match ch.target {
+            0 => (&self.props, MAX_ROOM_PROP_BYTES),
+            a => (
+                &self.actors.get(&a).ok_or(RoomError::NoSuchActor(a))?.props,
+                MAX_ACTOR_PROP_BYTES,
+            ),
+        };
+        check_scope(current, &ch.changes, limit)?;
+        self.apply(ch);
+        Ok(())
+    }
+
+    /// Applies a change just checked.
     pub fn apply(&mut self, ch: &PropsChanged) {
         let s = &ch.settings;
         if ch.target == 0 {
