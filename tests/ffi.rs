@@ -1205,7 +1205,18 @@ fn a_joiner_with_a_maps_folder_downloads_verifies_and_installs_the_hosts_track()
     assert_eq!(room_property(p, "track_id").as_deref(), Some(TRACK));
 
     // A second joiner with an empty maps folder and the same cache needs no
-    // download: the cached copy is installed, checked, and reported.
+    // download: the cached copy is installed, checked, and reported. The
+    // first joiner fills the cache after it reported the track ready (so
+    // the game hears at once), hence the wait for that copy here.
+    let cached = cache.join(hash.to_string()).join("manifest.json");
+    let until = Instant::now() + Duration::from_secs(10);
+    while !cached.is_file() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        cached.is_file(),
+        "the first joiner cached the track within 10 s"
+    );
     let maps2 = s.dir("joiner2/maps");
     let p2 = join_with_maps(h, path_str(&maps2), path_str(&cache))
         .unwrap_or_else(|r| panic!("join: {r:?} {}", last_error()));

@@ -267,10 +267,20 @@ impl Running {
         for line in self.seen.iter().filter(|l| l.starts_with("KNOWN-BUG ")) {
             println!("{}: {line}", self.what);
         }
+        // The failed checks first: a CI log keeps only the ends of a long
+        // transcript.
+        let failures: Vec<&str> = self
+            .seen
+            .iter()
+            .filter(|l| l.starts_with("FAIL - "))
+            .map(String::as_str)
+            .collect();
         assert_eq!(
-            failed, 0,
-            "{} failed {failed} checks ({status}):\n{transcript}",
-            self.what
+            failed,
+            0,
+            "{} failed {failed} checks ({status}):\n{}\n---- its transcript ----\n{transcript}",
+            self.what,
+            failures.join("\n")
         );
         assert!(status.success(), "{} exited with {status}", self.what);
         assert!(
