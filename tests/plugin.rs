@@ -267,8 +267,8 @@ impl Running {
         for line in self.seen.iter().filter(|l| l.starts_with("KNOWN-BUG ")) {
             println!("{}: {line}", self.what);
         }
-        // The failed checks first: a CI log keeps only the ends of a long
-        // transcript.
+        // The failed checks again at the end: a CI log keeps only the ends
+        // of a long transcript.
         let failures: Vec<&str> = self
             .seen
             .iter()
@@ -278,7 +278,7 @@ impl Running {
         assert_eq!(
             failed,
             0,
-            "{} failed {failed} checks ({status}):\n{}\n---- its transcript ----\n{transcript}",
+            "{} failed {failed} checks ({status}):\n{transcript}\n---- the failed checks ----\n{}",
             self.what,
             failures.join("\n")
         );
