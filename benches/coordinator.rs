@@ -104,6 +104,7 @@ fn listing(rng: &mut SplitMix64, i: usize) -> Listing {
         game_version: versions[i % versions.len()].into(),
         protocol_version: PROTOCOL,
         has_password: i % 7 == 0,
+        host_key: String::new(),
     }
 }
 

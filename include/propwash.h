@@ -330,6 +330,9 @@ enum PwRefuseReason
   PW_REFUSE_REASON_GAME_FULL = 9,
   // The room is closed for joins.
   PW_REFUSE_REASON_GAME_CLOSED = 10,
+  // The host's key is not the one its lobby listing published: another
+  // machine answered for the room, and we did not join it.
+  PW_REFUSE_REASON_HOST_KEY_MISMATCH = 11,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -90,6 +90,7 @@ fn listing() -> Listing {
         game_version: GAME.into(),
         protocol_version: crate::proto::PROTOCOL_VERSION,
         has_password: false,
+        host_key: String::new(),
     }
 }
 
@@ -328,10 +329,8 @@ pub fn manifest_installer(data: &[u8]) {
     );
 }
 
-/// A room in memory with one pilot seated through the ordinary handshake.
-/// When per-packet sealing lands, datagrams "from the peer" must be sealed
-/// with that peer's session before they reach the host: do it here, in
-/// [`as_from_peer`], and nowhere else.
+/// A room in memory with one pilot seated through the ordinary handshake
+/// (so both sides hold the sealed session's keys).
 fn seated_room(maps: Option<&Path>) -> Option<SimRoom> {
     let mut room = SimRoom::new(
         HostConfig::new(GAME, "Host"),
@@ -350,9 +349,16 @@ fn seated_room(maps: Option<&Path>) -> Option<SimRoom> {
     (room.host.players().len() == 2).then_some(room)
 }
 
-/// The fuzz input as the peer would send it. Today the session's packets
-/// travel unsealed, so this is the identity; with sealing, seal `d` here.
-fn as_from_peer(d: &[u8]) -> Vec<u8> {
+/// The fuzz input as the peer would send it: a datagram that starts with
+/// the data kind is taken as the plain packet and sealed with the peer's
+/// session, so the fuzzer reaches the code behind the seal; anything else
+/// goes as it is (forgeries, handshakes from a seated address).
+fn as_from_peer(d: &[u8], seal: impl FnOnce(&[u8]) -> Option<Vec<u8>>) -> Vec<u8> {
+    if d.first() == Some(&(crate::proto::wire::PacketKind::Data as u8)) {
+        if let Some(sealed) = seal(d) {
+            return sealed;
+        }
+    }
     d.to_vec()
 }
 
@@ -370,7 +376,8 @@ pub fn host(data: &[u8]) {
     for (sel, delay, d) in records(data) {
         now += Duration::from_millis(u64::from(delay));
         let (from, bytes) = if sel % 2 == 0 {
-            (pilot, as_from_peer(d))
+            let client = &mut room.clients[0].1;
+            (pilot, as_from_peer(d, |p| client.seal_plain(p)))
         } else {
             (stranger, d.to_vec())
         };
@@ -395,12 +402,14 @@ pub fn client(data: &[u8]) {
         panic!("the pilot was not seated");
     };
     let host = room.host_addr;
+    let pilot = room.clients[0].0;
     let mut now = room.now;
     let mut buf = vec![0u8; 2048];
-    let c = &mut room.clients[0].1;
+    let (h, c) = (&mut room.host, &mut room.clients[0].1);
     for (_, delay, d) in records(data) {
         now += Duration::from_millis(u64::from(delay));
-        let _ = c.handle_datagram(now, host, &as_from_peer(d));
+        let bytes = as_from_peer(d, |p| h.seal_plain_for(pilot, p));
+        let _ = c.handle_datagram(now, host, &bytes);
         c.handle_timeout(now);
         while c.poll_transmit(now, &mut buf).is_some() {}
         while c.poll_event().is_some() {}

@@ -52,6 +52,7 @@ fn listing(name: &str, game: &str) -> Listing {
         game_version: game.into(),
         protocol_version: propwash::proto::PROTOCOL_VERSION,
         has_password: false,
+        host_key: String::new(),
     }
 }
 
@@ -1354,6 +1355,7 @@ fn the_punch_schedule_is_openers_then_a_pause_then_full_ttl_punches_then_the_rel
             nonce: 99,
             peer: host,
             role: PeerRole::Joiner,
+            host_key: String::new(),
         }),
     );
     client

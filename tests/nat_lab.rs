@@ -68,6 +68,7 @@ fn listing(name: &str) -> Listing {
         game_version: GAME.into(),
         protocol_version: propwash::proto::PROTOCOL_VERSION,
         has_password: false,
+        host_key: String::new(),
     }
 }
 

@@ -153,10 +153,18 @@ fn accepted_ticket_seats_a_verified_player_everyone_sees_until_they_leave() {
         })
         .map(|(_, _, d)| d)
         .collect();
+    // The first hello carries nothing but the protocol version; the one
+    // with the cookie carries the ticket sealed: neither the ticket nor
+    // the Steam id or name shows on the wire.
     assert!(hellos.len() >= 2);
-    assert!(!contains(hellos[0], b"steam_ticket"));
-    assert!(contains(hellos[0], ALICE.to_string().as_bytes()));
-    assert!(contains(hellos[hellos.len() - 1], b"steam_ticket"));
+    let ticket = FakeVerifier::ticket_for(ALICE);
+    for h in &hellos {
+        assert!(!contains(h, b"steam"));
+        assert!(!contains(h, ALICE.to_string().as_bytes()));
+        assert!(!contains(h, b"Alice"));
+        assert!(!contains(h, &ticket));
+    }
+    assert!(hellos[hellos.len() - 1].len() > hellos[0].len() + ticket.len());
     let b = plain(&mut room, "Bob");
     room.run_for(Duration::from_secs(1));
     assert_eq!(state(&room, b), ClientState::Connected);
@@ -466,17 +474,19 @@ fn the_right_password_seats_and_never_travels() {
         .map(|(_, _, d)| d)
         .collect();
     assert!(from_client.len() > 3, "too little traffic to judge");
-    assert!(
-        from_client
-            .iter()
-            .any(|d| contains(d, b"\"password_proof\"")),
-        "no hello carried a proof"
-    );
-    // The first hello goes out before the host's cookie, so without a proof.
+    // The first hello goes out before the host's cookie; the next is
+    // sealed under a key made with the password, which never travels in
+    // any form: not in clear, not as hex, not as a hash to guess against.
     let first = from_client[0];
     assert_eq!(packet_kind(first), Ok(PacketKind::Hello));
     assert_eq!(first[COOKIE_AT..COOKIE_AT + 8], [0; 8]);
-    assert!(!contains(first, b"password_proof"));
+    assert!(from_client
+        .iter()
+        .any(|d| packet_kind(d) == Ok(PacketKind::Hello) && d[COOKIE_AT..COOKIE_AT + 8] != [0; 8]));
+    assert!(
+        !from_client.iter().any(|d| contains(d, b"Alice")),
+        "a hello went out unsealed"
+    );
     let hex: String = PASSWORD.bytes().map(|b| format!("{b:02x}")).collect();
     for d in from_client {
         assert!(!contains(d, PASSWORD.as_bytes()), "the password went out");
@@ -549,8 +559,18 @@ fn refusal_of(answers: &[(PacketKind, Vec<u8>)]) -> Option<(RefuseReason, String
 }
 
 fn challenge_of(answers: &[(PacketKind, Vec<u8>)]) -> Option<u64> {
+    challenge_with_key(answers).map(|(cookie, _)| cookie)
+}
+
+/// A challenge's cookie and the host key it names.
+fn challenge_with_key(answers: &[(PacketKind, Vec<u8>)]) -> Option<(u64, [u8; 32])> {
     answers.iter().find_map(|(k, b)| {
-        (*k == PacketKind::Challenge).then(|| u64::from_be_bytes(b[..8].try_into().unwrap()))
+        (*k == PacketKind::Challenge).then(|| {
+            (
+                u64::from_be_bytes(b[..8].try_into().unwrap()),
+                b[8..40].try_into().unwrap(),
+            )
+        })
     })
 }
 
@@ -558,7 +578,7 @@ fn challenge_of(answers: &[(PacketKind, Vec<u8>)]) -> Option<u64> {
 const COOKIE_AT: usize = HANDSHAKE_HEADER + 2;
 
 #[test]
-fn a_proof_captured_from_one_address_is_refused_from_another() {
+fn a_hello_captured_from_one_address_is_refused_from_another() {
     let mut room = password_room(17);
     room.transmitted = Some(Vec::new());
     let v = room.add_client(|h| password_client(h, "Victim", Some(PASSWORD)));
@@ -572,10 +592,9 @@ fn a_proof_captured_from_one_address_is_refused_from_another() {
             *from == victim
                 && packet_kind(d) == Ok(PacketKind::Hello)
                 && d[COOKIE_AT..COOKIE_AT + 8] != [0; 8]
-                && contains(d, b"\"password_proof\"")
         })
         .map(|(_, _, d)| d.clone())
-        .expect("the victim's hello with its proof");
+        .expect("the victim's sealed hello");
 
     // Replayed as it is from elsewhere: the cookie is not that address's.
     let attacker = SocketAddr::from(([192, 0, 2, 7], 4000));
@@ -584,10 +603,20 @@ fn a_proof_captured_from_one_address_is_refused_from_another() {
     let cookie = challenge_of(&answers).expect("a challenge for the attacker");
     assert_eq!(room.host.players().len(), 2);
 
-    // With the attacker's own cookie, the victim's proof is wrong.
+    // With the attacker's own cookie: the victim's key already seated
+    // someone, so the hello is a replay, dropped unanswered and counted.
     let mut forged = captured.clone();
     forged[COOKIE_AT..COOKIE_AT + 8].copy_from_slice(&cookie.to_be_bytes());
-    let (reason, message) = refusal_of(&send_as(&mut room, attacker, &forged)).expect("refused");
+    let dropped = room.host.unsealed_dropped;
+    assert!(send_as(&mut room, attacker, &forged).is_empty());
+    assert_eq!(room.host.unsealed_dropped, dropped + 1);
+    assert_eq!(room.host.players().len(), 2);
+    // A fresh key with the victim's sealed body: the body does not open
+    // under the attacker's key (the key is in its transcript), which the
+    // host counts as a wrong password.
+    let mut spliced = forged.clone();
+    spliced[COOKIE_AT + 8] ^= 0x55;
+    let (reason, message) = refusal_of(&send_as(&mut room, attacker, &spliced)).expect("refused");
     assert_eq!(reason, RefuseReason::WrongPassword);
     assert!(message.contains("wrong password"), "{message}");
     assert_eq!(room.host.players().len(), 2);
@@ -728,12 +757,11 @@ fn hellos_and_players_of_older_peers_still_work() {
     let steam = Steam::new(FakeAnswer::Accept);
     let mut room = room_with(host_cfg(), Some(&steam), 18);
     let old = SocketAddr::from(([192, 0, 2, 9], 5000));
-    let mut hello = b"PWSH\x01".to_vec();
-    hello.extend_from_slice(&propwash::proto::PROTOCOL_VERSION.to_be_bytes());
-    hello.extend_from_slice(&0u64.to_be_bytes());
-    hello.extend_from_slice(old_hello);
-    let cookie = challenge_of(&send_as(&mut room, old, &hello)).expect("challenge");
-    hello[COOKIE_AT..COOKIE_AT + 8].copy_from_slice(&cookie.to_be_bytes());
+    let mut first = b"PWSH\x01".to_vec();
+    first.extend_from_slice(&propwash::proto::PROTOCOL_VERSION.to_be_bytes());
+    first.resize(64, 0);
+    let (cookie, key) = challenge_with_key(&send_as(&mut room, old, &first)).expect("challenge");
+    let hello = propwash::session::seal::hello_datagram(cookie, key, "", old_hello).unwrap();
     assert_eq!(refusal_of(&send_as(&mut room, old, &hello)), None);
     let p = named(&room.host.players(), "Old").expect("seated");
     assert!(!p.verified);

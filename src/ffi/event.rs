@@ -124,6 +124,9 @@ pub enum PwRefuseReason {
     GameFull = 9,
     /// The room is closed for joins.
     GameClosed = 10,
+    /// The host's key is not the one its lobby listing published: another
+    /// machine answered for the room, and we did not join it.
+    HostKeyMismatch = 11,
 }
 
 /// The fixed part of an event; its data goes to the caller's buffer.
@@ -215,6 +218,7 @@ fn refuse_reason(r: RefuseReason) -> PwRefuseReason {
         RefuseReason::WrongPassword => PwRefuseReason::WrongPassword,
         RefuseReason::GameFull => PwRefuseReason::GameFull,
         RefuseReason::GameClosed => PwRefuseReason::GameClosed,
+        RefuseReason::HostKeyMismatch => PwRefuseReason::HostKeyMismatch,
     }
 }
 

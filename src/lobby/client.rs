@@ -445,9 +445,19 @@ pub struct LobbyClient {
     peers: Vec<Peer>,
     routes: Vec<Route>,
     events: VecDeque<LobbyEvent>,
+    /// The key the host of the room we join published, as the
+    /// coordinator's introduction named it.
+    introduced_key: Option<[u8; 32]>,
 }
 
 impl LobbyClient {
+    /// The public key the room we last asked to join published in its
+    /// listing, once the coordinator introduced us (`None` before, or
+    /// when the room published none). The joiner pins it.
+    pub fn introduced_host_key(&self) -> Option<[u8; 32]> {
+        self.introduced_key
+    }
+
     /// A client with nothing to do yet.
     pub fn new(cfg: LobbyConfig) -> Self {
         LobbyClient {
@@ -469,6 +479,7 @@ impl LobbyClient {
             peers: Vec::new(),
             routes: Vec::new(),
             events: VecDeque::new(),
+            introduced_key: None,
         }
     }
 
@@ -610,6 +621,7 @@ impl LobbyClient {
     /// join in progress is replaced.
     pub fn join(&mut self, now: Instant, session_id: SessionId) {
         self.cancel_join();
+        self.introduced_key = None;
         let msg = Message::Join(JoinBody {
             session_id,
             game_version: self.cfg.game_version.clone(),
@@ -942,6 +954,7 @@ impl LobbyClient {
                     _ => return Err(LobbyError::Unexpected("stale introduction")),
                 }
                 j.stage = JoinStage::Punching { nonce: b.nonce };
+                self.introduced_key = crate::session::seal::key_from_hex(&b.host_key);
             }
             PeerRole::Host => {
                 if self.hosted_session() != Some(b.session_id) {

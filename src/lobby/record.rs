@@ -287,6 +287,11 @@ pub struct Listing {
     /// True when the host asks a password at join. The password itself
     /// stays with the host, which checks it.
     pub has_password: bool,
+    /// The room's public key, 64 hex digits (set by the library from the
+    /// room's key; empty: not published). A joiner through the lobby
+    /// joins only a host that answers with this key.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host_key: String,
 }
 
 impl Listing {
@@ -328,6 +333,10 @@ impl Listing {
             true,
         )?;
         text("game_version", &self.game_version, MAX_ID_BYTES, false)?;
+        if !self.host_key.is_empty() && crate::session::seal::key_from_hex(&self.host_key).is_none()
+        {
+            return Err("host_key must be empty or 64 hex digits".into());
+        }
         let c = &self.capacity;
         if c.pilots == 0 || c.pilots > MAX_PILOT_SEATS {
             return Err(format!(
@@ -361,6 +370,7 @@ impl Listing {
             game_version: self.game_version.clone(),
             protocol_version: self.protocol_version,
             has_password: self.has_password,
+            host_key: self.host_key.clone(),
         }
     }
 }
@@ -417,6 +427,9 @@ pub struct SessionRecord {
     pub protocol_version: u16,
     /// True when the host asks a password at join.
     pub has_password: bool,
+    /// The room's public key, 64 hex digits, or empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host_key: String,
 }
 
 /// A lobby query: filters, then a page of the sorted result (rooms with a
@@ -537,6 +550,7 @@ pub(crate) fn sample_listing() -> Listing {
         game_version: "4.1.2".into(),
         protocol_version: 1,
         has_password: false,
+        host_key: String::new(),
     }
 }
 

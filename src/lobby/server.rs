@@ -889,6 +889,7 @@ impl Coordinator {
             return self.refuse(now, from, id, ErrorCode::IncompatibleVersion, msg);
         }
         let host = e.addr;
+        let host_key = e.record.host_key.clone();
         let nonce = self.nonce_for(b.session_id, from, host);
         if !self.intros.contains_key(&nonce) && self.intros.len() >= MAX_INTROS {
             let msg = "the coordinator is introducing as many joiners as it can; retry shortly";
@@ -930,12 +931,14 @@ impl Coordinator {
             nonce,
             peer: host,
             role: PeerRole::Joiner,
+            host_key,
         };
         let to_host = IntroduceBody {
             session_id: b.session_id,
             nonce,
             peer: from,
             role: PeerRole::Host,
+            host_key: String::new(),
         };
         self.send_to_host(b.session_id, Packet::new(0, Message::Introduce(to_host)));
         self.send(from, Packet::new(id, Message::Introduce(to_joiner)));

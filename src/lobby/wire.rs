@@ -387,6 +387,10 @@ pub struct IntroduceBody {
     pub peer: SocketAddr,
     /// Which side the receiver is.
     pub role: PeerRole,
+    /// To a joiner: the host's key as its listing published it (empty
+    /// when it published none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host_key: String,
 }
 
 /// The JSON body of [`Message::RelayReady`].
@@ -1027,6 +1031,7 @@ mod tests {
                     nonce: u64::MAX,
                     peer: addr,
                     role: PeerRole::Host,
+                    host_key: "ab".repeat(32),
                 }),
             ),
             Packet::new(

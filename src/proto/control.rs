@@ -46,29 +46,6 @@ pub struct Hello {
     /// [`MAX_TICKET_BYTES`](crate::identity::verify::MAX_TICKET_BYTES) bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steam_ticket: Option<String>,
-    /// Proof of the room password, lowercase hex; the password itself never
-    /// travels. See [`password_proof`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password_proof: Option<String>,
-}
-
-/// Domain separation for [`password_proof`], so the hash can never be
-/// mistaken for any other use of SHA-256 over the same bytes.
-const PASSWORD_PROOF_CONTEXT: &[u8] = b"propwash-room-password\0";
-
-/// Proves knowledge of a room password without sending it:
-/// `hex(SHA-256("propwash-room-password\0" || cookie (8 bytes, big-endian)
-/// || password))`. The
-/// cookie is the host's challenge for the joiner's address and the current
-/// period, so a proof seen on the wire cannot be replayed from another
-/// address or once the cookie has expired.
-pub fn password_proof(cookie: u64, password: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(PASSWORD_PROOF_CONTEXT);
-    h.update(cookie.to_be_bytes());
-    h.update(password.as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A seated peer as everyone sees it.
@@ -194,6 +171,9 @@ pub enum RefuseReason {
     GameFull = 9,
     /// The room is closed for joins (Photon's IsOpen is false).
     GameClosed = 10,
+    /// The host's key is not the one its lobby listing published: another
+    /// machine answered for it. Decided by the joiner, never sent.
+    HostKeyMismatch = 11,
 }
 
 impl RefuseReason {
@@ -209,6 +189,7 @@ impl RefuseReason {
             8 => RefuseReason::WrongPassword,
             9 => RefuseReason::GameFull,
             10 => RefuseReason::GameClosed,
+            11 => RefuseReason::HostKeyMismatch,
             _ => RefuseReason::Malformed,
         }
     }
@@ -440,7 +421,6 @@ mod tests {
         .unwrap();
         assert_eq!(hello.steam_id, None);
         assert_eq!(hello.steam_ticket, None);
-        assert_eq!(hello.password_proof, None);
         assert!(!hello.spectate_if_full);
         let info: PlayerInfo =
             serde_json::from_str(r#"{"actor":2,"role":"spectator","name":"B","player_id":""}"#)
@@ -460,7 +440,6 @@ mod tests {
             spectate_if_full: false,
             steam_id: None,
             steam_ticket: None,
-            password_proof: None,
         };
         let json = serde_json::to_string(&hello).unwrap();
         assert!(!json.contains("steam"), "{json}");
@@ -468,28 +447,10 @@ mod tests {
         let full = Hello {
             steam_id: Some("76561198000000001".into()),
             steam_ticket: Some("00ff".into()),
-            password_proof: Some(password_proof(7, "pw")),
             ..hello
         };
         let back: Hello = serde_json::from_str(&serde_json::to_string(&full).unwrap()).unwrap();
         assert_eq!(back, full);
-    }
-
-    #[test]
-    fn password_proofs_depend_on_cookie_and_password() {
-        let p = password_proof(0x0102_0304_0506_0708, "hunter2");
-        assert_eq!(p.len(), 64);
-        assert!(p
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
-        assert_eq!(p, password_proof(0x0102_0304_0506_0708, "hunter2"));
-        assert_ne!(p, password_proof(0x0102_0304_0506_0709, "hunter2"));
-        assert_ne!(p, password_proof(0x0102_0304_0506_0708, "hunter3"));
-        assert!(!p.contains(&hex("hunter2")));
-    }
-
-    fn hex(s: &str) -> String {
-        s.bytes().map(|b| format!("{b:02x}")).collect()
     }
 
     #[test]
@@ -505,6 +466,7 @@ mod tests {
             RefuseReason::WrongPassword,
             RefuseReason::GameFull,
             RefuseReason::GameClosed,
+            RefuseReason::HostKeyMismatch,
         ] {
             assert_eq!(RefuseReason::from_u8(r as u8), r);
         }

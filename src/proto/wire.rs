@@ -5,7 +5,7 @@
 use std::fmt;
 
 /// Bumped whenever a peer of the previous version could misread us.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 /// Largest payload we hand to the transport (laminar adds 5 bytes; the
 /// UDP payload stays within the 1200-byte budget).
 pub const MAX_PAYLOAD: usize = 1195;
@@ -22,13 +22,16 @@ pub const HANDSHAKE_HEADER: usize = MAGIC.len() + 1;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum PacketKind {
-    /// Client asks to join: protocol version, cookie, JSON body.
+    /// Client asks to join: protocol version and cookie; once it has the
+    /// host's cookie, its ephemeral key and the sealed JSON body too.
     Hello = 0x01,
-    /// Host proves the client's address: echo this cookie in the next hello.
+    /// Host proves the client's address (echo this cookie in the next
+    /// hello) and names its key.
     Challenge = 0x02,
     /// Host refuses a join; readable by every protocol version.
     Refuse = 0x03,
-    /// Sequenced data between seated peers: ack header plus sections.
+    /// Sequenced data between seated peers, sealed: ack header plus
+    /// sections inside.
     Data = 0x04,
 }
 
@@ -84,6 +87,8 @@ pub enum WireError {
     Invalid(&'static str),
     /// A JSON body did not parse.
     Json(String),
+    /// A sealed packet that was not opened: forged, damaged or replayed.
+    Unsealed(&'static str),
 }
 
 impl fmt::Display for WireError {
@@ -95,6 +100,7 @@ impl fmt::Display for WireError {
             WireError::BadMagic => write!(f, "hello without the propwash magic"),
             WireError::Invalid(what) => write!(f, "invalid {what}"),
             WireError::Json(e) => write!(f, "malformed control message: {e}"),
+            WireError::Unsealed(what) => write!(f, "dropped {what}"),
         }
     }
 }

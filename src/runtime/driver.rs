@@ -629,6 +629,11 @@ impl Driver {
                 tracing::info!(%peer, ?path, "lobby: path to the host found, joining");
                 let mut cfg = intro.cfg.clone();
                 cfg.host = *peer;
+                // The listing's key, pinned: only that host is joined.
+                let pinned = self.manager.socket_mut().lobby.as_ref();
+                if let Some(key) = pinned.and_then(LobbyClient::introduced_host_key) {
+                    cfg.host_key = Some(key);
+                }
                 let target = intro.target.take();
                 let mut client = Client::new(cfg, now);
                 if let Some(t) = target {

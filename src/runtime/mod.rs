@@ -222,6 +222,9 @@ impl Session {
         if cfg.cookie_secret == [0; 32] {
             cfg.cookie_secret = random_secret();
         }
+        if cfg.key_secret == [0; 32] {
+            cfg.key_secret = random_secret();
+        }
         let mut listed = None;
         let lobby = match extras.lobby {
             Some((lobby_cfg, mut listing)) => {
@@ -809,6 +812,9 @@ fn fill_listing(listing: &mut Listing, cfg: &HostConfig) -> Result<(), String> {
     listing.game_version.clone_from(&cfg.game_version);
     listing.protocol_version = crate::proto::wire::PROTOCOL_VERSION;
     listing.has_password = cfg.password.as_deref().is_some_and(|p| !p.is_empty());
+    listing.host_key = crate::session::seal::hex(
+        &crate::session::seal::HostKey::from_secret(cfg.key_secret).public(),
+    );
     listing.validate()
 }
 

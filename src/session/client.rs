@@ -10,6 +10,7 @@ use super::clock::{ClockEstimate, Pinger};
 use super::host::AGE_STEP_US;
 use super::link::{Lane, Link};
 use super::room::RoomState;
+use super::seal::{self, Seal, KEY_BYTES};
 use super::unreliable::{self, Outbox};
 use super::FRAME_REFRESH;
 use super::{
@@ -18,7 +19,7 @@ use super::{
     MAX_SPECTATORS, REDUNDANT_INPUTS,
 };
 use crate::identity::verify::ticket_to_hex;
-use crate::proto::control::{password_proof, MAX_EVENT_PAYLOAD};
+use crate::proto::control::MAX_EVENT_PAYLOAD;
 use crate::proto::room::{ActorNr, GroupChange, Props, Raise, SetProps};
 use crate::proto::wire::{
     packet_kind, write_handshake, PacketKind, Reader, SectionKind, WireError, Writer,
@@ -37,6 +38,11 @@ const MAX_PLAYERS: usize = MAX_PILOTS + MAX_SPECTATORS;
 const HELLO_RETRY: Duration = Duration::from_millis(250);
 const LEAVE_LINGER: Duration = Duration::from_millis(500);
 const INPUT_RING: usize = 16;
+/// The first hello's length, padded to more than a challenge's.
+const FIRST_HELLO_LEN: usize = 64;
+/// Challenge flag: the room asks a password.
+pub(crate) const CHALLENGE_ASKS_PASSWORD: u8 = 1;
+
 /// While the track target has jobs in hand, the client asks to be woken
 /// this often to take their results: the target works on its own thread
 /// and cannot wake the network thread itself, and a result left waiting
@@ -70,8 +76,13 @@ pub struct ClientConfig {
     /// Without one (or when it does not fit a hello) we join unverified.
     pub steam_ticket: Option<Vec<u8>>,
     /// The room password, if the room asks one (`None` or empty: none).
-    /// Only a proof made with the host's cookie travels.
+    /// It never travels: the hello is sealed under a key derived from it.
     pub password: Option<String>,
+    /// The host's public key as its lobby listing published it: a host
+    /// answering with another key is not joined
+    /// ([`RefuseReason::HostKeyMismatch`]). `None` (a direct join by
+    /// address): the key the host's challenge names is trusted.
+    pub host_key: Option<[u8; KEY_BYTES]>,
     /// The player properties we join with (sent as our first message once
     /// seated; the others learn of us with them).
     pub player_props: Props,
@@ -99,6 +110,7 @@ impl std::fmt::Debug for ClientConfig {
                     .map(|t| format!("<{} bytes>", t.len())),
             )
             .field("password", &self.password.as_ref().map(|_| "<secret>"))
+            .field("host_key", &self.host_key.map(|k| seal::hex(&k)))
             .field("player_props", &self.player_props.len())
             .finish()
     }
@@ -120,6 +132,7 @@ impl ClientConfig {
             steam_id: None,
             steam_ticket: None,
             password: None,
+            host_key: None,
             player_props: Props::new(),
         }
     }
@@ -142,7 +155,13 @@ pub struct Client {
     cfg: ClientConfig,
     epoch: Instant,
     state: ClientState,
-    cookie: u64,
+    /// The sealed hello for the host's latest challenge (its cookie and
+    /// the datagram), repeated until we are seated.
+    hello: Option<(u64, Vec<u8>)>,
+    /// The session, keyed once the host's challenge came.
+    seal: Option<Seal>,
+    /// A packet of the host's opened in our session.
+    host_spoke: bool,
     next_hello_at: Instant,
     connect_deadline: Instant,
     link: Link,
@@ -184,6 +203,9 @@ pub struct Client {
     snapshot_hz: Option<u32>,
     /// Datagrams dropped as malformed or from the wrong address.
     pub rejected_datagrams: u64,
+    /// Of those, the packets from the host's address that did not open
+    /// (forged, damaged or replayed).
+    pub unsealed_dropped: u64,
     /// Things the host sent beyond what a room holds (players past the
     /// room's seats, property changes past the room's limits), ignored.
     pub refused_from_host: u64,
@@ -199,7 +221,9 @@ impl Client {
             cfg,
             epoch: now,
             state: ClientState::Connecting,
-            cookie: 0,
+            hello: None,
+            seal: None,
+            host_spoke: false,
             next_hello_at: now,
             link: Link::new(now),
             pinger: Pinger::new(now, now),
@@ -226,6 +250,7 @@ impl Client {
             verified_steam_id: None,
             snapshot_hz: None,
             rejected_datagrams: 0,
+            unsealed_dropped: 0,
             refused_from_host: 0,
         }
     }
@@ -522,8 +547,11 @@ impl Client {
         data: &[u8],
     ) -> Result<(), WireError> {
         let r = self.dispatch(now, from, data);
-        if r.is_err() {
+        if let Err(e) = &r {
             self.rejected_datagrams += 1;
+            if matches!(e, WireError::Unsealed(_)) {
+                self.unsealed_dropped += 1;
+            }
         }
         r
     }
@@ -540,10 +568,19 @@ impl Client {
         match packet_kind(data)? {
             PacketKind::Challenge => {
                 let mut r = Reader::new(&data[HANDSHAKE_HEADER..]);
-                self.cookie = r.u64("challenge cookie")?;
-                if self.state == ClientState::Connecting {
-                    self.next_hello_at = now;
+                let cookie = r.u64("challenge cookie")?;
+                let key = *r.array::<KEY_BYTES>("challenge key")?;
+                let flags = r.u8("challenge flags")?;
+                // Once the host spoke in our session, we are seated: a late
+                // or forged challenge must not rekey it.
+                if self.state != ClientState::Connecting || self.host_spoke {
+                    return Ok(());
                 }
+                if self.hello.as_ref().is_some_and(|(c, _)| *c == cookie) {
+                    return Ok(());
+                }
+                self.on_challenge(cookie, key, flags & CHALLENGE_ASKS_PASSWORD != 0);
+                self.next_hello_at = now;
                 Ok(())
             }
             PacketKind::Refuse => {
@@ -564,6 +601,9 @@ impl Client {
     }
 
     fn on_data(&mut self, now: Instant, data: &[u8]) -> Result<(), WireError> {
+        let Some(seal) = self.seal.as_mut() else {
+            return Err(WireError::Unsealed("a packet before the handshake"));
+        };
         let seat_actor = self.seat_actor;
         let seat_tick = &mut self.seat_tick;
         let events = &mut self.events;
@@ -571,6 +611,7 @@ impl Client {
         let fresh = packet::read(
             &mut self.link,
             &mut self.pinger,
+            seal,
             now,
             data,
             |kind, r| match kind {
@@ -611,6 +652,7 @@ impl Client {
                 _ => Err(WireError::Invalid("section a host may not send")),
             },
         )?;
+        self.host_spoke = true;
         if !fresh {
             return Ok(());
         }
@@ -903,9 +945,11 @@ impl Client {
                 let inputs = &self.inputs;
                 let outbox = &mut self.unreliable;
                 let mut sent = false;
+                let seal = self.seal.as_mut()?;
                 let len = packet::build(
                     &mut self.link,
                     &mut self.pinger,
+                    seal,
                     now,
                     buf,
                     false,
@@ -942,13 +986,47 @@ impl Client {
         self.verified_steam_id.as_deref()
     }
 
-    /// Writes a hello into `buf`, within one datagram. The ticket and the
-    /// password proof go only with the host's cookie: the first hello is
-    /// answered by a challenge whatever it carries, and the proof needs the
-    /// cookie. A ticket that would not fit is dropped (we join unverified)
-    /// rather than losing the join.
-    fn write_hello(&mut self, buf: &mut [u8]) -> Option<usize> {
-        let proven = self.cookie != 0;
+    /// Seals `plain` (a data packet, its kind byte first) as our next
+    /// packet to the host; for the fuzz targets, which must reach what
+    /// lies behind the seal. `None` before the handshake.
+    #[doc(hidden)]
+    pub(crate) fn seal_plain(&mut self, plain: &[u8]) -> Option<Vec<u8>> {
+        seal::seal_copy(self.seal.as_mut()?, plain)
+    }
+
+    /// Answers the host's challenge: makes our key for this cookie and
+    /// seals the hello's body (name, Steam ticket) under it, with the
+    /// password in the key when the room asks one. A ticket that would
+    /// not fit is dropped (we join unverified) rather than losing the join.
+    fn on_challenge(&mut self, cookie: u64, key: [u8; KEY_BYTES], asks_password: bool) {
+        if self.cfg.host_key.is_some_and(|pinned| pinned != key) {
+            let message = "the host answered with another key than its lobby listing \
+                           published: another machine is answering for the room, so we \
+                           did not join"
+                .to_string();
+            tracing::warn!(%message);
+            self.events.push_back(Event::Refused {
+                reason: RefuseReason::HostKeyMismatch,
+                message,
+            });
+            self.close(CloseReason::Refused);
+            return;
+        }
+        let password = self.cfg.password.clone().unwrap_or_default();
+        if asks_password && password.is_empty() {
+            let message = "this room asks a password".to_string();
+            self.events.push_back(Event::Refused {
+                reason: RefuseReason::WrongPassword,
+                message,
+            });
+            self.close(CloseReason::Refused);
+            return;
+        }
+        let password = if asks_password {
+            password
+        } else {
+            String::new()
+        };
         let mut hello = Hello {
             game_version: self.cfg.game_version.clone(),
             name: self.cfg.name.clone(),
@@ -956,32 +1034,18 @@ impl Client {
             role: self.cfg.role,
             spectate_if_full: self.cfg.spectate_if_full,
             steam_id: self.cfg.steam_id.map(|id| id.to_string()),
-            steam_ticket: None,
-            password_proof: None,
-        };
-        if proven {
-            hello.steam_ticket = self
+            steam_ticket: self
                 .cfg
                 .steam_ticket
                 .as_deref()
                 .filter(|t| !t.is_empty())
-                .map(ticket_to_hex);
-            hello.password_proof = self
-                .cfg
-                .password
-                .as_deref()
-                .filter(|p| !p.is_empty())
-                .map(|p| password_proof(self.cookie, p));
-        }
-        let limit = buf.len().min(MAX_PAYLOAD);
-        loop {
-            let mut w = Writer::new(&mut buf[..limit]);
-            write_handshake(&mut w, PacketKind::Hello);
-            w.u16(PROTOCOL_VERSION);
-            w.u64(self.cookie);
-            w.bytes(&serde_json::to_vec(&hello).unwrap_or_default());
-            if w.fits() {
-                return Some(w.len());
+                .map(ticket_to_hex),
+        };
+        let room = MAX_PAYLOAD - seal::HELLO_HEAD - seal::TAG_BYTES;
+        let body = loop {
+            let body = serde_json::to_vec(&hello).unwrap_or_default();
+            if body.len() <= room {
+                break body;
             }
             if hello.steam_ticket.take().is_some() {
                 tracing::warn!(
@@ -992,8 +1056,37 @@ impl Client {
             }
             tracing::error!("hello does not fit a datagram: name or player id too long");
             self.close(CloseReason::Refused);
-            return None;
+            return;
+        };
+        let Some((packet, session)) = seal::hello_packet(cookie, key, &password, &body) else {
+            let message = "the host's key is not a valid key; not joining".to_string();
+            self.events.push_back(Event::Refused {
+                reason: RefuseReason::Malformed,
+                message,
+            });
+            self.close(CloseReason::Refused);
+            return;
+        };
+        self.hello = Some((cookie, packet));
+        self.seal = Some(session);
+    }
+
+    /// Writes a hello into `buf`: the sealed one once the host challenged
+    /// us, before that one that carries nothing but our protocol version,
+    /// padded so the challenge it asks for is no larger.
+    fn write_hello(&mut self, buf: &mut [u8]) -> Option<usize> {
+        if let Some((_, packet)) = &self.hello {
+            let out = buf.get_mut(..packet.len())?;
+            out.copy_from_slice(packet);
+            return Some(packet.len());
         }
+        let out = buf.get_mut(..FIRST_HELLO_LEN)?;
+        out.fill(0);
+        let mut w = Writer::new(out);
+        write_handshake(&mut w, PacketKind::Hello);
+        w.u16(PROTOCOL_VERSION);
+        w.u64(0);
+        Some(FIRST_HELLO_LEN)
     }
 }
 

@@ -12,9 +12,11 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use super::budget::{SenderBudget, Tokens, Verdict, RECEIVER_HIGH_WATER};
+use super::client::CHALLENGE_ASKS_PASSWORD;
 use super::clock::Pinger;
 use super::link::{Lane, Link};
 use super::room::{RoomError, RoomState};
+use super::seal::{self, HostKey, Seal, KEY_BYTES};
 use super::unreliable::{self, Outbox};
 use super::FRAME_REFRESH;
 use super::{
@@ -25,7 +27,7 @@ use super::{
 use crate::identity::verify::{
     ticket_from_hex, JoinGate, RefuseKind, SeatDecision, TicketVerifier, MAX_TICKET_BYTES,
 };
-use crate::proto::control::{password_proof, MAX_EVENT_PAYLOAD, MAX_NAME_BYTES};
+use crate::proto::control::{MAX_EVENT_PAYLOAD, MAX_NAME_BYTES};
 use crate::proto::room::{
     ActorNr, GroupChange, Props, PropsChanged, Raise, RoomSettings, SetProps,
 };
@@ -68,14 +70,18 @@ pub struct HostConfig {
     pub host_props: Props,
     /// Key for address-proving cookies; random per room in production.
     pub cookie_secret: [u8; 32],
+    /// Secret of the room's static X25519 key, whose public half the
+    /// challenges and the lobby listing carry; random per room in
+    /// production.
+    pub key_secret: [u8; 32],
     /// Track upload pace per joiner, bytes per second.
     pub track_rate_per_joiner: u64,
     /// Track upload pace for the whole room, bytes per second.
     pub track_rate_room: u64,
     /// Admit only joiners whose Steam ticket the host verified.
     pub require_verified: bool,
-    /// The room password (`None` or empty: none). Joiners prove they know
-    /// it; it never travels.
+    /// The room password (`None` or empty: none). The joiner's hello is
+    /// sealed under a key derived from it; it never travels.
     pub password: Option<String>,
     /// The host's own Steam id, when the host runs under Steam: shown as
     /// verified in the host's player record, and no joiner may claim it.
@@ -98,6 +104,7 @@ impl std::fmt::Debug for HostConfig {
             .field("room", &self.room.len())
             .field("host_props", &self.host_props.len())
             .field("cookie_secret", &"<secret>")
+            .field("key_secret", &"<secret>")
             .field("track_rate_per_joiner", &self.track_rate_per_joiner)
             .field("track_rate_room", &self.track_rate_room)
             .field("require_verified", &self.require_verified)
@@ -123,6 +130,7 @@ impl HostConfig {
             room: Props::new(),
             host_props: Props::new(),
             cookie_secret: [0; 32],
+            key_secret: [0; 32],
             track_rate_per_joiner: DEFAULT_TRACK_RATE_PER_JOINER,
             track_rate_room: DEFAULT_TRACK_RATE_ROOM,
             require_verified: false,
@@ -166,26 +174,43 @@ fn fragment_ready_at(bucket: &Tokens) -> Instant {
 /// Steam id rejoining from another address.
 const REJOIN_SILENCE: Duration = Duration::from_secs(2);
 
-/// Wrong password proofs one IP address may send per [`GUESS_WINDOW`]
-/// before it is refused without checking for [`GUESS_LOCKOUT`].
+/// Wrong passwords one IPv4 address or IPv6 /64 may try per
+/// [`GUESS_WINDOW`] before it is refused without checking for
+/// [`GUESS_LOCKOUT`].
 const GUESS_LIMIT: u32 = 5;
 const GUESS_WINDOW: Duration = Duration::from_secs(60);
 const GUESS_LOCKOUT: Duration = Duration::from_secs(60);
 /// Addresses the guess limiter remembers at most (the stalest goes).
 const GUESS_TABLE: usize = 256;
 
-/// Counts wrong password proofs per source IP. The proof is bound to the
-/// host's per-address cookie, so a guesser must really own its address;
-/// this bounds how fast one address may guess.
+/// Counts wrong passwords per source: an IPv4 address, or an IPv6 /64
+/// (one subscriber's share, which a guesser could otherwise cycle
+/// through). A guess needs the host's per-address cookie, so a guesser
+/// must really own its address; this bounds how fast one source may
+/// guess. Offline guessing is not possible at all: see [`super::seal`].
 #[derive(Debug, Default)]
 struct GuessLimiter {
-    /// (address, wrong proofs in the window, window start, locked until)
+    /// (source, wrong passwords in the window, window start, locked until)
     entries: Vec<(std::net::IpAddr, u32, Instant, Option<Instant>)>,
 }
 
+/// The source a guess is counted against: the address, or its /64.
+fn guess_source(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => std::net::IpAddr::V4(v4),
+            None => std::net::IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !((1u128 << 64) - 1),
+            )),
+        },
+        v4 => v4,
+    }
+}
+
 impl GuessLimiter {
-    /// How long `ip` is still locked out, if it is.
+    /// How long `ip`'s source is still locked out, if it is.
     fn locked(&self, now: Instant, ip: std::net::IpAddr) -> Option<Duration> {
+        let ip = guess_source(ip);
         self.entries
             .iter()
             .find(|e| e.0 == ip)
@@ -194,8 +219,9 @@ impl GuessLimiter {
             .map(|until| until - now)
     }
 
-    /// Notes one wrong proof from `ip`.
+    /// Notes one wrong password from `ip`'s source.
     fn wrong(&mut self, now: Instant, ip: std::net::IpAddr) {
+        let ip = guess_source(ip);
         let i = match self.entries.iter().position(|e| e.0 == ip) {
             Some(i) => i,
             None => {
@@ -229,6 +255,11 @@ const DEPART_LINGER: Duration = Duration::from_secs(1);
 const INPUT_HISTORY: usize = 256;
 /// Cookies stay valid for two of these periods.
 const COOKIE_PERIOD_SECS: u64 = 10;
+/// Bytes of a challenge: magic, kind, cookie, the host's key, flags. A
+/// hello without a valid cookie is answered only when at least this long.
+pub(crate) const CHALLENGE_LEN: usize = HANDSHAKE_HEADER + 8 + KEY_BYTES + 1;
+/// Seating hellos remembered against replay (see `used_hello_keys`).
+const MAX_USED_HELLO_KEYS: usize = 1024;
 /// Joins waiting for Steam at once; more are refused rather than queued,
 /// so address-proven joiners cannot make the host hold unbounded state.
 const MAX_PENDING_JOINS: usize = 32;
@@ -238,6 +269,8 @@ const MAX_PENDING_JOINS: usize = 32;
 struct PendingHello {
     hello: Hello,
     steam_id: u64,
+    seal: Seal,
+    joiner_key: [u8; KEY_BYTES],
 }
 
 struct PilotSeat {
@@ -298,6 +331,7 @@ struct Peer {
     info: PlayerInfo,
     link: Link,
     pinger: Pinger,
+    seal: Seal,
     seat: Option<usize>,
     next_full_at: Instant,
     next_follow_at: Instant,
@@ -363,10 +397,19 @@ pub struct Host {
     gate: JoinGate<Box<dyn TicketVerifier>>,
     /// Hellos waiting for Steam, by sender address.
     verifying: HashMap<SocketAddr, PendingHello>,
+    /// The room's static key.
+    key: HostKey,
+    /// Joiner keys of hellos that seated someone, and when: a replayed
+    /// hello (its cookie still valid) must not seat a second session under
+    /// keys whose captured packets could then be replayed into it.
+    used_hello_keys: HashMap<[u8; KEY_BYTES], Instant>,
     /// The latest time any call brought, for `poll_timeout`, which takes none.
     last_now: Instant,
     /// Datagrams dropped as malformed, from strangers, or over budget.
     pub rejected_datagrams: u64,
+    /// Of those, the packets from a seated peer's address that did not
+    /// open (forged, damaged or replayed), and hellos replayed.
+    pub unsealed_dropped: u64,
     /// Events and property changes of peers refused over their budget.
     pub flood_refused: u64,
     /// Peers dropped for flooding the room.
@@ -379,6 +422,7 @@ impl Host {
         cfg.max_pilots = cfg.max_pilots.clamp(1, MAX_PILOTS);
         cfg.max_spectators = cfg.max_spectators.min(MAX_SPECTATORS);
         cfg.name = clean_name(&cfg.name, HOST_ACTOR);
+        let key_secret = cfg.key_secret;
         let host_info = PlayerInfo {
             actor: HOST_ACTOR,
             role: Role::Pilot,
@@ -421,8 +465,11 @@ impl Host {
             guesses: GuessLimiter::default(),
             gate,
             verifying: HashMap::new(),
+            key: HostKey::from_secret(key_secret),
+            used_hello_keys: HashMap::new(),
             last_now: now,
             rejected_datagrams: 0,
+            unsealed_dropped: 0,
             flood_refused: 0,
             flooders_dropped: 0,
         }
@@ -773,8 +820,11 @@ impl Host {
     ) -> Result<(), WireError> {
         self.saw(now);
         let result = self.dispatch(now, from, data);
-        if result.is_err() {
+        if let Err(e) = &result {
             self.rejected_datagrams += 1;
+            if matches!(e, WireError::Unsealed(_)) {
+                self.unsealed_dropped += 1;
+            }
         }
         result
     }
@@ -847,13 +897,54 @@ impl Host {
         let valid = cookie == self.cookie(from, period)
             || (period > 0 && cookie == self.cookie(from, period - 1));
         if !valid {
+            // The challenge is never larger than the hello that asked it.
+            if data.len() < CHALLENGE_LEN {
+                return Err(WireError::Invalid("hello shorter than a challenge"));
+            }
             let mut p = MAGIC.to_vec();
             p.push(PacketKind::Challenge as u8);
             p.extend_from_slice(&self.cookie(from, period).to_be_bytes());
+            p.extend_from_slice(&self.key.public());
+            let asks = self.cfg.room_password().is_some();
+            p.push(if asks { CHALLENGE_ASKS_PASSWORD } else { 0 });
             self.answer(now, from, p);
             return Ok(());
         }
-        let hello: Hello = match serde_json::from_slice(r.rest()) {
+        let joiner_key: [u8; KEY_BYTES] = *r.array("hello key")?;
+        if self.used_hello_keys.contains_key(&joiner_key) {
+            return Err(WireError::Unsealed("a replayed hello"));
+        }
+        let password = self.cfg.room_password().unwrap_or("").to_string();
+        if !password.is_empty() {
+            if let Some(wait) = self.guesses.locked(now, from.ip()) {
+                let msg = format!(
+                    "too many wrong passwords from your address; try again in {} s",
+                    wait.as_secs().max(1)
+                );
+                self.refuse(now, from, RefuseReason::WrongPassword, &msg);
+                return Ok(());
+            }
+        }
+        let Some((body, hello_seal)) = seal::open_hello(
+            &self.key,
+            PROTOCOL_VERSION,
+            cookie,
+            joiner_key,
+            r.rest(),
+            &password,
+        ) else {
+            // The key is derived from the password: a wrong one and a
+            // damaged hello look the same.
+            if password.is_empty() {
+                let msg = "the host could not open your hello (this room has no password)";
+                self.refuse(now, from, RefuseReason::Malformed, msg);
+            } else {
+                self.guesses.wrong(now, from.ip());
+                self.refuse(now, from, RefuseReason::WrongPassword, "wrong password");
+            }
+            return Ok(());
+        };
+        let hello: Hello = match serde_json::from_slice(&body) {
             Ok(h) => h,
             Err(e) => {
                 let msg = format!("the host could not read your hello: {e}");
@@ -868,30 +959,6 @@ impl Host {
             );
             self.refuse(now, from, RefuseReason::VersionMismatch, &msg);
             return Ok(());
-        }
-        if let Some(password) = self.cfg.room_password() {
-            if let Some(wait) = self.guesses.locked(now, from.ip()) {
-                let msg = format!(
-                    "too many wrong passwords from your address; try again in {} s",
-                    wait.as_secs().max(1)
-                );
-                self.refuse(now, from, RefuseReason::WrongPassword, &msg);
-                return Ok(());
-            }
-            // The cookie is the one just validated, from whichever of the
-            // two accepted periods it came: the proof was made with it.
-            let wrong = match hello.password_proof.as_deref() {
-                None => Some("this room asks a password"),
-                Some(proof) if !same_proof(proof, &password_proof(cookie, password)) => {
-                    self.guesses.wrong(now, from.ip());
-                    Some("wrong password")
-                }
-                Some(_) => None,
-            };
-            if let Some(msg) = wrong {
-                self.refuse(now, from, RefuseReason::WrongPassword, msg);
-                return Ok(());
-            }
         }
         self.free_silent_seat(now, from, &hello);
         // Full rooms are refused before Steam is asked anything.
@@ -951,7 +1018,8 @@ impl Host {
         {
             SeatDecision::Seat { verified, steam_id } => {
                 self.verifying.remove(&from);
-                self.seat(now, from, hello, role, steam_id.filter(|_| verified));
+                let steam_id = steam_id.filter(|_| verified);
+                self.seat(now, from, hello, role, steam_id, hello_seal, joiner_key);
             }
             SeatDecision::Refuse { kind, message } => {
                 self.refuse(now, from, refuse_reason_for(kind), &message);
@@ -959,9 +1027,16 @@ impl Host {
             SeatDecision::Wait => {
                 // Nothing goes back: the joiner keeps saying hello until
                 // Steam answers and `handle_timeout` seats or refuses them.
+                // Its repeats carry the same key and open to the same
+                // session; the newest is kept.
                 if let Some(steam_id) = claimed {
-                    self.verifying
-                        .insert(from, PendingHello { hello, steam_id });
+                    let pending = PendingHello {
+                        hello,
+                        steam_id,
+                        seal: hello_seal,
+                        joiner_key,
+                    };
+                    self.verifying.insert(from, pending);
                 }
             }
         }
@@ -1040,7 +1115,9 @@ impl Host {
                         continue;
                     };
                     match self.pick_role(&p.hello) {
-                        Ok(role) => self.seat(now, from, p.hello, role, steam_id),
+                        Ok(role) => {
+                            self.seat(now, from, p.hello, role, steam_id, p.seal, p.joiner_key)
+                        }
                         Err((reason, msg)) => {
                             if let Some(id) = steam_id {
                                 self.gate.left(id);
@@ -1057,6 +1134,7 @@ impl Host {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn seat(
         &mut self,
         now: Instant,
@@ -1064,6 +1142,8 @@ impl Host {
         hello: Hello,
         role: Role,
         steam_id: Option<u64>,
+        seal: Seal,
+        joiner_key: [u8; KEY_BYTES],
     ) {
         let actor = match self.state.take_number() {
             Ok(a) => a,
@@ -1129,12 +1209,14 @@ impl Host {
         // Empty until its join properties come; a fresh table entry cannot
         // exceed a limit.
         let _ = self.state.insert(actor, Props::new());
+        self.remember_hello_key(now, joiner_key);
         self.membership_version += 1;
         self.peers.push(Peer {
             addr: from,
             info: info.clone(),
             link,
             pinger: Pinger::new(self.epoch, now),
+            seal,
             seat,
             next_full_at: now,
             next_follow_at: now,
@@ -1152,6 +1234,35 @@ impl Host {
             budget: SenderBudget::new(now),
         });
         tracing::info!(actor, name = %info.name, ?role, %from, verified = info.verified, "player seated");
+    }
+
+    /// Seals `plain` (a data packet, its kind byte first) as the host's
+    /// next packet to the peer at `addr`; for the fuzz targets, which must
+    /// reach what lies behind the seal.
+    #[doc(hidden)]
+    pub(crate) fn seal_plain_for(&mut self, addr: SocketAddr, plain: &[u8]) -> Option<Vec<u8>> {
+        let p = self.peers.iter_mut().find(|p| p.addr == addr)?;
+        seal::seal_copy(&mut p.seal, plain)
+    }
+
+    /// Notes the key of a hello that seated someone, for as long as its
+    /// cookie could be valid; the table stays bounded (the oldest goes,
+    /// whose cookie is the nearest to expiring).
+    fn remember_hello_key(&mut self, now: Instant, key: [u8; KEY_BYTES]) {
+        let keep = Duration::from_secs(3 * COOKIE_PERIOD_SECS);
+        self.used_hello_keys
+            .retain(|_, at| now.saturating_duration_since(*at) < keep);
+        if self.used_hello_keys.len() >= MAX_USED_HELLO_KEYS {
+            if let Some(oldest) = self
+                .used_hello_keys
+                .iter()
+                .min_by_key(|e| *e.1)
+                .map(|e| *e.0)
+            {
+                self.used_hello_keys.remove(&oldest);
+            }
+        }
+        self.used_hello_keys.insert(key, now);
     }
 
     /// Tells everyone that peer `i` joined, with the properties it joined
@@ -1186,6 +1297,7 @@ impl Host {
         let fresh = packet::read(
             &mut peer.link,
             &mut peer.pinger,
+            &mut peer.seal,
             now,
             data,
             |kind, r| match kind {
@@ -1649,9 +1761,10 @@ impl Host {
             // A departing peer still gets its last control messages (the
             // goodbye when the room closes) and acks, but no frames or track.
             p.upload = None;
-            return packet::build(&mut p.link, &mut p.pinger, now, buf, false, &mut 0, |_| {
-                false
-            });
+            let Peer {
+                link, pinger, seal, ..
+            } = p;
+            return packet::build(link, pinger, seal, now, buf, false, &mut 0, |_| false);
         }
         // Top up the bulk lane from the upload, then let the buckets decide
         // how much of it may go out now.
@@ -1688,6 +1801,7 @@ impl Host {
         let Peer {
             link,
             pinger,
+            seal,
             seat: own_seat,
             follow,
             sent_serial,
@@ -1699,7 +1813,7 @@ impl Host {
             unreliable,
             ..
         } = p;
-        let built = packet::build(link, pinger, now, buf, false, &mut budget, |w| {
+        let built = packet::build(link, pinger, seal, now, buf, false, &mut budget, |w| {
             let snapshot = 'snap: {
                 if !full_due && !follow_due {
                     break 'snap false;
@@ -1826,18 +1940,6 @@ fn refuse_reason_for(kind: RefuseKind) -> RefuseReason {
     }
 }
 
-/// Compares a joiner's password proof with the expected one in time that
-/// does not depend on where they differ, so answer times teach a guesser
-/// nothing about the expected proof.
-fn same_proof(given: &str, expected: &str) -> bool {
-    let (a, b) = (given.as_bytes(), expected.as_bytes());
-    a.len() == b.len()
-        && a.iter()
-            .zip(b)
-            .fold(0u8, |acc, (x, y)| acc | (x.to_ascii_lowercase() ^ y))
-            == 0
-}
-
 fn refuse_packet(reason: RefuseReason, message: &str) -> Vec<u8> {
     let mut p = MAGIC.to_vec();
     p.push(PacketKind::Refuse as u8);
@@ -1909,16 +2011,22 @@ mod tests {
             spectate_if_full: false,
             steam_id: steam_id.map(|id| id.to_string()),
             steam_ticket: steam_id.map(|id| ticket_to_hex(&FakeVerifier::ticket_for(id))),
-            password_proof: None,
         }
     }
 
-    fn hello_bytes(cookie: u64, h: &Hello) -> Vec<u8> {
+    /// A sealed hello to `host` with a fresh joiner key, as a joiner
+    /// knowing `password` ("" for none) makes it.
+    fn hello_bytes(host: &Host, cookie: u64, h: &Hello, password: &str) -> Vec<u8> {
+        let body = serde_json::to_vec(h).unwrap();
+        seal::hello_datagram(cookie, host.key.public(), password, &body).unwrap()
+    }
+
+    /// The hello a joiner sends before it has a cookie.
+    fn first_hello() -> Vec<u8> {
         let mut p = MAGIC.to_vec();
         p.push(PacketKind::Hello as u8);
         p.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
-        p.extend_from_slice(&cookie.to_be_bytes());
-        p.extend_from_slice(&serde_json::to_vec(h).unwrap());
+        p.resize(64, 0);
         p
     }
 
@@ -1954,8 +2062,7 @@ mod tests {
     }
 
     fn cookie_for(host: &mut Host, now: Instant, from: SocketAddr) -> u64 {
-        host.handle_datagram(now, from, &hello_bytes(0, &hello(None)))
-            .unwrap();
+        host.handle_datagram(now, from, &first_hello()).unwrap();
         let answers = answers_to(host, now, from);
         let (_, body) = answers
             .iter()
@@ -1965,19 +2072,7 @@ mod tests {
     }
 
     #[test]
-    fn proofs_compare_whole_and_ignore_hex_case() {
-        let p = password_proof(42, "pw");
-        assert!(same_proof(&p, &p));
-        assert!(same_proof(&p.to_ascii_uppercase(), &p));
-        assert!(!same_proof(&p[..63], &p));
-        assert!(!same_proof("", &p));
-        let mut flipped = p.clone().into_bytes();
-        flipped[63] = if flipped[63] == b'0' { b'1' } else { b'0' };
-        assert!(!same_proof(std::str::from_utf8(&flipped).unwrap(), &p));
-    }
-
-    #[test]
-    fn a_proof_holds_for_the_cookies_two_periods_and_no_longer() {
+    fn a_hello_holds_for_the_cookies_two_periods_and_no_longer() {
         let t0 = Instant::now();
         let cfg = HostConfig {
             password: Some("pw".into()),
@@ -1986,22 +2081,18 @@ mod tests {
         let mut host = Host::new(cfg, t0);
         let from = addr(1);
         let cookie = cookie_for(&mut host, t0, from);
-        let with_proof = Hello {
-            password_proof: Some(password_proof(cookie, "pw")),
-            ..hello(None)
-        };
-        // Two periods later the cookie, and with it the proof, is stale:
+        // Two periods later the cookie, and with it the hello, is stale:
         // the host answers with a fresh challenge, not a seat.
         let late = t0 + Duration::from_secs(2 * COOKIE_PERIOD_SECS + 1);
-        host.handle_datagram(late, from, &hello_bytes(cookie, &with_proof))
-            .unwrap();
+        let stale = hello_bytes(&host, cookie, &hello(None), "pw");
+        host.handle_datagram(late, from, &stale).unwrap();
         let answers = answers_to(&mut host, late, from);
         assert!(answers.iter().any(|(k, _)| *k == PacketKind::Challenge));
         assert_eq!(host.players().len(), 1);
         // Within the next period the same proof still seats.
         let next = t0 + Duration::from_secs(COOKIE_PERIOD_SECS + 1);
-        host.handle_datagram(next, from, &hello_bytes(cookie, &with_proof))
-            .unwrap();
+        let fresh = hello_bytes(&host, cookie, &hello(None), "pw");
+        host.handle_datagram(next, from, &fresh).unwrap();
         assert_eq!(refusal(&answers_to(&mut host, next, from)), None);
         assert_eq!(host.players().len(), 2);
     }
@@ -2018,12 +2109,8 @@ mod tests {
         let port = |n: u16| SocketAddr::from(([10, 0, 9, 9], 50000 + n));
         let try_from = |host: &mut Host, at: Instant, from: SocketAddr, pw: &str| {
             let cookie = cookie_for(host, at, from);
-            let h = Hello {
-                password_proof: Some(password_proof(cookie, pw)),
-                ..hello(None)
-            };
-            host.handle_datagram(at, from, &hello_bytes(cookie, &h))
-                .unwrap();
+            let h = hello_bytes(host, cookie, &hello(None), pw);
+            host.handle_datagram(at, from, &h).unwrap();
             refusal(&answers_to(host, at, from))
         };
         for n in 0..GUESS_LIMIT as u16 {
@@ -2049,6 +2136,73 @@ mod tests {
     }
 
     #[test]
+    fn guesses_count_against_an_ipv6_slash_64_and_a_plain_ipv4_address() {
+        let t0 = Instant::now();
+        let mut g = GuessLimiter::default();
+        let v6 = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        for n in 0..GUESS_LIMIT {
+            g.wrong(t0, v6(&format!("2001:db8:1:2::{:x}", n + 1)));
+        }
+        assert!(g.locked(t0, v6("2001:db8:1:2:ffff::9")).is_some());
+        assert!(g.locked(t0, v6("2001:db8:1:3::1")).is_none());
+        // An IPv4 address seen as IPv6 (a dual-stack socket) is itself.
+        for _ in 0..GUESS_LIMIT {
+            g.wrong(t0, v6("::ffff:192.0.2.1"));
+        }
+        assert!(g.locked(t0, v6("192.0.2.1")).is_some());
+        assert!(g.locked(t0, v6("192.0.2.2")).is_none());
+    }
+
+    #[test]
+    fn a_replayed_hello_seats_nobody_and_is_counted() {
+        let t0 = Instant::now();
+        let mut host = Host::new(HostConfig::new(GAME, "Host"), t0);
+        let from = addr(1);
+        let cookie = cookie_for(&mut host, t0, from);
+        let captured = hello_bytes(&host, cookie, &hello(None), "");
+        host.handle_datagram(t0, from, &captured).unwrap();
+        assert_eq!(host.players().len(), 2);
+        // While seated the address speaks only in its session.
+        assert!(host.handle_datagram(t0, from, &captured).is_err());
+        // Once the joiner is gone (it fell silent), the same hello, its
+        // cookie still valid, does not seat a second session under keys
+        // whose captured packets could be replayed into it.
+        let later = t0 + DEFAULT_TIMEOUT + Duration::from_secs(2);
+        host.handle_timeout(later);
+        host.handle_timeout(later + Duration::from_secs(2));
+        assert_eq!(host.players().len(), 1);
+        let dropped = host.unsealed_dropped;
+        let again = later + Duration::from_secs(2);
+        assert_eq!(
+            host.handle_datagram(again, from, &captured),
+            Err(WireError::Unsealed("a replayed hello"))
+        );
+        assert_eq!(host.players().len(), 1);
+        assert_eq!(host.unsealed_dropped, dropped + 1);
+        // A new hello from the same joiner (a new key) seats it again.
+        let fresh = hello_bytes(&host, cookie, &hello(None), "");
+        host.handle_datagram(again, from, &fresh).unwrap();
+        assert_eq!(host.players().len(), 2);
+    }
+
+    #[test]
+    fn a_hello_without_a_cookie_is_answered_only_when_no_shorter_than_the_challenge() {
+        let t0 = Instant::now();
+        let mut host = Host::new(HostConfig::new(GAME, "Host"), t0);
+        let from = addr(1);
+        let short = &first_hello()[..CHALLENGE_LEN - 1];
+        assert!(host.handle_datagram(t0, from, short).is_err());
+        assert!(answers_to(&mut host, t0, from).is_empty());
+        host.handle_datagram(t0, from, &first_hello()[..CHALLENGE_LEN])
+            .unwrap();
+        let answers = answers_to(&mut host, t0, from);
+        assert_eq!(answers.len(), 1);
+        assert_eq!(answers[0].0, PacketKind::Challenge);
+        assert_eq!(answers[0].1.len() + HANDSHAKE_HEADER, CHALLENGE_LEN);
+        assert_eq!(answers[0].1[8..40], host.key.public());
+    }
+
+    #[test]
     fn the_guess_table_stays_bounded() {
         let t0 = Instant::now();
         let mut g = GuessLimiter::default();
@@ -2071,7 +2225,7 @@ mod tests {
             let from = addr(n);
             let cookie = cookie_for(&mut host, t0, from);
             let id = 76_561_198_000_000_000 + u64::from(n);
-            host.handle_datagram(t0, from, &hello_bytes(cookie, &hello(Some(id))))
+            host.handle_datagram(t0, from, &hello_bytes(&host, cookie, &hello(Some(id)), ""))
                 .unwrap();
             let answers = answers_to(&mut host, t0, from);
             if usize::from(n) < MAX_PENDING_JOINS {
@@ -2091,7 +2245,7 @@ mod tests {
         let from = addr(0);
         let cookie = cookie_for(&mut host, t0, from);
         let id = 76_561_198_000_000_000;
-        host.handle_datagram(t0, from, &hello_bytes(cookie, &hello(Some(id))))
+        host.handle_datagram(t0, from, &hello_bytes(&host, cookie, &hello(Some(id)), ""))
             .unwrap();
         assert!(answers_to(&mut host, t0, from).is_empty());
         assert_eq!(fake.0.lock().unwrap().begun.len(), MAX_PENDING_JOINS);
@@ -2115,9 +2269,9 @@ mod tests {
         let from = addr(1);
         let cookie = cookie_for(&mut host, t0, from);
         let (a, b) = (76_561_198_000_000_001, 76_561_198_000_000_002);
-        host.handle_datagram(t0, from, &hello_bytes(cookie, &hello(Some(a))))
+        host.handle_datagram(t0, from, &hello_bytes(&host, cookie, &hello(Some(a)), ""))
             .unwrap();
-        host.handle_datagram(t0, from, &hello_bytes(cookie, &hello(Some(b))))
+        host.handle_datagram(t0, from, &hello_bytes(&host, cookie, &hello(Some(b)), ""))
             .unwrap();
         assert_eq!(fake.0.lock().unwrap().open_sessions(), vec![b]);
         assert_eq!(host.verifying.len(), 1);
@@ -2145,7 +2299,7 @@ mod tests {
         let from = addr(1);
         let cookie = cookie_for(&mut host, t0, from);
         let id = 76_561_198_000_000_001;
-        host.handle_datagram(t0, from, &hello_bytes(cookie, &hello(Some(id))))
+        host.handle_datagram(t0, from, &hello_bytes(&host, cookie, &hello(Some(id)), ""))
             .unwrap();
         // No more hellos: only the host's own wakeups move the check on.
         let mut refused_at = None;
@@ -2180,7 +2334,7 @@ mod tests {
             ..hello(None)
         };
         assert!(host
-            .handle_datagram(t0, from, &hello_bytes(cookie, &bad_id))
+            .handle_datagram(t0, from, &hello_bytes(&host, cookie, &bad_id, ""))
             .is_err());
         assert_eq!(
             refusal(&answers_to(&mut host, t0, from)).map(|r| r.0),
@@ -2191,7 +2345,7 @@ mod tests {
                 steam_ticket: Some(ticket.to_string()),
                 ..hello(Some(76_561_198_000_000_001))
             };
-            host.handle_datagram(t0, from, &hello_bytes(cookie, &bad_ticket))
+            host.handle_datagram(t0, from, &hello_bytes(&host, cookie, &bad_ticket, ""))
                 .unwrap();
             let (reason, message) = refusal(&answers_to(&mut host, t0, from)).expect("refused");
             assert_eq!(reason, RefuseReason::NotVerified);

@@ -18,6 +18,7 @@ mod host;
 mod link;
 mod packet;
 pub mod room;
+pub mod seal;
 pub mod sim;
 mod unreliable;
 

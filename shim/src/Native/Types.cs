@@ -120,6 +120,8 @@ namespace Propwash
         GameFull = 9,
         /// <summary>The room is closed for joins.</summary>
         GameClosed = 10,
+        /// <summary>The host's key is not the one its lobby listing published; we did not join.</summary>
+        HostKeyMismatch = 11,
     }
 
     /// <summary>Who receives an event that names no target actors (Photon's ReceiverGroup).</summary>
