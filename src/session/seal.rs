@@ -16,7 +16,7 @@
 //! cookie proved the joiner's address, so a flood of spoofed hellos still
 //! costs it one hash each.
 //!
-//! After the hello, each direction has its own ChaCha20-Poly1305 key. A
+//! After the hello, each direction has its own AES-256-GCM key. A
 //! data packet is `kind, counter (u32), ciphertext, tag (16 B)`: 20 bytes
 //! more than the plain packet. The nonce is the counter, never reused
 //! under one key (a session that would wrap it stops sending and times
@@ -25,9 +25,8 @@
 //! 1024-packet replay window and drops, and counts, any packet that is a
 //! replay, too old, or fails to open, before reading a byte of it.
 
-use chacha20poly1305::aead::{AeadInPlace, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
 use hkdf::Hkdf;
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use sha2::{Digest, Sha256};
 use x25519_dalek::{PublicKey, StaticSecret};
 
@@ -101,9 +100,19 @@ struct Transcript {
 
 /// The keys one hello yields: the hello body's, then one per direction.
 struct Keys {
-    hello: ChaCha20Poly1305,
-    to_host: Key,
-    to_joiner: Key,
+    hello: LessSafeKey,
+    to_host: [u8; 32],
+    to_joiner: [u8; 32],
+}
+
+/// An AES-256-GCM key (ring: AES-NI and carry-less multiply where the CPU
+/// has them, constant-time code where not).
+fn aead_key(bytes: &[u8; 32]) -> LessSafeKey {
+    // A 32-byte key is always the length AES-256 takes.
+    match UnboundKey::new(&AES_256_GCM, bytes) {
+        Ok(k) => LessSafeKey::new(k),
+        Err(_) => unreachable!("AES-256 takes 32-byte keys"),
+    }
 }
 
 fn derive(shared: &[u8; 32], password: &str, t: &Transcript) -> Keys {
@@ -122,9 +131,13 @@ fn derive(shared: &[u8; 32], password: &str, t: &Transcript) -> Keys {
     let mut okm = [0u8; 96];
     // 96 bytes is far below HKDF-SHA-256's limit of 8160.
     let _ = kdf.expand(&info, &mut okm);
-    let key = |i: usize| *Key::from_slice(&okm[32 * i..32 * (i + 1)]);
+    let key = |i: usize| {
+        let mut k = [0u8; 32];
+        k.copy_from_slice(&okm[32 * i..32 * (i + 1)]);
+        k
+    };
     Keys {
-        hello: ChaCha20Poly1305::new(&key(0)),
+        hello: aead_key(&key(0)),
         to_host: key(1),
         to_joiner: key(2),
     }
@@ -132,7 +145,7 @@ fn derive(shared: &[u8; 32], password: &str, t: &Transcript) -> Keys {
 
 /// The hello body's nonce: its key is used for this one message only.
 fn hello_nonce() -> Nonce {
-    Nonce::default()
+    Nonce::assume_unique_for_key([0; 12])
 }
 
 /// A joiner's half of the exchange: its public key and the sealed body
@@ -185,9 +198,9 @@ fn joiner_hello_with(
     let mut sealed_body = body.to_vec();
     let tag = keys
         .hello
-        .encrypt_in_place_detached(&hello_nonce(), &public, &mut sealed_body)
+        .seal_in_place_separate_tag(hello_nonce(), Aad::from(&public), &mut sealed_body)
         .ok()?;
-    sealed_body.extend_from_slice(&tag);
+    sealed_body.extend_from_slice(tag.as_ref());
     Some(JoinerHello {
         public,
         sealed_body,
@@ -244,7 +257,7 @@ pub(crate) fn open_hello(
     sealed_body: &[u8],
     password: &str,
 ) -> Option<(Vec<u8>, Seal)> {
-    let split = sealed_body.len().checked_sub(TAG_BYTES)?;
+    sealed_body.len().checked_sub(TAG_BYTES)?;
     let shared = key.secret.diffie_hellman(&PublicKey::from(joiner));
     if !shared.was_contributory() {
         return None;
@@ -256,19 +269,21 @@ pub(crate) fn open_hello(
         joiner,
     };
     let keys = derive(shared.as_bytes(), password, &t);
-    let (body, tag) = sealed_body.split_at(split);
-    let mut body = body.to_vec();
-    keys.hello
-        .decrypt_in_place_detached(&hello_nonce(), &joiner, &mut body, Tag::from_slice(tag))
-        .ok()?;
+    let mut body = sealed_body.to_vec();
+    let len = keys
+        .hello
+        .open_in_place(hello_nonce(), Aad::from(&joiner), &mut body)
+        .ok()?
+        .len();
+    body.truncate(len);
     Some((body, Seal::new(&keys.to_joiner, &keys.to_host)))
 }
 
 /// One side of a sealed session: its sending key and counter, its
 /// receiving key and replay window.
 pub(crate) struct Seal {
-    send: ChaCha20Poly1305,
-    recv: ChaCha20Poly1305,
+    send: LessSafeKey,
+    recv: LessSafeKey,
     next_send: u32,
     /// The newest counter opened, and which of the `WINDOW` before it were.
     newest: Option<u32>,
@@ -284,17 +299,18 @@ impl std::fmt::Debug for Seal {
     }
 }
 
+/// A packet's nonce: its counter, never used twice under one key.
 fn nonce(counter: u32) -> Nonce {
     let mut n = [0u8; 12];
     n[8..].copy_from_slice(&counter.to_be_bytes());
-    Nonce::from(n)
+    Nonce::assume_unique_for_key(n)
 }
 
 impl Seal {
-    fn new(send: &Key, recv: &Key) -> Self {
+    fn new(send: &[u8; 32], recv: &[u8; 32]) -> Self {
         Seal {
-            send: ChaCha20Poly1305::new(send),
-            recv: ChaCha20Poly1305::new(recv),
+            send: aead_key(send),
+            recv: aead_key(recv),
             next_send: 0,
             newest: None,
             seen: [0; WINDOW_WORDS],
@@ -322,9 +338,13 @@ impl Seal {
         let (head, rest) = buf.split_at_mut(1 + COUNTER_BYTES);
         let tag = self
             .send
-            .encrypt_in_place_detached(&nonce(counter), head, &mut rest[..body_end - head.len()])
+            .seal_in_place_separate_tag(
+                nonce(counter),
+                Aad::from(&*head),
+                &mut rest[..body_end - head.len()],
+            )
             .ok()?;
-        buf[body_end..sealed].copy_from_slice(&tag);
+        buf[body_end..sealed].copy_from_slice(tag.as_ref());
         self.next_send += 1;
         Some(sealed)
     }
@@ -349,20 +369,14 @@ impl Seal {
             return Err(WireError::Unsealed("a replayed or too old packet"));
         }
         let (head, rest) = data.split_at(1 + COUNTER_BYTES);
-        let (body, tag) = rest.split_at(rest.len() - TAG_BYTES);
-        let len = 1 + body.len();
-        if len > out.len() {
+        let len = 1 + rest.len() - TAG_BYTES;
+        if 1 + rest.len() > out.len() {
             return Err(WireError::Invalid("sealed packet length"));
         }
         out[0] = data[0];
-        out[1..len].copy_from_slice(body);
+        out[1..1 + rest.len()].copy_from_slice(rest);
         self.recv
-            .decrypt_in_place_detached(
-                &nonce(counter),
-                head,
-                &mut out[1..len],
-                Tag::from_slice(tag),
-            )
+            .open_in_place(nonce(counter), Aad::from(head), &mut out[1..1 + rest.len()])
             .map_err(|_| WireError::Unsealed("a packet that does not open"))?;
         self.mark(counter);
         Ok(&out[..len])
