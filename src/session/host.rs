@@ -247,8 +247,14 @@ impl GuessLimiter {
     }
 }
 
-/// Refusals and challenges the host sends per second at most.
+/// Refusals and challenges the host sends per second at most...
 const ANSWER_BUDGET_PER_SEC: f64 = 200.0;
+/// ...and to one source (an IPv4 address or an IPv6 /64), per second and
+/// at once: a joiner needs two or three, a household a few more.
+const ANSWER_BUDGET_PER_SOURCE: f64 = 10.0;
+const ANSWER_BURST_PER_SOURCE: f64 = 20.0;
+/// Sources whose answer budgets the host keeps at most.
+const ANSWER_SOURCES: usize = 1024;
 /// How long a departed peer's link stays to acknowledge its goodbye.
 const DEPART_LINGER: Duration = Duration::from_secs(1);
 /// Ticks of input history kept per pilot.
@@ -379,8 +385,11 @@ pub struct Host {
     state: RoomState,
     events: VecDeque<Event>,
     answers: VecDeque<(SocketAddr, Vec<u8>)>,
-    answer_tokens: f64,
-    answer_refill_at: Instant,
+    /// Challenges and refusals for the whole room...
+    answer_budget: Tokens,
+    /// ...and per source (an IPv4 address or an IPv6 /64), so one source
+    /// flooding hellos cannot use up the answers everyone else needs.
+    answer_sources: HashMap<std::net::IpAddr, Tokens>,
     tx_start: usize,
     tx_scanned: usize,
     closed: bool,
@@ -452,8 +461,8 @@ impl Host {
             host_info,
             events: VecDeque::new(),
             answers: VecDeque::new(),
-            answer_tokens: ANSWER_BUDGET_PER_SEC,
-            answer_refill_at: now,
+            answer_budget: Tokens::new(now, ANSWER_BUDGET_PER_SEC, ANSWER_BUDGET_PER_SEC),
+            answer_sources: HashMap::new(),
             tx_start: 0,
             tx_scanned: 0,
             closed: false,
@@ -862,19 +871,38 @@ impl Host {
         self.host_time_us(now) / 1_000_000 / COOKIE_PERIOD_SECS
     }
 
-    /// Queues a challenge or refusal, within the per-second budget.
+    /// Queues a challenge or refusal, within the per-source and the
+    /// room's per-second budgets.
     fn answer(&mut self, now: Instant, to: SocketAddr, packet: Vec<u8>) {
-        let elapsed = now
-            .saturating_duration_since(self.answer_refill_at)
-            .as_secs_f64();
-        self.answer_refill_at = now;
-        self.answer_tokens =
-            (self.answer_tokens + elapsed * ANSWER_BUDGET_PER_SEC).min(ANSWER_BUDGET_PER_SEC);
-        if self.answer_tokens < 1.0 || self.answers.len() >= 256 {
+        let source = guess_source(to.ip());
+        if !self.answer_sources.contains_key(&source) && self.answer_sources.len() >= ANSWER_SOURCES
+        {
+            // Forget the source that has been quiet longest (its bucket is
+            // the fullest): at worst a flooder gets one more burst.
+            for t in self.answer_sources.values_mut() {
+                t.refill(now);
+            }
+            let idlest = self
+                .answer_sources
+                .iter()
+                .max_by(|a, b| a.1.tokens.total_cmp(&b.1.tokens))
+                .map(|(ip, _)| *ip);
+            if let Some(ip) = idlest {
+                self.answer_sources.remove(&ip);
+            }
+        }
+        let per_source = self
+            .answer_sources
+            .entry(source)
+            .or_insert_with(|| Tokens::new(now, ANSWER_BUDGET_PER_SOURCE, ANSWER_BURST_PER_SOURCE));
+        per_source.refill(now);
+        self.answer_budget.refill(now);
+        if per_source.tokens < 1.0 || self.answer_budget.tokens < 1.0 || self.answers.len() >= 256 {
             self.rejected_datagrams += 1;
             return;
         }
-        self.answer_tokens -= 1.0;
+        per_source.tokens -= 1.0;
+        self.answer_budget.tokens -= 1.0;
         self.answers.push_back((to, packet));
     }
 
@@ -2200,6 +2228,35 @@ mod tests {
         assert_eq!(answers[0].0, PacketKind::Challenge);
         assert_eq!(answers[0].1.len() + HANDSHAKE_HEADER, CHALLENGE_LEN);
         assert_eq!(answers[0].1[8..40], host.key.public());
+    }
+
+    #[test]
+    fn one_source_flooding_hellos_leaves_the_answers_to_everyone_else() {
+        let t0 = Instant::now();
+        let mut host = Host::new(HostConfig::new(GAME, "Host"), t0);
+        let flooder = SocketAddr::from(([10, 9, 9, 9], 4000));
+        let mut answered = 0;
+        for i in 0..10_000u32 {
+            let at = t0 + Duration::from_micros(u64::from(i) * 100);
+            host.handle_datagram(at, flooder, &first_hello()).unwrap();
+            answered += answers_to(&mut host, at, flooder).len();
+        }
+        // One second of flooding: the source's burst and its refill.
+        let most = (ANSWER_BURST_PER_SOURCE + ANSWER_BUDGET_PER_SOURCE) as usize;
+        assert!(answered <= most, "{answered}");
+        let at = t0 + Duration::from_secs(1);
+        for n in 0..100 {
+            let from = addr(n);
+            host.handle_datagram(at, from, &first_hello()).unwrap();
+            assert_eq!(answers_to(&mut host, at, from).len(), 1, "joiner {n}");
+        }
+        // The table of sources stays bounded.
+        for n in 0..(ANSWER_SOURCES as u32 * 2) {
+            let from = SocketAddr::from((n.to_be_bytes(), 5000));
+            let at = t0 + Duration::from_secs(2) + Duration::from_millis(u64::from(n));
+            host.handle_datagram(at, from, &first_hello()).unwrap();
+        }
+        assert!(host.answer_sources.len() <= ANSWER_SOURCES);
     }
 
     #[test]
