@@ -52,9 +52,12 @@ fn listing(name: &str, game: &str) -> Listing {
         game_version: game.into(),
         protocol_version: propwash::proto::PROTOCOL_VERSION,
         has_password: false,
-        host_key: String::new(),
+        host_key: HOST_KEY.into(),
     }
 }
+
+/// The room key the test listings publish.
+const HOST_KEY: &str = "abababababababababababababababababababababababababababababababab";
 
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
@@ -497,8 +500,10 @@ fn host_and_join(w: &mut World) -> SessionId {
     let page = w.list(1, ListQuery::default());
     assert_eq!(page.sessions.len(), 1);
     assert_eq!(page.sessions[0].session_id, sid);
-    // The coordinator saw the host's public (NATed) endpoint.
+    // The coordinator saw the host's public (NATed) endpoint, and lists
+    // the room's key.
     assert_eq!(page.sessions[0].host.ip, w.nats[0].public);
+    assert_eq!(page.sessions[0].host_key, HOST_KEY);
     let now = w.now;
     w.peers[1].core.join(now, sid);
     sid
@@ -973,6 +978,8 @@ fn punching_through_port_preserving_nats_connects_directly() {
     assert!(w.run_until(Duration::from_secs(6), |w| w.connected(1).is_some()));
     let (host_seen, path) = w.connected(1).unwrap();
     assert_eq!(path, Path::Direct);
+    // The introduction named the listed key, for the joiner to pin.
+    assert_eq!(w.peers[1].core.introduced_host_key(), Some([0xab; 32]));
     assert_eq!(host_seen, addr("203.0.113.10:5056"), "port preserved");
     assert!(w.run_until(Duration::from_secs(2), |w| w.connected(0).is_some()));
     let (joiner_seen, path) = w.connected(0).unwrap();

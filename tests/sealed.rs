@@ -10,9 +10,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use propwash::proto::room::SetProps;
+use propwash::proto::RefuseReason;
 use propwash::proto::{EventTarget, PilotFrame, Role};
 use propwash::session::sim::{Conditions, SimRoom};
-use propwash::session::{ClientConfig, Event, HostConfig};
+use propwash::session::{ClientConfig, ClientState, CloseReason, Event, HostConfig};
 
 const GAME: &str = "drl-test";
 
@@ -157,4 +158,35 @@ fn a_players_packets_sent_from_another_players_address_and_replays_have_no_effec
         room.clients[victim].1.state(),
         propwash::session::ClientState::Connected
     );
+}
+
+#[test]
+fn a_joiner_pinned_to_the_listed_key_joins_only_the_host_that_has_it() {
+    let mut room = SimRoom::new(HostConfig::new(GAME, "Host"), Conditions::default(), 9);
+    let key = room.host.public_key();
+    let mut wrong = key;
+    wrong[0] ^= 1;
+    let right = room.add_client(|h| ClientConfig {
+        host_key: Some(key),
+        ..ClientConfig::new(h, GAME, "Pinned", Role::Pilot)
+    });
+    let fooled = room.add_client(|h| ClientConfig {
+        host_key: Some(wrong),
+        ..ClientConfig::new(h, GAME, "Elsewhere", Role::Pilot)
+    });
+    room.run_for(Duration::from_secs(1));
+    assert_eq!(room.clients[right].1.state(), ClientState::Connected);
+    assert_eq!(
+        room.clients[fooled].1.state(),
+        ClientState::Closed(CloseReason::Refused)
+    );
+    assert!(room.client_events[fooled].iter().any(|e| matches!(
+        e,
+        Event::Refused {
+            reason: RefuseReason::HostKeyMismatch,
+            ..
+        }
+    )));
+    // It never sent the host its sealed hello: only the first, empty one.
+    assert_eq!(room.host.players().len(), 2);
 }

@@ -994,6 +994,16 @@ impl Client {
         seal::seal_copy(self.seal.as_mut()?, plain)
     }
 
+    /// Ends a join we decided against ourselves, telling the game why.
+    fn refuse_here(&mut self, reason: RefuseReason, message: &str) {
+        tracing::warn!(message, "not joining");
+        self.events.push_back(Event::Refused {
+            reason,
+            message: message.to_string(),
+        });
+        self.close(CloseReason::Refused);
+    }
+
     /// Answers the host's challenge: makes our key for this cookie and
     /// seals the hello's body (name, Steam ticket) under it, with the
     /// password in the key when the room asks one. A ticket that would
@@ -1002,25 +1012,12 @@ impl Client {
         if self.cfg.host_key.is_some_and(|pinned| pinned != key) {
             let message = "the host answered with another key than its lobby listing \
                            published: another machine is answering for the room, so we \
-                           did not join"
-                .to_string();
-            tracing::warn!(%message);
-            self.events.push_back(Event::Refused {
-                reason: RefuseReason::HostKeyMismatch,
-                message,
-            });
-            self.close(CloseReason::Refused);
-            return;
+                           did not join";
+            return self.refuse_here(RefuseReason::HostKeyMismatch, message);
         }
         let password = self.cfg.password.clone().unwrap_or_default();
         if asks_password && password.is_empty() {
-            let message = "this room asks a password".to_string();
-            self.events.push_back(Event::Refused {
-                reason: RefuseReason::WrongPassword,
-                message,
-            });
-            self.close(CloseReason::Refused);
-            return;
+            return self.refuse_here(RefuseReason::WrongPassword, "this room asks a password");
         }
         let password = if asks_password {
             password
@@ -1059,13 +1056,8 @@ impl Client {
             return;
         };
         let Some((packet, session)) = seal::hello_packet(cookie, key, &password, &body) else {
-            let message = "the host's key is not a valid key; not joining".to_string();
-            self.events.push_back(Event::Refused {
-                reason: RefuseReason::Malformed,
-                message,
-            });
-            self.close(CloseReason::Refused);
-            return;
+            let message = "the host's key is not a valid key; not joining";
+            return self.refuse_here(RefuseReason::Malformed, message);
         };
         self.hello = Some((cookie, packet));
         self.seal = Some(session);

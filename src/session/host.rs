@@ -1264,6 +1264,11 @@ impl Host {
         tracing::info!(actor, name = %info.name, ?role, %from, verified = info.verified, "player seated");
     }
 
+    /// The room's public key, as challenges and the lobby listing carry it.
+    pub fn public_key(&self) -> [u8; KEY_BYTES] {
+        self.key.public()
+    }
+
     /// Seals `plain` (a data packet, its kind byte first) as the host's
     /// next packet to the peer at `addr`; for the fuzz targets, which must
     /// reach what lies behind the seal.
