@@ -147,13 +147,22 @@ fn events_survive_duplication_reordering_and_loss_on_real_sockets() {
         }
         got.len() >= sent.len() || last_progress.0.elapsed() > Duration::from_secs(15)
     });
+    let mut h = h;
+    let link_stats = |s: &mut Session| {
+        let mut out = [propwash::session::PeerStats::default(); 4];
+        let n = s.stats(&mut out);
+        format!("{:?}", &out[..n])
+    };
     assert!(
         all && got.len() >= sent.len(),
-        "only {} of {} events arrived in {:?} (the last one {:?} ago)",
+        "only {} of {} events arrived in {:?} (the last one {:?} ago); host {}; joiner {}; proxy {:?}",
         got.len(),
         sent.len(),
         started.elapsed(),
-        last_progress.0.elapsed()
+        last_progress.0.elapsed(),
+        link_stats(&mut h),
+        link_stats(&mut w),
+        proxy.stats()
     );
     std::thread::sleep(Duration::from_millis(300));
     game_events(&mut w, 3, &mut got);
