@@ -225,7 +225,7 @@ fn the_steam_plugin_without_steam_api_or_without_a_steam_client_falls_back_offli
             // Nothing Steam-side works, and nothing crashes.
             assert_eq!(loaded.steam_id(), None);
             assert_eq!(loaded.persona_name(), None);
-            assert_eq!(loaded.auth_ticket(None), None);
+            assert_eq!(loaded.auth_ticket(76_561_198_000_000_099), None);
             let mut config = IdentityConfig::new(dir.path());
             config.steam_plugin = Some(installed.clone());
             let id = current(&config);
@@ -788,7 +788,7 @@ fn offline_start_gives_a_host_that_cannot_verify_and_says_why() {
     config.offline = true;
     let started = propwash::identity::start(&config);
     assert_eq!(started.provider.identity().source, Source::Offline);
-    assert_eq!(started.provider.auth_ticket(Some(HOST)), None);
+    assert_eq!(started.provider.auth_ticket(HOST), None);
     let why = started.verifier.unwrap_err();
     assert!(why.contains("without Steam"), "{why}");
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use propwash::identity::verify::{
     FakeAnswer, FakeVerifier, TicketVerifier, VerifyError, VerifyState, VERIFY_TIMEOUT,
 };
+use propwash::identity::TicketMinter;
 use propwash::proto::wire::{packet_kind, PacketKind, HANDSHAKE_HEADER, MAX_PAYLOAD};
 use propwash::proto::{Hello, LeaveReason, PlayerInfo, RefuseReason, Role};
 use propwash::session::sim::{Conditions, SimRoom};
@@ -29,7 +30,9 @@ struct Steam(Arc<Mutex<FakeVerifier>>);
 
 impl Steam {
     fn new(default: FakeAnswer) -> Steam {
-        Steam(Arc::new(Mutex::new(FakeVerifier::new(default))))
+        Steam(Arc::new(Mutex::new(
+            FakeVerifier::new(default).hosted_by(HOST_ID),
+        )))
     }
     fn set_answer(&self, id: u64, answer: FakeAnswer) {
         self.0.lock().unwrap().set_answer(id, answer);
@@ -79,8 +82,14 @@ fn room_with(cfg: HostConfig, steam: Option<&Steam>, seed: u64) -> SimRoom {
     }
 }
 
-/// A pilot claiming `id` with `ticket` (none: a bare claim).
-fn claimant(host: SocketAddr, name: &str, id: u64, ticket: Option<Vec<u8>>) -> ClientConfig {
+/// A Steam that mints the same `ticket` whatever host it is for.
+fn fixed(ticket: &[u8]) -> TicketMinter {
+    let ticket = ticket.to_vec();
+    TicketMinter::new(move |_| Some(ticket.clone()))
+}
+
+/// A pilot claiming `id` with tickets from `ticket` (none: a bare claim).
+fn claimant(host: SocketAddr, name: &str, id: u64, ticket: Option<TicketMinter>) -> ClientConfig {
     ClientConfig {
         steam_id: Some(id),
         steam_ticket: ticket,
@@ -90,7 +99,7 @@ fn claimant(host: SocketAddr, name: &str, id: u64, ticket: Option<Vec<u8>>) -> C
 
 /// A pilot who is who they say.
 fn steam_player(room: &mut SimRoom, name: &str, id: u64) -> usize {
-    room.add_client(|h| claimant(h, name, id, Some(FakeVerifier::ticket_for(id))))
+    room.add_client(|h| claimant(h, name, id, Some(FakeVerifier::minter(id))))
 }
 
 fn plain(room: &mut SimRoom, name: &str) -> usize {
@@ -157,7 +166,7 @@ fn accepted_ticket_seats_a_verified_player_everyone_sees_until_they_leave() {
     // with the cookie carries the ticket sealed: neither the ticket nor
     // the Steam id or name shows on the wire.
     assert!(hellos.len() >= 2);
-    let ticket = FakeVerifier::ticket_for(ALICE);
+    let ticket = FakeVerifier::ticket_for_host(ALICE, HOST_ID);
     for h in &hellos {
         assert!(!contains(h, b"steam"));
         assert!(!contains(h, ALICE.to_string().as_bytes()));
@@ -240,6 +249,76 @@ fn rejected_ticket_is_refused_not_verified_with_steams_reason() {
 }
 
 #[test]
+fn a_ticket_a_host_captured_is_refused_by_every_other_host() {
+    // Alice's Steam mints for the host her challenge names; the test keeps
+    // what it minted, as a hostile host would keep what it received.
+    type Minted = Vec<(u64, Vec<u8>)>;
+    let minted: Arc<Mutex<Minted>> = Arc::default();
+    let log = Arc::clone(&minted);
+    let alice_steam = TicketMinter::new(move |host| {
+        let t = FakeVerifier::ticket_for_host(ALICE, host);
+        log.lock().unwrap().push((host, t.clone()));
+        Some(t)
+    });
+    let steam = Steam::new(FakeAnswer::Accept);
+    let mut room = room_with(host_cfg(), Some(&steam), 21);
+    let a = room.add_client(|h| claimant(h, "Alice", ALICE, Some(alice_steam.clone())));
+    room.run_for(Duration::from_secs(1));
+    assert_eq!(state(&room, a), ClientState::Connected);
+    assert!(named(&room.host.players(), "Alice").unwrap().verified);
+    let minted = minted.lock().unwrap().clone();
+    assert_eq!(
+        minted.len(),
+        1,
+        "one ticket per host, however many challenges"
+    );
+    let (for_host, ticket) = minted[0].clone();
+    assert_eq!(
+        for_host, HOST_ID,
+        "minted for the Steam id the challenge named"
+    );
+
+    // That host replays Alice's ticket to another room as Alice: the other
+    // host's Steam sees a ticket made for someone else and refuses it.
+    const OTHER_HOST: u64 = 76_561_198_000_000_077;
+    let other_steam = Steam(Arc::new(Mutex::new(
+        FakeVerifier::new(FakeAnswer::Accept).hosted_by(OTHER_HOST),
+    )));
+    let cfg = HostConfig {
+        steam_id: Some(OTHER_HOST),
+        ..HostConfig::new(GAME, "Other host")
+    };
+    let mut other = room_with(cfg, Some(&other_steam), 22);
+    let replay = other.add_client(|h| claimant(h, "Alice?", ALICE, Some(fixed(&ticket))));
+    other.run_for(Duration::from_secs(1));
+    assert_refused(&other, replay, RefuseReason::NotVerified, "another host");
+    assert!(with_id(&other.host.players(), ALICE).is_empty());
+    // Alice herself joins there with a ticket of its own.
+    let real = other.add_client(|h| claimant(h, "Alice", ALICE, Some(alice_steam)));
+    other.run_for(Duration::from_secs(1));
+    assert_eq!(state(&other, real), ClientState::Connected);
+    assert!(named(&other.host.players(), "Alice").unwrap().verified);
+
+    // A host without Steam cannot check tickets and is given none.
+    let count = Arc::new(Mutex::new(0));
+    let counter = Arc::clone(&count);
+    let counting = TicketMinter::new(move |host| {
+        *counter.lock().unwrap() += 1;
+        Some(FakeVerifier::ticket_for_host(ALICE, host))
+    });
+    let mut plain_room = room_with(HostConfig::new(GAME, "No Steam"), None, 23);
+    let c = plain_room.add_client(|h| claimant(h, "Alice", ALICE, Some(counting)));
+    plain_room.run_for(Duration::from_secs(1));
+    assert_eq!(state(&plain_room, c), ClientState::Connected);
+    assert!(!named(&plain_room.host.players(), "Alice").unwrap().verified);
+    assert_eq!(
+        *count.lock().unwrap(),
+        0,
+        "no ticket minted for a host without Steam"
+    );
+}
+
+#[test]
 fn unanswered_ticket_is_refused_after_the_verify_timeout_and_not_before() {
     let steam = Steam::new(FakeAnswer::NeverAnswer);
     let mut room = room_with(host_cfg(), Some(&steam), 4);
@@ -269,15 +348,14 @@ fn claiming_a_seated_players_steam_id_is_refused_and_the_victim_stays() {
 
     // Bob's own valid ticket does not make him Alice.
     let own_ticket =
-        room.add_client(|h| claimant(h, "Mallory", ALICE, Some(FakeVerifier::ticket_for(BOB))));
+        room.add_client(|h| claimant(h, "Mallory", ALICE, Some(FakeVerifier::minter(BOB))));
     // Nor does a forged one.
     let forged =
-        room.add_client(|h| claimant(h, "Forger", ALICE, Some(b"fake-ticket:not really".to_vec())));
+        room.add_client(|h| claimant(h, "Forger", ALICE, Some(fixed(b"fake-ticket:not really"))));
     // A bare claim without a ticket is refused the same way.
     let bare = room.add_client(|h| claimant(h, "Claimer", ALICE, None));
     // Alice's ticket under Bob's id is refused by Steam.
-    let stolen =
-        room.add_client(|h| claimant(h, "Thief", BOB, Some(FakeVerifier::ticket_for(ALICE))));
+    let stolen = room.add_client(|h| claimant(h, "Thief", BOB, Some(FakeVerifier::minter(ALICE))));
     room.run_for(Duration::from_secs(1));
 
     assert_refused(
@@ -433,7 +511,7 @@ fn a_host_that_cannot_check_tickets_seats_unverified_or_refuses_when_required() 
 fn a_ticket_too_big_for_a_hello_is_dropped_and_the_join_goes_on_unverified() {
     let steam = Steam::new(FakeAnswer::Accept);
     let mut room = room_with(host_cfg(), Some(&steam), 13);
-    let a = room.add_client(|h| claimant(h, "Alice", ALICE, Some(vec![7; MAX_PAYLOAD])));
+    let a = room.add_client(|h| claimant(h, "Alice", ALICE, Some(fixed(&[7; MAX_PAYLOAD]))));
     room.run_for(Duration::from_secs(1));
     assert_eq!(state(&room, a), ClientState::Connected);
     let alice = named(&room.host.players(), "Alice").unwrap();
@@ -696,7 +774,7 @@ fn seats_filled_while_steam_was_thinking_refuse_the_waiting_joiner() {
     };
     let mut room = Direct::new(cfg, &steam);
     let t0 = room.now;
-    let a = room.join(|h| claimant(h, "Alice", ALICE, Some(FakeVerifier::ticket_for(ALICE))));
+    let a = room.join(|h| claimant(h, "Alice", ALICE, Some(FakeVerifier::minter(ALICE))));
     assert_eq!(room.state(a), ClientState::Connecting);
     assert_eq!(steam.open(), vec![ALICE]);
     let b = room.join(|h| ClientConfig::new(h, GAME, "Bob", Role::Pilot));
@@ -726,7 +804,7 @@ fn seats_filled_while_steam_was_thinking_refuse_the_waiting_joiner() {
     let mut room = Direct::new(cfg, &steam);
     let a = room.join(|h| ClientConfig {
         spectate_if_full: true,
-        ..claimant(h, "Alice", ALICE, Some(FakeVerifier::ticket_for(ALICE)))
+        ..claimant(h, "Alice", ALICE, Some(FakeVerifier::minter(ALICE)))
     });
     room.join(|h| ClientConfig::new(h, GAME, "Bob", Role::Pilot));
     steam.set_answer(ALICE, FakeAnswer::Accept);

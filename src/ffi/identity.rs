@@ -219,11 +219,11 @@ impl LocalIdentity {
         self.provider.identity()
     }
 
-    /// A fresh Steam auth ticket for joining the host `for_host` (its Steam
-    /// id when known); `None` without Steam. The caller owns the ticket and
+    /// A fresh Steam auth ticket for joining the host whose Steam id is
+    /// `for_host`; `None` without Steam. The caller owns the ticket and
     /// cancels it with [`cancel_ticket`](Self::cancel_ticket) on leaving.
     /// Any thread; a quick local Steam call.
-    pub(crate) fn auth_ticket(&self, for_host: Option<u64>) -> Option<AuthTicket> {
+    pub(crate) fn auth_ticket(&self, for_host: u64) -> Option<AuthTicket> {
         self.provider.auth_ticket(for_host)
     }
 
@@ -566,7 +566,7 @@ mod tests {
         let local = LocalIdentity::new(identity::start(&config));
         let id = local.identity();
         assert_eq!((id.name.as_str(), id.source), ("Tester", Source::Offline));
-        assert!(local.auth_ticket(Some(76_561_198_000_000_001)).is_none());
+        assert!(local.auth_ticket(76_561_198_000_000_001).is_none());
         let why = local.verifier().err().expect("offline cannot verify");
         assert!(why.contains("offline"), "{why}");
         local.cancel_ticket(&AuthTicket {

@@ -4,6 +4,7 @@
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -13,7 +14,7 @@ use super::event::PendingEvent;
 use super::lobby::parse_listing;
 use super::options::{self, PwHostOptions, PwJoinOptions, PwRole};
 use super::result::{Error, PwResult};
-use crate::identity::{AuthTicket, Identity};
+use crate::identity::{AuthTicket, Identity, TicketMinter};
 use crate::lobby::HostProfile;
 use crate::proto::PilotFrame;
 use crate::runtime::{HostExtras, PilotState, Session, SessionState};
@@ -53,20 +54,27 @@ pub(crate) struct Live {
     pub(crate) pending_lobby: Option<Vec<u8>>,
     /// Who hosts, as a listed room shows it.
     pub(crate) host_profile: HostProfile,
-    /// The Steam ticket our hello carried, cancelled when the session ends.
-    pub(crate) ticket: Option<AuthTicket>,
+    /// The Steam tickets our hellos carried, cancelled when the session ends.
+    pub(crate) tickets: Tickets,
 }
+
+/// Steam tickets minted for a session's hellos (on its network thread, when
+/// the host's challenge names the host's Steam id).
+type Tickets = Arc<Mutex<Vec<AuthTicket>>>;
 
 impl Drop for Live {
     fn drop(&mut self) {
-        cancel_ticket(self.ticket.take());
+        cancel_tickets(&self.tickets);
     }
 }
 
-/// Cancels a Steam ticket our hello carried, once its session is over.
-fn cancel_ticket(ticket: Option<AuthTicket>) {
-    if let (Some(t), Some(id)) = (ticket, super::identity::local()) {
-        id.cancel_ticket(&t);
+/// Cancels the Steam tickets our hellos carried, once their session is over.
+fn cancel_tickets(tickets: &Tickets) {
+    let tickets = std::mem::take(&mut *tickets.lock());
+    if let Some(id) = super::identity::local() {
+        for t in &tickets {
+            id.cancel_ticket(t);
+        }
     }
 }
 
@@ -138,11 +146,11 @@ unsafe fn start(
     out: arg::Out<*mut PwSession>,
     bind: std::net::SocketAddr,
     host_profile: HostProfile,
-    mut ticket: Option<AuthTicket>,
+    tickets: Tickets,
     open: impl FnOnce() -> std::io::Result<Session>,
 ) -> Result<(), Error> {
     let session = open().map_err(|e| {
-        cancel_ticket(ticket.take());
+        cancel_tickets(&tickets);
         if crate::runtime::is_thread_failure(&e) {
             Error::new(PwResult::ThreadFailed, e.to_string())
         } else if e.kind() == std::io::ErrorKind::InvalidInput {
@@ -169,7 +177,7 @@ unsafe fn start(
         pending: None,
         pending_lobby: None,
         host_profile,
-        ticket,
+        tickets,
     };
     // SAFETY: forwarded to the caller.
     unsafe { out.write(PwSession::into_raw(live)) };
@@ -250,7 +258,7 @@ pub unsafe extern "C" fn pw_session_host(
         let bind = plan.bind;
         // SAFETY: `out` is writable per the contract.
         unsafe {
-            start(out, bind, profile, None, || {
+            start(out, bind, profile, Tickets::default(), || {
                 Session::host_with(bind, cfg, extras)
             })
         }
@@ -294,14 +302,20 @@ pub unsafe extern "C" fn pw_session_join(
         let plan = unsafe { options::join_config(options) }?;
         let mut cfg = plan.cfg;
         // With Steam, the hello carries our Steam id and a fresh ticket the
-        // host checks with Steam before seating us.
-        let mut ticket = None;
+        // host checks with Steam before seating us, minted for the Steam id
+        // the host's challenge names so no other host can use it.
+        let tickets = Tickets::default();
         if let Some(local) = super::identity::local() {
             let i = local.identity();
             if let (true, Some(id)) = (i.verified, i.steam_id) {
-                ticket = local.auth_ticket(None);
                 cfg.steam_id = Some(id);
-                cfg.steam_ticket = ticket.as_ref().map(|t| t.bytes.clone());
+                let minted = Arc::clone(&tickets);
+                cfg.steam_ticket = Some(TicketMinter::new(move |host| {
+                    let t = local.auth_ticket(host)?;
+                    let bytes = t.bytes.clone();
+                    minted.lock().push(t);
+                    Some(bytes)
+                }));
             }
         }
         let (bind, target) = (plan.bind, plan.target);
@@ -310,7 +324,7 @@ pub unsafe extern "C" fn pw_session_join(
             None => Session::join_with_target(bind, cfg, target),
         };
         // SAFETY: `out` is writable per the contract.
-        unsafe { start(out, bind, HostProfile::default(), ticket, open) }
+        unsafe { start(out, bind, HostProfile::default(), tickets, open) }
     })
 }
 

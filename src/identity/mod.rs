@@ -21,6 +21,7 @@ pub mod verify;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -104,14 +105,39 @@ pub struct AuthTicket {
     pub handle: u32,
 }
 
+/// Makes our Steam auth ticket for one host, named by its Steam id, when
+/// its challenge arrives: a ticket minted for that identity is refused by
+/// Steam anywhere else, so a host cannot replay it to another room as us.
+/// `None`: Steam gave none (we join unverified).
+#[derive(Clone)]
+pub struct TicketMinter(Arc<dyn Fn(u64) -> Option<Vec<u8>> + Send + Sync>);
+
+impl TicketMinter {
+    /// A minter calling `mint` with the host's Steam id.
+    pub fn new(mint: impl Fn(u64) -> Option<Vec<u8>> + Send + Sync + 'static) -> Self {
+        TicketMinter(Arc::new(mint))
+    }
+
+    /// A fresh ticket for the host `host_steam_id`.
+    pub fn mint(&self, host_steam_id: u64) -> Option<Vec<u8>> {
+        (self.0)(host_steam_id)
+    }
+}
+
+impl fmt::Debug for TicketMinter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TicketMinter")
+    }
+}
+
 /// Gives the local player's identity and, with Steam, auth tickets.
 pub trait IdentityProvider: Send + Sync {
     /// The identity to present now (cheap: no network, no disk).
     fn identity(&self) -> Identity;
-    /// A fresh auth ticket for joining the host `for_host` (its Steam id when
-    /// known, so the ticket cannot be replayed to another host); `None`
-    /// without Steam.
-    fn auth_ticket(&self, for_host: Option<u64>) -> Option<AuthTicket>;
+    /// A fresh auth ticket for joining the host whose Steam id is
+    /// `for_host` (so the ticket cannot be replayed to another host);
+    /// `None` without Steam.
+    fn auth_ticket(&self, for_host: u64) -> Option<AuthTicket>;
     /// Cancels a ticket once we left the room it was for.
     fn cancel_ticket(&self, ticket: &AuthTicket);
     /// Whether Steam says this account owns `app_id` (a license), or why

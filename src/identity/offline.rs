@@ -132,7 +132,7 @@ impl IdentityProvider for OfflineProvider {
         }
     }
 
-    fn auth_ticket(&self, _for_host: Option<u64>) -> Option<AuthTicket> {
+    fn auth_ticket(&self, _for_host: u64) -> Option<AuthTicket> {
         None
     }
 

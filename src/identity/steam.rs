@@ -371,20 +371,15 @@ impl SteamPlugin {
         read_text(|buf, cap, len| unsafe { f(buf, cap, len) }).ok()
     }
 
-    /// A fresh auth session ticket for the host `for_host`.
-    pub fn auth_ticket(&self, for_host: Option<u64>) -> Option<AuthTicket> {
+    /// A fresh auth session ticket for the host whose Steam id is
+    /// `for_host`; Steam refuses it at any other host.
+    pub fn auth_ticket(&self, for_host: u64) -> Option<AuthTicket> {
         let mut buf = vec![0u8; super::verify::MAX_TICKET_BYTES];
         let mut len = 0usize;
         let mut handle = 0u32;
         // SAFETY: buf valid for its length; len and handle valid.
         let r = unsafe {
-            (self.f.auth_ticket)(
-                for_host.unwrap_or(0),
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut len,
-                &mut handle,
-            )
+            (self.f.auth_ticket)(for_host, buf.as_mut_ptr(), buf.len(), &mut len, &mut handle)
         };
         if r != PWS_OK || len == 0 {
             tracing::warn!(code = r, "Steam gave no auth ticket");
@@ -549,7 +544,7 @@ impl IdentityProvider for SteamProvider {
         }
     }
 
-    fn auth_ticket(&self, for_host: Option<u64>) -> Option<AuthTicket> {
+    fn auth_ticket(&self, for_host: u64) -> Option<AuthTicket> {
         self.plugin.auth_ticket(for_host)
     }
 

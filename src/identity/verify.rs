@@ -16,6 +16,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::TicketMinter;
+
 /// How long Steam may take to answer a ticket check before the joiner is
 /// refused.
 pub const VERIFY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -92,12 +94,16 @@ pub enum FakeAnswer {
     NeverAnswer,
 }
 
-/// A verifier for tests: tickets are `fake-ticket:<steam id>`, checked
-/// against the claimed id like Steam does, answered as configured per id.
+/// A verifier for tests: tickets are `fake-ticket:<steam id>` (made for
+/// any receiver) or `fake-ticket:<steam id>@<host's steam id>` (made for one
+/// host), checked like Steam does: against the claimed id, and a ticket
+/// made for a host against the Steam id of the host checking it. Answered
+/// as configured per id.
 #[derive(Clone, Debug)]
 pub struct FakeVerifier {
     answers: HashMap<u64, FakeAnswer>,
     default: FakeAnswer,
+    host: Option<u64>,
     open: HashMap<u64, ()>,
     /// Every id `begin` was called for, in order.
     pub begun: Vec<u64>,
@@ -111,6 +117,7 @@ impl FakeVerifier {
         FakeVerifier {
             answers: HashMap::new(),
             default,
+            host: None,
             open: HashMap::new(),
             begun: Vec::new(),
             ended: Vec::new(),
@@ -128,9 +135,27 @@ impl FakeVerifier {
         self.answers.insert(steam_id, answer);
     }
 
-    /// The ticket the player `steam_id` would send.
+    /// The fake runs on the host whose Steam id is `host`: tickets made for
+    /// another host are refused. Without it every ticket made for a host is.
+    pub fn hosted_by(mut self, host: u64) -> FakeVerifier {
+        self.host = Some(host);
+        self
+    }
+
+    /// A ticket of the player `steam_id` made for any receiver.
     pub fn ticket_for(steam_id: u64) -> Vec<u8> {
         format!("fake-ticket:{steam_id}").into_bytes()
+    }
+
+    /// A ticket of the player `steam_id` made for the host `host`.
+    pub fn ticket_for_host(steam_id: u64, host: u64) -> Vec<u8> {
+        format!("fake-ticket:{steam_id}@{host}").into_bytes()
+    }
+
+    /// What the player `steam_id`'s Steam would mint when a host's
+    /// challenge names that host: [`ticket_for_host`](Self::ticket_for_host).
+    pub fn minter(steam_id: u64) -> TicketMinter {
+        TicketMinter::new(move |host| Some(Self::ticket_for_host(steam_id, host)))
     }
 
     /// Ids whose check or session is open (begun and not ended).
@@ -144,15 +169,23 @@ impl FakeVerifier {
 impl TicketVerifier for FakeVerifier {
     fn begin(&mut self, steam_id: u64, ticket: &[u8]) -> Result<(), VerifyError> {
         self.begun.push(steam_id);
-        let owner = std::str::from_utf8(ticket)
+        let parsed = std::str::from_utf8(ticket)
             .ok()
             .and_then(|t| t.strip_prefix("fake-ticket:"))
-            .and_then(|id| id.parse::<u64>().ok());
-        match owner {
+            .and_then(|t| match t.split_once('@') {
+                None => Some((t.parse::<u64>().ok()?, None)),
+                Some((owner, host)) => Some((owner.parse().ok()?, Some(host.parse().ok()?))),
+            });
+        match parsed {
             None => return Err(VerifyError::Rejected("invalid ticket".into())),
-            Some(o) if o != steam_id => {
+            Some((owner, _)) if owner != steam_id => {
                 return Err(VerifyError::Rejected(
                     "invalid ticket (it belongs to another Steam id)".into(),
+                ))
+            }
+            Some((_, Some(host))) if Some(host) != self.host => {
+                return Err(VerifyError::Rejected(
+                    "invalid ticket (it was made for another host)".into(),
                 ))
             }
             Some(_) => {}
@@ -682,5 +715,24 @@ mod tests {
         g.left(ALICE);
         assert_eq!(g.verifier().unwrap().ended, vec![ALICE]);
         assert!(g.verifier().unwrap().open_sessions().is_empty());
+    }
+
+    #[test]
+    fn the_fake_refuses_a_ticket_made_for_another_host_like_steam() {
+        let mut here = FakeVerifier::new(FakeAnswer::Accept).hosted_by(HOST);
+        let mine = FakeVerifier::minter(ALICE).mint(HOST).unwrap();
+        assert_eq!(here.begin(ALICE, &mine), Ok(()));
+        let elsewhere = FakeVerifier::ticket_for_host(ALICE, HOST + 1);
+        let err = here.begin(ALICE, &elsewhere).unwrap_err();
+        assert!(err.to_string().contains("another host"), "{err}");
+        // A host with no Steam id of its own accepts no ticket made for a host.
+        let mut nameless = FakeVerifier::new(FakeAnswer::Accept);
+        assert!(nameless.begin(ALICE, &mine).is_err());
+        // Tickets for any receiver are accepted anywhere, as Steam does.
+        assert_eq!(
+            nameless.begin(ALICE, &FakeVerifier::ticket_for(ALICE)),
+            Ok(())
+        );
+        assert!(here.begin(ALICE, b"fake-ticket:1@x").is_err());
     }
 }

@@ -19,6 +19,7 @@ use super::{
     MAX_SPECTATORS, REDUNDANT_INPUTS,
 };
 use crate::identity::verify::ticket_to_hex;
+use crate::identity::TicketMinter;
 use crate::proto::control::MAX_EVENT_PAYLOAD;
 use crate::proto::room::{ActorNr, GroupChange, Props, Raise, SetProps};
 use crate::proto::wire::{
@@ -72,9 +73,11 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Our Steam id, when the game runs under Steam.
     pub steam_id: Option<u64>,
-    /// A Steam auth ticket for `steam_id`, for the host to verify us with.
-    /// Without one (or when it does not fit a hello) we join unverified.
-    pub steam_ticket: Option<Vec<u8>>,
+    /// Mints our Steam auth ticket for `steam_id`, bound to the Steam id
+    /// the host's challenge names, for the host to verify us with. Without
+    /// it, with a host that names no Steam id, or when the ticket does not
+    /// fit a hello, we join unverified.
+    pub steam_ticket: Option<TicketMinter>,
     /// The room password, if the room asks one (`None` or empty: none).
     /// It never travels: the hello is sealed under a key derived from it.
     pub password: Option<String>,
@@ -102,13 +105,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("steam_id", &self.steam_id)
-            .field(
-                "steam_ticket",
-                &self
-                    .steam_ticket
-                    .as_ref()
-                    .map(|t| format!("<{} bytes>", t.len())),
-            )
+            .field("steam_ticket", &self.steam_ticket)
             .field("password", &self.password.as_ref().map(|_| "<secret>"))
             .field("host_key", &self.host_key.map(|k| seal::hex(&k)))
             .field("player_props", &self.player_props.len())
@@ -155,6 +152,9 @@ pub struct Client {
     cfg: ClientConfig,
     epoch: Instant,
     state: ClientState,
+    /// The ticket minted for the host's Steam id, kept for the hellos of
+    /// later challenges: (host's Steam id, ticket).
+    ticket: Option<(u64, Vec<u8>)>,
     /// The sealed hello for the host's latest challenge (its cookie and
     /// the datagram), repeated until we are seated.
     hello: Option<(u64, Vec<u8>)>,
@@ -221,6 +221,7 @@ impl Client {
             cfg,
             epoch: now,
             state: ClientState::Connecting,
+            ticket: None,
             hello: None,
             seal: None,
             host_spoke: false,
@@ -571,6 +572,7 @@ impl Client {
                 let cookie = r.u64("challenge cookie")?;
                 let key = *r.array::<KEY_BYTES>("challenge key")?;
                 let flags = r.u8("challenge flags")?;
+                let host_steam_id = r.u64("challenge Steam id")?;
                 // Once the host spoke in our session, we are seated: a late
                 // or forged challenge must not rekey it.
                 if self.state != ClientState::Connecting || self.host_spoke {
@@ -579,7 +581,8 @@ impl Client {
                 if self.hello.as_ref().is_some_and(|(c, _)| *c == cookie) {
                     return Ok(());
                 }
-                self.on_challenge(cookie, key, flags & CHALLENGE_ASKS_PASSWORD != 0);
+                let asks_password = flags & CHALLENGE_ASKS_PASSWORD != 0;
+                self.on_challenge(cookie, key, asks_password, host_steam_id);
                 self.next_hello_at = now;
                 Ok(())
             }
@@ -1006,9 +1009,17 @@ impl Client {
 
     /// Answers the host's challenge: makes our key for this cookie and
     /// seals the hello's body (name, Steam ticket) under it, with the
-    /// password in the key when the room asks one. A ticket that would
-    /// not fit is dropped (we join unverified) rather than losing the join.
-    fn on_challenge(&mut self, cookie: u64, key: [u8; KEY_BYTES], asks_password: bool) {
+    /// password in the key when the room asks one. The ticket is minted
+    /// for the Steam id the challenge names (none when it names none). A
+    /// ticket that would not fit is dropped (we join unverified) rather
+    /// than losing the join.
+    fn on_challenge(
+        &mut self,
+        cookie: u64,
+        key: [u8; KEY_BYTES],
+        asks_password: bool,
+        host_steam_id: u64,
+    ) {
         if self.cfg.host_key.is_some_and(|pinned| pinned != key) {
             let message = "the host answered with another key than its lobby listing \
                            published: another machine is answering for the room, so we \
@@ -1031,12 +1042,7 @@ impl Client {
             role: self.cfg.role,
             spectate_if_full: self.cfg.spectate_if_full,
             steam_id: self.cfg.steam_id.map(|id| id.to_string()),
-            steam_ticket: self
-                .cfg
-                .steam_ticket
-                .as_deref()
-                .filter(|t| !t.is_empty())
-                .map(ticket_to_hex),
+            steam_ticket: self.ticket_for(host_steam_id).map(ticket_to_hex),
         };
         let room = MAX_PAYLOAD - seal::HELLO_HEAD - seal::TAG_BYTES;
         let body = loop {
@@ -1049,6 +1055,7 @@ impl Client {
                     "the Steam ticket does not fit a hello; joining without Steam verification"
                 );
                 self.cfg.steam_ticket = None;
+                self.ticket = None;
                 continue;
             }
             tracing::error!("hello does not fit a datagram: name or player id too long");
@@ -1061,6 +1068,29 @@ impl Client {
         };
         self.hello = Some((cookie, packet));
         self.seal = Some(session);
+    }
+
+    /// Our ticket for the host `host_steam_id` (0: a host without Steam,
+    /// which cannot check one, so none is minted), minted once per host id.
+    fn ticket_for(&mut self, host_steam_id: u64) -> Option<&[u8]> {
+        let minter = self.cfg.steam_ticket.as_ref()?;
+        if host_steam_id == 0 || self.cfg.steam_id.is_none() {
+            return None;
+        }
+        if self
+            .ticket
+            .as_ref()
+            .is_none_or(|(h, _)| *h != host_steam_id)
+        {
+            self.ticket = minter
+                .mint(host_steam_id)
+                .filter(|t| !t.is_empty())
+                .map(|t| (host_steam_id, t));
+            if self.ticket.is_none() {
+                tracing::warn!("Steam gave no auth ticket; joining without Steam verification");
+            }
+        }
+        self.ticket.as_ref().map(|(_, t)| t.as_slice())
     }
 
     /// Writes a hello into `buf`: the sealed one once the host challenged

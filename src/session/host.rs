@@ -261,9 +261,10 @@ const DEPART_LINGER: Duration = Duration::from_secs(1);
 const INPUT_HISTORY: usize = 256;
 /// Cookies stay valid for two of these periods.
 const COOKIE_PERIOD_SECS: u64 = 10;
-/// Bytes of a challenge: magic, kind, cookie, the host's key, flags. A
-/// hello without a valid cookie is answered only when at least this long.
-pub(crate) const CHALLENGE_LEN: usize = HANDSHAKE_HEADER + 8 + KEY_BYTES + 1;
+/// Bytes of a challenge: magic, kind, cookie, the host's key, flags, the
+/// host's Steam id (0: none). A hello without a valid cookie is answered
+/// only when at least this long.
+pub(crate) const CHALLENGE_LEN: usize = HANDSHAKE_HEADER + 8 + KEY_BYTES + 1 + 8;
 /// Seating hellos remembered against replay (see `used_hello_keys`).
 const MAX_USED_HELLO_KEYS: usize = 1024;
 /// Joins waiting for Steam at once; more are refused rather than queued,
@@ -935,6 +936,10 @@ impl Host {
             p.extend_from_slice(&self.key.public());
             let asks = self.cfg.room_password().is_some();
             p.push(if asks { CHALLENGE_ASKS_PASSWORD } else { 0 });
+            // Joiners mint their Steam tickets for this id, so a ticket
+            // sent to us is worthless at any other host.
+            p.extend_from_slice(&self.cfg.steam_id.unwrap_or(0).to_be_bytes());
+            debug_assert_eq!(p.len(), CHALLENGE_LEN);
             self.answer(now, from, p);
             return Ok(());
         }
