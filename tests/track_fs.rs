@@ -950,6 +950,52 @@ fn verify_dir_names_the_file_that_differs() {
 }
 
 #[test]
+fn the_cache_keeps_to_its_budget_evicting_the_least_recently_used() {
+    let s = Scratch::new("store-budget");
+    let l = Limits::default();
+    let track = |n: u64| {
+        let src = s.path().join(format!("src{n}"));
+        let m = generate_track(&src, MAP, TRACK, 100_000, 2, 40 + n).unwrap();
+        (src, m)
+    };
+    let (a, b, c) = (track(1), track(2), track(3));
+    // Room for two and a half of them.
+    let store = TrackStore::open(&s.path().join("cache"), l)
+        .unwrap()
+        .with_budget(250_000);
+    let aged = |m: &TrackManifest, secs: u64| {
+        let f = store
+            .root()
+            .join(m.track_hash().to_string())
+            .join("manifest.json");
+        let t = SystemTime::now() - Duration::from_secs(secs);
+        fs::File::options()
+            .write(true)
+            .open(f)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    };
+    store.insert(&a.0, &a.1).unwrap();
+    store.insert(&b.0, &b.1).unwrap();
+    aged(&a.1, 300);
+    aged(&b.1, 200);
+    // Using A makes B the least recently used.
+    assert!(store.lookup(&a.1.track_hash()).is_some());
+    // Junk under a track's name is not kept either.
+    let junk = TrackHash([9; 32]).to_string();
+    fs::create_dir(store.root().join(&junk)).unwrap();
+    store.insert(&c.0, &c.1).unwrap();
+    let mut want = vec![a.1.track_hash().to_string(), c.1.track_hash().to_string()];
+    want.sort();
+    assert_eq!(names(store.root()), want);
+    // A track larger than the whole budget is kept alone.
+    let big = store.clone().with_budget(1);
+    big.insert(&b.0, &b.1).unwrap();
+    assert_eq!(names(store.root()), vec![b.1.track_hash().to_string()]);
+}
+
+#[test]
 fn the_cache_stores_rechecks_and_feeds_installs() {
     let s = Scratch::new("store");
     let src = s.path().join("src");

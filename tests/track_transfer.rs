@@ -410,3 +410,91 @@ fn a_joiner_behind_a_capped_relay_gets_the_track_at_its_own_pace() {
         "2 MiB at 8 kB/s takes minutes"
     );
 }
+
+/// Bytes of every file under `root` (as their lengths say: preallocated
+/// files count in full).
+fn bytes_under(root: &Path) -> u64 {
+    listing(root)
+        .iter()
+        .filter(|p| p.is_file())
+        .map(|p| fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum()
+}
+
+fn partial_downloads(maps: &Path) -> usize {
+    fs::read_dir(maps)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(".propwash-tmp-"))
+        })
+        .count()
+}
+
+#[test]
+fn a_host_cycling_through_tracks_cannot_fill_the_joiners_disk() {
+    const SIZE: u64 = 4 << 20;
+    let s = Scratch::new("cycling");
+    let cfg = HostConfig {
+        track_rate_per_joiner: 2 << 20,
+        ..HostConfig::new(GAME, "Host")
+    };
+    let mut room = SimRoom::new(cfg, clean(), 31);
+    let maps = s.dir("maps");
+    let mut j = None;
+    // Ten tracks, each switched for the next a quarter of the way in.
+    let mut most_partials = 0;
+    let mut most_bytes = 0;
+    for n in 0..10u64 {
+        let src = s.dir(&format!("src{n}"));
+        generate_track(&src, MAP, TRACK, SIZE, 4, 100 + n).expect("track");
+        serve(&mut room, &src, true);
+        let i = *j.get_or_insert_with(|| joiner(&mut room, "J", &maps));
+        room.run_for(Duration::from_millis(600));
+        most_partials = most_partials.max(partial_downloads(&maps));
+        most_bytes = most_bytes.max(bytes_under(&maps));
+        assert!(ready(&room, i).is_none(), "track {n} finished too soon");
+    }
+    // Two interrupted downloads kept for a resume, besides the one going,
+    // each with its manifest and state file.
+    let bound = (propwash::track::install::MAX_PARTIAL_TRACKS as u64 + 1) * (SIZE + (64 << 10));
+    assert!(most_partials <= 3, "{most_partials} partial downloads");
+    assert!(
+        most_bytes <= bound,
+        "{most_bytes} bytes on disk, more than {bound}"
+    );
+    // The last track still arrives.
+    let i = j.unwrap();
+    run_until_settled(&mut room, &[i], Duration::from_secs(30));
+    assert_eq!(failed(&room, i), None);
+    assert!(ready(&room, i).is_some());
+}
+
+#[test]
+fn a_session_starts_so_many_track_downloads_and_no_more() {
+    let s = Scratch::new("many-tracks");
+    let mut room = SimRoom::new(HostConfig::new(GAME, "Host"), clean(), 32);
+    let maps = s.dir("maps");
+    let mut j = None;
+    for n in 0..33u64 {
+        let src = s.dir(&format!("src{n}"));
+        generate_track(&src, MAP, TRACK, 4096, 1, 200 + n).expect("track");
+        serve(&mut room, &src, true);
+        j.get_or_insert_with(|| joiner(&mut room, "J", &maps));
+        room.run_for(Duration::from_millis(300));
+    }
+    let i = j.unwrap();
+    let readies = room.client_events[i]
+        .iter()
+        .filter(|e| matches!(e, Event::TrackReady { .. }))
+        .count();
+    assert_eq!(readies, 32);
+    let reason = failed(&room, i).expect("the 33rd is refused");
+    assert!(reason.contains("32 times"), "{reason}");
+    assert_eq!(
+        room.clients[i].1.state(),
+        propwash::session::ClientState::Connected
+    );
+}

@@ -44,6 +44,14 @@ const FIRST_HELLO_LEN: usize = 64;
 /// Challenge flag: the room asks a password.
 pub(crate) const CHALLENGE_ASKS_PASSWORD: u8 = 1;
 
+/// Track downloads one session starts at most (a track found on disk
+/// counts too: looking for it hashes folders).
+const MAX_DOWNLOADS_PER_SESSION: u64 = 32;
+/// Bytes of tracks one session's downloads write at most (four of the
+/// largest tracks [`crate::track::Limits`] allows by default; the game's
+/// own tracks are a few MiB).
+const MAX_TRACK_BYTES_PER_SESSION: u64 = 1 << 30;
+
 /// While the track target has jobs in hand, the client asks to be woken
 /// this often to take their results: the target works on its own thread
 /// and cannot wake the network thread itself, and a result left waiting
@@ -193,6 +201,8 @@ pub struct Client {
     /// Numbers downloads, so the target's late results for an earlier one
     /// are told apart.
     downloads_started: u64,
+    /// Bytes of tracks the downloads of this session wrote.
+    track_bytes: u64,
     /// When to collect the track target's results next, while it is busy.
     track_poll_at: Instant,
     /// The announced track we already dealt with (ready or failed).
@@ -246,6 +256,7 @@ impl Client {
             track_target: None,
             download: None,
             downloads_started: 0,
+            track_bytes: 0,
             track_poll_at: now,
             track_settled: None,
             verified_steam_id: None,
@@ -271,18 +282,20 @@ impl Client {
         if self.state != ClientState::Connected {
             return;
         }
-        let Some(target) = self.track_target.as_deref_mut() else {
+        if self.track_target.is_none() {
             return;
-        };
+        }
         let Some(announced) = Announcement::from_props(&self.room.props) else {
             // The host withdrew its track: a download in progress ends here
             // (its partial files stay for a later resume).
-            if let Some(d) = self.download.take() {
+            if let Some(d) = self.retire_download() {
                 let _ = self.link.send_on(Lane::Bulk, &TrackMsg::Cancel.encode());
                 self.events.push_back(Event::TrackFailed {
                     reason: format!("the host stopped sharing track {}", d.hash()),
                 });
-                d.close(target);
+                if let Some(target) = self.track_target.as_deref_mut() {
+                    d.close(target);
+                }
             }
             return;
         };
@@ -292,15 +305,53 @@ impl Client {
         {
             return;
         }
-        if let Some(old) = self.download.take() {
+        if let Some(old) = self.retire_download() {
             // The host switched tracks mid-download: the old one is dropped
             // (its partial files stay for a later resume).
             let _ = self.link.send_on(Lane::Bulk, &TrackMsg::Cancel.encode());
-            old.close(target);
+            if let Some(target) = self.track_target.as_deref_mut() {
+                old.close(target);
+            }
         }
+        // A host cycling through tracks cannot fill our disk: a session
+        // starts so many downloads and writes so many bytes at most.
+        let over = if self.downloads_started >= MAX_DOWNLOADS_PER_SESSION {
+            Some(format!(
+                "the host changed its track {MAX_DOWNLOADS_PER_SESSION} times in this session"
+            ))
+        } else if self.track_bytes.saturating_add(announced.size) > MAX_TRACK_BYTES_PER_SESSION {
+            Some(format!(
+                "this session already wrote {} MiB of tracks and track {hash} has {} MiB more \
+                 (at most {} MiB a session)",
+                self.track_bytes >> 20,
+                announced.size >> 20,
+                MAX_TRACK_BYTES_PER_SESSION >> 20
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = over {
+            tracing::warn!("not fetching the room's track: {why}");
+            self.track_settled = Some(hash);
+            self.events.push_back(Event::TrackFailed {
+                reason: format!("not fetching the room's track: {why}; rejoin to fetch it"),
+            });
+            return;
+        }
+        let Some(target) = self.track_target.as_deref_mut() else {
+            return;
+        };
         self.downloads_started += 1;
         self.download = Some(Download::start(self.downloads_started, announced, target));
         self.poll_track();
+    }
+
+    /// Ends the download in hand, counting the bytes it wrote against the
+    /// session's budget.
+    fn retire_download(&mut self) -> Option<Download> {
+        let d = self.download.take()?;
+        self.track_bytes = self.track_bytes.saturating_add(d.written());
+        Some(d)
     }
 
     /// Takes what the track target finished and moves the download on.
@@ -334,14 +385,14 @@ impl Client {
                 DownloadOutput::Ready { path, downloaded } => {
                     tracing::info!(path = %path.display(), downloaded, "the room's track is ready");
                     self.track_settled = Some(hash);
-                    self.download = None;
+                    self.retire_download();
                     self.events
                         .push_back(Event::TrackReady { path, downloaded });
                 }
                 DownloadOutput::Failed(e) => {
                     tracing::warn!("track download failed: {e}");
                     self.track_settled = Some(hash);
-                    self.download = None;
+                    self.retire_download();
                     self.events.push_back(Event::TrackFailed {
                         reason: e.to_string(),
                     });

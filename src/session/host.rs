@@ -39,7 +39,7 @@ use crate::proto::{
     Control, GameEvent, Hello, LeaveReason, Message, PilotFrame, PilotInput, PlayerInfo,
     RefuseReason, Role, FRAME_BYTES, INPUT_BYTES,
 };
-use crate::track::transfer::{Announcement, TrackMsg, TrackSource, Upload};
+use crate::track::transfer::{tag_of, Announcement, TrackMsg, TrackSource, Upload};
 use crate::track::TrackManifest;
 
 /// How the host runs its room.
@@ -747,11 +747,12 @@ impl Host {
         // announcement or a refusal on their next request).
         if !(same && allow_download) {
             for p in &mut self.peers {
-                if p.upload.take().is_some() {
+                if let Some(up) = p.upload.take() {
                     let reason = "the host stopped sharing that track".to_string();
+                    let tag = up.tag();
                     let _ = p
                         .link
-                        .send_on(Lane::Bulk, &TrackMsg::Refused { reason }.encode());
+                        .send_on(Lane::Bulk, &TrackMsg::Refused { tag, reason }.encode());
                 }
             }
         }
@@ -1516,9 +1517,10 @@ impl Host {
                     (reason, _) => {
                         p.upload = None;
                         let reason = reason.unwrap_or("no track").to_string();
+                        let tag = tag_of(&hash);
                         let _ = p
                             .link
-                            .send_on(Lane::Bulk, &TrackMsg::Refused { reason }.encode());
+                            .send_on(Lane::Bulk, &TrackMsg::Refused { tag, reason }.encode());
                     }
                 }
             }
@@ -1817,9 +1819,10 @@ impl Host {
                     Some(Err(e)) => {
                         tracing::warn!("track read failed: {e}");
                         let reason = format!("the host could not read its track: {e}");
+                        let tag = up.tag();
                         let _ = p
                             .link
-                            .send_on(Lane::Bulk, &TrackMsg::Refused { reason }.encode());
+                            .send_on(Lane::Bulk, &TrackMsg::Refused { tag, reason }.encode());
                         p.upload = None;
                         break;
                     }

@@ -47,6 +47,11 @@ pub const TEMP_PREFIX: &str = ".propwash-tmp-";
 /// A temporary folder untouched this long is abandoned; see
 /// [`sweep_stale_temps`].
 pub const DEFAULT_STALE_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+/// Interrupted downloads kept for a resume, per folder, besides the one
+/// starting: older ones are removed when a new download starts, so a host
+/// cycling through tracks cannot fill the disk with preallocated partial
+/// tracks (at most this many plus one, each within [`Limits`]).
+pub const MAX_PARTIAL_TRACKS: usize = 2;
 /// The install state is saved at least every this many new bytes, and when
 /// a [`PartialTrack`] is dropped. A crash loses at most this much progress
 /// (the bytes are re-fetched, never trusted unhashed).
@@ -258,6 +263,21 @@ impl Installer {
     pub fn begin(&self, manifest: &TrackManifest) -> Result<PartialTrack, TrackError> {
         manifest.validate(&self.limits)?;
         let root = self.root_for(manifest)?.to_path_buf();
+        // Abandoned (a day untouched) and surplus interrupted downloads go
+        // before a new one takes its room.
+        match sweep_prefixed(
+            &root,
+            TEMP_PREFIX,
+            SystemTime::now(),
+            DEFAULT_STALE_AGE,
+            MAX_PARTIAL_TRACKS,
+        ) {
+            Ok(removed) if !removed.is_empty() => {
+                tracing::info!(removed = removed.len(), "removed old interrupted downloads");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("could not remove old interrupted downloads: {e}"),
+        }
         let temp_dir = create_temp_dir(&root, &manifest.track_hash())?;
         let mut partial = PartialTrack {
             manifest: manifest.clone(),
@@ -963,16 +983,20 @@ pub fn sweep_stale_temps(
     now: SystemTime,
     max_age: Duration,
 ) -> Result<Vec<PathBuf>, TrackError> {
-    sweep_prefixed(maps_root, TEMP_PREFIX, now, max_age)
+    sweep_prefixed(maps_root, TEMP_PREFIX, now, max_age, usize::MAX)
 }
 
+/// Removes the folders in `root` named `prefix...` untouched for longer
+/// than `max_age`, and of the others all but the `keep` touched last.
 pub(crate) fn sweep_prefixed(
     root: &Path,
     prefix: &str,
     now: SystemTime,
     max_age: Duration,
+    keep: usize,
 ) -> Result<Vec<PathBuf>, TrackError> {
     let mut removed = Vec::new();
+    let mut kept = Vec::new();
     for entry in fs::read_dir(root).map_err(io_err("listing", root))? {
         let entry = entry.map_err(io_err("listing", root))?;
         let path = entry.path();
@@ -991,6 +1015,16 @@ pub(crate) fn sweep_prefixed(
             .and_then(|t| now.duration_since(t).ok())
             .is_some_and(|age| age > max_age);
         if stale {
+            fs::remove_dir_all(&path).map_err(io_err("removing", &path))?;
+            removed.push(path);
+        } else {
+            kept.push((touched, path));
+        }
+    }
+    if kept.len() > keep {
+        // Touched last first; the unreadable (no time) count as oldest.
+        kept.sort_by_key(|k| std::cmp::Reverse(k.0));
+        for (_, path) in kept.drain(keep..) {
             fs::remove_dir_all(&path).map_err(io_err("removing", &path))?;
             removed.push(path);
         }

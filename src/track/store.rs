@@ -40,19 +40,38 @@ const MAX_VERIFIED: usize = 64;
 /// folder is hashed again next time, when the window has passed.
 const RACY_WINDOW: Duration = Duration::from_secs(2);
 
-/// The cache of downloaded tracks, one folder per track hash.
+/// Most bytes of tracks the cache keeps by default (eight of the largest
+/// tracks [`Limits`] allows by default); the least recently used go first.
+pub const DEFAULT_CACHE_BYTES: u64 = 2 << 30;
+
+/// The cache of downloaded tracks, one folder per track hash, within a
+/// budget of bytes: inserting a track evicts the least recently used ones
+/// (a lookup counts as a use) until the rest fit.
 #[derive(Clone, Debug)]
 pub struct TrackStore {
     root: PathBuf,
     limits: Limits,
+    budget: u64,
 }
 
 impl TrackStore {
-    /// Opens (creating if needed) the cache at `root`.
+    /// Opens (creating if needed) the cache at `root`, with
+    /// [`DEFAULT_CACHE_BYTES`] as its budget.
     pub fn open(root: &Path, limits: Limits) -> Result<TrackStore, TrackError> {
         fs::create_dir_all(root).map_err(io_err("creating", root))?;
         let root = fs::canonicalize(root).map_err(io_err("opening", root))?;
-        Ok(TrackStore { root, limits })
+        Ok(TrackStore {
+            root,
+            limits,
+            budget: DEFAULT_CACHE_BYTES,
+        })
+    }
+
+    /// Keeps at most `bytes` of tracks (the track just inserted always
+    /// stays, whatever its size).
+    pub fn with_budget(mut self, bytes: u64) -> TrackStore {
+        self.budget = bytes;
+        self
     }
 
     /// The cache folder (canonical).
@@ -67,9 +86,15 @@ impl TrackStore {
     /// hashes every byte anyway).
     pub fn lookup(&self, hash: &TrackHash) -> Option<PathBuf> {
         let manifest = self.manifest(hash).ok()?;
-        let files = self.root.join(hash.to_string()).join(FILES_DIR);
+        let entry = self.root.join(hash.to_string());
+        let files = entry.join(FILES_DIR);
         let listing = list_dir(&files, &self.limits).ok()?;
         compare_listing(manifest.files(), &listing).ok()?;
+        // Used now: the manifest's modification time orders evictions.
+        let _ = fs::OpenOptions::new()
+            .write(true)
+            .open(entry.join(MANIFEST_FILE))
+            .and_then(|f| f.set_modified(SystemTime::now()));
         Some(files)
     }
 
@@ -135,7 +160,59 @@ impl TrackStore {
             let _ = fs::remove_dir_all(&tmp);
             return Err(io_err("moving into place", &entry)(e));
         }
+        if let Err(e) = self.evict(&hash) {
+            tracing::warn!("could not trim the track cache: {e}");
+        }
+        let _ = self.sweep_stale_temps(SystemTime::now(), super::install::DEFAULT_STALE_AGE);
         Ok(entry.join(FILES_DIR))
+    }
+
+    /// Removes the least recently used tracks until the rest fit the
+    /// budget; `keep` stays whatever its size. Entries whose manifest does
+    /// not read are removed too (nothing could use them). Returns the
+    /// hashes removed.
+    pub fn evict(&self, keep: &TrackHash) -> Result<Vec<TrackHash>, TrackError> {
+        let mut entries = Vec::new();
+        let mut removed = Vec::new();
+        for entry in fs::read_dir(&self.root).map_err(io_err("listing", &self.root))? {
+            let entry = entry.map_err(io_err("listing", &self.root))?;
+            let Some(hash) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<TrackHash>().ok())
+            else {
+                continue;
+            };
+            if hash == *keep {
+                continue;
+            }
+            match self.manifest(&hash) {
+                Ok(m) => {
+                    let used = fs::metadata(entry.path().join(MANIFEST_FILE))
+                        .and_then(|m| m.modified())
+                        .ok();
+                    entries.push((used, m.total_size(), hash));
+                }
+                Err(_) => {
+                    if self.remove(&hash)? {
+                        removed.push(hash);
+                    }
+                }
+            }
+        }
+        let mut total = self
+            .manifest(keep)
+            .map(|m| m.total_size())
+            .unwrap_or_default();
+        // Used last first.
+        entries.sort_by_key(|e| std::cmp::Reverse(e.0));
+        for (_, size, hash) in entries {
+            total = total.saturating_add(size);
+            if total > self.budget && self.remove(&hash)? {
+                removed.push(hash);
+            }
+        }
+        Ok(removed)
     }
 
     /// Removes a cached track. Returns whether there was one.
@@ -160,7 +237,7 @@ impl TrackStore {
         now: SystemTime,
         max_age: Duration,
     ) -> Result<Vec<PathBuf>, TrackError> {
-        sweep_prefixed(&self.root, STORE_TEMP_PREFIX, now, max_age)
+        sweep_prefixed(&self.root, STORE_TEMP_PREFIX, now, max_age, usize::MAX)
     }
 
     /// Copies the listed files into `tmp/files`, verifies them, writes the

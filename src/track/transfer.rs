@@ -294,6 +294,9 @@ pub enum TrackMsg {
     },
     /// Host to joiner: no (downloads off, unknown track, read error).
     Refused {
+        /// First 8 bytes of the hash of the track refused (a refusal of an
+        /// earlier track, still on its way, leaves a new download alone).
+        tag: [u8; 8],
         /// Why, for the player.
         reason: String,
     },
@@ -354,8 +357,9 @@ impl TrackMsg {
                 out.extend_from_slice(&offset.to_be_bytes());
                 out.extend_from_slice(data);
             }
-            TrackMsg::Refused { reason } => {
+            TrackMsg::Refused { tag, reason } => {
                 out.push(4);
+                out.extend_from_slice(tag);
                 out.extend_from_slice(reason.as_bytes());
             }
             TrackMsg::Credit { written } => {
@@ -413,6 +417,7 @@ impl TrackMsg {
                 data: r.rest().to_vec(),
             },
             4 => TrackMsg::Refused {
+                tag: *r.array::<8>("refusal tag")?,
                 reason: String::from_utf8_lossy(r.rest())
                     .chars()
                     .take(512)
@@ -428,7 +433,8 @@ impl TrackMsg {
     }
 }
 
-fn tag_of(hash: &TrackHash) -> [u8; 8] {
+/// The 8 bytes of a track's hash that chunks and refusals carry.
+pub fn tag_of(hash: &TrackHash) -> [u8; 8] {
     let mut t = [0u8; 8];
     t.copy_from_slice(&hash.as_bytes()[..8]);
     t
@@ -437,6 +443,7 @@ fn tag_of(hash: &TrackHash) -> [u8; 8] {
 /// The host's side of one joiner's download: what is left to send.
 #[derive(Debug)]
 pub struct Upload {
+    tag: [u8; 8],
     manifest_json: Option<(Vec<u8>, usize)>,
     spans: VecDeque<Span>,
     sent: u64,
@@ -483,6 +490,7 @@ impl Upload {
             }
         }
         Upload {
+            tag: tag_of(&m.track_hash()),
             manifest_json: manifest.then(|| (m.to_json().into_bytes(), 0)),
             spans: queue,
             sent: 0,
@@ -490,6 +498,11 @@ impl Upload {
             done_sent: false,
             bytes_sent: 0,
         }
+    }
+
+    /// The tag of the track it serves.
+    pub fn tag(&self) -> [u8; 8] {
+        self.tag
     }
 
     /// The joiner reported `written` bytes on disk.
@@ -714,6 +727,11 @@ impl Download {
         self.announced.hash
     }
 
+    /// Bytes of the track on disk, as the target last reported them.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
     /// True once it finished or failed.
     pub fn is_over(&self) -> bool {
         matches!(self.stage, Stage::Over)
@@ -763,7 +781,9 @@ impl Download {
         target: &mut dyn TrackTarget,
     ) -> Vec<DownloadOutput> {
         match msg {
-            TrackMsg::Refused { reason } => match self.stage {
+            // A refusal of the track before this one, still on its way.
+            TrackMsg::Refused { tag, .. } if tag != tag_of(&self.announced.hash) => Vec::new(),
+            TrackMsg::Refused { reason, .. } => match self.stage {
                 // Everything is here already, or it failed anyway.
                 Stage::Finishing | Stage::Aborting(_) | Stage::Over => Vec::new(),
                 _ => self.fail(DownloadError::Refused(reason), false, target),
@@ -813,7 +833,8 @@ impl Download {
             return Vec::new();
         };
         if hash != self.announced.hash {
-            return self.fail(DownloadError::WrongManifest, true, target);
+            // The track before this one, sent before the host switched.
+            return Vec::new();
         }
         let total = total as usize;
         if total > limits.max_manifest_json_len()
@@ -871,11 +892,9 @@ impl Download {
         target: &mut dyn TrackTarget,
     ) -> Vec<DownloadOutput> {
         if tag != tag_of(&self.announced.hash) {
-            return self.fail(
-                DownloadError::Protocol("a chunk of another track"),
-                true,
-                target,
-            );
+            // The track before this one, sent before the host switched
+            // (the bulk lane is in order, so nothing of ours came yet).
+            return Vec::new();
         }
         match self.stage {
             Stage::Receiving { .. } => {
@@ -1912,10 +1931,36 @@ mod tests {
         drain(&mut d, &mut target);
         let temps = || std::fs::read_dir(&maps).unwrap().count();
         assert_eq!(temps(), 1, "the partial track is open");
+        // What the host sent of the track before this one, still arriving
+        // after it switched, leaves this download alone.
+        let other = [0xee; 8];
+        for stale in [
+            TrackMsg::Chunk {
+                tag: other,
+                file: 0,
+                offset: 0,
+                data: vec![1; 64],
+            },
+            TrackMsg::ManifestPart {
+                hash: TrackHash([0xee; 32]),
+                total: 10,
+                offset: 0,
+                data: vec![b'{'],
+            },
+            TrackMsg::Refused {
+                tag: other,
+                reason: "the host stopped sharing that track".into(),
+            },
+        ] {
+            assert!(d.on_message(stale, &mut target).is_empty());
+            assert!(drain(&mut d, &mut target).is_empty());
+            assert!(!d.is_over());
+        }
         // The disk is slow; the host refuses meanwhile.
         target.hold = true;
         let out = d.on_message(
             TrackMsg::Refused {
+                tag: tag_of(&m.track_hash()),
                 reason: "no".into(),
             },
             &mut target,
