@@ -721,6 +721,38 @@ typedef struct PwPeerStats {
   uint64_t inputs_recovered;
 } PwPeerStats;
 
+// The session's counters, written by `pw_session_counters`. A game that
+// sees `events_dropped` grow left more than 65,536 events (or 32 MiB of
+// them) unread and missed those.
+typedef struct PwSessionCounters {
+  // Datagrams the socket received.
+  uint64_t received;
+  // Datagrams from strangers dropped before anything read them.
+  uint64_t dropped_strangers;
+  // Datagrams dropped because the network thread was behind.
+  uint64_t dropped_full;
+  // Frames pushed while the push queue was full.
+  uint64_t pushes_dropped;
+  // Events waiting for `pw_session_poll_event` now.
+  uint64_t events_queued;
+  // Events dropped because too many were left unread.
+  uint64_t events_dropped;
+  // Lobby reports dropped likewise.
+  uint64_t lobby_events_dropped;
+  // Datagrams dropped as malformed, from strangers, from the wrong
+  // address or over budget.
+  uint64_t rejected_datagrams;
+  // Of those, packets from a peer's address that did not open (forged,
+  // damaged or replayed), and replayed hellos.
+  uint64_t unsealed_dropped;
+  // Client: what the host sent beyond what a room holds, ignored.
+  uint64_t refused_from_host;
+  // Host: events and property changes refused over their sender's budget.
+  uint64_t flood_refused;
+  // Host: peers dropped for flooding the room.
+  uint64_t flooders_dropped;
+} PwSessionCounters;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1479,6 +1511,17 @@ PwResult pw_session_stats(struct PwSession *session,
                           struct PwPeerStats *out,
                           size_t cap,
                           size_t *out_count);
+
+// Writes the session's counters into `*out` (the core's are refreshed
+// every 100 ms, the queues' at once).
+//
+// `session` and `out` must not be NULL. Any thread that may use the
+// session; never blocks, never allocates.
+//
+// # Safety
+// `session` must be NULL or a handle from this library; `out` must be
+// NULL or writable.
+PwResult pw_session_counters(struct PwSession *session, struct PwSessionCounters *out);
 
 // Host only: serves the custom track in folder `dir` (the host's own copy,
 // normally `<maps>/<map_id>/custom/<track_id>`) to the room, or with an

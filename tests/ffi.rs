@@ -467,6 +467,25 @@ fn host_and_pilot_share_frames_events_properties_and_stats_through_the_abi() {
         let r = unsafe { pw_session_stats(p, stats.as_mut_ptr(), stats.len(), &mut n) };
         r == PwResult::Ok && n == 1 && stats[0].packets_received > 0
     }));
+    // Counters: datagrams came, none forged; what waits for the game is
+    // counted and nothing was dropped.
+    let counters = |s: *mut PwSession| {
+        let mut c = PwSessionCounters::default();
+        assert_eq!(unsafe { pw_session_counters(s, &mut c) }, PwResult::Ok);
+        c
+    };
+    for s in [h, p] {
+        let c = counters(s);
+        assert!(c.received > 0, "{c:?}");
+        assert_eq!((c.unsealed_dropped, c.events_dropped), (0, 0), "{c:?}");
+        while poll(s).is_some() {}
+        assert_eq!(counters(s).events_queued, 0);
+    }
+    assert_eq!(
+        unsafe { pw_session_send_event(h, 9, 0, 0, null(), 0) },
+        PwResult::Ok
+    );
+    assert!(wait_until(|| counters(p).events_queued == 1));
 
     let mut host_t = 0.0f64;
     assert_eq!(
@@ -629,6 +648,14 @@ fn null_pointers_are_refused_and_outputs_stay_untouched() {
         n,
         "`out`",
     );
+    expect_err(unsafe { pw_session_counters(h, null_mut()) }, n, "`out`");
+    let mut c = PwSessionCounters::default();
+    expect_err(
+        unsafe { pw_session_counters(null_mut(), &mut c) },
+        n,
+        "`session`",
+    );
+    assert_eq!(c, PwSessionCounters::default(), "output untouched");
     expect_err(unsafe { pw_log_read(null_mut(), 8, &mut len) }, n, "`buf`");
 
     // The functions that report errors refuse NULL without replacing the

@@ -287,7 +287,7 @@ fn spoofed_source_flood_does_not_starve_real_pilots() {
     let n = h.stats(&mut stats);
     assert_eq!(n, 1, "a spoofed source was seated");
     assert_eq!(h.snapshot().players.len(), 2);
-    let c = h.transport_counters();
+    let c = h.counters();
     assert!(
         c.dropped_strangers > 0,
         "flood of {flood_sent} never reached the filter: {c:?}"

@@ -238,7 +238,7 @@ fn every_joiners_first_request_reaches_a_busy_host() {
                         while host.poll_event().is_some() {}
                         std::thread::sleep(Duration::from_millis(2));
                     }
-                    let dropped = host.transport_counters().dropped_strangers;
+                    let dropped = host.counters().dropped_strangers;
                     c.close_and_wait();
                     host.close_and_wait();
                     assert_eq!(outcome, Some(Ok(())), "room {k} round {round}");

@@ -22,7 +22,7 @@ use crate::lobby::{LobbyEvent, Path};
 use crate::proto::room::ActorNr;
 use crate::proto::EventTarget;
 use crate::runtime::{
-    FrameArrivals, PilotState, RuntimeError, Session, SessionState, TransportCounters,
+    FrameArrivals, PilotState, RuntimeError, Session, SessionCounters, SessionState,
 };
 use crate::session::{Event, PeerStats, HOST_ACTOR, MAX_PILOTS, MAX_SPECTATORS};
 use crate::track::transfer::{props, TrackSource};
@@ -238,7 +238,7 @@ pub(crate) struct PeerOutcome {
     /// Longest time between two reads of the room while the pilots flew:
     /// a stall here (the machine, not the network) costs frames.
     pub(crate) max_poll_gap: Duration,
-    pub(crate) transport: TransportCounters,
+    pub(crate) transport: SessionCounters,
     pub(crate) error_count: usize,
     pub(crate) errors: Vec<String>,
     /// A listed room's joiner: the lobby's path to the host.
@@ -261,7 +261,7 @@ impl PeerOutcome {
             marks: HostMarks::default(),
             pushes_dropped: 0,
             max_poll_gap: Duration::ZERO,
-            transport: TransportCounters::default(),
+            transport: SessionCounters::default(),
             error_count: 0,
             errors: Vec::new(),
             lobby_path: None,
@@ -326,7 +326,7 @@ pub(crate) fn run(mut ctx: PeerContext, session: Result<Session, String>) -> Pee
     };
     let serve = ctx.serve.take();
     fly(&ctx, &plan, serve, &mut session, &mut out);
-    out.transport = session.transport_counters();
+    out.transport = session.counters();
     // Everyone finishes counting before anyone leaves; a peer that is very
     // late shows up in the report as a thread that did not finish.
     plan.observed

@@ -67,10 +67,11 @@ pub use room::{
     PwSettingsChange, PW_ACTOR_SELF, PW_GROUPS_ADD, PW_GROUPS_REMOVE, PW_MAX_TARGETS,
 };
 pub use session::{
-    pw_session_follow, pw_session_free, pw_session_host, pw_session_host_time, pw_session_info,
-    pw_session_join, pw_session_leave, pw_session_push_local, pw_session_read_pilots,
-    pw_session_read_pilots_interpolated, pw_session_stats, PwCloseReason, PwPeerStats, PwSession,
-    PwSessionInfo, PwSessionState, PW_MAX_PEERS, PW_MAX_PILOTS,
+    pw_session_counters, pw_session_follow, pw_session_free, pw_session_host, pw_session_host_time,
+    pw_session_info, pw_session_join, pw_session_leave, pw_session_push_local,
+    pw_session_read_pilots, pw_session_read_pilots_interpolated, pw_session_stats, PwCloseReason,
+    PwPeerStats, PwSession, PwSessionCounters, PwSessionInfo, PwSessionState, PW_MAX_PEERS,
+    PW_MAX_PILOTS,
 };
 pub use track::pw_session_serve_track;
 

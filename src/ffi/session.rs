@@ -17,7 +17,7 @@ use super::result::{Error, PwResult};
 use crate::identity::{AuthTicket, Identity, TicketMinter};
 use crate::lobby::HostProfile;
 use crate::proto::PilotFrame;
-use crate::runtime::{HostExtras, PilotState, Session, SessionState};
+use crate::runtime::{HostExtras, PilotState, Session, SessionCounters, SessionState};
 use crate::session::{CloseReason, PeerStats, MAX_PILOTS, MAX_SPECTATORS};
 
 /// Most remote pilots `pw_session_read_pilots` can return: an array of this
@@ -760,6 +760,86 @@ pub unsafe extern "C" fn pw_session_stats(
             }
             // SAFETY: `out` and `out_count` are writable (caller).
             unsafe { out.write(&flat[..n]) }
+        })
+    })
+}
+
+/// The session's counters, written by `pw_session_counters`. A game that
+/// sees `events_dropped` grow left more than 65,536 events (or 32 MiB of
+/// them) unread and missed those.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PwSessionCounters {
+    /// Datagrams the socket received.
+    pub received: u64,
+    /// Datagrams from strangers dropped before anything read them.
+    pub dropped_strangers: u64,
+    /// Datagrams dropped because the network thread was behind.
+    pub dropped_full: u64,
+    /// Frames pushed while the push queue was full.
+    pub pushes_dropped: u64,
+    /// Events waiting for `pw_session_poll_event` now.
+    pub events_queued: u64,
+    /// Events dropped because too many were left unread.
+    pub events_dropped: u64,
+    /// Lobby reports dropped likewise.
+    pub lobby_events_dropped: u64,
+    /// Datagrams dropped as malformed, from strangers, from the wrong
+    /// address or over budget.
+    pub rejected_datagrams: u64,
+    /// Of those, packets from a peer's address that did not open (forged,
+    /// damaged or replayed), and replayed hellos.
+    pub unsealed_dropped: u64,
+    /// Client: what the host sent beyond what a room holds, ignored.
+    pub refused_from_host: u64,
+    /// Host: events and property changes refused over their sender's budget.
+    pub flood_refused: u64,
+    /// Host: peers dropped for flooding the room.
+    pub flooders_dropped: u64,
+}
+
+impl From<SessionCounters> for PwSessionCounters {
+    fn from(c: SessionCounters) -> Self {
+        PwSessionCounters {
+            received: c.received,
+            dropped_strangers: c.dropped_strangers,
+            dropped_full: c.dropped_full,
+            pushes_dropped: c.pushes_dropped,
+            events_queued: c.events_queued,
+            events_dropped: c.events_dropped,
+            lobby_events_dropped: c.lobby_events_dropped,
+            rejected_datagrams: c.rejected_datagrams,
+            unsealed_dropped: c.unsealed_dropped,
+            refused_from_host: c.refused_from_host,
+            flood_refused: c.flood_refused,
+            flooders_dropped: c.flooders_dropped,
+        }
+    }
+}
+
+/// Writes the session's counters into `*out` (the core's are refreshed
+/// every 100 ms, the queues' at once).
+///
+/// `session` and `out` must not be NULL. Any thread that may use the
+/// session; never blocks, never allocates.
+///
+/// # Safety
+/// `session` must be NULL or a handle from this library; `out` must be
+/// NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn pw_session_counters(
+    session: *mut PwSession,
+    out: *mut PwSessionCounters,
+) -> PwResult {
+    ffi_boundary!({
+        // SAFETY: `session` is NULL or a handle from this library (caller).
+        let shell = unsafe { shell(session) }?;
+        shell.with(|live| {
+            let out = arg::out(out, "out")?;
+            let c = PwSessionCounters::from(live.session.counters());
+            // SAFETY: `out` is writable (caller).
+            unsafe { out.write(c) };
+            Ok(())
         })
     })
 }

@@ -20,10 +20,11 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver, Sender};
 use laminar::{ConnectionManager, Packet, SocketEvent, VirtualConnection};
 
+use super::queue::QueueTx;
 use super::socket::{ChannelSocket, Inbound, KnownPeers, RECEIVE_BUDGET};
 use super::triple;
 use super::view::RoomView;
-use super::{RoomSnapshot, SessionState, Shared};
+use super::{CoreCounters, RoomSnapshot, SessionState, Shared};
 use crate::lobby::wire::PeerRole;
 use crate::lobby::{family, JoinFailure, Listing, LobbyClient, LobbyEvent, Received, SessionId};
 use crate::proto::room::{ActorNr, GroupChange, Props, Raise, RoomSettings, SetProps};
@@ -275,7 +276,7 @@ pub(crate) struct Driver {
     pub(crate) stranger_rx: Receiver<Inbound>,
     pub(crate) push_rx: Receiver<PilotFrame>,
     pub(crate) cmd_rx: Receiver<Command>,
-    pub(crate) events_tx: Sender<Event>,
+    pub(crate) events_tx: QueueTx<Event>,
     /// Requests that failed here, in words, for `Session::poll_request_failure`.
     pub(crate) failures_tx: Sender<String>,
     pub(crate) serve_generation: Arc<AtomicU64>,
@@ -288,7 +289,9 @@ pub(crate) struct Driver {
     pub(crate) known: KnownPeers,
     pub(crate) stop: Arc<AtomicBool>,
     /// What the lobby client reports, for `Session::poll_lobby_event`.
-    pub(crate) lobby_tx: Sender<LobbyEvent>,
+    pub(crate) lobby_tx: QueueTx<LobbyEvent>,
+    /// The core's counters, published with the link statistics.
+    pub(crate) core_counters: Arc<CoreCounters>,
     /// Bumped when who may reach us changed outside the core's membership
     /// (a joiner's path to its host was found).
     pub(crate) known_epoch: u64,
@@ -700,6 +703,22 @@ impl Driver {
     }
 
     fn refresh_stats(&mut self) {
+        let c = &self.core_counters;
+        let set = |a: &AtomicU64, v: u64| a.store(v, Ordering::Relaxed);
+        match &self.core {
+            Core::Host(h) => {
+                set(&c.rejected_datagrams, h.rejected_datagrams);
+                set(&c.unsealed_dropped, h.unsealed_dropped);
+                set(&c.flood_refused, h.flood_refused);
+                set(&c.flooders_dropped, h.flooders_dropped);
+            }
+            Core::Client(cl) => {
+                set(&c.rejected_datagrams, cl.rejected_datagrams);
+                set(&c.unsealed_dropped, cl.unsealed_dropped);
+                set(&c.refused_from_host, cl.refused_from_host);
+            }
+            Core::Introducing(_) => {}
+        }
         let m = &mut self.master;
         match &self.core {
             Core::Host(h) => {

@@ -23,6 +23,7 @@
 
 mod browser;
 mod driver;
+mod queue;
 mod socket;
 pub mod triple;
 mod view;
@@ -164,9 +165,11 @@ pub(crate) struct Shared {
     snapshot: Mutex<Arc<RoomSnapshot>>,
 }
 
-/// Transport counters, for diagnostics and the benchmark.
+/// A session's counters, for diagnostics, the benchmark and a game that
+/// wants to know it fell behind. The core's are refreshed with the link
+/// statistics (every 100 ms).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TransportCounters {
+pub struct SessionCounters {
     /// Datagrams the reader thread received.
     pub received: u64,
     /// Datagrams from strangers dropped before laminar.
@@ -175,6 +178,35 @@ pub struct TransportCounters {
     pub dropped_full: u64,
     /// Frames the game pushed while the queue was full.
     pub pushes_dropped: u64,
+    /// Events waiting for the game now.
+    pub events_queued: u64,
+    /// Events dropped because the game left too many unread
+    /// (see `MAX_QUEUED_EVENTS`); the game missed them.
+    pub events_dropped: u64,
+    /// Lobby reports dropped likewise.
+    pub lobby_events_dropped: u64,
+    /// Datagrams the session dropped as malformed, from strangers, from
+    /// the wrong address or over budget.
+    pub rejected_datagrams: u64,
+    /// Of those, packets from a peer's address that did not open (forged,
+    /// damaged or replayed), and replayed hellos.
+    pub unsealed_dropped: u64,
+    /// Client: things the host sent beyond what a room holds, ignored.
+    pub refused_from_host: u64,
+    /// Host: events and property changes refused over their sender's budget.
+    pub flood_refused: u64,
+    /// Host: peers dropped for flooding the room.
+    pub flooders_dropped: u64,
+}
+
+/// The core's counters, published by the network thread.
+#[derive(Debug, Default)]
+pub(crate) struct CoreCounters {
+    pub(crate) rejected_datagrams: AtomicU64,
+    pub(crate) unsealed_dropped: AtomicU64,
+    pub(crate) refused_from_host: AtomicU64,
+    pub(crate) flood_refused: AtomicU64,
+    pub(crate) flooders_dropped: AtomicU64,
 }
 
 /// The game's handle to a running session. `Send`; use it from one thread
@@ -186,8 +218,8 @@ pub struct Session {
     default_delay: Duration,
     push_tx: Sender<PilotFrame>,
     cmd_tx: Sender<Command>,
-    events_rx: Receiver<Event>,
-    lobby_rx: Receiver<LobbyEvent>,
+    events_rx: queue::QueueRx<Event>,
+    lobby_rx: queue::QueueRx<LobbyEvent>,
     failures_rx: Receiver<String>,
     /// Bumped by every serve request; the network thread applies only the
     /// newest, so a slow hash cannot replace a track chosen after it.
@@ -197,6 +229,7 @@ pub struct Session {
     cached: Arc<RoomSnapshot>,
     stop: Arc<AtomicBool>,
     counters: Arc<ReaderCounters>,
+    core_counters: Arc<CoreCounters>,
     pushes_dropped: AtomicU64,
     /// A listed room's listing as first registered: its seats, versions
     /// and password flag stay when the game changes the rest.
@@ -342,8 +375,10 @@ impl Session {
         let ((prio_tx, prio_rx), (str_tx, str_rx)) = socket::queues();
         let (push_tx, push_rx) = crossbeam_channel::bounded(PUSH_QUEUE);
         let (cmd_tx, cmd_rx) = crossbeam_channel::bounded(COMMAND_QUEUE);
-        let (events_tx, events_rx) = crossbeam_channel::unbounded();
-        let (lobby_tx, lobby_rx) = crossbeam_channel::unbounded();
+        let (events_tx, events_rx) =
+            queue::queue(queue::MAX_QUEUED_EVENTS, queue::MAX_QUEUED_EVENT_BYTES);
+        let (lobby_tx, lobby_rx) = queue::queue(queue::MAX_QUEUED_LOBBY_EVENTS, usize::MAX);
+        let core_counters = Arc::new(CoreCounters::default());
         let (failures_tx, failures_rx) = crossbeam_channel::bounded(FAILURE_QUEUE);
         // A host's clock is its own: valid from the first read, not from the
         // network thread's first publish.
@@ -428,6 +463,7 @@ impl Session {
             known,
             stop: stop.clone(),
             lobby_tx,
+            core_counters: core_counters.clone(),
             known_epoch: 0,
             last_peers: Default::default(),
         };
@@ -460,6 +496,7 @@ impl Session {
             cached,
             stop,
             counters,
+            core_counters,
             pushes_dropped: AtomicU64::new(0),
             listed: None,
             threads: vec![net, reader.handle],
@@ -541,13 +578,23 @@ impl Session {
         n
     }
 
-    /// Transport counters.
-    pub fn transport_counters(&self) -> TransportCounters {
-        TransportCounters {
-            received: self.counters.received.load(Ordering::Relaxed),
-            dropped_strangers: self.counters.dropped_strangers.load(Ordering::Relaxed),
-            dropped_full: self.counters.dropped_full.load(Ordering::Relaxed),
-            pushes_dropped: self.pushes_dropped.load(Ordering::Relaxed),
+    /// The session's counters. Never blocks.
+    pub fn counters(&self) -> SessionCounters {
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let c = &self.core_counters;
+        SessionCounters {
+            received: r(&self.counters.received),
+            dropped_strangers: r(&self.counters.dropped_strangers),
+            dropped_full: r(&self.counters.dropped_full),
+            pushes_dropped: r(&self.pushes_dropped),
+            events_queued: self.events_rx.gauge().queued() as u64,
+            events_dropped: self.events_rx.gauge().dropped(),
+            lobby_events_dropped: self.lobby_rx.gauge().dropped(),
+            rejected_datagrams: r(&c.rejected_datagrams),
+            unsealed_dropped: r(&c.unsealed_dropped),
+            refused_from_host: r(&c.refused_from_host),
+            flood_refused: r(&c.flood_refused),
+            flooders_dropped: r(&c.flooders_dropped),
         }
     }
 
@@ -718,14 +765,14 @@ impl Session {
 
     /// The next event for the game (frames are read with `read_pilots`).
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events_rx.try_recv().ok()
+        self.events_rx.try_recv()
     }
 
     /// The next thing the lobby reports: listed, an introduction, a path
     /// found (direct or relayed), a join that found no path and why.
     /// Sessions without a coordinator never have any. Never blocks.
     pub fn poll_lobby_event(&mut self) -> Option<LobbyEvent> {
-        self.lobby_rx.try_recv().ok()
+        self.lobby_rx.try_recv()
     }
 
     /// Host of a listed room: changes its listing (name, map, settings...).

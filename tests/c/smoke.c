@@ -104,11 +104,13 @@ int main(void) {
     printf("c smoke: propwash %s\n", pw_version());
     printf("sizes PwStr=%zu PwPilotInput=%zu PwPilotFrame=%zu PwPilotState=%zu "
            "PwEvent=%zu PwSessionInfo=%zu PwPeerStats=%zu PwHostOptions=%zu "
-           "PwJoinOptions=%zu PwIdentityOptions=%zu PwBackendOptions=%zu\n",
+           "PwJoinOptions=%zu PwIdentityOptions=%zu PwBackendOptions=%zu "
+           "PwSessionCounters=%zu\n",
            sizeof(PwStr), sizeof(PwPilotInput), sizeof(PwPilotFrame),
            sizeof(PwPilotState), sizeof(PwEvent), sizeof(PwSessionInfo),
            sizeof(PwPeerStats), sizeof(PwHostOptions), sizeof(PwJoinOptions),
-           sizeof(PwIdentityOptions), sizeof(PwBackendOptions));
+           sizeof(PwIdentityOptions), sizeof(PwBackendOptions),
+           sizeof(PwSessionCounters));
 
     pw_host_options_default(&ho);
     ho.bind_addr = str("127.0.0.1:0");

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use propwash::ffi::{
     PwBackendOptions, PwEvent, PwHostOptions, PwIdentityOptions, PwJoinOptions, PwPeerStats,
-    PwSessionInfo, PwStr,
+    PwSessionCounters, PwSessionInfo, PwStr,
 };
 use propwash::proto::{PilotFrame, PilotInput};
 use propwash::runtime::PilotState;
@@ -38,6 +38,10 @@ pub(crate) fn check_struct_sizes(sizes: &str, measure: &str) {
             std::mem::size_of::<PwIdentityOptions>(),
         ),
         ("PwBackendOptions", std::mem::size_of::<PwBackendOptions>()),
+        (
+            "PwSessionCounters",
+            std::mem::size_of::<PwSessionCounters>(),
+        ),
     ];
     for (name, size) in expected {
         assert!(

@@ -36,7 +36,7 @@ namespace Propwash.Tests
                 Size<PwStr>("PwStr"), Size<PilotInput>("PwPilotInput"), Size<PilotFrame>("PwPilotFrame"),
                 Size<PilotState>("PwPilotState"), Size<PwEvent>("PwEvent"), Size<SessionInfo>("PwSessionInfo"),
                 Size<PeerStats>("PwPeerStats"), Size<PwHostOptions>("PwHostOptions"), Size<PwJoinOptions>("PwJoinOptions"),
-                Size<PwIdentityOptions>("PwIdentityOptions"), Size<PwBackendOptions>("PwBackendOptions"),
+                Size<PwIdentityOptions>("PwIdentityOptions"), Size<PwBackendOptions>("PwBackendOptions"), Size<SessionCounters>("PwSessionCounters"),
             }));
             try
             {
@@ -337,6 +337,9 @@ namespace Propwash.Tests
             n = pilot.Stats(stats);
             Expect(n == 1 && stats[0].PacketsSent > 0, "pilot stats: one link, packets sent (" + (n == 1 ? stats[0].PacketsSent : 0) + ")");
             ExpectThrows(ResultCode.BufferTooSmall, () => host.Stats(new PeerStats[1]), "a 1-slot stats array on a host with 2 peers is BUFFER_TOO_SMALL");
+            SessionCounters hc = host.Counters();
+            Expect(hc.Received > 0 && hc.UnsealedDropped == 0 && hc.EventsDropped == 0,
+                "host counters: datagrams received, none forged, no event dropped (" + hc.Received + " received)");
 
             string players = host.PlayersJson();
             Expect(players.StartsWith("[") && players.Contains("\"C# Host\"") && players.Contains("\"C# Pilot\"") && players.Contains("\"C# Spectator\"") && players.Contains("\"player_id\":\"host-id\""),

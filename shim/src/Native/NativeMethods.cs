@@ -186,6 +186,9 @@ namespace Propwash
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_session_stats")]
         internal static extern ResultCode pw_session_stats(PropwashSessionHandle session, IntPtr none, UIntPtr cap, out UIntPtr count);
 
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_session_counters")]
+        internal static extern ResultCode pw_session_counters(PropwashSessionHandle session, out SessionCounters counters);
+
         /// <summary>With a payload: <paramref name="payload"/> is the first byte (an array element, pinned for the call).</summary>
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "pw_session_send_event")]
         internal static extern ResultCode pw_session_send_event(PropwashSessionHandle session, byte code, uint target, uint actor, ref byte payload, UIntPtr len);

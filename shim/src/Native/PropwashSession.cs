@@ -642,6 +642,15 @@ namespace Propwash
             return (int)count;
         }
 
+        /// <summary>The session's counters (datagrams dropped and why, events the game left unread).</summary>
+        public SessionCounters Counters()
+        {
+            ThrowIfDisposed();
+            SessionCounters c;
+            PropwashException.Check(NativeMethods.pw_session_counters(handle, out c), "pw_session_counters");
+            return c;
+        }
+
         /// <summary>A summary of the session as last published by the network thread.</summary>
         public SessionInfo Info()
         {

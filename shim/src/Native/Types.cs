@@ -326,6 +326,27 @@ namespace Propwash
         public ulong InputsRecovered;
     }
 
+    /// <summary>
+    /// A session's counters (<c>PwSessionCounters</c>). <see cref="EventsDropped"/> growing
+    /// means the game left too many events unread and missed those.
+    /// </summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct SessionCounters
+    {
+        public ulong Received;
+        public ulong DroppedStrangers;
+        public ulong DroppedFull;
+        public ulong PushesDropped;
+        public ulong EventsQueued;
+        public ulong EventsDropped;
+        public ulong LobbyEventsDropped;
+        public ulong RejectedDatagrams;
+        public ulong UnsealedDropped;
+        public ulong RefusedFromHost;
+        public ulong FloodRefused;
+        public ulong FloodersDropped;
+    }
+
     /// <summary>A summary of a session (<c>PwSessionInfo</c>).</summary>
     [StructLayout(LayoutKind.Sequential)]
     public struct SessionInfo

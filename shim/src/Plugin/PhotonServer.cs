@@ -36,6 +36,10 @@ namespace Propwash.Shim
 
         private readonly ShimSettings settings;
         private readonly ManualLogSource log;
+        /// <summary>Pumps so far, to read the counters every so often.</summary>
+        private uint pumps;
+        /// <summary>Events the library dropped, as last reported.</summary>
+        private ulong eventsDropped;
         private readonly IdentityWatch identity;
         private readonly PhotonPeer peer;
         /// <summary>What Photon would send back, in order. Locked: PUN may establish encryption from a thread of its own.</summary>
@@ -795,6 +799,28 @@ namespace Propwash.Shim
             {
                 log.LogInfo("photon: lobby: " + report);
             }
+            if (session != null && ++pumps % 64 == 0)
+            {
+                WarnOfDroppedEvents();
+            }
+        }
+
+        /// <summary>
+        /// Says so when the library dropped events the game left unread for too long
+        /// (PUN stops dispatching while a level loads): the game missed them.
+        /// </summary>
+        private void WarnOfDroppedEvents()
+        {
+            try
+            {
+                ulong dropped = session.Counters().EventsDropped;
+                if (dropped > eventsDropped)
+                {
+                    log.LogWarning("photon: " + (dropped - eventsDropped) + " room events were dropped because the game left too many unread");
+                    eventsDropped = dropped;
+                }
+            }
+            catch (PropwashException) { }
         }
 
         /// <summary>
