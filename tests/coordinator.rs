@@ -1541,3 +1541,55 @@ fn a_forged_relay_ready_does_not_reroute_and_guessed_request_ids_fail() {
     assert_eq!(w.peers[0].core.hosted_session(), Some(sid));
     assert_eq!(w.coord.session_count(), 1);
 }
+
+#[test]
+fn one_address_cannot_use_up_a_rooms_introductions() {
+    let now = Instant::now();
+    let mut c = Coordinator::new(coordinator_cfg(), now);
+    let host = addr("192.0.2.60:5056");
+    register_proven(&mut c, now, host, "Popular").expect("registered");
+    let sid = c.query(&ListQuery::default()).sessions[0].session_id;
+    let join = Message::Join(propwash::lobby::wire::JoinBody {
+        session_id: sid,
+        game_version: GAME.into(),
+        protocol_version: propwash::proto::PROTOCOL_VERSION,
+    });
+    // A proven join from `from`: what came back to it.
+    let joins = |c: &mut Coordinator, from: SocketAddr| {
+        let out = request(c, now, from, 9, 0, join.clone());
+        let cookie = out
+            .iter()
+            .find(|(_, p)| p.message == Message::Challenge)
+            .expect("a challenge")
+            .1
+            .cookie;
+        let out = request(c, now, from, 9, cookie, join.clone());
+        out.into_iter()
+            .find(|(to, _)| *to == from)
+            .map(|(_, p)| p.message)
+            .expect("an answer")
+    };
+    let introduced = |m: &Message| matches!(m, Message::Introduce(_));
+    // One machine, twelve ports (and one IPv6 /64, twelve addresses),
+    // within its request rate.
+    let from_one: Vec<Message> = (0..12)
+        .map(|p| joins(&mut c, addr(&format!("198.51.100.7:{}", 20_000 + p))))
+        .collect();
+    let from_64: Vec<Message> = (0..12)
+        .map(|n| joins(&mut c, addr(&format!("[2001:db8:1:2::{:x}]:5056", n + 1))))
+        .collect();
+    for tries in [&from_one, &from_64] {
+        assert_eq!(tries.iter().filter(|m| introduced(m)).count(), 8);
+        let busy = tries.iter().find(|m| !introduced(m)).unwrap();
+        match busy {
+            Message::Error(e) => {
+                assert_eq!(e.code, ErrorCode::Busy);
+                assert!(e.message.contains("this address"), "{}", e.message);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // Everyone else still gets in.
+    let other = joins(&mut c, addr("203.0.113.9:5056"));
+    assert!(introduced(&other), "{other:?}");
+}

@@ -85,6 +85,9 @@ pub(crate) struct Entry {
     pub(crate) register_request: u32,
     pub(crate) intro_window: Instant,
     pub(crate) intro_count: u32,
+    /// Introductions in this window per joiner IPv4 address or IPv6 /64
+    /// (at most `max_intros_per_session` keys).
+    pub(crate) intro_sources: std::collections::HashMap<std::net::IpAddr, u32>,
     /// Seals the room's messages both ways.
     pub(crate) key: super::wire::SealKey,
     /// Counters of the host's sealed messages seen.

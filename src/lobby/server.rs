@@ -53,6 +53,9 @@ pub struct CoordinatorConfig {
     pub relay_idle_timeout: Duration,
     /// Introductions to one room per [`INTRO_WINDOW`] at most.
     pub max_intros_per_session: u32,
+    /// Of those, introductions of joiners from one IPv4 address or IPv6
+    /// /64 at most, so one address cannot use up a room's joins.
+    pub max_intros_per_source: u32,
     /// IP addresses tracked for rate limits at most (beyond that, new
     /// addresses share one allowance).
     pub max_tracked_ips: usize,
@@ -88,6 +91,7 @@ impl Default for CoordinatorConfig {
             max_relays_per_ip: 4,
             relay_idle_timeout: Duration::from_secs(30),
             max_intros_per_session: 32,
+            max_intros_per_source: 8,
             max_tracked_ips: 100_000,
         }
     }
@@ -724,6 +728,7 @@ impl Coordinator {
             register_request: id,
             intro_window: now,
             intro_count: 0,
+            intro_sources: HashMap::new(),
             key,
             replay: ReplayWindow::default(),
             sent: 0,
@@ -896,20 +901,34 @@ impl Coordinator {
             return self.refuse(now, from, id, ErrorCode::Busy, msg.into());
         }
         if !self.intros.contains_key(&nonce) {
-            let max = self.cfg.max_intros_per_session;
+            let (max, per_source) = (
+                self.cfg.max_intros_per_session,
+                self.cfg.max_intros_per_source,
+            );
+            let source = limit_key(from.ip());
             let busy = match self.registry.get_mut(b.session_id) {
                 Some(e) => {
                     if now.duration_since(e.intro_window) >= INTRO_WINDOW {
                         e.intro_window = now;
                         e.intro_count = 0;
+                        e.intro_sources.clear();
                     }
-                    e.intro_count += 1;
-                    e.intro_count > max
+                    let mine = e.intro_sources.get(&source).copied().unwrap_or(0);
+                    if mine >= per_source {
+                        Some(
+                            "this address is being introduced to the room too often; retry shortly",
+                        )
+                    } else if e.intro_count >= max {
+                        Some("the host is being introduced to too many joiners; retry shortly")
+                    } else {
+                        e.intro_count += 1;
+                        e.intro_sources.insert(source, mine + 1);
+                        None
+                    }
                 }
-                None => true,
+                None => Some("the room is not listed any more"),
             };
-            if busy {
-                let msg = "the host is being introduced to too many joiners; retry shortly";
+            if let Some(msg) = busy {
                 return self.refuse(now, from, id, ErrorCode::Busy, msg.into());
             }
             self.intros.insert(
