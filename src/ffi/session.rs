@@ -59,8 +59,9 @@ pub(crate) struct Live {
 }
 
 /// Steam tickets minted for a session's hellos (on its network thread, when
-/// the host's challenge names the host's Steam id).
-type Tickets = Arc<Mutex<Vec<AuthTicket>>>;
+/// the host's challenge names the host's Steam id), and whether the session
+/// is over (a ticket minted after that is cancelled at once).
+type Tickets = Arc<Mutex<(bool, Vec<AuthTicket>)>>;
 
 impl Drop for Live {
     fn drop(&mut self) {
@@ -70,7 +71,11 @@ impl Drop for Live {
 
 /// Cancels the Steam tickets our hellos carried, once their session is over.
 fn cancel_tickets(tickets: &Tickets) {
-    let tickets = std::mem::take(&mut *tickets.lock());
+    let tickets = {
+        let mut t = tickets.lock();
+        t.0 = true;
+        std::mem::take(&mut t.1)
+    };
     if let Some(id) = super::identity::local() {
         for t in &tickets {
             id.cancel_ticket(t);
@@ -312,8 +317,14 @@ pub unsafe extern "C" fn pw_session_join(
                 let minted = Arc::clone(&tickets);
                 cfg.steam_ticket = Some(TicketMinter::new(move |host| {
                     let t = local.auth_ticket(host)?;
+                    let mut minted = minted.lock();
+                    if minted.0 {
+                        // The session ended meanwhile: nobody will send it.
+                        local.cancel_ticket(&t);
+                        return None;
+                    }
                     let bytes = t.bytes.clone();
-                    minted.lock().push(t);
+                    minted.1.push(t);
                     Some(bytes)
                 }));
             }
