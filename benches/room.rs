@@ -75,7 +75,7 @@ fn codec() {
     let quant_ns = time_per_op(200_000, |i| {
         let mut g = f;
         g.tick = i;
-        g.encode(&mut buf);
+        g.encode(0, &mut buf);
         black_box(PilotFrame::decode(black_box(&buf)));
     });
     let json = serde_json::to_vec(&JsonFrame::from(&f)).expect("frame as JSON");
@@ -225,7 +225,7 @@ fn latency() {
     let sender = std::thread::spawn(move || {
         let mut buf = [0u8; FRAME_BYTES];
         for tick in 1..=600u32 {
-            frame(tick, 0.0).encode(&mut buf);
+            frame(tick, 0.0).encode(0, &mut buf);
             s3.lock()[tick as usize] = Instant::now();
             let _ = tx.send_to(&buf, relay_addr);
             std::thread::sleep(Duration::from_micros(8_333));
@@ -238,7 +238,7 @@ fn latency() {
         if let Ok((n, _)) = rx.recv_from(&mut buf) {
             let now = Instant::now();
             if let Ok(b) = <&[u8; FRAME_BYTES]>::try_from(&buf[..n]) {
-                let tick = PilotFrame::decode(b).tick as usize;
+                let tick = PilotFrame::decode(b).0.tick as usize;
                 base.push(now.duration_since(sent.lock()[tick]).as_secs_f64() * 1000.0);
             }
         }
@@ -329,7 +329,7 @@ fn child(mode: &str, host: SocketAddr) {
             tick += 1;
             if tick % 2 == 0 {
                 for (k, s) in socks.iter().take(5).enumerate() {
-                    frame(tick, k as f32).encode(&mut buf);
+                    frame(tick, k as f32).encode(0, &mut buf);
                     let _ = s.send_to(&buf, host);
                 }
             }

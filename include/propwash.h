@@ -1424,6 +1424,9 @@ PwResult pw_session_info(struct PwSession *session, struct PwSessionInfo *out);
 
 // Queues our pilot's frame for this physics tick (copied; the caller keeps
 // `*frame`). The network thread sends it at the session's send rate.
+// Ticks count up and may wrap past 2^32; a tick pushed twice keeps the
+// first frame; a tick lower than the last (a race restart) starts a new
+// run, which the room follows at once.
 //
 // `session` and `frame` must not be NULL. Returns `PW_RESULT_QUEUE_FULL`
 // if the network thread is 256 frames behind (the frame is dropped) and

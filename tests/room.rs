@@ -711,3 +711,69 @@ fn a_peer_flooding_another_with_events_is_dropped_and_the_victim_keeps_flying() 
         calm.longest_gap
     );
 }
+
+/// The newest tick `who` showed `viewer`'s events (host: `None`).
+fn last_tick_seen(room: &SimRoom, viewer: Option<usize>, who: u32) -> Option<u32> {
+    let events = match viewer {
+        Some(i) => &room.client_events[i],
+        None => &room.host_events,
+    };
+    events.iter().rev().find_map(|e| match e {
+        Event::Frame { actor, frame, .. } if *actor == who => Some(frame.tick),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_restarted_or_wrapping_tick_is_followed_at_once_both_ways() {
+    let cond = Conditions {
+        latency: Duration::from_millis(20),
+        jitter: Duration::from_millis(10),
+        loss: 0.05,
+        duplicate: 0.05,
+    };
+    let mut room = SimRoom::new(HostConfig::new(GAME, "Host"), cond, 41);
+    let a = join(&mut room, "A", Role::Pilot);
+    let w = join(&mut room, "W", Role::Spectator);
+    room.run_for(Duration::from_secs(1));
+    let actor = room.clients[a].1.actor();
+    // Both pilots fly, restart the race (5000 -> 1), fly on; then the host's
+    // ticks run past 2^32 while the joiner's restart again.
+    let fly = |room: &mut SimRoom, ticks: std::ops::Range<u64>, offset: u64| {
+        for t in ticks {
+            let now = room.now;
+            let host_tick = (t + offset) as u32;
+            room.host
+                .push_local_frame(now, frame_for(HOST_ACTOR, host_tick));
+            room.clients[a]
+                .1
+                .push_local_frame(frame_for(actor, t as u32));
+            room.run_for(TICK);
+        }
+    };
+    fly(&mut room, 4900..5001, 0);
+    room.run_for(Duration::from_secs(1));
+    assert_eq!(last_tick_seen(&room, Some(w), actor), Some(5000));
+    fly(&mut room, 1..61, 0);
+    room.run_for(Duration::from_secs(1));
+    // Everyone follows the new run: host and spectator see the joiner's
+    // new ticks, the joiner and the spectator the host's.
+    assert_eq!(last_tick_seen(&room, None, actor), Some(60));
+    assert_eq!(last_tick_seen(&room, Some(w), actor), Some(60));
+    assert_eq!(last_tick_seen(&room, Some(a), HOST_ACTOR), Some(60));
+    assert_eq!(last_tick_seen(&room, Some(w), HOST_ACTOR), Some(60));
+
+    // The host's ticks cross 2^32 (offset puts tick 61 at u32::MAX - 29).
+    let offset = u64::from(u32::MAX) - 90;
+    fly(&mut room, 61..121, offset);
+    room.run_for(Duration::from_secs(1));
+    let wrapped = (120 + offset) as u32;
+    assert!(wrapped < 100, "the test crosses 2^32: {wrapped}");
+    assert_eq!(last_tick_seen(&room, Some(a), HOST_ACTOR), Some(wrapped));
+    assert_eq!(last_tick_seen(&room, Some(w), HOST_ACTOR), Some(wrapped));
+    // And the joiner restarts again mid-flight.
+    fly(&mut room, 1..31, offset + 120);
+    room.run_for(Duration::from_secs(1));
+    assert_eq!(last_tick_seen(&room, Some(w), actor), Some(30));
+    assert_eq!(last_tick_seen(&room, None, actor), Some(30));
+}

@@ -127,8 +127,8 @@ mod tests {
     fn a_received_frame_is_checked_against_the_script() {
         let f = frame_at(2, 500, 120);
         let mut enc = [0u8; crate::proto::FRAME_BYTES];
-        f.encode(&mut enc);
-        let back = PilotFrame::decode(&enc);
+        f.encode(0, &mut enc);
+        let (back, _) = PilotFrame::decode(&enc);
         assert!(matches(2, &back, 120), "survives quantization");
         assert!(!matches(3, &back, 120), "another pilot's path");
         let mut off = back;

@@ -13,15 +13,40 @@
 //! | throttle         | 8         | 1/255           | 0..1               | 0.002            |
 //! | yaw/pitch/roll   | 3 × 8     | 1/127           | -1..1              | 0.004            |
 //! | buttons          | 8         | -               | 8 flags            | exact            |
+//! | run              | 3         | 1               | 0..7, wrapping     | exact            |
 //!
 //! Values outside a range are clamped to its edge (a drone faster than 64 m/s
 //! is shown at 64 m/s); NaN encodes as zero. The tick is sent whole because
 //! every pilot counts its own physics ticks and a snapshot mixes pilots.
+//!
+//! Ticks compare as wrapping sequence numbers within a run; a pilot starts
+//! a new run when its tick goes back (a race restart, 5000 → 1), and the
+//! others follow the new run at once ([`tick_newer`]).
 
 /// Bytes of one encoded pilot frame.
 pub const FRAME_BYTES: usize = 31;
 /// Bytes of one encoded input (sticks and buttons), used for redundancy.
 pub const INPUT_BYTES: usize = 5;
+/// Runs count modulo this on the wire (three bits of the frame).
+const RUNS: u8 = 8;
+
+/// Whether the frame of `tick` in `run` comes after the one of `than_tick`
+/// in `than_run`: in the same run, a later tick as wrapping sequence
+/// numbers (so ticks may wrap past 2^32); across runs, a run up to three
+/// restarts ahead (runs count modulo 8) is newer and one behind is a late
+/// packet of an earlier run.
+pub fn tick_newer(run: u8, tick: u32, than_run: u8, than_tick: u32) -> bool {
+    if run % RUNS == than_run % RUNS {
+        tick != than_tick && tick.wrapping_sub(than_tick) < 1 << 31
+    } else {
+        run.wrapping_sub(than_run) % RUNS <= 3
+    }
+}
+
+/// The run after `run`.
+pub fn next_run(run: u8) -> u8 {
+    run.wrapping_add(1) % RUNS
+}
 
 const POS_BITS: u32 = 22;
 const POS_STEP: f32 = 0.002;
@@ -247,8 +272,9 @@ fn get_input(r: &mut BitReader<'_>) -> PilotInput {
 }
 
 impl PilotFrame {
-    /// Writes the quantized frame into `out` (exactly [`FRAME_BYTES`]).
-    pub fn encode(&self, out: &mut [u8; FRAME_BYTES]) {
+    /// Writes the quantized frame of `run` into `out` (exactly
+    /// [`FRAME_BYTES`]).
+    pub fn encode(&self, run: u8, out: &mut [u8; FRAME_BYTES]) {
         let mut w = BitWriter::new(out);
         w.put(self.tick, 32);
         for v in self.position {
@@ -262,11 +288,12 @@ impl PilotFrame {
             w.put(q_signed(v, ANG_STEP, ANG_BITS), ANG_BITS);
         }
         put_input(&mut w, &self.input);
+        w.put(u32::from(run % RUNS), 3);
         w.finish();
     }
 
-    /// Reads a frame written by [`PilotFrame::encode`].
-    pub fn decode(data: &[u8; FRAME_BYTES]) -> PilotFrame {
+    /// Reads a frame written by [`PilotFrame::encode`], and its run.
+    pub fn decode(data: &[u8; FRAME_BYTES]) -> (PilotFrame, u8) {
         let mut r = BitReader::new(data);
         let tick = r.get(32);
         let mut position = [0.0; 3];
@@ -283,14 +310,16 @@ impl PilotFrame {
             *v = dq_signed(r.get(ANG_BITS), ANG_STEP, ANG_BITS);
         }
         let input = get_input(&mut r);
-        PilotFrame {
+        let run = r.get(3) as u8;
+        let frame = PilotFrame {
             tick,
             position,
             rotation,
             velocity,
             angular_velocity,
             input,
-        }
+        };
+        (frame, run)
     }
 }
 
@@ -381,9 +410,10 @@ mod tests {
         for _ in 0..100_000 {
             let f = random_frame(&mut g);
             let mut buf = [0u8; FRAME_BYTES];
-            f.encode(&mut buf);
-            let d = PilotFrame::decode(&buf);
-            assert_eq!(d.tick, f.tick);
+            let run = (g.unit() * 8.0) as u8 % RUNS;
+            f.encode(run, &mut buf);
+            let (d, back) = PilotFrame::decode(&buf);
+            assert_eq!((d.tick, back), (f.tick, run));
             assert_eq!(d.input.buttons, f.input.buttons);
             for i in 0..3 {
                 worst_pos = worst_pos.max((d.position[i] - f.position[i]).abs());
@@ -418,8 +448,9 @@ mod tests {
             },
         };
         let mut buf = [0u8; FRAME_BYTES];
-        f.encode(&mut buf);
-        let d = PilotFrame::decode(&buf);
+        f.encode(9, &mut buf);
+        let (d, run) = PilotFrame::decode(&buf);
+        assert_eq!(run, 1, "runs wrap at eight");
         assert!(d.position[0] > 4000.0 && d.position[2] < -4000.0);
         assert_eq!(d.position[1], 0.0);
         assert_eq!(d.rotation, [0.0, 0.0, 0.0, 1.0]);
@@ -436,12 +467,31 @@ mod tests {
         let mut g = Lcg(3);
         let f = random_frame(&mut g);
         let (mut a, mut b) = ([0u8; FRAME_BYTES], [0xffu8; FRAME_BYTES]);
-        f.encode(&mut a);
-        f.encode(&mut b);
+        f.encode(5, &mut a);
+        f.encode(5, &mut b);
         assert_eq!(a, b);
         let mut i = [0u8; INPUT_BYTES];
         f.input.encode(&mut i);
         let back = PilotInput::decode(&i);
         assert!((back.yaw - f.input.yaw).abs() < 0.005);
+    }
+
+    #[test]
+    fn ticks_compare_as_wrapping_sequences_within_a_run_and_a_new_run_wins() {
+        assert!(tick_newer(0, 2, 0, 1));
+        assert!(!tick_newer(0, 1, 0, 2));
+        assert!(!tick_newer(0, 7, 0, 7));
+        // Past 2^32: 3 comes after u32::MAX - 2.
+        assert!(tick_newer(0, 3, 0, u32::MAX - 2));
+        assert!(!tick_newer(0, u32::MAX - 2, 0, 3));
+        // A race restart: run 1's tick 1 beats run 0's tick 5000, and a late
+        // packet of run 0 loses to run 1.
+        assert!(tick_newer(1, 1, 0, 5000));
+        assert!(!tick_newer(0, 5001, 1, 1));
+        // Runs wrap too.
+        assert_eq!(next_run(7), 0);
+        assert!(tick_newer(0, 1, 7, 900));
+        assert!(tick_newer(2, 1, 7, 900));
+        assert!(!tick_newer(7, 900, 2, 1));
     }
 }

@@ -21,6 +21,7 @@ use super::{
 use crate::identity::verify::ticket_to_hex;
 use crate::identity::TicketMinter;
 use crate::proto::control::MAX_EVENT_PAYLOAD;
+use crate::proto::frame::{next_run, tick_newer};
 use crate::proto::room::{ActorNr, GroupChange, Props, Raise, SetProps};
 use crate::proto::wire::{
     packet_kind, write_handshake, PacketKind, Reader, SectionKind, WireError, Writer,
@@ -184,10 +185,13 @@ pub struct Client {
     /// The room's game-server state as the host tells it.
     room: RoomState,
     seat_actor: [Option<ActorNr>; MAX_PILOTS],
-    seat_tick: [Option<u32>; MAX_PILOTS],
+    /// The run and tick of the newest frame taken per seat.
+    seat_tick: [Option<(u8, u32)>; MAX_PILOTS],
     /// Per-tick-lane events waiting for the next packet to the host.
     unreliable: Outbox,
     local: Option<PilotFrame>,
+    /// The run our frames are in: bumped when the game's tick goes back.
+    local_run: u8,
     local_serial: u64,
     sent_serial: u64,
     inputs: VecDeque<(u32, PilotInput)>,
@@ -246,6 +250,7 @@ impl Client {
             seat_tick: [None; MAX_PILOTS],
             unreliable: Outbox::default(),
             local: None,
+            local_run: 0,
             local_serial: 0,
             sent_serial: 0,
             inputs: VecDeque::with_capacity(INPUT_RING),
@@ -482,17 +487,22 @@ impl Client {
         if self.role != Role::Pilot || matches!(self.state, ClientState::Closed(_)) {
             return;
         }
-        if self.inputs.back().is_some_and(|&(t, _)| t >= frame.tick) {
-            // A tick the game already pushed (or older): keep the first.
-            if self.local.is_some_and(|f| f.tick >= frame.tick) {
+        if let Some(last) = self.local {
+            if last.tick == frame.tick {
+                // A tick the game already pushed: keep the first.
                 return;
             }
-        } else {
-            if self.inputs.len() == INPUT_RING {
-                self.inputs.pop_front();
+            if !tick_newer(self.local_run, frame.tick, self.local_run, last.tick) {
+                // The tick went back (a race restart): a new run, which the
+                // others follow at once; the old run's inputs mean nothing.
+                self.local_run = next_run(self.local_run);
+                self.inputs.clear();
             }
-            self.inputs.push_back((frame.tick, frame.input));
         }
+        if self.inputs.len() == INPUT_RING {
+            self.inputs.pop_front();
+        }
+        self.inputs.push_back((frame.tick, frame.input));
         self.local = Some(frame);
         self.local_serial += 1;
     }
@@ -674,7 +684,8 @@ impl Client {
                     let count = r.u8("snapshot count")? as usize;
                     for _ in 0..count {
                         let head = r.u8("snapshot entry")?;
-                        let frame = PilotFrame::decode(r.array::<FRAME_BYTES>("snapshot frame")?);
+                        let (frame, run) =
+                            PilotFrame::decode(r.array::<FRAME_BYTES>("snapshot frame")?);
                         let seat = usize::from(head >> 5);
                         if seat >= MAX_PILOTS {
                             return Err(WireError::Invalid("snapshot seat"));
@@ -683,10 +694,11 @@ impl Client {
                         let Some(actor) = seat_actor[seat] else {
                             continue;
                         };
-                        if seat_tick[seat].is_some_and(|t| frame.tick <= t) {
+                        if seat_tick[seat].is_some_and(|(r, t)| !tick_newer(run, frame.tick, r, t))
+                        {
                             continue;
                         }
-                        seat_tick[seat] = Some(frame.tick);
+                        seat_tick[seat] = Some((run, frame.tick));
                         events.push_back(Event::Frame {
                             actor,
                             frame,
@@ -995,7 +1007,7 @@ impl Client {
                 let refresh = now >= self.last_frame_sent_at + FRAME_REFRESH;
                 let frame_due =
                     self.role == Role::Pilot && (fresh || refresh) && self.leaving_until.is_none();
-                let local = self.local;
+                let (local, run) = (self.local, self.local_run);
                 let inputs = &self.inputs;
                 let outbox = &mut self.unreliable;
                 let mut sent = false;
@@ -1011,7 +1023,7 @@ impl Client {
                     &mut usize::MAX.clone(),
                     |w| {
                         if let (true, Some(frame)) = (frame_due, local) {
-                            write_pilot(w, &frame, inputs);
+                            write_pilot(w, run, &frame, inputs);
                             sent = w.fits();
                         }
                         // The per-tick lane's events ride with the frame, or alone.
@@ -1165,10 +1177,15 @@ impl Client {
 
 /// Writes a pilot section: the frame, then the inputs of the ticks just
 /// before it that we still have, newest first.
-fn write_pilot(w: &mut Writer<'_>, frame: &PilotFrame, inputs: &VecDeque<(u32, PilotInput)>) {
+fn write_pilot(
+    w: &mut Writer<'_>,
+    run: u8,
+    frame: &PilotFrame,
+    inputs: &VecDeque<(u32, PilotInput)>,
+) {
     w.u8(SectionKind::Pilot as u8);
     let mut b = [0u8; FRAME_BYTES];
-    frame.encode(&mut b);
+    frame.encode(run, &mut b);
     w.bytes(&b);
     let mut earlier = [PilotInput::default(); REDUNDANT_INPUTS];
     let mut n = 0;

@@ -28,6 +28,7 @@ use crate::identity::verify::{
     ticket_from_hex, JoinGate, RefuseKind, SeatDecision, TicketVerifier, MAX_TICKET_BYTES,
 };
 use crate::proto::control::{MAX_EVENT_PAYLOAD, MAX_NAME_BYTES};
+use crate::proto::frame::{next_run, tick_newer};
 use crate::proto::room::{
     ActorNr, GroupChange, Props, PropsChanged, Raise, RoomSettings, SetProps,
 };
@@ -282,6 +283,9 @@ struct PendingHello {
 
 struct PilotSeat {
     actor: ActorNr,
+    /// The run `frame` (and `previous`) belong to: bumped by the pilot when
+    /// its ticks start over.
+    run: u8,
     frame: Option<PilotFrame>,
     received_us: u64,
     serial: u64,
@@ -295,6 +299,32 @@ struct PilotSeat {
 }
 
 impl PilotSeat {
+    /// Whether a frame of `run` and `tick` is newer than the one held.
+    fn is_newer(&self, run: u8, tick: u32) -> bool {
+        self.frame
+            .is_none_or(|f| tick_newer(run, tick, self.run, f.tick))
+    }
+
+    /// Takes `frame` of `run` when it is newer than the one held; a new run
+    /// starts over (its ticks mean nothing against the old run's inputs).
+    /// Returns whether it took it.
+    fn offer(&mut self, run: u8, frame: PilotFrame, now_us: u64) -> bool {
+        if !self.is_newer(run, frame.tick) {
+            return false;
+        }
+        if run != self.run {
+            self.run = run;
+            self.frame = None;
+            self.previous = None;
+            for slot in self.inputs.iter_mut() {
+                slot.2 = false;
+            }
+        }
+        self.record_input(frame.tick, frame.input, false);
+        self.set_frame(frame, now_us);
+        true
+    }
+
     fn set_frame(&mut self, frame: PilotFrame, now_us: u64) {
         if let Some(old) = self.frame {
             self.previous = Some((old, self.received_us, self.serial));
@@ -307,6 +337,7 @@ impl PilotSeat {
     fn new(actor: ActorNr) -> Self {
         PilotSeat {
             actor,
+            run: 0,
             previous: None,
             frame: None,
             received_us: 0,
@@ -323,7 +354,7 @@ impl PilotSeat {
         }
         // Only fill a slot with an older tick than the one it holds if that is
         // a genuine gap; never let an old input overwrite a newer one.
-        if slot.2 && slot.0 > tick {
+        if slot.2 && tick_newer(0, slot.0, 0, tick) {
             return;
         }
         *slot = (tick, input, true);
@@ -605,12 +636,22 @@ impl Host {
             .collect()
     }
 
-    /// The host's own frame for this tick (the host is pilot 1).
+    /// The host's own frame for this tick (the host is pilot 1). A tick
+    /// the game pushed already keeps the first; a tick that goes back (a
+    /// race restart) starts a new run, which everyone follows at once.
     pub fn push_local_frame(&mut self, now: Instant, frame: PilotFrame) {
         let now_us = self.host_time_us(now);
         if let Some(seat) = self.seats[0].as_mut() {
-            seat.record_input(frame.tick, frame.input, false);
-            seat.set_frame(frame, now_us);
+            let mut run = seat.run;
+            if let Some(last) = seat.frame {
+                if last.tick == frame.tick {
+                    return;
+                }
+                if !tick_newer(run, frame.tick, run, last.tick) {
+                    run = next_run(run);
+                }
+            }
+            seat.offer(run, frame, now_us);
         }
     }
 
@@ -1341,7 +1382,7 @@ impl Host {
             data,
             |kind, r| match kind {
                 SectionKind::Pilot => {
-                    let frame = PilotFrame::decode(r.array::<FRAME_BYTES>("pilot frame")?);
+                    let (frame, run) = PilotFrame::decode(r.array::<FRAME_BYTES>("pilot frame")?);
                     let n = r.u8("input count")? as usize;
                     let inputs = r.bytes(n * INPUT_BYTES, "redundant inputs")?;
                     let Some(seat) = seat_index
@@ -1350,6 +1391,17 @@ impl Host {
                     else {
                         return Ok(());
                     };
+                    // A late packet of an earlier run: nothing in it applies.
+                    if run != seat.run && !seat.is_newer(run, frame.tick) {
+                        return Ok(());
+                    }
+                    if seat.offer(run, frame, now_us) {
+                        events.push_back(Event::Frame {
+                            actor,
+                            frame,
+                            host_time_us: now_us,
+                        });
+                    }
                     for (k, chunk) in inputs.chunks_exact(INPUT_BYTES).enumerate() {
                         let Some(tick) = frame.tick.checked_sub(k as u32 + 1) else {
                             break;
@@ -1357,15 +1409,6 @@ impl Host {
                         if let Ok(b) = <&[u8; INPUT_BYTES]>::try_from(chunk) {
                             seat.record_input(tick, PilotInput::decode(b), true);
                         }
-                    }
-                    if seat.frame.is_none_or(|f| frame.tick > f.tick) {
-                        seat.record_input(frame.tick, frame.input, false);
-                        seat.set_frame(frame, now_us);
-                        events.push_back(Event::Frame {
-                            actor,
-                            frame,
-                            host_time_us: now_us,
-                        });
                     }
                     Ok(())
                 }
@@ -1952,11 +1995,11 @@ fn write_snapshot(
     w.u8(SectionKind::Snapshot as u8);
     w.u64(now_us);
     w.u8(count as u8);
-    let entry = |w: &mut Writer<'_>, s: usize, frame: &PilotFrame, received_us: u64| {
+    let entry = |w: &mut Writer<'_>, s: usize, run: u8, frame: &PilotFrame, received_us: u64| {
         let age = (now_us.saturating_sub(received_us) / AGE_STEP_US).min(31) as u8;
         w.u8((s as u8) << 5 | age);
         let mut b = [0u8; FRAME_BYTES];
-        frame.encode(&mut b);
+        frame.encode(run, &mut b);
         w.bytes(&b);
     };
     for (s, seat) in seats.iter().enumerate() {
@@ -1965,9 +2008,9 @@ fn write_snapshot(
         };
         let Some(frame) = seat.frame else { continue };
         if let (true, Some((prev, at, _))) = (with_previous[s], seat.previous) {
-            entry(w, s, &prev, at);
+            entry(w, s, seat.run, &prev, at);
         }
-        entry(w, s, &frame, seat.received_us);
+        entry(w, s, seat.run, &frame, seat.received_us);
     }
 }
 

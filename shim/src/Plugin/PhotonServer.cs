@@ -31,8 +31,12 @@ namespace Propwash.Shim
         private const int RoomsPerPage = 50;
         /// <summary>A lobby answer is given up on after this long.</summary>
         private const float LobbyAnswerSeconds = 20f;
-        /// <summary>How long a seated joiner's welcome may wait for the host's clock.</summary>
-        private const double ClockWaitSeconds = 1.0;
+        /// <summary>
+        /// How long a seated joiner's welcome may wait for the host's clock (one round
+        /// trip on a sound link; a loaded machine or a lossy link can take seconds, and
+        /// a room started on this machine's clock shows wrong race times).
+        /// </summary>
+        private const double ClockWaitSeconds = 3.0;
 
         private readonly ShimSettings settings;
         private readonly ManualLogSource log;
