@@ -393,11 +393,8 @@ fn the_c_smoke_test_runs_under_wine_against_the_packaged_dll() {
     common::check_struct_sizes(&sizes, "sizeof under mingw-w64");
     let ok = smoke.wait_line("c smoke: ok", Duration::from_secs(30));
     assert_eq!(ok, "frames=120 event=hello from C");
-    assert!(
-        smoke.finish(Duration::from_secs(10)),
-        "{}",
-        smoke.transcript()
-    );
+    let status = smoke.finish(Duration::from_secs(10));
+    assert!(status.success(), "{status}\n{}", smoke.transcript());
 }
 
 /// How long the cross-system rooms fly.
@@ -599,7 +596,8 @@ fn a_second_room_on_a_taken_port_fails_with_words_under_wine() {
             rig.linux_peer("linux bind", &["bind", "127.0.0.1:0"]),
         ),
     ] {
-        assert!(p.finish(Duration::from_secs(30)), "{}", p.transcript());
+        let status = p.finish(Duration::from_secs(30));
+        assert!(status.success(), "{status}\n{}", p.transcript());
         for which in ["same-address ", "any-address "] {
             let line = p.lines_starting(which).pop().unwrap_or_default();
             // PW_RESULT_BIND_FAILED with words, not only an OS error number.
@@ -648,7 +646,8 @@ fn player_state_is_replaced_atomically_under_wine() {
             args.push("steam");
         }
         let mut p = rig.windows_peer("windows identity", &args);
-        assert!(p.finish(Duration::from_secs(60)), "{}", p.transcript());
+        let status = p.finish(Duration::from_secs(60));
+        assert!(status.success(), "{status}\n{}", p.transcript());
         let who: serde_json::Value =
             serde_json::from_str(&p.lines_starting("identity ").pop().unwrap()).unwrap();
         (who, p.lines_starting("sync ").pop().unwrap(), p)

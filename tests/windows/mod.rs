@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -381,8 +381,8 @@ impl Proc {
         }
     }
 
-    /// Waits for it to exit (killing it after `limit`); its exit success.
-    pub(crate) fn finish(&mut self, limit: Duration) -> bool {
+    /// Waits for it to exit (killing it after `limit`); its exit status.
+    pub(crate) fn finish(&mut self, limit: Duration) -> ExitStatus {
         let end = Instant::now() + limit;
         loop {
             if let Some(s) = self.child.try_wait().unwrap() {
@@ -391,7 +391,7 @@ impl Proc {
                 while let Ok(l) = self.lines.try_recv() {
                     self.pending.push_back(l);
                 }
-                return s.success();
+                return s;
             }
             if Instant::now() > end {
                 let _ = self.child.kill();
@@ -408,7 +408,7 @@ impl Proc {
 
     /// The `result {...}` line after it finished, as JSON.
     pub(crate) fn result(&mut self, limit: Duration) -> serde_json::Value {
-        let ok = self.finish(limit);
+        let status = self.finish(limit);
         let line = self
             .seen
             .lock()
@@ -421,8 +421,8 @@ impl Proc {
         };
         let v: serde_json::Value = serde_json::from_str(&line).expect("the result is JSON");
         assert!(
-            ok && v["errors"] == 0,
-            "{} failed: {line}\n{}",
+            status.success() && v["errors"] == 0,
+            "{} failed ({status}): {line}\n{}",
             self.name,
             self.transcript()
         );
