@@ -158,7 +158,7 @@ typedef struct {
     uint32_t events_bad;
     uint32_t next_seq; /* the next sequence number expected */
     double max_gap_ms; /* the longest pause between two turns of the flight's loop */
-    PwPeerStats link; /* the link to the other peer, read when the flight ends */
+    PwPeerStats link; /* the link to the other peer, as last seen */
     uint32_t pilots_joined;
     uint32_t pilots_left;
     int closed;
@@ -324,6 +324,24 @@ static void read_remote(PwSession *s, Flight *f) {
 }
 
 /* One step of every loop: events, lobby reports, remote frames, log. */
+/* Keeps the counts of the link to the other peer while it is there: the
+ * peer that lingers longer would otherwise read them after the other left
+ * (its link gone with it) and report none. */
+static void note_link(PwSession *s, Flight *f) {
+    PwPeerStats st[PW_MAX_PEERS];
+    PwSessionInfo info;
+    size_t n = 0;
+    size_t i;
+    if (pw_session_stats(s, st, PW_MAX_PEERS, &n) == PW_RESULT_OK &&
+        pw_session_info(s, &info) == PW_RESULT_OK) {
+        for (i = 0; i < n; i++) {
+            if (st[i].actor != info.actor) {
+                f->link = st[i];
+            }
+        }
+    }
+}
+
 static void pump(PwSession *s, Flight *f) {
     poll_events(s, f);
     poll_lobby(s);
@@ -388,22 +406,10 @@ static void fly(PwSession *s, Flight *f) {
         }
         last_turn = now;
         pump(s, f);
+        note_link(s, f);
         sleep_ms(2);
     }
-    {
-        PwPeerStats st[PW_MAX_PEERS];
-        PwSessionInfo info;
-        size_t n = 0;
-        size_t i;
-        if (pw_session_stats(s, st, PW_MAX_PEERS, &n) == PW_RESULT_OK &&
-            pw_session_info(s, &info) == PW_RESULT_OK) {
-            for (i = 0; i < n; i++) {
-                if (st[i].actor != info.actor) {
-                    f->link = st[i];
-                }
-            }
-        }
-    }
+    note_link(s, f);
 }
 
 /* Appends the ticks k in 1..ticks with flags[k] == want as "a,b,c". */
