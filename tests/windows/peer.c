@@ -323,7 +323,6 @@ static void read_remote(PwSession *s, Flight *f) {
     }
 }
 
-/* One step of every loop: events, lobby reports, remote frames, log. */
 /* Keeps the counts of the link to the other peer while it is there: the
  * peer that lingers longer would otherwise read them after the other left
  * (its link gone with it) and report none. */
@@ -342,6 +341,7 @@ static void note_link(PwSession *s, Flight *f) {
     }
 }
 
+/* One step of every loop: events, lobby reports, remote frames, log. */
 static void pump(PwSession *s, Flight *f) {
     poll_events(s, f);
     poll_lobby(s);
