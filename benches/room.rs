@@ -3,15 +3,17 @@
 //!
 //! - codec: bytes and time per pilot frame, quantized vs the same frame as JSON;
 //! - C ABI: nanoseconds per `pw_session_push_local` and per
-//!   `pw_session_read_pilots`, vs a mutex-guarded queue and copy;
+//!   `pw_session_read_pilots`, each call timed alone (median and p99.9),
+//!   vs a mutex-guarded copy of a frame;
 //! - latency: push on one pilot to read on another, vs a plain UDP relay
 //!   through a third socket;
 //! - host CPU for a full room (5 bot pilots + 15 spectators in a child
 //!   process), vs a naive UDP relay fanning the same frames out.
 //!
+//! `-- --json` adds one JSON object of the figures as the last line; any
+//! other word runs only the sections it names (`-- host`, `-- latency`).
 //! Every loop is bounded in count and time; traffic stays on 127.0.0.1.
 
-use std::collections::VecDeque;
 use std::hint::black_box;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,6 +47,54 @@ fn frame(tick: u32, phase: f32) -> PilotFrame {
     }
 }
 
+/// What `-- --json` prints on its last line: each figure beside its
+/// same-run baseline (absent when its section did not run).
+#[derive(Default, serde::Serialize)]
+struct Figures {
+    push_ns_p50: Option<f64>,
+    push_ns_p999: Option<f64>,
+    read_ns_p50: Option<f64>,
+    mutex_copy_ns_p50: Option<f64>,
+    frame_bytes_median: Option<f64>,
+    json_frame_bytes: Option<usize>,
+    latency_ms: Option<Spread>,
+    udp_relay_latency_ms: Option<Spread>,
+    host_cpu_percent: Option<f64>,
+    naive_relay_cpu_percent: Option<f64>,
+    host_upload_kbps: Option<f64>,
+    clock_error_ms_worst: Option<f64>,
+}
+
+#[derive(serde::Serialize)]
+struct Spread {
+    p50: f64,
+    p99: f64,
+}
+
+/// Nanoseconds of each of `batches * per_batch` calls of `f`, timed one by
+/// one (less the cost of reading the clock, measured the same way), with
+/// `pause` between batches; sorted.
+fn time_each(batches: u32, per_batch: u32, pause: Duration, mut f: impl FnMut(u32)) -> Vec<f64> {
+    let mut clock = Vec::with_capacity(10_000);
+    for _ in 0..10_000 {
+        let t = Instant::now();
+        clock.push(t.elapsed().as_nanos() as f64);
+    }
+    clock.sort_by(f64::total_cmp);
+    let overhead = percentile(&clock, 0.5);
+    let mut out = Vec::with_capacity((batches * per_batch) as usize);
+    for b in 0..batches {
+        for i in 0..per_batch {
+            let t = Instant::now();
+            f(b * per_batch + i);
+            out.push((t.elapsed().as_nanos() as f64 - overhead).max(0.0));
+        }
+        std::thread::sleep(pause);
+    }
+    out.sort_by(f64::total_cmp);
+    out
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -69,7 +119,7 @@ fn time_per_op(iters: u32, mut f: impl FnMut(u32)) -> f64 {
     best
 }
 
-fn codec() {
+fn codec(fig: &mut Figures) {
     let f = frame(123_456, 0.3);
     let mut buf = [0u8; FRAME_BYTES];
     let quant_ns = time_per_op(200_000, |i| {
@@ -85,6 +135,7 @@ fn codec() {
         let v = serde_json::to_vec(&g).expect("encode");
         black_box(serde_json::from_slice::<JsonFrame>(&v).expect("decode"));
     });
+    fig.json_frame_bytes = Some(json.len());
     println!(
         "codec      frame {FRAME_BYTES} B quantized vs {} B as JSON ({:.2}x the size)",
         json.len(),
@@ -139,7 +190,7 @@ fn local() -> SocketAddr {
 
 /// Push on pilot A, first read of that tick on pilot B, at 120 Hz for a few
 /// seconds; then the same frames through a plain UDP relay.
-fn latency() {
+fn latency(fig: &mut Figures) {
     let host = Session::host(local(), HostConfig::new(GAME, "Host")).expect("host");
     let a = Session::join(
         local(),
@@ -248,6 +299,14 @@ fn latency() {
     let _ = relayer.join();
     base.sort_by(f64::total_cmp);
     let (bp50, bp99) = (percentile(&base, 0.5), percentile(&base, 0.99));
+    fig.latency_ms = Some(Spread {
+        p50: ours.0,
+        p99: ours.1,
+    });
+    fig.udp_relay_latency_ms = Some(Spread {
+        p50: bp50,
+        p99: bp99,
+    });
     println!(
         "latency    push→remote read p50 {:.2} ms, p99 {:.2} ms ({} ticks at 120 Hz, 60 Hz send rate)",
         ours.0, ours.1, ours.2
@@ -298,7 +357,7 @@ fn child(mode: &str, host: SocketAddr) {
         let mut out = [PilotState::default(); 6];
         while Instant::now() < end {
             tick += 1;
-            for (k, p) in pilots.iter().enumerate() {
+            for (k, p) in pilots.iter_mut().enumerate() {
                 let _ = p.push_local(&frame(tick, k as f32));
             }
             if tick % 12 == 0 {
@@ -348,7 +407,7 @@ fn spawn_child(mode: &str, host: SocketAddr) -> std::process::Child {
         .expect("spawn the bot process")
 }
 
-fn host_cpu() {
+fn host_cpu(fig: &mut Figures) {
     let Some(_) = process_cpu_seconds() else {
         println!("host cpu   n/a (needs /proc/self/stat)");
         return;
@@ -413,11 +472,15 @@ fn host_cpu() {
     let (c1, i1) = cpu1.unwrap_or((0.0, t1));
     let base = (process_cpu_seconds().unwrap_or(0.0) - c1) / i1.elapsed().as_secs_f64();
     let _ = child.wait();
+    let upload = sent as f64 * 8.0 / 1000.0 / secs.max(1.0);
+    fig.host_cpu_percent = Some(ours * 100.0);
+    fig.naive_relay_cpu_percent = Some(base * 100.0);
+    fig.host_upload_kbps = Some(upload);
     println!(
         "host cpu   full room (host + 5 pilots + 15 spectators): {:.1} ms CPU per second ({:.1}% of a core), upload {:.0} kbit/s",
         ours * 1000.0,
         ours * 100.0,
-        sent as f64 * 8.0 / 1000.0 / secs.max(1.0)
+        upload
     );
     println!(
         "           naive UDP relay fanning raw frames out: {:.1} ms CPU per second ({} datagrams); ratio {:.1}x",
@@ -457,12 +520,29 @@ fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` runs us with no
     // flag and expects a quick smoke run only.
     let full = std::env::args().any(|a| a == "--bench");
+    // Any other word picks sections by name: `cargo bench --bench room -- host`.
+    let picked: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wants = |name: &str| picked.is_empty() || picked.iter().any(|p| name.contains(p.as_str()));
+    let json = std::env::args().any(|a| a == "--json");
+    let mut fig = Figures::default();
     println!("propwash bench: figures with a baseline measured in the same run");
-    codec();
-    abi::run(full);
-    if full {
-        latency();
-        host_cpu();
+    if wants("codec") {
+        codec(&mut fig);
+    }
+    if wants("abi") {
+        abi::run(full, &mut fig);
+    }
+    if full && wants("latency") {
+        latency(&mut fig);
+    }
+    if full && wants("host") {
+        host_cpu(&mut fig);
+    }
+    if json {
+        println!("{}", serde_json::to_string(&fig).expect("figures as JSON"));
     }
 }
 
@@ -485,7 +565,7 @@ mod abi {
     /// ns per call through the C ABI (the same extern "C" functions the
     /// game calls), next to a mutex-guarded queue and copy doing the same
     /// work, and a trivial native call.
-    pub(super) fn run(full: bool) {
+    pub(super) fn run(full: bool, fig: &mut Figures) {
         let iters = if full { 200_000 } else { 20_000 };
         let mut ho: PwHostOptions = unsafe { std::mem::zeroed() };
         unsafe { pw_host_options_default(&mut ho) };
@@ -516,42 +596,48 @@ mod abi {
             std::thread::sleep(Duration::from_millis(5));
         }
 
+        let mut out = [PilotState::default(); 6];
+        let mut n = 0usize;
+        let version = time_per_op(iters, |_| {
+            black_box(pw_version());
+        });
         let mut dropped = 0u64;
-        let push = time_per_op(iters, |i| {
-            let g = PilotFrame { tick: 100 + i, ..f };
+        // One call at a time, as the game makes them: 200 pushes (a few
+        // seconds of ticks, well inside the ring) then a pause in which
+        // the network thread takes them at its send slots.
+        let batches = if full { 100 } else { 10 };
+        let pushes = time_each(batches, 200, Duration::from_millis(20), |i| {
+            let g = PilotFrame {
+                tick: 1_000_000 + i,
+                ..f
+            };
             if unsafe { pw_session_push_local(pilot, black_box(&g)) } != PwResult::Ok {
                 dropped += 1;
             }
         });
-        let mut out = [PilotState::default(); 6];
-        let mut n = 0usize;
-        let read = time_per_op(iters, |_| {
+        let reads = time_each(batches, 200, Duration::ZERO, |_| {
             let _ = unsafe { pw_session_read_pilots(pilot, out.as_mut_ptr(), out.len(), &mut n) };
             black_box(&out);
         });
-        let version = time_per_op(iters, |_| {
-            black_box(pw_version());
+        let slot: Mutex<PilotFrame> = Mutex::new(f);
+        let copies = time_each(batches, 200, Duration::ZERO, |i| {
+            *slot.lock() = PilotFrame { tick: i, ..f };
+            black_box(&slot);
         });
-        let q: Mutex<VecDeque<PilotFrame>> = Mutex::new(VecDeque::with_capacity(256));
-        let base_push = time_per_op(iters, |i| {
-            let mut g = q.lock();
-            if g.len() == 256 {
-                g.clear();
-            }
-            g.push_back(PilotFrame { tick: i, ..f });
-        });
-        let table: Mutex<[PilotState; 6]> = Mutex::new([PilotState::default(); 6]);
-        let base_read = time_per_op(iters, |_| {
-            out.copy_from_slice(&*table.lock());
-            black_box(&out);
-        });
+        let (push50, push999) = (percentile(&pushes, 0.5), percentile(&pushes, 0.999));
+        let (read50, copy50) = (percentile(&reads, 0.5), percentile(&copies, 0.5));
+        fig.push_ns_p50 = Some(push50);
+        fig.push_ns_p999 = Some(push999);
+        fig.read_ns_p50 = Some(read50);
+        fig.mutex_copy_ns_p50 = Some(copy50);
         println!(
-            "C ABI      pw_session_push_local {push:.0} ns/call vs mutex queue {base_push:.0} ns ({:.1}x); {dropped} pushes found the queue full (the network thread drains it concurrently)",
-            push / base_push
+            "C ABI      pw_session_push_local p50 {push50:.0} ns, p99.9 {push999:.0} ns per call vs a mutex-guarded copy p50 {copy50:.0} ns ({:.1}x); {dropped} of {} found the ring full",
+            push50 / copy50.max(1.0),
+            pushes.len()
         );
         println!(
-            "           pw_session_read_pilots {read:.0} ns/call ({n} pilots) vs mutex copy {base_read:.0} ns ({:.1}x); trivial pw_version {version:.0} ns",
-            read / base_read
+            "           pw_session_read_pilots p50 {read50:.0} ns per call ({n} pilots, {:.1}x the copy); trivial pw_version {version:.0} ns",
+            read50 / copy50.max(1.0)
         );
         unsafe {
             pw_session_free(pilot);

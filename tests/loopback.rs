@@ -318,7 +318,7 @@ fn the_default_interpolation_delay_follows_the_hosts_snapshot_rate() {
     // the 33 ms of the default 60 Hz.
     let mut cfg = HostConfig::new(GAME, "Host");
     cfg.pilot_hz = 20;
-    let h = Session::host("127.0.0.1:0".parse().unwrap(), cfg).expect("bind host");
+    let mut h = Session::host("127.0.0.1:0".parse().unwrap(), cfg).expect("bind host");
     let mut c = join(&h, "P", Role::Pilot);
     assert!(wait_until(Duration::from_secs(5), || c.snapshot().state
         == SessionState::Connected));

@@ -22,8 +22,8 @@ use laminar::{ConnectionManager, Packet, SocketEvent, VirtualConnection};
 
 use super::queue::QueueTx;
 use super::socket::{ChannelSocket, Inbound, KnownPeers, RECEIVE_BUDGET};
-use super::triple;
 use super::view::RoomView;
+use super::{spsc, triple};
 use super::{CoreCounters, RoomSnapshot, SessionState, Shared};
 use crate::lobby::wire::PeerRole;
 use crate::lobby::{family, JoinFailure, Listing, LobbyClient, LobbyEvent, Received, SessionId};
@@ -184,6 +184,14 @@ impl Core {
             Core::Introducing(_) => None,
         }
     }
+    /// The next instant a frame pushed now would go out.
+    fn push_slot(&self, now: Instant) -> Option<Instant> {
+        match self {
+            Core::Host(h) => Some(h.push_slot(now)),
+            Core::Client(c) => c.push_slot(now),
+            Core::Introducing(_) => None,
+        }
+    }
     fn push_local_frame(&mut self, now: Instant, f: PilotFrame) {
         match self {
             Core::Host(h) => h.push_local_frame(now, f),
@@ -274,7 +282,9 @@ pub(crate) struct Driver {
     pub(crate) manager: ConnectionManager<ChannelSocket, VirtualConnection>,
     pub(crate) priority_rx: Receiver<Inbound>,
     pub(crate) stranger_rx: Receiver<Inbound>,
-    pub(crate) push_rx: Receiver<PilotFrame>,
+    /// The game's pushes: drained at each send slot while it flies; asks
+    /// to be woken only while it does not.
+    pub(crate) push_rx: spsc::Consumer<PilotFrame>,
     pub(crate) cmd_rx: Receiver<Command>,
     pub(crate) events_tx: QueueTx<Event>,
     /// Requests that failed here, in words, for `Session::poll_request_failure`.
@@ -311,6 +321,10 @@ const RELAY_BULK_SHARE: u64 = 4;
 
 const STATS_EVERY: Duration = Duration::from_millis(100);
 const IDLE_WAKE: Duration = Duration::from_millis(100);
+/// The game counts as flying (we wake at every send slot to take its
+/// newest push, and it never has to wake us) this long after its last
+/// push; after that we sleep until the next push wakes us.
+const FLYING_GRACE: Duration = Duration::from_millis(250);
 
 impl Driver {
     pub(crate) fn run(mut self) {
@@ -319,13 +333,15 @@ impl Driver {
         let mut next_stats = Instant::now();
         let mut closing_since: Option<Instant> = None;
         let mut snapshot_dirty = true;
+        let mut last_push: Option<Instant> = None;
         loop {
             let now = Instant::now();
             if self.stop.load(Ordering::Relaxed) && closing_since.is_none() {
                 self.apply(now, Command::Leave);
             }
-            while let Ok(f) = self.push_rx.try_recv() {
+            while let Some(f) = self.push_rx.pop() {
                 self.core.push_local_frame(now, f);
+                last_push = Some(now);
             }
             while let Ok(cmd) = self.cmd_rx.try_recv() {
                 self.apply(now, cmd);
@@ -437,22 +453,29 @@ impl Driver {
                 .lobby
                 .as_ref()
                 .and_then(LobbyClient::poll_timeout);
+            let flying = last_push.is_some_and(|t| now < t + FLYING_GRACE);
+            let push_due = if flying {
+                self.core.push_slot(now)
+            } else {
+                None
+            };
             let deadline = self
                 .core
                 .poll_timeout()
                 .into_iter()
                 .chain(lobby_due)
+                .chain(push_due)
                 .min()
                 .unwrap_or(now + IDLE_WAKE)
                 .min(now + IDLE_WAKE);
             let wait = deadline.saturating_duration_since(Instant::now());
-            if wait.is_zero() {
+            if wait.is_zero() || (!flying && !self.push_rx.park()) {
                 continue;
             }
             select! {
                 recv(self.priority_rx) -> m => if let Ok(d) = m { self.intake(Instant::now(), d) },
                 recv(self.stranger_rx) -> m => if let Ok(d) = m { self.intake(Instant::now(), d) },
-                recv(self.push_rx) -> m => if let Ok(f) = m { self.core.push_local_frame(Instant::now(), f) },
+                recv(self.push_rx.wakes()) -> _ => {},
                 recv(self.cmd_rx) -> m => match m {
                     Ok(cmd) => self.apply(Instant::now(), cmd),
                     // The game dropped its handle: close the session.
@@ -460,6 +483,7 @@ impl Driver {
                 },
                 default(wait) => {},
             }
+            self.push_rx.unpark();
         }
         tracing::debug!("network thread finished");
     }

@@ -14,8 +14,8 @@ use super::seal::{self, Seal, KEY_BYTES};
 use super::unreliable::{self, Outbox};
 use super::FRAME_REFRESH;
 use super::{
-    interval_for, loss_fraction, next_slot, packet, CloseReason, Event, PeerStats, RoomWelcome,
-    SessionError, Transmit, DEFAULT_PILOT_HZ, DEFAULT_TIMEOUT, HOST_ACTOR, MAX_PILOTS,
+    interval_for, loss_fraction, next_slot, packet, slot_after, CloseReason, Event, PeerStats,
+    RoomWelcome, SessionError, Transmit, DEFAULT_PILOT_HZ, DEFAULT_TIMEOUT, HOST_ACTOR, MAX_PILOTS,
     MAX_SPECTATORS, REDUNDANT_INPUTS,
 };
 use crate::identity::verify::ticket_to_hex;
@@ -505,6 +505,13 @@ impl Client {
         self.inputs.push_back((frame.tick, frame.input));
         self.local = Some(frame);
         self.local_serial += 1;
+    }
+
+    /// The next send slot a frame pushed now would go out at, for a pilot
+    /// in the room.
+    pub fn push_slot(&self, now: Instant) -> Option<Instant> {
+        (self.role == Role::Pilot && self.state == ClientState::Connected)
+            .then(|| slot_after(self.next_send_at, now, self.send_interval))
     }
 
     fn connected(&self) -> Result<(), SessionError> {

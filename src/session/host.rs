@@ -20,7 +20,7 @@ use super::seal::{self, HostKey, Seal, KEY_BYTES};
 use super::unreliable::{self, Outbox};
 use super::FRAME_REFRESH;
 use super::{
-    interval_for, loss_fraction, next_slot, packet, CloseReason, Event, PeerStats, SessionError,
+    interval_for, loss_fraction, packet, slot_after, CloseReason, Event, PeerStats, SessionError,
     Transmit, DEFAULT_PILOT_HZ, DEFAULT_SPECTATOR_HZ, DEFAULT_TIMEOUT, HOST_ACTOR, MAX_PILOTS,
     MAX_SPECTATORS,
 };
@@ -296,6 +296,10 @@ struct PilotSeat {
     previous: Option<(PilotFrame, u64, u64)>,
     inputs: Box<[(u32, PilotInput, bool); INPUT_HISTORY]>,
     inputs_recovered: u64,
+    /// When this seat's frame last set the other pilots' forwards off: at
+    /// most two a send interval, so a pilot sending faster than the rate
+    /// cannot make the host fan out more than twice what it allows.
+    forwarded_at: Option<Instant>,
 }
 
 impl PilotSeat {
@@ -342,6 +346,7 @@ impl PilotSeat {
             frame: None,
             received_us: 0,
             serial: 0,
+            forwarded_at: None,
             inputs: Box::new([(0, PilotInput::default(), false); INPUT_HISTORY]),
             inputs_recovered: 0,
         }
@@ -371,6 +376,9 @@ struct Peer {
     pinger: Pinger,
     seal: Seal,
     seat: Option<usize>,
+    /// A pilot's forward: when the newest frames that arrived since its
+    /// last snapshot go out to it (on arrival, not on its snapshot timer).
+    forward_at: Option<Instant>,
     next_full_at: Instant,
     next_follow_at: Instant,
     full_interval: Duration,
@@ -403,6 +411,9 @@ impl Peer {
 /// How long a new peer's join properties are waited for before the others
 /// are told it joined without them.
 const ANNOUNCE_WAIT: Duration = Duration::from_secs(1);
+/// A pilot's frame waits this long at most on the host for others arriving
+/// just after it, so they share one datagram to each pilot.
+pub(crate) const FORWARD_COALESCE: Duration = Duration::from_micros(500);
 
 /// The listen server's sans-IO core. See the module docs of
 /// [`crate::session`] for when to call what.
@@ -651,7 +662,36 @@ impl Host {
                     run = next_run(run);
                 }
             }
-            seat.offer(run, frame, now_us);
+            if seat.offer(run, frame, now_us) {
+                self.forward(now, 0);
+            }
+        }
+    }
+
+    /// The next slot at which the host takes its own game's newest frame
+    /// (the pilot send rate, on the host's clock).
+    pub fn push_slot(&self, now: Instant) -> Instant {
+        slot_after(self.epoch, now, interval_for(self.cfg.pilot_hz))
+    }
+
+    /// Sends the new frame of seat `s` on to the other pilots now (with
+    /// whatever else arrives within [`FORWARD_COALESCE`]), rather than at
+    /// their next snapshot; at most twice a send interval per seat, the
+    /// rest waits for the snapshot timer.
+    fn forward(&mut self, now: Instant, s: usize) {
+        let half = interval_for(self.cfg.pilot_hz) / 2;
+        let Some(seat) = self.seats[s].as_mut() else {
+            return;
+        };
+        if seat.forwarded_at.is_some_and(|t| now < t + half) {
+            return;
+        }
+        seat.forwarded_at = Some(now);
+        let at = now + FORWARD_COALESCE;
+        for p in &mut self.peers {
+            if p.info.role == Role::Pilot && p.seat != Some(s) && p.seated() {
+                p.forward_at = Some(p.forward_at.map_or(at, |t| t.min(at)));
+            }
         }
     }
 
@@ -1293,8 +1333,11 @@ impl Host {
             pinger: Pinger::new(self.epoch, now),
             seal,
             seat,
-            next_full_at: now,
-            next_follow_at: now,
+            forward_at: None,
+            // Every peer's timers run on one cadence from the host's epoch,
+            // so all that are due go out in one wake.
+            next_full_at: slot_after(self.epoch, now, interval_for(hz)),
+            next_follow_at: slot_after(self.epoch, now, interval_for(self.cfg.pilot_hz)),
             full_interval: interval_for(hz),
             follow: None,
             sent_serial: [0; MAX_PILOTS],
@@ -1374,6 +1417,7 @@ impl Host {
         let seats = &mut self.seats;
         let events = &mut self.events;
         let mut per_tick = Vec::new();
+        let mut took_frame = false;
         let fresh = packet::read(
             &mut peer.link,
             &mut peer.pinger,
@@ -1396,6 +1440,7 @@ impl Host {
                         return Ok(());
                     }
                     if seat.offer(run, frame, now_us) {
+                        took_frame = true;
                         events.push_back(Event::Frame {
                             actor,
                             frame,
@@ -1419,6 +1464,9 @@ impl Host {
                 _ => Err(WireError::Invalid("section a client may not send")),
             },
         )?;
+        if let (true, Some(s)) = (took_frame, seat_index) {
+            self.forward(now, s);
+        }
         if !fresh {
             return Ok(());
         }
@@ -1771,6 +1819,9 @@ impl Host {
                         .max(fragment_ready_at(&self.room_bulk)),
                 );
             }
+            if let Some(t) = p.forward_at {
+                consider(t);
+            }
             if self.has_new_frames(p, true) {
                 consider(p.next_full_at);
             }
@@ -1839,6 +1890,7 @@ impl Host {
     fn build_for(&mut self, now: Instant, i: usize, buf: &mut [u8]) -> Option<usize> {
         let now_us = self.host_time_us(now);
         let pilot_interval = interval_for(self.cfg.pilot_hz);
+        let epoch = self.epoch;
         let p = &mut self.peers[i];
         if !p.seated() {
             // A departing peer still gets its last control messages (the
@@ -1877,7 +1929,13 @@ impl Host {
         self.room_bulk.refill(now);
         let mut budget = p.bulk.tokens.min(self.room_bulk.tokens).max(0.0) as usize;
         let budget_before = budget;
-        let full_due = now >= p.next_full_at;
+        // A forward is one try: what does not fit goes with the timer's.
+        let forward_due = p.forward_at.is_some_and(|t| now >= t);
+        if forward_due {
+            p.forward_at = None;
+        }
+        let timer_due = now >= p.next_full_at;
+        let full_due = timer_due || forward_due;
         let is_pilot = p.info.role == Role::Pilot;
         let follow_due =
             p.info.role == Role::Spectator && p.follow.is_some() && now >= p.next_follow_at;
@@ -1940,11 +1998,12 @@ impl Host {
                         }
                     }
                 }
-                if full_due {
-                    *next_full_at = next_slot(*next_full_at, now, *full_interval);
+                if timer_due {
+                    *next_full_at = slot_after(epoch, now, *full_interval);
                 }
+
                 if followed_sent {
-                    *next_follow_at = next_slot(*next_follow_at, now, pilot_interval);
+                    *next_follow_at = slot_after(epoch, now, pilot_interval);
                 }
                 true
             };

@@ -266,6 +266,19 @@ pub(crate) fn next_slot(due: Instant, now: Instant, interval: Duration) -> Insta
     }
 }
 
+/// The first instant after `now` on the cadence of `interval` through
+/// `origin` (`origin` itself when it is still ahead).
+pub(crate) fn slot_after(origin: Instant, now: Instant, interval: Duration) -> Instant {
+    if origin > now {
+        return origin;
+    }
+    let step = interval.as_nanos().max(1);
+    let behind = (now - origin).as_nanos();
+    let steps = behind / step + 1;
+    // Whole steps of at most 4.2 s over an `Instant`'s lifetime fit u64.
+    origin + Duration::from_nanos((steps * step).min(u128::from(u64::MAX)) as u64)
+}
+
 /// Clamps a configured rate into [`RATE_RANGE`].
 pub(crate) fn interval_for(hz: u32) -> Duration {
     let hz = hz.clamp(*RATE_RANGE.start(), *RATE_RANGE.end());
