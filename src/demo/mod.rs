@@ -26,6 +26,9 @@
 //!   millisecond, so up to ~1 ms of it is polling), over every such read.
 //!   It includes waiting for the pilot's next send slot and the receiver's
 //!   next snapshot slot, which is most of it.
+//! - `pilot_latency_ms`: `latency_ms` where the receiver is a pilot too
+//!   (the host forwards a pilot's frame to the other pilots on arrival;
+//!   spectators wait for their own, slower snapshot).
 //! - `bytes_per_pilot_frame`: one pilot's entry in a snapshot,
 //!   [`SNAPSHOT_ENTRY`]. `wire_bytes_per_snapshot_avg` is measured: link
 //!   payload bytes over packets the host sent to pilots between 0.5 s into
@@ -1188,9 +1191,11 @@ fn build_report(
     // Latency.
     let mut latency = measure::LatencyHistogram::new();
     let mut during = measure::LatencyHistogram::new();
+    let mut pilot_latency = measure::LatencyHistogram::new();
     for (_, o) in &seated {
         latency.merge(&o.latency);
         during.merge(&o.latency_during_transfer);
+        pilot_latency.merge(&o.pilot_latency);
     }
     if let Some((_, _, t)) = &transfer {
         error_count += t.errors.len();
@@ -1293,6 +1298,7 @@ fn build_report(
         frames_worst_pair_ratio: worst_ratio,
         frames_worst_pair: worst_pair,
         latency_ms: LatencySummary::of(&latency),
+        pilot_latency_ms: LatencySummary::of(&pilot_latency),
         seconds_flown: run_for.as_secs_f64(),
         track_hash: transfer.as_ref().map(|(h, _, _)| h.to_string()),
         track_bytes: transfer.as_ref().map(|(_, b, _)| *b),

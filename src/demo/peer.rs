@@ -227,6 +227,8 @@ pub(crate) struct PeerOutcome {
     pub(crate) latency: LatencyHistogram,
     /// The same, only the samples taken while a joiner was fetching the track.
     pub(crate) latency_during_transfer: LatencyHistogram,
+    /// `latency` where this peer flies too (pilot to pilot).
+    pub(crate) pilot_latency: LatencyHistogram,
     /// A joiner's view of the track transfer.
     pub(crate) track: JoinerTrack,
     /// Sequence numbers this pilot raised, in order.
@@ -255,6 +257,7 @@ impl PeerOutcome {
             arrived: vec![Seen::default(); pilots],
             latency: LatencyHistogram::new(),
             latency_during_transfer: LatencyHistogram::new(),
+            pilot_latency: LatencyHistogram::new(),
             track: JoinerTrack::default(),
             events_raised: Vec::new(),
             events_received: vec![Vec::new(); pilots],
@@ -580,6 +583,9 @@ fn fly(
                 if let Some(pushed_us) = room.push_clocks[p].pushed_at(tick) {
                     let us = seen_us.saturating_sub(u64::from(pushed_us));
                     out.latency.record(us);
+                    if me.is_some() {
+                        out.pilot_latency.record(us);
+                    }
                     if during_transfer {
                         out.latency_during_transfer.record(us);
                     }

@@ -288,6 +288,8 @@ pub struct DemoReport {
     pub frames_worst_pair: String,
     /// Push on one pilot to first read elsewhere.
     pub latency_ms: LatencySummary,
+    /// `latency_ms` where the receiver flies too.
+    pub pilot_latency_ms: LatencySummary,
     /// How long the pilots flew, seconds (more than `seconds` when the run
     /// was stretched for a track transfer).
     pub seconds_flown: f64,
@@ -372,6 +374,7 @@ impl DemoReport {
         }
         r.frames_worst_pair_ratio = round(r.frames_worst_pair_ratio, 5);
         r.latency_ms.rounded();
+        r.pilot_latency_ms.rounded();
         if let Some(l) = r.latency_ms_during_transfer.as_mut() {
             l.rounded();
         }
@@ -437,6 +440,14 @@ impl DemoReport {
             ms(self.latency_ms.p99),
             ms(self.latency_ms.max),
             self.latency_ms.samples
+        );
+        let _ = writeln!(
+            s,
+            "    pilot to pilot   p50 {}  p99 {}  max {}  ({} samples)",
+            ms(self.pilot_latency_ms.p50),
+            ms(self.pilot_latency_ms.p99),
+            ms(self.pilot_latency_ms.max),
+            self.pilot_latency_ms.samples
         );
         let _ = writeln!(
             s,
@@ -545,6 +556,12 @@ mod tests {
                 p99: None,
                 max: Some(20.0),
                 samples: 3,
+            },
+            pilot_latency_ms: LatencySummary {
+                p50: Some(4.0),
+                p99: Some(8.0),
+                max: Some(9.0),
+                samples: 2,
             },
             seconds_flown: 5.004_9,
             track_hash: None,
