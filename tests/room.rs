@@ -777,3 +777,24 @@ fn a_restarted_or_wrapping_tick_is_followed_at_once_both_ways() {
     assert_eq!(last_tick_seen(&room, Some(w), actor), Some(30));
     assert_eq!(last_tick_seen(&room, None, actor), Some(30));
 }
+
+/// The shared clock 5 s after joining, under the acceptance test's network,
+/// for a fixed set of seeds, with the host's clock on time and 50 ppm fast:
+/// within 2 ms (`clock_error_worst_ms` reports the same runs).
+#[test]
+fn clock_is_within_2_ms_after_5_s_for_every_seed_with_and_without_drift() {
+    use propwash::session::sim::clock_error_ms;
+    const SEEDS: [u64; 8] = [1, 2, 3, 4, 5, 6, 7, 8];
+    for drift_ppm in [0.0, 50.0] {
+        for seed in SEEDS {
+            let err_ms = clock_error_ms(seed, drift_ppm);
+            if std::env::var_os("PROPWASH_VERBOSE").is_some() {
+                eprintln!("clock error seed {seed}, drift {drift_ppm} ppm: {err_ms:.3} ms");
+            }
+            assert!(
+                err_ms <= 2.0,
+                "seed {seed}, drift {drift_ppm} ppm: clock off by {err_ms} ms"
+            );
+        }
+    }
+}

@@ -1,7 +1,8 @@
 //! A whole room in memory: one [`Host`], any number of [`Client`]s, a
 //! simulated clock stepped to the earliest pending wakeup, and a network with
 //! latency, jitter, loss and duplication (jitter reorders). Deterministic for
-//! a given seed; no sockets, no threads, no sleeping.
+//! a given seed; no sockets, no threads, no sleeping. The host's clock may
+//! run fast or slow against the clients' ([`SimRoom::with_host_drift_ppm`]).
 //!
 //! Verified and password-protected rooms are built like any other: the
 //! [`HostConfig`] and [`ClientConfig`] carry the rule, the password and the
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 use super::{Client, ClientConfig, Event, Host, HostConfig};
 use crate::identity::verify::TicketVerifier;
 use crate::proto::wire::MAX_PAYLOAD;
+use crate::proto::Role;
 use crate::util::SplitMix64;
 
 /// How the simulated network treats every datagram.
@@ -72,6 +74,10 @@ pub struct SimRoom {
     seq: u64,
     rng: SplitMix64,
     steps: u64,
+    /// When the room was made: both clocks agree there.
+    start: Instant,
+    /// Host clock seconds per simulated second.
+    host_rate: f64,
 }
 
 const STEP_LIMIT: u64 = 5_000_000;
@@ -96,7 +102,45 @@ impl SimRoom {
             seq: 0,
             rng: SplitMix64(seed),
             steps: 0,
+            start: now,
+            host_rate: 1.0,
         }
+    }
+
+    /// Makes the host's clock run `ppm` parts per million fast (negative:
+    /// slow) against the simulated time the clients and the network keep.
+    /// Call it right after [`SimRoom::new`]; the host then sees its own
+    /// time, [`SimRoom::host_now`], in every call.
+    pub fn with_host_drift_ppm(mut self, ppm: f64) -> Self {
+        self.host_rate = 1.0 + ppm * 1e-6;
+        self
+    }
+
+    /// The host's clock now (equal to [`SimRoom::now`] without drift).
+    pub fn host_now(&self) -> Instant {
+        self.to_host(self.now)
+    }
+
+    fn to_host(&self, t: Instant) -> Instant {
+        if self.host_rate == 1.0 {
+            return t;
+        }
+        let ns = t.saturating_duration_since(self.start).as_nanos() as f64;
+        self.start + Duration::from_nanos((ns * self.host_rate) as u64)
+    }
+
+    /// The earliest simulated instant at which the host's clock reads `t`
+    /// or later.
+    fn sim_time_of(&self, t: Instant) -> Instant {
+        if self.host_rate == 1.0 {
+            return t;
+        }
+        let ns = t.saturating_duration_since(self.start).as_nanos() as f64;
+        let mut at = self.start + Duration::from_nanos((ns / self.host_rate).ceil() as u64);
+        while self.to_host(at) < t {
+            at += Duration::from_nanos(1);
+        }
+        at
     }
 
     /// Gives the host a ticket verifier (a fake Steam in tests).
@@ -154,7 +198,8 @@ impl SimRoom {
     fn flush(&mut self) {
         let mut buf = [0u8; MAX_PAYLOAD];
         let now = self.now;
-        while let Some(t) = self.host.poll_transmit(now, &mut buf) {
+        let host_now = self.host_now();
+        while let Some(t) = self.host.poll_transmit(host_now, &mut buf) {
             let data = buf[..t.len].to_vec();
             self.schedule(self.host_addr, t.to, data);
         }
@@ -195,7 +240,7 @@ impl SimRoom {
                 next = Some(next.map_or(t, |n: Instant| n.min(t)));
             }
         };
-        consider(self.host.poll_timeout());
+        consider(self.host.poll_timeout().map(|t| self.sim_time_of(t)));
         for (i, (_, c)) in self.clients.iter().enumerate() {
             if !self.cut[i] {
                 consider(c.poll_timeout());
@@ -229,7 +274,7 @@ impl SimRoom {
                     .collect();
                 panic!(
                     "the room never went idle: a core keeps asking to wake up (host due: {:?}, clients due: {clients:?})",
-                    host.map(|t| t <= self.now)
+                    host.map(|t| t <= self.host_now())
                 );
             }
             self.tick();
@@ -238,20 +283,21 @@ impl SimRoom {
 
     fn tick(&mut self) {
         let now = self.now;
+        let host_now = self.host_now();
         while self.flights.peek().is_some_and(|Reverse(f)| f.0 <= now) {
             let Some(Reverse((_, _, from, to, data))) = self.flights.pop() else {
                 break;
             };
             self.delivered += 1;
             if to == self.host_addr {
-                let _ = self.host.handle_datagram(now, from, &data);
+                let _ = self.host.handle_datagram(host_now, from, &data);
             } else if let Some(i) = self.clients.iter().position(|(a, _)| *a == to) {
                 if !self.cut[i] {
                     let _ = self.clients[i].1.handle_datagram(now, from, &data);
                 }
             }
         }
-        self.host.handle_timeout(now);
+        self.host.handle_timeout(host_now);
         for (i, (_, c)) in self.clients.iter_mut().enumerate() {
             if !self.cut[i] {
                 c.handle_timeout(now);
@@ -263,4 +309,72 @@ impl SimRoom {
     pub fn client_addr(&self, i: usize) -> SocketAddr {
         self.clients[i].0
     }
+}
+
+/// Clients in each room [`clock_error_ms`] measures.
+const CLOCK_CLIENTS: usize = 4;
+/// The clients join this long after the host opened the room, so their
+/// clocks and the host's differ.
+const CLOCK_JOIN_AFTER: Duration = Duration::from_millis(250);
+/// [`clock_error_ms`] looks at the clocks from this long after the
+/// clients joined...
+const CLOCK_FROM: Duration = Duration::from_secs(5);
+/// ... to this long after...
+const CLOCK_UNTIL: Duration = Duration::from_secs(10);
+/// ... this often.
+const CLOCK_EVERY: Duration = Duration::from_millis(100);
+
+/// How far off the clients' view of the host clock is under the network
+/// the room's acceptance test flies in (40 ± 20 ms each way, 5 % loss, 5 %
+/// duplication, reordering), with the host's clock `drift_ppm` fast: the
+/// worst error of any of a few clients, milliseconds, looked at every
+/// 100 ms from 5 s to 10 s after they joined (infinite if one has no
+/// estimate by then). Deterministic per seed.
+pub fn clock_error_ms(seed: u64, drift_ppm: f64) -> f64 {
+    clock_error_between_ms(seed, drift_ppm, CLOCK_FROM, CLOCK_UNTIL)
+}
+
+/// The worst of [`clock_error_ms`] over `seeds`.
+pub fn clock_error_worst_ms(seeds: &[u64], drift_ppm: f64) -> f64 {
+    seeds
+        .iter()
+        .map(|&s| clock_error_ms(s, drift_ppm))
+        .fold(0.0, f64::max)
+}
+
+fn clock_error_between_ms(seed: u64, drift_ppm: f64, from: Duration, until: Duration) -> f64 {
+    const GAME: &str = "clock";
+    let harsh = Conditions {
+        latency: Duration::from_millis(40),
+        jitter: Duration::from_millis(20),
+        loss: 0.05,
+        duplicate: 0.05,
+    };
+    let mut room =
+        SimRoom::new(HostConfig::new(GAME, "Host"), harsh, seed).with_host_drift_ppm(drift_ppm);
+    room.run_for(CLOCK_JOIN_AFTER);
+    for i in 0..CLOCK_CLIENTS {
+        let role = if i % 2 == 0 {
+            Role::Pilot
+        } else {
+            Role::Spectator
+        };
+        room.add_client(|host| ClientConfig::new(host, GAME, &format!("Client {i}"), role));
+    }
+    room.run_for(from);
+    let mut worst = 0.0f64;
+    let mut at = from;
+    while at <= until {
+        let host_us = room.host.host_time_us(room.host_now()) as i64;
+        for (_, c) in &room.clients {
+            if !c.clock().valid {
+                return f64::INFINITY;
+            }
+            let err_us = (c.host_time_us(room.now) as i64 - host_us).unsigned_abs();
+            worst = worst.max(err_us as f64 / 1000.0);
+        }
+        room.run_for(CLOCK_EVERY);
+        at += CLOCK_EVERY;
+    }
+    worst
 }
