@@ -5,7 +5,8 @@
 
 use std::f64::consts::{PI, TAU};
 
-use crate::proto::{PilotFrame, PilotInput};
+use crate::proto::{encode_delta, PilotFrame, PilotInput, Quantized, FRAME_BYTES};
+use crate::session::MAX_PILOTS;
 
 /// Half the length of the figure-8, metres.
 const REACH_M: f64 = 60.0;
@@ -64,6 +65,31 @@ pub(crate) fn frame_at(pilot: usize, tick: u32, physics_hz: u32) -> PilotFrame {
             buttons: ARMED,
         },
     }
+}
+
+/// Physics rate of the delta measurement.
+const DELTA_PHYSICS_HZ: u32 = 60;
+/// Ticks per pilot in the delta measurement: 20 s, a full lap of the
+/// slowest pilot.
+const DELTA_TICKS: u32 = 20 * DELTA_PHYSICS_HZ;
+
+/// Bytes of every frame of every pilot the demo flies (a full room, 20 s at
+/// 60 Hz physics) sent as a delta against its frame `base_age` ticks
+/// earlier, or whole ([`FRAME_BYTES`]) where no delta is shorter.
+#[doc(hidden)]
+pub fn scripted_flight_delta_sizes(base_age: u32) -> Vec<usize> {
+    let quantized =
+        |pilot, tick| Quantized::from_frame(&frame_at(pilot, tick, DELTA_PHYSICS_HZ), 0);
+    let mut sizes = Vec::with_capacity(MAX_PILOTS * DELTA_TICKS as usize);
+    let mut out = [0u8; FRAME_BYTES];
+    for pilot in 0..MAX_PILOTS {
+        for tick in 1..=DELTA_TICKS {
+            let base = quantized(pilot, tick);
+            let cur = quantized(pilot, tick + base_age);
+            sizes.push(encode_delta(&base, &cur, &mut out).unwrap_or(FRAME_BYTES));
+        }
+    }
+    sizes
 }
 
 /// True when `got` is the frame pilot `pilot` pushed at `got.tick`, up to

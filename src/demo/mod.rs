@@ -109,6 +109,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+#[cfg(test)]
+pub(crate) use flight::frame_at;
+pub use flight::scripted_flight_delta_sizes;
 pub use report::{
     DemoReport, FramesByPath, LatencySummary, LiveRow, LiveView, LobbySummary, PeerKind,
 };

@@ -19,6 +19,12 @@
 //! is shown at 64 m/s); NaN encodes as zero. The tick is sent whole because
 //! every pilot counts its own physics ticks and a snapshot mixes pilots.
 //!
+//! The same integers also travel as a delta against an earlier frame of the
+//! same pilot and run that the receiver holds ([`Quantized`],
+//! [`crate::proto::delta`]): lossless, so the table holds for it too; the
+//! demo's flight takes 8 to 12 bytes a frame that way (median) against a
+//! base 1 to 6 ticks old.
+//!
 //! Ticks compare as wrapping sequence numbers within a run; a pilot starts
 //! a new run when its tick goes back (a race restart, 5000 → 1), and the
 //! others follow the new run at once ([`tick_newer`]).
@@ -28,7 +34,7 @@ pub const FRAME_BYTES: usize = 31;
 /// Bytes of one encoded input (sticks and buttons), used for redundancy.
 pub const INPUT_BYTES: usize = 5;
 /// Runs count modulo this on the wire (three bits of the frame).
-const RUNS: u8 = 8;
+pub(crate) const RUNS: u8 = 8;
 
 /// Whether the frame of `tick` in `run` comes after the one of `than_tick`
 /// in `than_run`: in the same run, a later tick as wrapping sequence
@@ -48,12 +54,12 @@ pub fn next_run(run: u8) -> u8 {
     run.wrapping_add(1) % RUNS
 }
 
-const POS_BITS: u32 = 22;
+pub(crate) const POS_BITS: u32 = 22;
 const POS_STEP: f32 = 0.002;
-const ROT_BITS: u32 = 12;
-const VEL_BITS: u32 = 11;
+pub(crate) const ROT_BITS: u32 = 12;
+pub(crate) const VEL_BITS: u32 = 11;
 const VEL_STEP: f32 = 1.0 / 16.0;
-const ANG_BITS: u32 = 12;
+pub(crate) const ANG_BITS: u32 = 12;
 const ANG_STEP: f32 = 1.0 / 16.0;
 
 /// The sticks and buttons of one tick.
@@ -93,7 +99,7 @@ pub struct PilotFrame {
 
 /// Writes bits most-significant first into a fixed buffer, through a 64-bit
 /// accumulator (at most 7 + 32 bits are ever pending).
-struct BitWriter<'a> {
+pub(crate) struct BitWriter<'a> {
     out: &'a mut [u8],
     acc: u64,
     pending: u32,
@@ -101,7 +107,7 @@ struct BitWriter<'a> {
 }
 
 impl<'a> BitWriter<'a> {
-    fn new(out: &'a mut [u8]) -> Self {
+    pub(crate) fn new(out: &'a mut [u8]) -> Self {
         BitWriter {
             out,
             acc: 0,
@@ -110,7 +116,7 @@ impl<'a> BitWriter<'a> {
         }
     }
 
-    fn put(&mut self, value: u32, bits: u32) {
+    pub(crate) fn put(&mut self, value: u32, bits: u32) {
         let mask = if bits == 32 {
             u64::from(u32::MAX)
         } else {
@@ -125,12 +131,14 @@ impl<'a> BitWriter<'a> {
         }
     }
 
-    /// Pads the last partial byte with zeros so equal values encode equally.
-    fn finish(&mut self) {
+    /// Pads the last partial byte with zeros so equal values encode equally;
+    /// returns the bytes written.
+    pub(crate) fn finish(&mut self) -> usize {
         if self.pending > 0 {
             let pad = 8 - self.pending;
             self.put(0, pad);
         }
+        self.pos
     }
 }
 
@@ -167,18 +175,21 @@ impl<'a> BitReader<'a> {
     }
 }
 
-/// Quantizes `v` with `step` into a signed field of `bits`, stored offset-binary.
-fn q_signed(v: f32, step: f32, bits: u32) -> u32 {
+/// Quantizes `v` with `step` into a signed field of `bits` (clamped to it).
+fn q_signed(v: f32, step: f32, bits: u32) -> i32 {
     let max = (1i64 << (bits - 1)) - 1;
     let min = -(1i64 << (bits - 1));
     let v = if v.is_finite() { v } else { 0.0 };
-    let q = ((v / step).round() as i64).clamp(min, max);
-    (q - min) as u32
+    ((v / step).round() as i64).clamp(min, max) as i32
 }
 
-fn dq_signed(raw: u32, step: f32, bits: u32) -> f32 {
-    let min = -(1i64 << (bits - 1));
-    (i64::from(raw) + min) as f32 * step
+/// A signed field of `bits` as stored: offset-binary.
+fn to_raw(q: i32, bits: u32) -> u32 {
+    (i64::from(q) + (1i64 << (bits - 1))) as u32
+}
+
+fn from_raw(raw: u32, bits: u32) -> i32 {
+    (i64::from(raw) - (1i64 << (bits - 1))) as i32
 }
 
 fn q_unit(v: f32, levels: u32) -> u32 {
@@ -190,16 +201,16 @@ fn q_unit(v: f32, levels: u32) -> u32 {
     (v * levels as f32).round() as u32
 }
 
-fn q_stick(v: f32) -> u32 {
+fn q_stick(v: f32) -> u8 {
     let v = if v.is_finite() {
         v.clamp(-1.0, 1.0)
     } else {
         0.0
     };
-    ((v * 127.0).round() as i32 + 127) as u32
+    ((v * 127.0).round() as i32 + 127) as u8
 }
 
-fn dq_stick(raw: u32) -> f32 {
+fn dq_stick(raw: u8) -> f32 {
     ((raw as i32 - 127) as f32 / 127.0).clamp(-1.0, 1.0)
 }
 
@@ -219,7 +230,9 @@ fn rot_step() -> f32 {
     ROT_RANGE / ((1u32 << (ROT_BITS - 1)) - 1) as f32
 }
 
-fn put_rotation(w: &mut BitWriter<'_>, q: [f32; 4]) {
+/// The smallest-three form of an orientation: the index of the dropped
+/// (largest, made positive) component and the other three, in order.
+fn q_rotation(q: [f32; 4]) -> (u8, [i32; 3]) {
     let q = normalized(q);
     let mut largest = 0;
     for i in 1..4 {
@@ -229,45 +242,158 @@ fn put_rotation(w: &mut BitWriter<'_>, q: [f32; 4]) {
     }
     // q and -q are the same rotation: send the one whose dropped part is positive.
     let sign = if q[largest] < 0.0 { -1.0 } else { 1.0 };
-    w.put(largest as u32, 2);
-    for (i, c) in q.iter().enumerate() {
-        if i == largest {
-            continue;
-        }
-        w.put(q_signed(c * sign, rot_step(), ROT_BITS), ROT_BITS);
+    let mut small = [0i32; 3];
+    let others = (0..4).filter(|&i| i != largest);
+    for (s, i) in small.iter_mut().zip(others) {
+        *s = q_signed(q[i] * sign, rot_step(), ROT_BITS);
     }
+    (largest as u8, small)
 }
 
-fn get_rotation(r: &mut BitReader<'_>) -> [f32; 4] {
-    let largest = r.get(2) as usize;
+fn dq_rotation(largest: u8, small: [i32; 3]) -> [f32; 4] {
+    let largest = usize::from(largest & 3);
     let mut q = [0.0f32; 4];
     let mut sum = 0.0;
-    for (i, c) in q.iter_mut().enumerate() {
-        if i == largest {
-            continue;
-        }
-        *c = dq_signed(r.get(ROT_BITS), rot_step(), ROT_BITS).clamp(-ROT_RANGE, ROT_RANGE);
-        sum += *c * *c;
+    let others = (0..4).filter(|&i| i != largest);
+    for (&s, i) in small.iter().zip(others) {
+        let c = (s as f32 * rot_step()).clamp(-ROT_RANGE, ROT_RANGE);
+        q[i] = c;
+        sum += c * c;
     }
     q[largest] = (1.0 - sum).max(0.0).sqrt();
     normalized(q)
 }
 
-fn put_input(w: &mut BitWriter<'_>, input: &PilotInput) {
-    w.put(q_unit(input.throttle, 255), 8);
-    w.put(q_stick(input.yaw), 8);
-    w.put(q_stick(input.pitch), 8);
-    w.put(q_stick(input.roll), 8);
-    w.put(input.buttons & 0xff, 8);
+fn q_input(input: &PilotInput) -> [u8; INPUT_BYTES] {
+    [
+        q_unit(input.throttle, 255) as u8,
+        q_stick(input.yaw),
+        q_stick(input.pitch),
+        q_stick(input.roll),
+        (input.buttons & 0xff) as u8,
+    ]
 }
 
-fn get_input(r: &mut BitReader<'_>) -> PilotInput {
+fn dq_input(raw: [u8; INPUT_BYTES]) -> PilotInput {
     PilotInput {
-        throttle: r.get(8) as f32 / 255.0,
-        yaw: dq_stick(r.get(8)),
-        pitch: dq_stick(r.get(8)),
-        roll: dq_stick(r.get(8)),
-        buttons: r.get(8),
+        throttle: f32::from(raw[0]) / 255.0,
+        yaw: dq_stick(raw[1]),
+        pitch: dq_stick(raw[2]),
+        roll: dq_stick(raw[3]),
+        buttons: u32::from(raw[4]),
+    }
+}
+
+/// One frame as its quantized integers, and its run: exactly what the
+/// 31-byte form carries, so it converts to and from that form without loss,
+/// and two frames that encode alike compare equal. The delta form
+/// ([`crate::proto::delta`]) codes one against an earlier one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Quantized {
+    pub(crate) tick: u32,
+    /// 0 to 7.
+    pub(crate) run: u8,
+    /// Steps of 2 mm, within 22 signed bits.
+    pub(crate) position: [i32; 3],
+    /// Index (0 to 3) of the orientation component left out.
+    pub(crate) largest: u8,
+    /// The other three components, in order, within 12 signed bits.
+    pub(crate) rotation: [i32; 3],
+    /// Steps of 1/16 m/s, within 11 signed bits.
+    pub(crate) velocity: [i32; 3],
+    /// Steps of 1/16 rad/s, within 12 signed bits.
+    pub(crate) angular_velocity: [i32; 3],
+    /// Throttle, yaw, pitch and roll as sent, and the buttons.
+    pub(crate) input: [u8; INPUT_BYTES],
+}
+
+impl Quantized {
+    /// Quantizes `frame` of `run` (taken modulo 8) as [`PilotFrame::encode`]
+    /// does: clamped to each range, NaN as zero.
+    pub fn from_frame(frame: &PilotFrame, run: u8) -> Quantized {
+        let (largest, rotation) = q_rotation(frame.rotation);
+        Quantized {
+            tick: frame.tick,
+            run: run % RUNS,
+            position: frame.position.map(|v| q_signed(v, POS_STEP, POS_BITS)),
+            largest,
+            rotation,
+            velocity: frame.velocity.map(|v| q_signed(v, VEL_STEP, VEL_BITS)),
+            angular_velocity: frame
+                .angular_velocity
+                .map(|v| q_signed(v, ANG_STEP, ANG_BITS)),
+            input: q_input(&frame.input),
+        }
+    }
+
+    /// The frame a receiver reads, and its run.
+    pub fn to_frame(&self) -> (PilotFrame, u8) {
+        let frame = PilotFrame {
+            tick: self.tick,
+            position: self.position.map(|q| q as f32 * POS_STEP),
+            rotation: dq_rotation(self.largest, self.rotation),
+            velocity: self.velocity.map(|q| q as f32 * VEL_STEP),
+            angular_velocity: self.angular_velocity.map(|q| q as f32 * ANG_STEP),
+            input: dq_input(self.input),
+        };
+        (frame, self.run)
+    }
+
+    /// The pilot's physics tick.
+    pub fn tick(&self) -> u32 {
+        self.tick
+    }
+
+    /// The run (0 to 7).
+    pub fn run(&self) -> u8 {
+        self.run
+    }
+
+    /// Writes the full 31-byte form ([`PilotFrame::encode`]'s).
+    pub fn encode(&self, out: &mut [u8; FRAME_BYTES]) {
+        let mut w = BitWriter::new(out);
+        w.put(self.tick, 32);
+        for q in self.position {
+            w.put(to_raw(q, POS_BITS), POS_BITS);
+        }
+        w.put(u32::from(self.largest), 2);
+        for q in self.rotation {
+            w.put(to_raw(q, ROT_BITS), ROT_BITS);
+        }
+        for q in self.velocity {
+            w.put(to_raw(q, VEL_BITS), VEL_BITS);
+        }
+        for q in self.angular_velocity {
+            w.put(to_raw(q, ANG_BITS), ANG_BITS);
+        }
+        for b in self.input {
+            w.put(u32::from(b), 8);
+        }
+        w.put(u32::from(self.run), 3);
+        w.finish();
+    }
+
+    /// Reads the full 31-byte form; every 31 bytes are some frame.
+    pub fn decode(data: &[u8; FRAME_BYTES]) -> Quantized {
+        let mut r = BitReader::new(data);
+        let tick = r.get(32);
+        let position = [(); 3].map(|_| from_raw(r.get(POS_BITS), POS_BITS));
+        let largest = r.get(2) as u8;
+        let rotation = [(); 3].map(|_| from_raw(r.get(ROT_BITS), ROT_BITS));
+        let velocity = [(); 3].map(|_| from_raw(r.get(VEL_BITS), VEL_BITS));
+        let angular_velocity = [(); 3].map(|_| from_raw(r.get(ANG_BITS), ANG_BITS));
+        let input = [(); INPUT_BYTES].map(|_| r.get(8) as u8);
+        let run = r.get(3) as u8;
+        Quantized {
+            tick,
+            run,
+            position,
+            largest,
+            rotation,
+            velocity,
+            angular_velocity,
+            input,
+        }
     }
 }
 
@@ -275,66 +401,24 @@ impl PilotFrame {
     /// Writes the quantized frame of `run` into `out` (exactly
     /// [`FRAME_BYTES`]).
     pub fn encode(&self, run: u8, out: &mut [u8; FRAME_BYTES]) {
-        let mut w = BitWriter::new(out);
-        w.put(self.tick, 32);
-        for v in self.position {
-            w.put(q_signed(v, POS_STEP, POS_BITS), POS_BITS);
-        }
-        put_rotation(&mut w, self.rotation);
-        for v in self.velocity {
-            w.put(q_signed(v, VEL_STEP, VEL_BITS), VEL_BITS);
-        }
-        for v in self.angular_velocity {
-            w.put(q_signed(v, ANG_STEP, ANG_BITS), ANG_BITS);
-        }
-        put_input(&mut w, &self.input);
-        w.put(u32::from(run % RUNS), 3);
-        w.finish();
+        Quantized::from_frame(self, run).encode(out);
     }
 
     /// Reads a frame written by [`PilotFrame::encode`], and its run.
     pub fn decode(data: &[u8; FRAME_BYTES]) -> (PilotFrame, u8) {
-        let mut r = BitReader::new(data);
-        let tick = r.get(32);
-        let mut position = [0.0; 3];
-        for v in &mut position {
-            *v = dq_signed(r.get(POS_BITS), POS_STEP, POS_BITS);
-        }
-        let rotation = get_rotation(&mut r);
-        let mut velocity = [0.0; 3];
-        for v in &mut velocity {
-            *v = dq_signed(r.get(VEL_BITS), VEL_STEP, VEL_BITS);
-        }
-        let mut angular_velocity = [0.0; 3];
-        for v in &mut angular_velocity {
-            *v = dq_signed(r.get(ANG_BITS), ANG_STEP, ANG_BITS);
-        }
-        let input = get_input(&mut r);
-        let run = r.get(3) as u8;
-        let frame = PilotFrame {
-            tick,
-            position,
-            rotation,
-            velocity,
-            angular_velocity,
-            input,
-        };
-        (frame, run)
+        Quantized::decode(data).to_frame()
     }
 }
 
 impl PilotInput {
     /// Writes the quantized input into `out` (exactly [`INPUT_BYTES`]).
     pub fn encode(&self, out: &mut [u8; INPUT_BYTES]) {
-        let mut w = BitWriter::new(out);
-        put_input(&mut w, self);
-        w.finish();
+        *out = q_input(self);
     }
 
     /// Reads an input written by [`PilotInput::encode`].
     pub fn decode(data: &[u8; INPUT_BYTES]) -> PilotInput {
-        let mut r = BitReader::new(data);
-        get_input(&mut r)
+        dq_input(*data)
     }
 }
 
