@@ -58,8 +58,9 @@ fn a_small_demo_room_reports_clean_json_on_its_last_line() {
     );
     let ratio = v["frames_delivered_ratio"].as_f64().expect("a ratio");
     assert!(ratio >= 0.95, "frames_delivered_ratio {ratio}: {last}");
-    assert!(v["bytes_per_pilot_frame"].as_u64().unwrap_or(99) <= 32);
+    assert!(v["bytes_per_pilot_frame"].as_u64().unwrap_or(99) <= 33);
     assert!(v["latency_ms"]["p50"].as_f64().is_some(), "{last}");
+    assert!(v["pilot_latency_ms"]["p50"].as_f64().is_some(), "{last}");
     assert!(
         v["host_upload_kbps"].as_f64().unwrap_or(0.0) > 0.0,
         "{last}"

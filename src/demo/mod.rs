@@ -29,8 +29,10 @@
 //! - `pilot_latency_ms`: `latency_ms` where the receiver is a pilot too
 //!   (the host forwards a pilot's frame to the other pilots on arrival;
 //!   spectators wait for their own, slower snapshot).
-//! - `bytes_per_pilot_frame`: one pilot's entry in a snapshot,
-//!   [`SNAPSHOT_ENTRY`]. `wire_bytes_per_snapshot_avg` is measured: link
+//! - `bytes_per_pilot_frame`: the most one pilot's entry in a snapshot
+//!   takes, [`SNAPSHOT_ENTRY`] (a full frame; an entry coded against a
+//!   frame the receiver acknowledged takes 4 bytes plus 8-14 of delta).
+//!   `wire_bytes_per_snapshot_avg` is measured: link
 //!   payload bytes over packets the host sent to pilots between 0.5 s into
 //!   the run (after the clock-sync ping burst) and the first event, so
 //!   snapshots plus the separate ping and pong packets; the same over the

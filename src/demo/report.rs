@@ -451,7 +451,7 @@ impl DemoReport {
         );
         let _ = writeln!(
             s,
-            "  wire               {} B per pilot frame in a snapshot; {:.1} B per packet to a pilot ({:.1} B with events)",
+            "  wire               at most {} B per pilot frame in a snapshot; {:.1} B per packet to a pilot ({:.1} B with events)",
             self.bytes_per_pilot_frame,
             self.wire_bytes_per_snapshot_avg,
             self.wire_bytes_per_packet_to_pilots_avg

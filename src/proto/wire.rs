@@ -5,7 +5,7 @@
 use std::fmt;
 
 /// Bumped whenever a peer of the previous version could misread us.
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 /// Largest payload we hand to the transport (laminar adds 5 bytes; the
 /// UDP payload stays within the 1200-byte budget).
 pub const MAX_PAYLOAD: usize = 1195;

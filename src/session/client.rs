@@ -11,6 +11,7 @@ use super::host::AGE_STEP_US;
 use super::link::{Lane, Link};
 use super::room::RoomState;
 use super::seal::{self, Seal, KEY_BYTES};
+use super::snapshot::{self, HeldFrames};
 use super::unreliable::{self, Outbox};
 use super::FRAME_REFRESH;
 use super::{
@@ -187,6 +188,8 @@ pub struct Client {
     seat_actor: [Option<ActorNr>; MAX_PILOTS],
     /// The run and tick of the newest frame taken per seat.
     seat_tick: [Option<(u8, u32)>; MAX_PILOTS],
+    /// The host's recent frames per seat, to decode its deltas against.
+    held: HeldFrames,
     /// Per-tick-lane events waiting for the next packet to the host.
     unreliable: Outbox,
     local: Option<PilotFrame>,
@@ -248,6 +251,7 @@ impl Client {
             room: RoomState::mirror(),
             seat_actor: [None; MAX_PILOTS],
             seat_tick: [None; MAX_PILOTS],
+            held: HeldFrames::default(),
             unreliable: Outbox::default(),
             local: None,
             local_run: 0,
@@ -677,6 +681,7 @@ impl Client {
         };
         let seat_actor = self.seat_actor;
         let seat_tick = &mut self.seat_tick;
+        let held = &mut self.held;
         let events = &mut self.events;
         let connected = self.state == ClientState::Connected;
         let fresh = packet::read(
@@ -690,14 +695,11 @@ impl Client {
                     let host_us = r.u64("snapshot time")?;
                     let count = r.u8("snapshot count")? as usize;
                     for _ in 0..count {
-                        let head = r.u8("snapshot entry")?;
-                        let (frame, run) =
-                            PilotFrame::decode(r.array::<FRAME_BYTES>("snapshot frame")?);
-                        let seat = usize::from(head >> 5);
-                        if seat >= MAX_PILOTS {
-                            return Err(WireError::Invalid("snapshot seat"));
-                        }
-                        let age_us = u64::from(head & 0x1f) * AGE_STEP_US;
+                        let (seat, age, q) = snapshot::read_entry(r, held)?;
+                        let Some((frame, run)) = q.map(|q| q.to_frame()) else {
+                            continue;
+                        };
+                        let age_us = u64::from(age) * AGE_STEP_US;
                         let Some(actor) = seat_actor[seat] else {
                             continue;
                         };
@@ -844,6 +846,7 @@ impl Client {
                     if let Some(s) = p.seat.map(usize::from).filter(|&s| s < MAX_PILOTS) {
                         self.seat_actor[s] = None;
                         self.seat_tick[s] = None;
+                        self.held.clear(s);
                     }
                     self.room.remove(actor);
                     if let Some(m) = master {
@@ -906,6 +909,7 @@ impl Client {
             if p.role == Role::Pilot && p.actor != self.actor {
                 self.seat_actor[s] = Some(p.actor);
                 self.seat_tick[s] = None;
+                self.held.clear(s);
             }
         }
     }

@@ -28,6 +28,8 @@ use crate::proto::wire::{Reader, SectionKind, WireError, Writer};
 const FAST_PINGS: u32 = 125;
 const FAST_PING_INTERVAL: Duration = Duration::from_millis(40);
 const PING_INTERVAL: Duration = Duration::from_millis(100);
+/// The host's pings (round trip only; the joiners keep the clock).
+const HOST_PING_INTERVAL: Duration = Duration::from_millis(250);
 /// Answers the estimate remembers.
 const CLOCK_SAMPLES: usize = 128;
 /// Host stamps beyond this are not a clock (about 146 000 years in
@@ -61,6 +63,9 @@ pub(crate) struct Pinger {
     next_id: u16,
     /// Pings sent so far, counted until pings slow down.
     pings_sent: u32,
+    /// The host's side: it is the clock, so it pings only for the round
+    /// trip, at [`HOST_PING_INTERVAL`].
+    host: bool,
     owed_pong: Option<(u16, u64)>,
     /// Pings sent and not yet answered: id and send time.
     in_flight: VecDeque<(u16, u64)>,
@@ -80,6 +85,7 @@ impl Pinger {
             next_ping_at: now,
             next_id: 0,
             pings_sent: 0,
+            host: false,
             owed_pong: None,
             in_flight: VecDeque::with_capacity(PINGS_IN_FLIGHT),
             ignored_pongs: 0,
@@ -87,6 +93,19 @@ impl Pinger {
             samples: VecDeque::with_capacity(CLOCK_SAMPLES),
             estimate: ClockEstimate::default(),
         }
+    }
+
+    /// The host's side of a link: answers at once, pings slowly.
+    pub(crate) fn for_host(epoch: Instant, now: Instant) -> Self {
+        Pinger {
+            host: true,
+            ..Pinger::new(epoch, now)
+        }
+    }
+
+    /// True while a pong is owed (it goes out at once).
+    pub(crate) fn owes_pong(&self) -> bool {
+        self.owed_pong.is_some()
     }
 
     fn local_us(&self, now: Instant) -> u64 {
@@ -127,7 +146,9 @@ impl Pinger {
                 self.in_flight.pop_front();
             }
             self.in_flight.push_back((self.next_id, sent));
-            let gap = if self.pings_sent < FAST_PINGS {
+            let gap = if self.host {
+                HOST_PING_INTERVAL
+            } else if self.pings_sent < FAST_PINGS {
                 self.pings_sent += 1;
                 FAST_PING_INTERVAL
             } else {

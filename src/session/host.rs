@@ -17,6 +17,7 @@ use super::clock::Pinger;
 use super::link::{Lane, Link};
 use super::room::{RoomError, RoomState};
 use super::seal::{self, HostKey, Seal, KEY_BYTES};
+use super::snapshot::{self, SentFrames};
 use super::unreliable::{self, Outbox};
 use super::FRAME_REFRESH;
 use super::{
@@ -37,7 +38,7 @@ use crate::proto::wire::{
     PROTOCOL_VERSION,
 };
 use crate::proto::{
-    Control, GameEvent, Hello, LeaveReason, Message, PilotFrame, PilotInput, PlayerInfo,
+    Control, GameEvent, Hello, LeaveReason, Message, PilotFrame, PilotInput, PlayerInfo, Quantized,
     RefuseReason, Role, FRAME_BYTES, INPUT_BYTES,
 };
 use crate::track::transfer::{tag_of, Announcement, TrackMsg, TrackSource, Upload};
@@ -400,6 +401,8 @@ struct Peer {
     unreliable: Outbox,
     /// What this peer may make the room carry.
     budget: SenderBudget,
+    /// The frames our recent packets to this peer carried (delta bases).
+    sent_frames: SentFrames,
 }
 
 impl Peer {
@@ -1330,7 +1333,7 @@ impl Host {
             addr: from,
             info: info.clone(),
             link,
-            pinger: Pinger::new(self.epoch, now),
+            pinger: Pinger::for_host(self.epoch, now),
             seal,
             seat,
             forward_at: None,
@@ -1350,6 +1353,7 @@ impl Host {
             seated_at: now,
             unreliable: Outbox::default(),
             budget: SenderBudget::new(now),
+            sent_frames: SentFrames::default(),
         });
         tracing::info!(actor, name = %info.name, ?role, %from, verified = info.verified, "player seated");
     }
@@ -1793,7 +1797,14 @@ impl Host {
                 continue;
             }
             consider(p.link.last_heard + self.cfg.timeout);
-            consider(p.pinger.next_due());
+            // An owed pong goes at once; our own pings ride the peer's next
+            // snapshot rather than waking us on a phase of their own.
+            let ping = p.pinger.next_due();
+            consider(if p.pinger.owes_pong() {
+                ping
+            } else {
+                ping.max(p.next_full_at)
+            });
             if !p.announced {
                 consider(p.seated_at + ANNOUNCE_WAIT);
             }
@@ -1953,8 +1964,21 @@ impl Host {
             full_interval,
             bulk,
             unreliable,
+            sent_frames,
             ..
         } = p;
+        // What each seat's frames can be coded against: the newest this
+        // peer acknowledged (the same for the frame it replaced, which is
+        // newer than anything acknowledged when it goes too).
+        let snapshot_due = full_due || follow_due;
+        let bases: [Option<Quantized>; MAX_PILOTS] = std::array::from_fn(|s| {
+            let seat = seats[s].as_ref().filter(|_| snapshot_due)?;
+            let cur = Quantized::from_frame(&seat.frame?, seat.run);
+            sent_frames.base(s, &cur, |seq| link.is_acked(seq))
+        });
+        let seq = link.next_seq();
+        let mut carried = [None; MAX_PILOTS];
+        let mut wrote_snapshot = false;
         let built = packet::build(link, pinger, seal, now, buf, false, &mut budget, |w| {
             let snapshot = 'snap: {
                 if !full_due && !follow_due {
@@ -1989,7 +2013,8 @@ impl Host {
                 if count == 0 || w.space() < SNAPSHOT_HEADER + count * SNAPSHOT_ENTRY {
                     break 'snap false;
                 }
-                write_snapshot(w, now_us, seats, &picked, &with_previous, count);
+                carried = write_snapshot(w, now_us, seats, &picked, &with_previous, &bases, count);
+                wrote_snapshot = true;
                 for (s, take) in picked.iter().enumerate() {
                     if *take {
                         if let Some(seat) = &seats[s] {
@@ -2011,6 +2036,9 @@ impl Host {
             let events = unreliable.write(w);
             snapshot || events
         });
+        if built.is_some() && wrote_snapshot {
+            sent_frames.put(seq, carried);
+        }
         let used = (budget_before - budget) as f64;
         bulk.tokens -= used;
         self.room_bulk.tokens -= used;
@@ -2035,42 +2063,44 @@ impl Host {
 
 /// Bytes before a snapshot's entries: tag, host time, count.
 pub(crate) const SNAPSHOT_HEADER: usize = 1 + 8 + 1;
-/// Bytes of one snapshot entry: seat and age, then the frame.
-pub const SNAPSHOT_ENTRY: usize = 1 + FRAME_BYTES;
+/// Most bytes of one snapshot entry: seat and age, form, then the frame
+/// in full (a delta-coded entry takes fewer).
+pub const SNAPSHOT_ENTRY: usize = snapshot::MAX_ENTRY;
 /// Age resolution of a snapshot entry, microseconds (5 bits: up to 62 ms).
 pub(crate) const AGE_STEP_US: u64 = 2000;
 
 /// Writes the picked seats' frames, each preceded by the frame it replaced
 /// when that one never reached this peer (oldest first, so the receiver
-/// takes both in tick order).
+/// takes both in tick order), each coded against `bases` where it can be;
+/// returns the frames written last per seat (what the packet carries).
 fn write_snapshot(
     w: &mut Writer<'_>,
     now_us: u64,
     seats: &[Option<PilotSeat>; MAX_PILOTS],
     picked: &[bool; MAX_PILOTS],
     with_previous: &[bool; MAX_PILOTS],
+    bases: &[Option<Quantized>; MAX_PILOTS],
     count: usize,
-) {
+) -> [Option<Quantized>; MAX_PILOTS] {
     w.u8(SectionKind::Snapshot as u8);
     w.u64(now_us);
     w.u8(count as u8);
-    let entry = |w: &mut Writer<'_>, s: usize, run: u8, frame: &PilotFrame, received_us: u64| {
-        let age = (now_us.saturating_sub(received_us) / AGE_STEP_US).min(31) as u8;
-        w.u8((s as u8) << 5 | age);
-        let mut b = [0u8; FRAME_BYTES];
-        frame.encode(run, &mut b);
-        w.bytes(&b);
-    };
+    let mut carried = [None; MAX_PILOTS];
+    let age = |received_us: u64| (now_us.saturating_sub(received_us) / AGE_STEP_US).min(31) as u8;
     for (s, seat) in seats.iter().enumerate() {
         let (true, Some(seat)) = (picked[s], seat) else {
             continue;
         };
         let Some(frame) = seat.frame else { continue };
         if let (true, Some((prev, at, _))) = (with_previous[s], seat.previous) {
-            entry(w, s, seat.run, &prev, at);
+            let q = Quantized::from_frame(&prev, seat.run);
+            snapshot::write_entry(w, s, age(at), &q, bases[s].as_ref());
         }
-        entry(w, s, seat.run, &frame, seat.received_us);
+        let q = Quantized::from_frame(&frame, seat.run);
+        snapshot::write_entry(w, s, age(seat.received_us), &q, bases[s].as_ref());
+        carried[s] = Some(q);
     }
+    carried
 }
 
 /// The wire refusal for a join the Steam check turned down.

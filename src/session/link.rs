@@ -484,6 +484,18 @@ impl Link {
     }
 
     /// Starts a data packet: writes the header with our current acks.
+    /// The sequence number the next packet begun will carry.
+    pub(crate) fn next_seq(&self) -> u16 {
+        self.next_seq
+    }
+
+    /// True once the peer acknowledged our packet `seq` (while it is still
+    /// among the last packets remembered).
+    pub(crate) fn is_acked(&self, seq: u16) -> bool {
+        let e = &self.sent[seq as usize % SENT_RING];
+        e.valid && e.seq == seq && e.acked
+    }
+
     pub(crate) fn begin_packet(&mut self, w: &mut Writer<'_>) -> u16 {
         let seq = self.next_seq;
         let (ack, ack_bits) = match self.ack_backlog.front() {

@@ -20,6 +20,7 @@ mod packet;
 pub mod room;
 pub mod seal;
 pub mod sim;
+mod snapshot;
 mod unreliable;
 
 use std::fmt;
