@@ -22,7 +22,7 @@
 //! prediction costs bits and never precision. Every prediction is integer
 //! arithmetic over values both sides hold, so both compute the same.
 
-use super::frame::{BitWriter, Quantized, ANG_BITS, POS_BITS, ROT_BITS, VEL_BITS};
+use super::frame::{BitReader, BitWriter, Quantized, ANG_BITS, POS_BITS, ROT_BITS, VEL_BITS};
 use super::wire::WireError;
 use super::FRAME_BYTES;
 
@@ -316,103 +316,66 @@ pub fn encode_delta(base: &Quantized, cur: &Quantized, out: &mut [u8]) -> Option
     Some(n)
 }
 
-/// Reads bits most-significant first, failing at the end of the data.
-struct CheckedReader<'a> {
-    data: &'a [u8],
-    acc: u64,
-    available: u32,
-    pos: usize,
+/// A group written by `put_group`: its width, then its residuals.
+fn get_group<const N: usize>(r: &mut BitReader<'_>, bits: u32) -> Result<[u32; N], WireError> {
+    let gw = r.try_get(prefix_bits(bits), DELTA)?;
+    if gw > bits {
+        return Err(WireError::Invalid("pilot delta width"));
+    }
+    let mut z = [0u32; N];
+    for z in &mut z {
+        *z = r.try_get(gw, DELTA)?;
+    }
+    Ok(z)
 }
 
-impl<'a> CheckedReader<'a> {
-    fn new(data: &'a [u8]) -> Self {
-        CheckedReader {
-            data,
-            acc: 0,
-            available: 0,
-            pos: 0,
-        }
-    }
-
-    /// The next `bits` (at most 32).
-    fn get(&mut self, bits: u32) -> Result<u32, WireError> {
-        while self.available < bits {
-            let Some(&b) = self.data.get(self.pos) else {
-                return Err(WireError::Truncated("pilot delta"));
-            };
-            self.acc = (self.acc << 8) | u64::from(b);
-            self.pos += 1;
-            self.available += 8;
-        }
-        self.available -= bits;
-        Ok(((self.acc >> self.available) & ((1u64 << bits) - 1)) as u32)
-    }
-
-    fn group<const N: usize>(&mut self, bits: u32) -> Result<[u32; N], WireError> {
-        let gw = self.get(prefix_bits(bits))?;
-        if gw > bits {
-            return Err(WireError::Invalid("pilot delta width"));
-        }
-        let mut z = [0u32; N];
-        for z in &mut z {
-            *z = self.get(gw)?;
-        }
-        Ok(z)
-    }
-
-    /// Bytes read, once the padding is checked to be zeros.
-    fn finish(&self) -> Result<usize, WireError> {
-        if self.acc & ((1u64 << self.available) - 1) != 0 {
-            return Err(WireError::Invalid("pilot delta padding"));
-        }
-        Ok(self.pos)
-    }
-}
+/// What a truncated delta is reported as.
+const DELTA: &str = "pilot delta";
 
 /// Reads a delta written by [`encode_delta`] against the same `base`, and
 /// returns the frame and the bytes it took. Any bytes at all give either a
 /// frame within every field's range or an error.
 pub fn decode_delta(base: &Quantized, data: &[u8]) -> Result<(Quantized, usize), WireError> {
-    let mut r = CheckedReader::new(data);
-    let mut ticks = r.get(TICK_SHORT_BITS)?;
+    let mut r = BitReader::new(data);
+    let mut ticks = r.try_get(TICK_SHORT_BITS, DELTA)?;
     if ticks == 0 {
-        ticks = r.get(TICK_LONG_BITS)? + (1 << TICK_SHORT_BITS);
+        ticks = r.try_get(TICK_LONG_BITS, DELTA)? + (1 << TICK_SHORT_BITS);
     }
-    let hz = RATES[r.get(RATE_BITS)? as usize];
+    let hz = RATES[r.try_get(RATE_BITS, DELTA)? as usize];
     let angular_velocity = undo_residuals(
-        &r.group::<3>(ANG_BITS)?,
+        &get_group::<3>(&mut r, ANG_BITS)?,
         &widen(base.angular_velocity),
         ANG_BITS,
     );
     let v = predict_velocity(base, angular_velocity, ticks, hz);
-    let velocity = undo_residuals(&r.group::<3>(VEL_BITS)?, &v, VEL_BITS);
+    let velocity = undo_residuals(&get_group::<3>(&mut r, VEL_BITS)?, &v, VEL_BITS);
     let p = predict_position(base, velocity, ticks, hz);
-    let position = undo_residuals(&r.group::<3>(POS_BITS)?, &p, POS_BITS);
-    let largest = if r.get(1)? == 1 {
+    let position = undo_residuals(&get_group::<3>(&mut r, POS_BITS)?, &p, POS_BITS);
+    let largest = if r.try_get(1, DELTA)? == 1 {
         base.largest
     } else {
-        r.get(2)? as u8
+        r.try_get(2, DELTA)? as u8
     };
     let q = predict_rotation(base, angular_velocity, ticks, hz);
     let rotation = undo_residuals(
-        &r.group::<3>(ROT_BITS)?,
+        &get_group::<3>(&mut r, ROT_BITS)?,
         &rotation_in(&q, largest),
         ROT_BITS,
     );
     let mut input = base.input;
-    if r.get(1)? == 1 {
-        let sticks = r.group::<4>(STICK_BITS)?;
+    if r.try_get(1, DELTA)? == 1 {
+        let sticks = get_group::<4>(&mut r, STICK_BITS)?;
         for i in 0..4 {
             input[i] = wrap(
                 i64::from(base.input[i]) + i64::from(unzigzag(sticks[i])),
                 STICK_BITS,
             ) as u8;
         }
-        if r.get(1)? == 1 {
-            input[4] = r.get(8)? as u8;
+        if r.try_get(1, DELTA)? == 1 {
+            input[4] = r.try_get(8, DELTA)? as u8;
         }
     }
-    let n = r.finish()?;
+    let n = r.finish("pilot delta padding")?;
     let frame = Quantized {
         tick: base.tick.wrapping_add(ticks),
         run: base.run,

@@ -29,6 +29,8 @@
 //! a new run when its tick goes back (a race restart, 5000 → 1), and the
 //! others follow the new run at once ([`tick_newer`]).
 
+use super::wire::WireError;
+
 /// Bytes of one encoded pilot frame.
 pub const FRAME_BYTES: usize = 31;
 /// Bytes of one encoded input (sticks and buttons), used for redundancy.
@@ -142,7 +144,8 @@ impl<'a> BitWriter<'a> {
     }
 }
 
-struct BitReader<'a> {
+/// Reads bits most-significant first; past the end of the data, an error.
+pub(crate) struct BitReader<'a> {
     data: &'a [u8],
     acc: u64,
     available: u32,
@@ -150,7 +153,7 @@ struct BitReader<'a> {
 }
 
 impl<'a> BitReader<'a> {
-    fn new(data: &'a [u8]) -> Self {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
         BitReader {
             data,
             acc: 0,
@@ -159,19 +162,33 @@ impl<'a> BitReader<'a> {
         }
     }
 
-    fn get(&mut self, bits: u32) -> u32 {
+    /// The next `bits` (at most 32), or an error naming `what` when the
+    /// data ends first.
+    pub(crate) fn try_get(&mut self, bits: u32, what: &'static str) -> Result<u32, WireError> {
         while self.available < bits {
-            self.acc = (self.acc << 8) | u64::from(self.data[self.pos]);
+            let Some(&b) = self.data.get(self.pos) else {
+                return Err(WireError::Truncated(what));
+            };
+            self.acc = (self.acc << 8) | u64::from(b);
             self.pos += 1;
             self.available += 8;
         }
         self.available -= bits;
-        let mask = if bits == 32 {
-            u64::from(u32::MAX)
-        } else {
-            (1u64 << bits) - 1
-        };
-        ((self.acc >> self.available) & mask) as u32
+        Ok(((self.acc >> self.available) & ((1u64 << bits) - 1)) as u32)
+    }
+
+    /// [`BitReader::try_get`] on a fixed-size form whose length covers
+    /// every field it reads (a full frame, an input): it never runs out.
+    fn get(&mut self, bits: u32) -> u32 {
+        self.try_get(bits, "fixed-size frame").unwrap_or(0)
+    }
+
+    /// Bytes read, once the last byte's padding is checked to be zeros.
+    pub(crate) fn finish(&self, what: &'static str) -> Result<usize, WireError> {
+        if self.acc & ((1u64 << self.available) - 1) != 0 {
+            return Err(WireError::Invalid(what));
+        }
+        Ok(self.pos)
     }
 }
 
