@@ -17,11 +17,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{select, Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use laminar::{ConnectionManager, Packet, SocketEvent, VirtualConnection};
 
 use super::queue::QueueTx;
-use super::socket::{ChannelSocket, Inbound, KnownPeers, RECEIVE_BUDGET};
+use super::socket::{Arrival, ChannelSocket, Intake, Waker, MAX_DATAGRAM, RECEIVE_BUDGET};
 use super::view::RoomView;
 use super::{spsc, triple};
 use super::{CoreCounters, RoomSnapshot, SessionState, Shared};
@@ -280,8 +280,11 @@ impl Core {
 pub(crate) struct Driver {
     pub(crate) core: Core,
     pub(crate) manager: ConnectionManager<ChannelSocket, VirtualConnection>,
-    pub(crate) priority_rx: Receiver<Inbound>,
-    pub(crate) stranger_rx: Receiver<Inbound>,
+    /// Our receiving side of the socket.
+    pub(crate) intake: Intake,
+    /// What other threads wake us with (we re-arm it before looking for
+    /// their work).
+    pub(crate) waker: Arc<Waker>,
     /// The game's pushes: drained at each send slot while it flies; asks
     /// to be woken only while it does not.
     pub(crate) push_rx: spsc::Consumer<PilotFrame>,
@@ -296,7 +299,6 @@ pub(crate) struct Driver {
     pub(crate) view: triple::Writer<RoomView>,
     pub(crate) master: Box<RoomView>,
     pub(crate) shared: Arc<Shared>,
-    pub(crate) known: KnownPeers,
     pub(crate) stop: Arc<AtomicBool>,
     /// What the lobby client reports, for `Session::poll_lobby_event`.
     pub(crate) lobby_tx: QueueTx<LobbyEvent>,
@@ -305,7 +307,7 @@ pub(crate) struct Driver {
     /// Bumped when who may reach us changed outside the core's membership
     /// (a joiner's path to its host was found).
     pub(crate) known_epoch: u64,
-    /// The host's peers as last told to the reader, to notice departures.
+    /// The host's peers as last let through, to notice departures.
     pub(crate) last_peers: HashSet<SocketAddr>,
 }
 
@@ -329,6 +331,7 @@ const FLYING_GRACE: Duration = Duration::from_millis(250);
 impl Driver {
     pub(crate) fn run(mut self) {
         let mut buf = [0u8; 1500];
+        let mut rx = [0u8; MAX_DATAGRAM];
         let mut membership_seen = u64::MAX;
         let mut next_stats = Instant::now();
         let mut closing_since: Option<Instant> = None;
@@ -339,28 +342,35 @@ impl Driver {
             if self.stop.load(Ordering::Relaxed) && closing_since.is_none() {
                 self.apply(now, Command::Leave);
             }
+            // Before looking: what another thread asks after this wakes us.
+            self.waker.rearm();
             while let Some(f) = self.push_rx.pop() {
                 self.core.push_local_frame(now, f);
                 last_push = Some(now);
             }
-            while let Ok(cmd) = self.cmd_rx.try_recv() {
-                self.apply(now, cmd);
+            loop {
+                match self.cmd_rx.try_recv() {
+                    Ok(cmd) => self.apply(now, cmd),
+                    Err(TryRecvError::Empty) => break,
+                    // The game dropped its handle: close the session.
+                    Err(TryRecvError::Disconnected) => {
+                        self.stop.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                }
             }
             if matches!(self.core.state(), SessionState::Closed(_)) || self.is_leaving() {
                 closing_since.get_or_insert(now);
             }
 
-            // Seated peers first, then strangers; a bounded number per round
-            // so a flood cannot hold up the tick.
+            // A bounded number per round, so a flood cannot hold up the tick.
+            self.intake.start_draining();
             for _ in 0..RECEIVE_BUDGET {
-                let Ok(d) = self
-                    .priority_rx
-                    .try_recv()
-                    .or_else(|_| self.stranger_rx.try_recv())
-                else {
-                    break;
-                };
-                self.intake(now, d);
+                match self.intake.next(&mut rx) {
+                    Arrival::Datagram { len, from } => self.intake(now, from, &rx[..len]),
+                    Arrival::Skipped => {}
+                    Arrival::Empty => break,
+                }
             }
             self.manager.manual_poll(now);
             while let Ok(ev) = self.manager.event_receiver().try_recv() {
@@ -379,7 +389,7 @@ impl Driver {
             self.core.handle_timeout(now);
             self.drive_lobby(now);
             // Before anything goes out: a peer seated this round may answer
-            // our welcome within microseconds, and the reader must already
+            // our welcome within microseconds, and the filter must already
             // let that answer through. (Dropped, it would be lost for good:
             // its reliable fragments are taken as acknowledged by the ack
             // header our link sends before it has heard anything.)
@@ -472,16 +482,9 @@ impl Driver {
             if wait.is_zero() || (!flying && !self.push_rx.park()) {
                 continue;
             }
-            select! {
-                recv(self.priority_rx) -> m => if let Ok(d) = m { self.intake(Instant::now(), d) },
-                recv(self.stranger_rx) -> m => if let Ok(d) = m { self.intake(Instant::now(), d) },
-                recv(self.push_rx.wakes()) -> _ => {},
-                recv(self.cmd_rx) -> m => match m {
-                    Ok(cmd) => self.apply(Instant::now(), cmd),
-                    // The game dropped its handle: close the session.
-                    Err(_) => self.stop.store(true, Ordering::Relaxed),
-                },
-                default(wait) => {},
+            // A datagram, a wake-up from another thread, or the deadline.
+            if let Arrival::Datagram { len, from } = self.intake.wait(&mut rx, wait) {
+                self.intake(Instant::now(), from, &rx[..len]);
             }
             self.push_rx.unpark();
         }
@@ -562,7 +565,7 @@ impl Driver {
         }
     }
 
-    /// Tells the reader thread who may reach us without the stranger filter
+    /// Tells the filter who may reach us without the stranger limit
     /// (a host's peers, a joiner's host, the coordinator), when that changed
     /// since `seen`. A host also stops keeping NAT paths open to peers that
     /// are gone.
@@ -590,7 +593,7 @@ impl Driver {
         if let Some(lobby) = &self.manager.socket_mut().lobby {
             addrs.insert(lobby.config().coordinator);
         }
-        *self.known.write() = addrs;
+        self.intake.known = addrs;
     }
 
     /// A host's listing shows who is seated now (sent with the next
@@ -687,38 +690,29 @@ impl Driver {
 
     /// Lobby traffic goes to the lobby client (a relayed game datagram
     /// comes back out of it as if from its peer); the rest is delivered.
-    fn intake(&mut self, now: Instant, d: Inbound) {
-        if family(&d.data).is_none() {
-            return self.deliver(now, d);
+    fn intake(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        if family(data).is_none() {
+            return self.deliver(now, from, data);
         }
         let Some(lobby) = self.manager.socket_mut().lobby.as_mut() else {
-            tracing::trace!(from = %d.from, "lobby datagram without a coordinator configured");
+            tracing::trace!(%from, "lobby datagram without a coordinator configured");
             return;
         };
-        let inner = match lobby.handle_datagram(now, d.from, &d.data) {
-            Ok(Received::Consumed) => None,
-            Ok(Received::Relayed { peer, inner }) => Some(Inbound {
-                data: inner.to_vec(),
-                from: peer,
-            }),
-            Err(e) => {
-                tracing::trace!(from = %d.from, "dropped lobby datagram: {e}");
-                None
-            }
-        };
-        if let Some(inner) = inner {
-            self.deliver(now, inner);
+        match lobby.handle_datagram(now, from, data) {
+            Ok(Received::Consumed) => {}
+            Ok(Received::Relayed { peer, inner }) => self.deliver(now, peer, inner),
+            Err(e) => tracing::trace!(%from, "dropped lobby datagram: {e}"),
         }
     }
 
     /// Handshakes go to the core directly; everything else through laminar.
-    fn deliver(&mut self, now: Instant, d: Inbound) {
-        if is_handshake(&d.data) {
-            if let Err(e) = self.core.handle_datagram(now, d.from, &d.data) {
-                tracing::trace!(from = %d.from, "dropped handshake: {e}");
+    fn deliver(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        if is_handshake(data) {
+            if let Err(e) = self.core.handle_datagram(now, from, data) {
+                tracing::trace!(%from, "dropped handshake: {e}");
             }
         } else {
-            self.manager.socket_mut().stash(d);
+            self.manager.socket_mut().stash(from, data);
         }
     }
 
@@ -727,6 +721,7 @@ impl Driver {
     }
 
     fn refresh_stats(&mut self) {
+        self.intake.refresh_drops();
         let c = &self.core_counters;
         let set = |a: &AtomicU64, v: u64| a.store(v, Ordering::Relaxed);
         match &self.core {

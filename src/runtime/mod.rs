@@ -56,7 +56,7 @@ use crate::session::{
 use crate::track::transfer::{FolderSource, TrackSource, TrackTarget};
 use crate::track::Limits;
 use driver::{Command, Core, Driver, Introduction};
-use socket::{ChannelSocket, ReaderCounters};
+use socket::{ChannelSocket, Intake, TransportCounters, Waker};
 
 /// Frames the game may push ahead of the network thread.
 const PUSH_QUEUE: usize = 256;
@@ -171,11 +171,13 @@ pub(crate) struct Shared {
 /// statistics (every 100 ms).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SessionCounters {
-    /// Datagrams the reader thread received.
+    /// Datagrams the session's socket received.
     pub received: u64,
     /// Datagrams from strangers dropped before laminar.
     pub dropped_strangers: u64,
-    /// Datagrams dropped because the network thread was behind.
+    /// Datagrams the system dropped at the session's socket, its receive
+    /// buffer full because the network thread was behind (counted on
+    /// Linux; 0 where the system does not tell).
     pub dropped_full: u64,
     /// Frames the game pushed while the queue was full.
     pub pushes_dropped: u64,
@@ -229,7 +231,10 @@ pub struct Session {
     shared: Arc<Shared>,
     cached: Arc<RoomSnapshot>,
     stop: Arc<AtomicBool>,
-    counters: Arc<ReaderCounters>,
+    counters: Arc<TransportCounters>,
+    /// Wakes the network thread for a request (and, from the push ring,
+    /// for the first push after a pause).
+    waker: Arc<Waker>,
     core_counters: Arc<CoreCounters>,
     pushes_dropped: AtomicU64,
     /// A listed room's listing as first registered: its seats, versions
@@ -372,9 +377,16 @@ impl Session {
     ) -> io::Result<Session> {
         let socket = UdpSocket::bind(bind)?;
         let local_addr = socket.local_addr()?;
-        let reader_socket = socket.try_clone()?;
-        let ((prio_tx, prio_rx), (str_tx, str_rx)) = socket::queues();
-        let (pushes, push_rx) = spsc::ring(PUSH_QUEUE);
+        let waker = Arc::new(Waker::new(local_addr)?);
+        let counters = Arc::new(TransportCounters::default());
+        let mut intake = Intake::new(
+            socket.try_clone()?,
+            is_host,
+            waker.source()?,
+            counters.clone(),
+        );
+        let push_waker = waker.clone();
+        let (pushes, push_rx) = spsc::ring(PUSH_QUEUE, Box::new(move || push_waker.wake()));
         let (cmd_tx, cmd_rx) = crossbeam_channel::bounded(COMMAND_QUEUE);
         let (events_tx, events_rx) =
             queue::queue(queue::MAX_QUEUED_EVENTS, queue::MAX_QUEUED_EVENT_BYTES);
@@ -388,15 +400,13 @@ impl Session {
         let (view_w, view_r) = triple::triple_buffer(initial_view.clone());
         let serve_generation = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let counters = Arc::new(ReaderCounters::default());
-        let known: socket::KnownPeers = Arc::default();
         let epoch = Instant::now();
         let core = make(epoch);
         if let Core::Client(c) = &core {
-            known.write().insert(c.host_addr());
+            intake.known.insert(c.host_addr());
         }
         if let Some(l) = &lobby {
-            known.write().insert(l.config().coordinator);
+            intake.known.insert(l.config().coordinator);
         }
         let initial = RoomSnapshot {
             state: if is_host {
@@ -431,15 +441,6 @@ impl Session {
         let shared = Arc::new(Shared {
             snapshot: Mutex::new(cached.clone()),
         });
-        let reader = socket::spawn_reader(
-            reader_socket,
-            known.clone(),
-            is_host,
-            prio_tx,
-            str_tx,
-            stop.clone(),
-            counters.clone(),
-        )?;
         // Our core decides when a peer is gone; laminar must not drop it first.
         let config = laminar::Config {
             idle_connection_timeout: Duration::from_secs(30),
@@ -450,8 +451,8 @@ impl Session {
         let driver = Driver {
             core,
             manager: laminar::ConnectionManager::new(channel_socket, config),
-            priority_rx: prio_rx,
-            stranger_rx: str_rx,
+            intake,
+            waker: waker.clone(),
             push_rx,
             cmd_rx,
             events_tx,
@@ -461,14 +462,12 @@ impl Session {
             view: view_w,
             master: Box::new(initial_view),
             shared: shared.clone(),
-            known,
             stop: stop.clone(),
             lobby_tx,
             core_counters: core_counters.clone(),
             known_epoch: 0,
             last_peers: Default::default(),
         };
-        let stop_on_panic = stop.clone();
         let net = std::thread::Builder::new()
             .name("propwash-net".into())
             .spawn(move || {
@@ -477,8 +476,6 @@ impl Session {
                 if outcome.is_err() {
                     tracing::error!("the network thread failed and the session is closed");
                 }
-                // Lets the reader thread end.
-                stop_on_panic.store(true, Ordering::Relaxed);
             })
             .map_err(thread_failed)?;
         Ok(Session {
@@ -497,10 +494,11 @@ impl Session {
             cached,
             stop,
             counters,
+            waker,
             core_counters,
             pushes_dropped: AtomicU64::new(0),
             listed: None,
-            threads: vec![net, reader.handle],
+            threads: vec![net],
         })
     }
 
@@ -604,7 +602,10 @@ impl Session {
 
     fn command(&self, cmd: Command) -> Result<(), RuntimeError> {
         match self.cmd_tx.try_send(cmd) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.waker.wake();
+                Ok(())
+            }
             Err(TrySendError::Full(_)) => Err(RuntimeError::QueueFull),
             Err(TrySendError::Disconnected(_)) => Err(RuntimeError::Closed),
         }
@@ -728,6 +729,7 @@ impl Session {
         }
         let generation = self.serve_generation.fetch_add(1, Ordering::AcqRel) + 1;
         let tx = self.cmd_tx.clone();
+        let waker = self.waker.clone();
         let dir: PathBuf = dir.to_path_buf();
         let (map_id, track_id) = (map_id.to_string(), track_id.to_string());
         std::thread::Builder::new()
@@ -753,7 +755,9 @@ impl Session {
                 };
                 // Blocking is fine here (not the game thread); an error means
                 // the session is gone and nobody is waiting for the answer.
-                let _ = tx.send(cmd);
+                if tx.send(cmd).is_ok() {
+                    waker.wake();
+                }
             })
             .map(drop)
             .map_err(|e| RuntimeError::Thread(e.to_string()))
@@ -837,9 +841,10 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        // Never join here: dropping must not stall the game. The threads see
-        // the flag (or the closed channels) and end on their own.
+        // Never join here: dropping must not stall the game. The network
+        // thread sees the flag and ends on its own.
         self.stop.store(true, Ordering::Relaxed);
+        self.waker.wake();
     }
 }
 

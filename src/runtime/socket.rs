@@ -1,15 +1,24 @@
-//! The seam under laminar: our own [`DatagramSocket`].
+//! The seam under laminar: our own [`DatagramSocket`], and the network
+//! thread's receiving side of the same UDP socket.
 //!
-//! A reader thread blocks on the UDP socket and sorts what arrives: datagrams
-//! from addresses the session already talks to go to the priority queue;
-//! from anyone else only hellos pass, at a bounded rate, into a small
-//! separate queue; everything else is dropped. The driver thread wakes on
-//! either queue and sorts again: handshakes (hello, challenge, refuse; plain
-//! UDP with our magic) go straight to the core, everything else to laminar
-//! through [`ChannelSocket`]'s stash. laminar therefore only ever sees seated
-//! peers, which closes its "first packet creates a connection" hole: a flood
-//! of spoofed sources costs the reader a few comparisons per datagram and
-//! never delays a seated pilot's frames.
+//! The network thread reads the socket itself ([`Intake`]): there is no
+//! reader thread and no queue between two threads, so a datagram costs one
+//! wake-up of one thread, not two. What arrives is sorted before anything
+//! else looks at it: datagrams from addresses the session already talks to
+//! pass; from anyone else only hellos and lobby traffic pass, at a bounded
+//! rate; everything else is dropped after a few comparisons. The driver
+//! then sends handshakes (hello, challenge, refuse; plain UDP with our
+//! magic) straight to the core and everything else to laminar through
+//! [`ChannelSocket`]'s stash. laminar therefore only ever sees seated
+//! peers, which closes its "first packet creates a connection" hole, and a
+//! flood of spoofed sources is dropped in bounded rounds that never hold
+//! up a seated pilot's frames for long.
+//!
+//! Other threads (the game's, a track hasher) wake the network thread with
+//! a [`Waker`]: one byte to the game socket from a socket of the session's
+//! own, recognised by its source address. Only the first push after a pause
+//! and the game's rare requests do that; a flying pilot's pushes are taken
+//! at the thread's send slots without any wake-up.
 //!
 //! Lobby traffic (coordinator messages, NAT punches, relay frames; see
 //! [`crate::lobby::wire`]) shares the game socket, because the coordinator
@@ -21,43 +30,37 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
 use laminar::DatagramSocket;
-use parking_lot::RwLock;
 
 use crate::lobby::{family, LobbyClient};
 use crate::proto::wire::{packet_kind, PacketKind};
 
-/// Datagrams the driver takes from the queues in one round.
+/// Datagrams the driver takes from the socket in one round.
 pub(crate) const RECEIVE_BUDGET: usize = 256;
 /// Hello-shaped datagrams from strangers admitted per second.
 const STRANGER_RATE: f64 = 500.0;
-const PRIORITY_QUEUE: usize = 4096;
-const STRANGER_QUEUE: usize = 256;
+/// The socket's receive buffer we ask for: room for a few rounds of a
+/// full room's traffic, and for a track download's bursts, while the
+/// network thread is busy (the system may grant less).
+const RECEIVE_BUFFER: usize = 1 << 20;
+/// The largest datagram we read; longer ones are cut (and then fail to
+/// open or parse, and are counted there).
+pub(crate) const MAX_DATAGRAM: usize = 2048;
+/// What a [`Waker`] sends.
+const WAKE: [u8; 1] = [0];
 
-/// One received datagram.
-#[derive(Debug)]
-pub(crate) struct Inbound {
-    pub(crate) data: Vec<u8>,
-    pub(crate) from: SocketAddr,
-}
-
-/// What the reader thread counted.
+/// What the network thread counted at the socket.
 #[derive(Debug, Default)]
-pub(crate) struct ReaderCounters {
+pub(crate) struct TransportCounters {
     pub(crate) received: AtomicU64,
     pub(crate) dropped_strangers: AtomicU64,
     pub(crate) dropped_full: AtomicU64,
 }
-
-/// Who the reader lets through without the stranger filter.
-pub(crate) type KnownPeers = Arc<RwLock<HashSet<SocketAddr>>>;
 
 /// True for a propwash hello handshake.
 fn looks_like_hello(d: &[u8]) -> bool {
@@ -70,89 +73,235 @@ fn stranger_may_send(d: &[u8], accept_hellos: bool) -> bool {
     (accept_hellos && looks_like_hello(d)) || family(d).is_some()
 }
 
-pub(crate) struct ReaderThread {
-    pub(crate) handle: JoinHandle<()>,
+/// Wakes the network thread from any other thread. At most one wake-up is
+/// in flight: a call while one is pending costs one atomic swap.
+#[derive(Debug)]
+pub(crate) struct Waker {
+    socket: UdpSocket,
+    to: SocketAddr,
+    pending: AtomicBool,
 }
 
-/// Starts the reader. `accept_hellos` is true for a host.
-pub(crate) fn spawn_reader(
+impl Waker {
+    /// A waker for the game socket bound at `target`.
+    pub(crate) fn new(target: SocketAddr) -> io::Result<Waker> {
+        // A socket bound to every address is reached over loopback; one
+        // bound to a single address, at that address.
+        let ip = match target.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        let to = SocketAddr::new(ip, target.port());
+        let socket = UdpSocket::bind(SocketAddr::new(ip, 0))?;
+        Ok(Waker {
+            socket,
+            to,
+            pending: AtomicBool::new(false),
+        })
+    }
+
+    /// The address wake-ups come from.
+    pub(crate) fn source(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// Wakes the network thread (if no wake-up is pending already).
+    pub(crate) fn wake(&self) {
+        if !self.pending.swap(true, Ordering::AcqRel) {
+            if let Err(e) = self.socket.send_to(&WAKE, self.to) {
+                // Then the thread finds the work at its next deadline
+                // (within its idle wake).
+                self.pending.store(false, Ordering::Release);
+                tracing::debug!("could not wake the network thread: {e}");
+            }
+        }
+    }
+
+    /// Called by the network thread before it looks for work: a request
+    /// made after this wakes it again.
+    pub(crate) fn rearm(&self) {
+        self.pending.store(false, Ordering::SeqCst);
+    }
+}
+
+/// What [`Intake::next`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arrival {
+    /// A datagram that passed the filter, in the caller's buffer.
+    Datagram { len: usize, from: SocketAddr },
+    /// A datagram the filter dropped, a wake-up, or a receive error
+    /// (Windows reports ICMP unreachable as one): look again.
+    Skipped,
+    /// Nothing there (or nothing within the wait).
+    Empty,
+}
+
+/// The network thread's receiving side of the game socket, with the filter
+/// in front of everything else.
+#[derive(Debug)]
+pub(crate) struct Intake {
     socket: UdpSocket,
-    known: KnownPeers,
+    /// Who passes without the stranger filter (a host's peers, a joiner's
+    /// host, the coordinator).
+    pub(crate) known: HashSet<SocketAddr>,
     accept_hellos: bool,
-    priority: Sender<Inbound>,
-    strangers: Sender<Inbound>,
-    stop: Arc<AtomicBool>,
-    counters: Arc<ReaderCounters>,
-) -> io::Result<ReaderThread> {
-    socket.set_read_timeout(Some(Duration::from_millis(50)))?;
-    let handle = std::thread::Builder::new()
-        .name("propwash-reader".into())
-        .spawn(move || {
-            let mut buf = [0u8; 2048];
-            let mut tokens = STRANGER_RATE;
-            let mut refill_at = Instant::now();
-            while !stop.load(Ordering::Relaxed) {
-                let (n, from) = match socket.recv_from(&mut buf) {
-                    Ok(x) => x,
-                    // Timeouts let us see `stop`; Windows reports ICMP
-                    // unreachable as a reset on UDP, which is not fatal.
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(_) => continue,
-                };
-                counters.received.fetch_add(1, Ordering::Relaxed);
-                let data = &buf[..n];
-                let target = if known.read().contains(&from) {
-                    &priority
-                } else if stranger_may_send(data, accept_hellos) {
-                    let now = Instant::now();
-                    tokens = (tokens + now.duration_since(refill_at).as_secs_f64() * STRANGER_RATE)
-                        .min(STRANGER_RATE);
-                    refill_at = now;
-                    if tokens < 1.0 {
-                        counters.dropped_strangers.fetch_add(1, Ordering::Relaxed);
-                        continue;
-                    }
-                    tokens -= 1.0;
-                    &strangers
-                } else {
-                    counters.dropped_strangers.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                };
-                match target.try_send(Inbound {
-                    data: data.to_vec(),
-                    from,
-                }) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full(_)) => {
-                        counters.dropped_full.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(TrySendError::Disconnected(_)) => break,
+    tokens: f64,
+    refill_at: Instant,
+    wake_from: SocketAddr,
+    counters: Arc<TransportCounters>,
+    /// The read timeout set on the socket, to set it only when it changes.
+    timeout: Option<Duration>,
+    nonblocking: bool,
+}
+
+impl Intake {
+    /// `socket` is a handle to the game socket; `accept_hellos` is true for
+    /// a host; wake-ups come from `wake_from`.
+    pub(crate) fn new(
+        socket: UdpSocket,
+        accept_hellos: bool,
+        wake_from: SocketAddr,
+        counters: Arc<TransportCounters>,
+    ) -> Intake {
+        let sock = socket2::SockRef::from(&socket);
+        if let Err(e) = sock.set_recv_buffer_size(RECEIVE_BUFFER) {
+            tracing::debug!("could not enlarge the socket's receive buffer: {e}");
+        }
+        Intake {
+            socket,
+            known: HashSet::new(),
+            accept_hellos,
+            tokens: STRANGER_RATE,
+            refill_at: Instant::now(),
+            wake_from,
+            counters,
+            timeout: None,
+            nonblocking: false,
+        }
+    }
+
+    /// Takes what is there without waiting, until `Empty`.
+    pub(crate) fn start_draining(&mut self) {
+        self.set_nonblocking(true);
+    }
+
+    /// Waits up to `wait` (at least a microsecond) for the next arrival.
+    pub(crate) fn wait(&mut self, buf: &mut [u8], wait: Duration) -> Arrival {
+        self.set_nonblocking(false);
+        let wait = wait.max(Duration::from_micros(1));
+        if self.timeout != Some(wait) {
+            match self.socket.set_read_timeout(Some(wait)) {
+                Ok(()) => self.timeout = Some(wait),
+                Err(e) => {
+                    tracing::debug!("could not set the socket's read timeout: {e}");
+                    return Arrival::Empty;
                 }
             }
-        })
-        .map_err(super::thread_failed)?;
-    Ok(ReaderThread { handle })
+        }
+        self.next(buf)
+    }
+
+    fn set_nonblocking(&mut self, on: bool) {
+        if self.nonblocking != on {
+            match self.socket.set_nonblocking(on) {
+                Ok(()) => self.nonblocking = on,
+                Err(e) => tracing::debug!("could not switch the socket's blocking mode: {e}"),
+            }
+        }
+    }
+
+    /// The next arrival: at once when draining, within the wait otherwise.
+    pub(crate) fn next(&mut self, buf: &mut [u8]) -> Arrival {
+        let (len, from) = match self.socket.recv_from(buf) {
+            Ok(x) => x,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Arrival::Empty
+            }
+            Err(_) => return Arrival::Skipped,
+        };
+        if from == self.wake_from {
+            return Arrival::Skipped;
+        }
+        self.counters.received.fetch_add(1, Ordering::Relaxed);
+        let data = &buf[..len];
+        if self.known.contains(&from) {
+            return Arrival::Datagram { len, from };
+        }
+        if !stranger_may_send(data, self.accept_hellos) {
+            self.counters
+                .dropped_strangers
+                .fetch_add(1, Ordering::Relaxed);
+            return Arrival::Skipped;
+        }
+        let now = Instant::now();
+        self.tokens = (self.tokens
+            + now.duration_since(self.refill_at).as_secs_f64() * STRANGER_RATE)
+            .min(STRANGER_RATE);
+        self.refill_at = now;
+        if self.tokens < 1.0 {
+            self.counters
+                .dropped_strangers
+                .fetch_add(1, Ordering::Relaxed);
+            return Arrival::Skipped;
+        }
+        self.tokens -= 1.0;
+        Arrival::Datagram { len, from }
+    }
+
+    /// Publishes how many datagrams the system dropped at the socket
+    /// because its receive buffer was full (the network thread behind);
+    /// counted where the system tells (Linux), 0 elsewhere.
+    pub(crate) fn refresh_drops(&self) {
+        if let Some(n) = socket_drops(&self.socket) {
+            self.counters.dropped_full.store(n, Ordering::Relaxed);
+        }
+    }
 }
 
-/// One queue between reader and driver.
-pub(crate) type Queue = (Sender<Inbound>, Receiver<Inbound>);
+/// The kernel's drop count for the socket (`SO_MEMINFO`).
+#[cfg(target_os = "linux")]
+fn socket_drops(socket: &UdpSocket) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    /// `SK_MEMINFO_DROPS` and `SK_MEMINFO_VARS` from linux/sock_diag.h.
+    const DROPS: usize = 8;
+    const VARS: usize = 9;
+    let mut info = [0u32; VARS];
+    let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
+    // SAFETY: `info` is writable for `len` bytes and outlives the call;
+    // the kernel writes at most `len` bytes and updates `len`.
+    let r = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_MEMINFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    (r == 0 && len as usize > DROPS * 4).then(|| u64::from(info[DROPS]))
+}
 
-/// Creates the priority and stranger queues between reader and driver.
-pub(crate) fn queues() -> (Queue, Queue) {
-    (
-        crossbeam_channel::bounded(PRIORITY_QUEUE),
-        crossbeam_channel::bounded(STRANGER_QUEUE),
-    )
+#[cfg(not(target_os = "linux"))]
+fn socket_drops(_: &UdpSocket) -> Option<u64> {
+    None
 }
 
 /// laminar's view of the socket: sends go straight out (or through the
 /// coordinator's relay, for a relayed peer), receives come from what the
-/// driver stashed after sorting the reader's queues.
+/// driver stashed after sorting what arrived.
 #[derive(Debug)]
 pub(crate) struct ChannelSocket {
     socket: UdpSocket,
     local: SocketAddr,
-    stash: VecDeque<Inbound>,
+    stash: VecDeque<(Vec<u8>, SocketAddr)>,
+    /// Buffers of taken datagrams, reused for the next ones.
+    spare: Vec<Vec<u8>>,
     /// The session's lobby side, when a coordinator is configured.
     pub(crate) lobby: Option<LobbyClient>,
     /// The socket's usual IP TTL, restored after a low-TTL NAT opener.
@@ -168,6 +317,7 @@ impl ChannelSocket {
             socket,
             local,
             stash: VecDeque::new(),
+            spare: Vec::new(),
             lobby,
             default_ttl,
             wrap_buf: vec![0; 2048],
@@ -218,9 +368,13 @@ impl ChannelSocket {
         }
     }
 
-    /// Hands back a datagram the driver took while waiting.
-    pub(crate) fn stash(&mut self, d: Inbound) {
-        self.stash.push_back(d);
+    /// Keeps a datagram for laminar's next receive (copied into a reused
+    /// buffer: no allocation once the first rounds have run).
+    pub(crate) fn stash(&mut self, from: SocketAddr, data: &[u8]) {
+        let mut b = self.spare.pop().unwrap_or_default();
+        b.clear();
+        b.extend_from_slice(data);
+        self.stash.push_back((b, from));
     }
 
     /// Sends a datagram that is not laminar's (a handshake).
@@ -235,12 +389,13 @@ impl DatagramSocket for ChannelSocket {
     }
 
     fn receive_packet<'a>(&mut self, buffer: &'a mut [u8]) -> io::Result<(&'a [u8], SocketAddr)> {
-        let Some(d) = self.stash.pop_front() else {
+        let Some((data, from)) = self.stash.pop_front() else {
             return Err(io::ErrorKind::WouldBlock.into());
         };
-        let n = d.data.len().min(buffer.len());
-        buffer[..n].copy_from_slice(&d.data[..n]);
-        Ok((&buffer[..n], d.from))
+        let n = data.len().min(buffer.len());
+        buffer[..n].copy_from_slice(&data[..n]);
+        self.spare.push(data);
+        Ok((&buffer[..n], from))
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {

@@ -19,8 +19,6 @@ use std::mem::MaybeUninit;
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
-
 /// Keeps each index on its own cache lines, so the two sides do not
 /// false-share.
 #[repr(align(128))]
@@ -42,10 +40,13 @@ struct Shared<T> {
 // plain data moved between threads (`T: Send`).
 unsafe impl<T: Send> Sync for Shared<T> {}
 
+/// Wakes the consumer.
+pub(crate) type Wake = Box<dyn Fn() + Send>;
+
 /// The pushing side.
 pub(crate) struct Producer<T> {
     shared: Arc<Shared<T>>,
-    waker: Sender<()>,
+    wake: Wake,
     /// `tail` as last loaded: reloaded only when the ring looks full.
     tail_seen: usize,
 }
@@ -53,11 +54,11 @@ pub(crate) struct Producer<T> {
 /// The draining side.
 pub(crate) struct Consumer<T> {
     shared: Arc<Shared<T>>,
-    wakes: Receiver<()>,
 }
 
-/// A ring of `capacity` values (at least 1).
-pub(crate) fn ring<T: Copy + Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
+/// A ring of `capacity` values (at least 1); a push to a parked consumer
+/// calls `wake`.
+pub(crate) fn ring<T: Copy + Send>(capacity: usize, wake: Wake) -> (Producer<T>, Consumer<T>) {
     let slots = (0..capacity.max(1))
         .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
         .collect();
@@ -67,14 +68,13 @@ pub(crate) fn ring<T: Copy + Send>(capacity: usize) -> (Producer<T>, Consumer<T>
         tail: Padded(AtomicUsize::new(0)),
         parked: Padded(AtomicBool::new(false)),
     });
-    let (waker, wakes) = crossbeam_channel::bounded(1);
     (
         Producer {
             shared: shared.clone(),
-            waker,
+            wake,
             tail_seen: 0,
         },
-        Consumer { shared, wakes },
+        Consumer { shared },
     )
 }
 
@@ -98,9 +98,7 @@ impl<T: Copy + Send> Producer<T> {
         // value before it sleeps, or we see it parked and wake it.
         fence(Ordering::SeqCst);
         if s.parked.0.load(Ordering::Relaxed) && s.parked.0.swap(false, Ordering::AcqRel) {
-            match self.waker.try_send(()) {
-                Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Disconnected(())) => {}
-            }
+            (self.wake)();
         }
         true
     }
@@ -145,11 +143,6 @@ impl<T: Copy + Send> Consumer<T> {
     pub(crate) fn unpark(&self) {
         self.shared.parked.0.store(false, Ordering::Relaxed);
     }
-
-    /// Ready when a push woke us; to wait on beside other channels.
-    pub(crate) fn wakes(&self) -> &Receiver<()> {
-        &self.wakes
-    }
 }
 
 #[cfg(test)]
@@ -157,9 +150,23 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    use crossbeam_channel::Receiver;
+
+    /// A ring whose wake-ups arrive on a channel.
+    fn woken<T: Copy + Send>(capacity: usize) -> (Producer<T>, Consumer<T>, Receiver<()>) {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let (p, c) = ring(
+            capacity,
+            Box::new(move || {
+                let _ = tx.try_send(());
+            }),
+        );
+        (p, c, rx)
+    }
+
     #[test]
     fn values_come_out_in_order_and_a_full_ring_refuses() {
-        let (mut p, mut c) = ring::<u32>(4);
+        let (mut p, mut c, _) = woken::<u32>(4);
         for v in 0..4 {
             assert!(p.push(v));
         }
@@ -176,7 +183,7 @@ mod tests {
     #[test]
     fn every_value_crosses_threads_once_in_order() {
         const N: u64 = 200_000;
-        let (mut p, mut c) = ring::<u64>(64);
+        let (mut p, mut c, _) = woken::<u64>(64);
         let producer = std::thread::spawn(move || {
             let mut v = 0;
             while v < N {
@@ -204,18 +211,15 @@ mod tests {
 
     #[test]
     fn a_parked_consumer_is_woken_by_the_next_push_only() {
-        let (mut p, mut c) = ring::<u8>(8);
+        let (mut p, mut c, wakes) = woken::<u8>(8);
         assert!(c.park());
         assert!(p.push(1));
-        assert!(
-            c.wakes().try_recv().is_ok(),
-            "the push woke the parked side"
-        );
+        assert!(wakes.try_recv().is_ok(), "the push woke the parked side");
         assert!(!c.park(), "a waiting value means no sleep");
         assert_eq!(c.pop(), Some(1));
         assert!(p.push(2));
         assert!(
-            c.wakes().try_recv().is_err(),
+            wakes.try_recv().is_err(),
             "a push to a consumer that is not parked wakes nobody"
         );
     }
@@ -225,7 +229,7 @@ mod tests {
         // The consumer parks and sleeps while the producer pushes at the
         // same moment; every value is taken within the wait bound.
         const ROUNDS: u32 = 2_000;
-        let (mut p, mut c) = ring::<u32>(4);
+        let (mut p, mut c, wakes) = woken::<u32>(4);
         let producer = std::thread::spawn(move || {
             for v in 0..ROUNDS {
                 while !p.push(v) {
@@ -243,7 +247,7 @@ mod tests {
             }
             if got < ROUNDS && c.park() {
                 // A lost wake would stall here for the whole second.
-                let woke = c.wakes().recv_timeout(Duration::from_secs(1)).is_ok();
+                let woke = wakes.recv_timeout(Duration::from_secs(1)).is_ok();
                 c.unpark();
                 assert!(
                     woke || c.pop().is_none(),
